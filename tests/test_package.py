@@ -1,0 +1,55 @@
+"Packaging: the `all` module, the version and the console script, checked on the installed package (no nbdev needed)"
+import importlib, importlib.metadata as md, importlib.util, pkgutil, re
+from configparser import ConfigParser
+from pathlib import Path
+import pytest
+import imbalance_fastai, imbalance_fastai.all as all_mod, imbalance_fastai.core as core
+
+root = Path(__file__).resolve().parents[1]
+cfg = ConfigParser(delimiters=['=']); cfg.read(root/'settings.ini', encoding='utf-8')
+cfg = cfg['DEFAULT']
+
+# Modules that `all` deliberately does not re-export: the command line's `main` is an entry point, not library API.
+NOT_IN_ALL = {'all', 'cli', '__main__'}
+
+def test_star_import_exposes_core():
+    ns = {}
+    exec('from imbalance_fastai.all import *', ns)
+    assert ns['get_labels'] is core.get_labels and ns['Labels'] is core.Labels
+    assert set(core.__all__) <= set(ns)
+
+def _package_modules():
+    "Public modules of the installed package, e.g. ['all', 'core', ...]"
+    return [m.name for m in pkgutil.iter_modules(imbalance_fastai.__path__) if not m.name.startswith('_')]
+
+def _public(mod): return set(importlib.import_module(f'imbalance_fastai.{mod}').__all__)
+
+def test_all_reexports_every_module():
+    "A module added to the package but not to nbs/99_all.ipynb fails here, naming the module"
+    missing = {m: sorted(_public(m) - set(all_mod.__all__)) for m in _package_modules() if m not in NOT_IN_ALL}
+    missing = {m: names for m, names in missing.items() if names}
+    assert not missing, f"imbalance_fastai.all lacks these modules' public names (add `from imbalance_fastai.<module> import *` to nbs/99_all.ipynb): {missing}"
+
+def test_all_has_only_package_names():
+    "`from imbalance_fastai.all import *` after `from fastai.vision.all import *` must not shadow fastai, torch or numpy"
+    ours = set().union(*(_public(m) for m in _package_modules() if m != 'all'))
+    assert not set(all_mod.__all__) - ours, f"names in imbalance_fastai.all.__all__ that no module of the package exports: {sorted(set(all_mod.__all__) - ours)}"
+
+def test_version_matches_settings():
+    assert imbalance_fastai.__version__ == cfg['version']
+    assert md.version('imbalance_fastai') == cfg['version'], "installed metadata is stale: reinstall with `pip install -e .`"
+
+def test_console_script_declared():
+    "settings.ini's console_scripts is installed as an entry point pointing into the package"
+    declared = dict(o.split('=', 1) for o in cfg['console_scripts'].split())
+    assert declared, "settings.ini declares no console_scripts"
+    installed = {ep.name: ep.value for ep in md.distribution('imbalance_fastai').entry_points if ep.group == 'console_scripts'}
+    assert installed == declared, f"installed console scripts {installed} differ from settings.ini's {declared}: reinstall with `pip install -e .`"
+    for target in declared.values():
+        assert re.fullmatch(r'imbalance_fastai(\.\w+)+:\w+', target), f"console script target {target!r} is not module:function inside imbalance_fastai"
+
+def test_console_script_target_callable():
+    for target in dict(o.split('=', 1) for o in cfg['console_scripts'].split()).values():
+        mod, _, fn = target.partition(':')
+        if importlib.util.find_spec(mod) is None: pytest.skip(f"{mod} is not written yet (nbs/05_cli.ipynb)")
+        assert callable(getattr(importlib.import_module(mod), fn, None)), f"{target} is not a callable"
