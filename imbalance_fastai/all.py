@@ -5,8 +5,9 @@
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/99_all.ipynb #0a916820
+# %% ../nbs/99_all.ipynb #9fa83347
 from .core import *
+from .sampling import *
 
 # nbdev writes `__all__ = []` for a module that defines no names of its own, and then `import *` would bring nothing.
 # The names the imports above brought in are this module's public API, so list them instead.
