@@ -1,0 +1,178 @@
+"weighted_dataloaders and the Resampler as users drive them: every source type, strategies, reproducibility, errors."
+import warnings
+import numpy as np, pandas as pd, pytest, torch
+from fastai.data.core import Datasets, DataLoaders
+from fastai.data.block import DataBlock, TransformBlock, CategoryBlock, MultiCategoryBlock, RegressionBlock
+from fastai.data.transforms import ColReader, IndexSplitter, RandomSplitter, Categorize, MultiCategorize
+from fastai.tabular.core import TabularPandas, Normalize, Categorify, TabWeightedDL
+from fastai.torch_core import set_seed
+
+import imbalance_fastai.all  # noqa: F401  (the whole package is imported: fastai must behave as before)
+from imbalance_fastai.core import StratifiedSplitter, Labels
+from imbalance_fastai.sampling import Resampler, weighted_dataloaders, sampling_summary, ImbalancedDatasetSampler
+
+
+def _df(n=1000, rare=0.1, seed=0):
+    rng = np.random.default_rng(seed)
+    y = np.where(rng.random(n) < rare, 'rare', 'common')
+    return pd.DataFrame({'x': rng.normal(size=n).astype(np.float32), 'cat': rng.choice(list('abc'), n), 'y': y})
+
+
+def _dblock(splitter):
+    return DataBlock(blocks=(TransformBlock, CategoryBlock), get_x=lambda r: torch.tensor([r['x']]),
+                     get_y=ColReader('y'), splitter=splitter)
+
+
+def _shares(dl, epochs=3):
+    lbls = dl.resampler.labels
+    idxs = np.concatenate([dl.get_idxs() for _ in range(epochs)])
+    return np.bincount(lbls.codes[idxs], minlength=lbls.c) / len(idxs)
+
+
+def test_fastai_own_weighted_dataloaders_unchanged():
+    from fastai.data.block import DataBlock as DB
+    assert Datasets.weighted_dataloaders.__module__ == 'fastai.callback.data'
+    assert DB.weighted_dataloaders.__module__ == 'fastai.callback.data'
+    assert TabularPandas._dl_type is TabWeightedDL
+
+
+def test_datablock_balanced_valid_identical_and_batches():
+    df = _df()
+    splitter = StratifiedSplitter(0.2, seed=0, get_y='y')
+    dls = weighted_dataloaders(_dblock(splitter), df, bs=32, seed=0)
+    plain = _dblock(splitter).dataloaders(df, bs=32)
+    # 3 epochs x 800 draws: a 1/2 share has SE 1%; counts per epoch are exact, so the check is tight
+    np.testing.assert_allclose(_shares(dls.train), [.5, .5], atol=0.01)
+    assert list(dls.valid.get_idxs()) == list(plain.valid.get_idxs())
+    assert torch.equal(torch.cat([b[1] for b in dls.valid]), torch.cat([b[1] for b in plain.valid]))
+    assert len(dls.train) == len(plain.train)
+    xb, yb = dls.one_batch()
+    assert xb.shape == (32, 1) and yb.shape == (32,)
+    tdl = dls.test_dl(df.iloc[:10])
+    assert len(torch.cat([b[0] for b in tdl])) == 10 and getattr(tdl, 'resampler', None) is None
+    assert isinstance(dls, DataLoaders) and dls.vocab == ['common', 'rare']
+
+
+def test_datasets_source_with_wgts_aligned_to_train():
+    df = _df()
+    splits = StratifiedSplitter(0.2, seed=0, get_y='y')(df)
+    dsets = Datasets(df, [[lambda r: torch.tensor([r['x']])], [ColReader('y'), Categorize()]], splits=splits)
+    n_trn = len(splits[0])
+    y_trn = df.y.values[list(splits[0])]
+    w = np.where(y_trn == 'rare', 3., 1.)
+    dls = weighted_dataloaders(dsets, wgts=w, bs=50, seed=0)
+    rare = (y_trn == 'rare').sum()
+    expected = 3 * rare / (3 * rare + (n_trn - rare))
+    np.testing.assert_allclose(dls.train.resampler.train_prior[1], expected)
+    np.testing.assert_allclose(_shares(dls.train, 10)[1], expected, atol=0.02)
+    with pytest.raises(ValueError, match=f'wgts has {len(df)} values but the train split has {n_trn} items'):
+        weighted_dataloaders(dsets, wgts=np.ones(len(df)))
+
+
+def test_tabular_strategies_and_epoch_length():
+    df = _df(2000, rare=0.05)
+    splits = StratifiedSplitter(0.2, seed=0, get_y='y')(df)
+    to = TabularPandas(df, procs=[Categorify, Normalize], cat_names=['cat'], cont_names=['x'], y_names='y',
+                       y_block=CategoryBlock(), splits=splits)
+    n_trn, n_rare = len(splits[0]), int((df.y.values[list(splits[0])] == 'rare').sum())
+    over = weighted_dataloaders(to, bs=64, seed=0)
+    assert over.train.n == n_trn
+    np.testing.assert_allclose(_shares(over.train), [.5, .5], atol=0.01)
+    under = weighted_dataloaders(to, strategy='undersample', bs=16, seed=0)
+    assert under.train.n == 2 * n_rare and len(under.train) == 2 * n_rare // 16
+    np.testing.assert_allclose(_shares(under.train), [.5, .5])
+    sqrt = weighted_dataloaders(to, strategy='partial', alpha=0.5, bs=64, seed=0)
+    nat = np.array([n_trn - n_rare, n_rare], dtype=float)
+    np.testing.assert_allclose(_shares(sqrt.train), np.sqrt(nat) / np.sqrt(nat).sum(), atol=0.01)
+    target = weighted_dataloaders(to, strategy={'common': .8, 'rare': .2}, n_samples=500, bs=50, seed=0)
+    assert target.train.n == 500 and len(target.train) == 10
+    np.testing.assert_allclose(_shares(target.train), [.8, .2])
+    plain = to.dataloaders(bs=64)
+    assert list(over.valid.get_idxs()) == list(plain.valid.get_idxs())
+    b = over.train.one_batch()
+    assert b[0].shape[0] == 64 and b[-1].shape == (64, 1)
+
+
+def test_multilabel_datablock_rarest_label_weighting():
+    df = pd.DataFrame({'x': np.arange(300.), 'tags': ['a'] * 240 + ['a b'] * 45 + ['c'] * 15})
+    db = DataBlock(blocks=(TransformBlock, MultiCategoryBlock), get_x=lambda r: torch.tensor([r['x']]),
+                   get_y=ColReader('tags', label_delim=' '), splitter=IndexSplitter([]))
+    dls = weighted_dataloaders(db, df, bs=30, seed=0)
+    lbls = dls.train.resampler.labels
+    assert lbls.multi and lbls.counts.tolist() == [285, 45, 15]
+    idxs = np.concatenate([dls.train.get_idxs() for _ in range(5)])
+    # groups by rarest tag get equal shares here (240/285 ~ .84, 1, 1): 'b' and 'c' rows are about a third each
+    share = lbls.codes[idxs].mean(0)
+    t = 240 / 285 + 2
+    np.testing.assert_allclose(share, [(240 / 285 + 1) / t, 1 / t, 1 / t], atol=0.02)
+
+
+def test_regression_needs_bins_and_bins_balance():
+    df = _df(500)
+    df['t'] = np.random.default_rng(0).exponential(size=500)
+    db = DataBlock(blocks=(TransformBlock, RegressionBlock), get_x=lambda r: torch.tensor([r['x']]), get_y=ColReader('t'),
+                   splitter=IndexSplitter(list(range(400, 500))))
+    with pytest.raises(ValueError, match='n_bins'):
+        weighted_dataloaders(db, df)
+    dls = weighted_dataloaders(db, df, n_bins=4, bs=20, seed=0)
+    assert dls.train.resampler.labels.counts.tolist() == [100] * 4
+
+
+def test_set_seed_reproduces_epochs_and_epochs_differ():
+    df = _df()
+    splitter = StratifiedSplitter(0.2, seed=0, get_y='y')
+    def epochs():
+        set_seed(7)
+        dls = weighted_dataloaders(_dblock(splitter), df, bs=32)
+        return [torch.cat([b[1] for b in dls.train]) for _ in range(2)], [dls.train.get_idxs() for _ in range(2)]
+    (b1, i1), (b2, i2) = epochs(), epochs()
+    assert all(torch.equal(x, y) for x, y in zip(b1, b2)) and all(np.array_equal(x, y) for x, y in zip(i1, i2))
+    assert not np.array_equal(i1[0], i1[1])
+
+
+def test_class_missing_from_train_is_refused_with_a_fix():
+    df = _df(200)
+    df.loc[df.index[-5:], 'y'] = 'only_in_valid'
+    with pytest.raises(ValueError, match='StratifiedSplitter'):
+        weighted_dataloaders(_dblock(IndexSplitter(list(range(190, 200)))), df)
+    dls = weighted_dataloaders(_dblock(StratifiedSplitter(0.05, seed=0, get_y='y')), df, bs=10, seed=0)
+    assert 'only_in_valid' in dls.vocab
+
+
+def test_bad_inputs_name_the_problem():
+    y = np.array([0] * 90 + [1] * 10)
+    cases = [(dict(wgts=np.ones(3)), 'wgts has 3 values but the train split has 100 items'),
+             (dict(wgts=np.r_[np.ones(99), -1.]), '1 negative'),
+             (dict(wgts=np.r_[np.ones(99), np.inf]), 'NaN or infinite'),
+             (dict(wgts=np.zeros(100)), 'all zero'),
+             (dict(strategy={0: .5, 5: .5}), 'not in the vocab: [5]'),
+             (dict(strategy={0: -1., 1: 0.}), 'sum to a positive'),
+             (dict(alpha=2., strategy='partial'), 'alpha must be in [0,1]'),
+             (dict(n_samples=0), 'n_samples must be positive')]
+    for kw, msg in cases:
+        with pytest.raises(ValueError) as e: Resampler(y, **kw)
+        assert msg in str(e.value), (kw, str(e.value))
+    with pytest.raises(ValueError, match='missing'): Resampler(pd.Series(['a', None, 'b']))
+    with pytest.warns(UserWarning, match='single class'): Resampler(np.zeros(5, int))
+    with pytest.warns(UserWarning, match='single train row'): Resampler(np.r_[np.zeros(5, int), 1])
+
+
+def test_torch_sampler_reads_targets_without_loading_items():
+    class DS(torch.utils.data.Dataset):
+        targets = [0] * 95 + [1] * 5
+        def __len__(self): return 100
+        def __getitem__(self, i): return i
+    s = ImbalancedDatasetSampler(DS(), seed=0)
+    idxs = np.array(list(s))
+    assert len(idxs) == 100 and np.bincount(np.array(DS.targets)[idxs]).tolist() == [50, 50]
+    assert not np.array_equal(idxs, np.array(list(s)))          # successive epochs differ
+    sub = ImbalancedDatasetSampler(DS(), indices=list(range(90, 100)), seed=0)
+    assert set(sub) <= set(range(90, 100))
+
+
+def test_sampling_summary_table():
+    df = _df()
+    dls = weighted_dataloaders(_dblock(StratifiedSplitter(0.2, seed=0, get_y='y')), df, bs=32, seed=0)
+    s = sampling_summary(dls)
+    assert s['natural'].sum() == 800 and s['sampled'].tolist() == [400, 400]
+    assert list(s.index) == ['common', 'rare']
