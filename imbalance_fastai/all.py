@@ -5,9 +5,11 @@
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/99_all.ipynb #9fa83347
+# %% ../nbs/99_all.ipynb #bc0b5072
 from .core import *
 from .sampling import *
+from .callback import *
+from .tabular import *
 
 # nbdev writes `__all__ = []` for a module that defines no names of its own, and then `import *` would bring nothing.
 # The names the imports above brought in are this module's public API, so list them instead.
