@@ -5,10 +5,11 @@
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/99_all.ipynb #bc0b5072
+# %% ../nbs/99_all.ipynb #91eda9ca
 from .core import *
 from .sampling import *
 from .callback import *
+from .losses import *
 from .tabular import *
 
 # nbdev writes `__all__ = []` for a module that defines no names of its own, and then `import *` would bring nothing.
