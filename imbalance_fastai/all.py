@@ -5,12 +5,14 @@
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/99_all.ipynb #91eda9ca
+# %% ../nbs/99_all.ipynb #8710b805
 from .core import *
 from .sampling import *
 from .callback import *
 from .losses import *
+from .evaluation import *
 from .tabular import *
+from .distributed import *
 
 # nbdev writes `__all__ = []` for a module that defines no names of its own, and then `import *` would bring nothing.
 # The names the imports above brought in are this module's public API, so list them instead.
