@@ -5,8 +5,10 @@
 `quarto-cli` downloads its binary from GitHub at build time), so this script does the same job with the standard library:
 markdown cells verbatim, code cells as ```python blocks without their `#|` directives, text outputs as ``` blocks.
 Cells with `#| hide` or `#| include: false` are left out; `#| echo: false` drops the code, `#| output: false` the output.
+A markdown line `{{< include ../path.md >}}` (Quarto's include shortcode, path relative to the notebook) is replaced by
+that file (headings two levels down), so tables that scripts in benchmarks/ write appear in the README as generated.
 """
-import json, sys, difflib
+import json, sys, difflib, re
 from configparser import ConfigParser
 from pathlib import Path
 
@@ -34,9 +36,14 @@ def _output(o):
     if 'text/plain' in data: return f"```\n{_src(data['text/plain']).rstrip()}\n```"
     return None
 
+def _include(m):
+    "The included file, its headings pushed two levels down so they sit under the README's own `##` sections"
+    text = (nb_path.parent/m.group(1)).read_text(encoding='utf-8').strip()
+    return re.sub(r'^(#+) ', r'##\1 ', text, flags=re.M)
+
 def _cell(c):
     src = _src(c['source'])
-    if c['cell_type'] == 'markdown': return [src.strip()]
+    if c['cell_type'] == 'markdown': return [re.sub(r'^\{\{< include (\S+) >\}\}$', _include, src.strip(), flags=re.M)]
     if c['cell_type'] != 'code': return []
     opts, lines = _directives(src.splitlines())
     if opts.get('hide') == 'true' or opts.get('include') == 'false': return []

@@ -50,7 +50,8 @@ def main(argv=None):
     cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
     printed = '\n'.join(l for l in r.stdout.rstrip().splitlines() if not l.startswith('wrote '))   # temp paths
     v = _versions()
-    md = [f'```sh\n{shown}\n```', '', '```text', printed, '```', '', f'![{shown}]({name}.png)', '',
+    # the image path is relative to the repo root: README.md includes this file (see .ci/readme.py)
+    md = [f'```sh\n{shown}\n```', '', '```text', printed, '```', '', f'![{shown}]({args.out.resolve().relative_to(ROOT).as_posix()}/{name}.png)', '',
           f'Wall time of `{shown}`: **{wall:.0f} s**, of which {cpu:.0f} s of CPU time (the process, including importing '
           f'fastai, PyTorch and scikit-learn), on {os.cpu_count()} CPU cores ({platform.machine()}, Python '
           f'{platform.python_version()}, imbalance_fastai {v.get("imbalance_fastai")}, fastai {v.get("fastai")}, torch '
