@@ -17,6 +17,7 @@ __all__ = ['class_weights', 'FocalLoss', 'LogitAdjustedLoss']
 
 # %% ../nbs/03_losses.ipynb #23795be6
 _methods = ('inverse', 'sqrt', 'balanced', 'effective')
+_method_aliases = {'inverse_frequency': 'inverse', 'sqrt_inverse': 'sqrt', 'inverse_sqrt': 'sqrt', 'effective_number': 'effective'}
 
 def _inv_freq(n, method, beta):
     "Weight per count `n` (array) under `method`; infinite where `n==0`"
@@ -29,12 +30,13 @@ def _inv_freq(n, method, beta):
 @delegates(get_labels, but=['src'])
 def class_weights(
     labels, # Anything `get_labels` reads (`DataLoaders` -> train split, `Datasets`, `TabularPandas`, array...) or a `Labels`
-    method:str='balanced', # 'inverse', 'sqrt', 'balanced' (scikit-learn's) or 'effective' (Cui et al. 2019)
+    method:str='balanced', # 'inverse' (or 'inverse_frequency'), 'sqrt', 'balanced' (scikit-learn's) or 'effective' (Cui et al. 2019; or 'effective_number')
     beta:float=0.999, # For `method='effective'`: the `beta` in `(1-beta)/(1-beta**n_c)`, in [0,1)
     normalize:bool=True, # Scale so that `sum(w_c*n_c) = n` (a row weighs 1 on average); `False`: raw formula
     **kwargs
 )->Tensor:
     "Per-class weights (per-label `pos_weight` for multi-label data) from the class counts, in vocab order"
+    method = _method_aliases.get(method, method)
     if method not in _methods: raise ValueError(f"method must be one of {_methods}, got {method!r}")
     if not 0<=beta<1: raise ValueError(f"beta must be in [0,1) for the effective number of samples, got {beta}")
     lbls = get_labels(labels, **kwargs)
@@ -124,6 +126,7 @@ class FocalLoss(_AxisLoss):
         label_smoothing:float=0., # Multiclass: label smoothing, as in `F.cross_entropy`
         ignore_index:int=-100, # Multiclass: target value that is ignored, as in `F.cross_entropy`
     ):
+        mode = {'multi-label': 'multilabel', 'multi_label': 'multilabel', 'multi-class': 'multiclass', 'multi_class': 'multiclass'}.get(mode, mode)
         if mode not in _modes: raise ValueError(f"mode must be one of {_modes}, got {mode!r}")
         if not gamma>=0: raise ValueError(f"gamma must be >= 0, got {gamma}")
         self._check_reduction(reduction)
