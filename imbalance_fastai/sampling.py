@@ -317,8 +317,8 @@ def _check_valid_classes(source, train_lbls):
 def weighted_dataloaders(
     source, # A `DataBlock` (with `items`), a `Datasets`, or a `TabularPandas`
     items=None, # The source items, when `source` is a `DataBlock`
+    wgts=None, # Explicit weight per item: per source item for a `DataBlock`, per train item otherwise (as fastai's)
     labels=None, # Labels to resample by, instead of the target (aligned like `wgts`)
-    wgts=None, # Explicit weight per item: per source item for a `DataBlock`, per train item otherwise
     n_bins:int=None, # Bin a continuous target into this many quantiles
     bs:int=64, # Batch size
     verbose:bool=False, # Show `DataBlock` messages
@@ -340,7 +340,8 @@ def weighted_dataloaders(
         labels = None if labels is None else np.asarray(labels)[trn]
         kwargs = {**source.dls_kwargs, 'after_item': source.item_tfms, 'after_batch': source.batch_tfms, **kwargs}
         source = dsets
-    elif items is not None: raise TypeError(f"items is only for a DataBlock source, got a {type(source).__name__}")
+    elif items is not None: raise TypeError(f"items is only for a DataBlock source, got a {type(source).__name__}; "
+                                            "pass weights as wgts=... and labels as labels=...")
     if not isinstance(source, FilteredBase):
         raise TypeError(f"source must be a DataBlock, Datasets or TabularPandas, got a {type(source).__name__}")
     trn_ds = _train_subset(source)
