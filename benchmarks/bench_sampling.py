@@ -17,7 +17,7 @@ from fastai.callback.data import WeightedDL
 from fastai.data.block import DataBlock, CategoryBlock
 from fastai.data.transforms import parent_label, RandomSplitter
 from fastai.vision.data import ImageBlock
-from imbalance_fastai.core import Labels, get_labels
+from imbalance_fastai.core import get_labels
 from imbalance_fastai.sampling import Resampler, weighted_dataloaders
 
 SIZES = (1_000_000, 2**24, 20_000_000)

@@ -5,7 +5,7 @@
 # %% ../nbs/02_callback.ipynb #b98ffa41
 from __future__ import annotations
 import numpy as np, pandas as pd
-from fastcore.basics import store_attr, ifnone, patch
+from fastcore.basics import store_attr, patch
 from fastai.callback.core import Callback, CancelEpochException
 from .core import get_labels
 from .sampling import Resampler, resample_dl, _strategies, _shared_seed

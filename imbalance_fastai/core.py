@@ -4,9 +4,8 @@
 
 # %% ../nbs/00_core.ipynb #b82301b9
 from __future__ import annotations
-import warnings, functools, itertools
+import functools, itertools
 import numpy as np, pandas as pd, torch
-from fastcore.basics import store_attr, ifnone
 from fastcore.foundation import L
 from fastai.data.core import Datasets, TfmdLists, DataLoaders
 from fastai.data.load import DataLoader

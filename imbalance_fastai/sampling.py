@@ -8,7 +8,6 @@ import warnings, math
 import numpy as np, pandas as pd, torch
 from fastcore.basics import store_attr, ifnone, patch
 from fastcore.meta import delegates
-from fastcore.foundation import L
 from fastai.data.core import TfmdDL, Datasets, DataLoaders, FilteredBase
 from fastai.data.block import DataBlock
 from fastai.callback.data import WeightedDL
@@ -332,7 +331,6 @@ def weighted_dataloaders(
         if items is None: raise TypeError("a DataBlock needs its source items: weighted_dataloaders(dblock, items, ...)")
         dsets = source.datasets(items, verbose=verbose)
         trn = np.asarray(dsets.splits[0], dtype=np.int64)
-        n_items = len(dsets.items) if hasattr(dsets, 'items') else sum(len(s) for s in dsets.splits)
         for nm,v in (('wgts', wgts), ('labels', labels)):
             if v is not None and len(v)!=len(items):
                 raise ValueError(f"{nm} has {len(v)} values but the source has {len(items)} items; pass one per source item")

@@ -1,6 +1,6 @@
 "OverSamplingCallback with fastai's learners, schedules and export: what a user does around `fit`."
 import warnings
-import numpy as np, pandas as pd, pytest, torch
+import numpy as np, pandas as pd, torch
 from torch import nn
 from fastai.learner import Learner, load_learner
 from fastai.callback.core import Callback

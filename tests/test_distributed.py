@@ -11,7 +11,7 @@ import numpy as np, pandas as pd, pytest, torch
 from fastai.data.core import TfmdDL
 from fastai.distributed import DistributedDL
 
-from imbalance_fastai.sampling import Resampler, ResampledDL, ImbalancedDatasetSampler, shard_idxs
+from imbalance_fastai.sampling import Resampler, ResampledDL, ImbalancedDatasetSampler
 from imbalance_fastai.distributed import ShardedDL
 
 pytestmark = pytest.mark.skipif(not (torch.distributed.is_available() and torch.distributed.is_gloo_available()),

@@ -1,6 +1,6 @@
 "Training runs with the losses of `imbalance_fastai.losses` in fastai Learners (too slow for the notebook)"
 import pickle, warnings
-import numpy as np, pandas as pd, pytest, torch
+import numpy as np, pandas as pd, torch
 import torch.nn.functional as F
 from torch import nn
 from fastai.data.core import DataLoaders

@@ -1,14 +1,13 @@
 "weighted_dataloaders and the Resampler as users drive them: every source type, strategies, reproducibility, errors."
-import warnings
 import numpy as np, pandas as pd, pytest, torch
 from fastai.data.core import Datasets, DataLoaders
 from fastai.data.block import DataBlock, TransformBlock, CategoryBlock, MultiCategoryBlock, RegressionBlock
-from fastai.data.transforms import ColReader, IndexSplitter, RandomSplitter, Categorize, MultiCategorize
+from fastai.data.transforms import ColReader, IndexSplitter, Categorize
 from fastai.tabular.core import TabularPandas, Normalize, Categorify, TabWeightedDL
 from fastai.torch_core import set_seed
 
 import imbalance_fastai.all  # noqa: F401  (the whole package is imported: fastai must behave as before)
-from imbalance_fastai.core import StratifiedSplitter, Labels
+from imbalance_fastai.core import StratifiedSplitter
 from imbalance_fastai.sampling import Resampler, weighted_dataloaders, sampling_summary, ImbalancedDatasetSampler
 
 
