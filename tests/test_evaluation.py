@@ -8,6 +8,7 @@ balanced batches (`OverSamplingCallback`) with `PriorCorrection`, one plainly (n
 import warnings
 import numpy as np, pandas as pd, pytest, torch
 import sklearn.metrics as skm
+import fastai.callback.schedule, fastai.callback.progress   # noqa: F401 (patch Learner: fit_one_cycle, no_bar)
 from fastai.data.block import CategoryBlock, RegressionBlock
 from fastai.tabular.core import TabularPandas, Normalize
 from fastai.tabular.learner import tabular_learner
