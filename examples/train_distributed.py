@@ -19,7 +19,7 @@ import argparse
 import numpy as np, pandas as pd, torch
 import torch.distributed as dist
 from fastai.tabular.all import TabularPandas, Normalize, CategoryBlock, tabular_learner, accuracy, BalancedAccuracy, Callback
-from imbalance_fastai.core import long_tailed_digits
+from imbalance_fastai.data import long_tailed_digits
 from imbalance_fastai.callback import OverSamplingCallback
 from imbalance_fastai.distributed import DistributedSampling
 

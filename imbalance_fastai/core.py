@@ -13,7 +13,7 @@ from fastai.data.transforms import Categorize, MultiCategorize, EncodedMultiCate
 from fastai.tabular.core import Tabular
 
 # %% auto #0
-__all__ = ['Labels', 'encode_labels', 'get_labels', 'stratified_split', 'StratifiedSplitter', 'long_tailed_digits']
+__all__ = ['Labels', 'TrainPriors', 'encode_labels', 'get_labels']
 
 # %% ../nbs/00_core.ipynb #a21e2d1c
 class Labels:
@@ -48,6 +48,36 @@ class Labels:
     def __repr__(self):
         kind = 'multi-label' if self.multi else 'single-label'
         return f"Labels({len(self)} rows, {self.c} classes, {kind}; counts {dict(zip(self.vocab, self.counts.tolist()))})"
+
+def _rarest(lbls):
+    "For multi-hot labels: each row's rarest label (rows without labels get their own code `c`)"
+    rarity = np.where(lbls.codes, lbls.counts[None], np.iinfo(np.int64).max)
+    return np.where(lbls.codes.any(1), rarity.argmin(1), lbls.c)
+
+# %% ../nbs/00_core.ipynb #a8336c08
+class TrainPriors:
+    "The class priors of a training run: the train split's `natural` prior and the `sampled` one the model saw"
+    def __init__(self,
+        natural, # Share of each class in the train split (positive rate per label for multi-label data)
+        sampled=None, # Expected share of each class in a sampled epoch; `None`: the same as `natural`
+        vocab=None, # Class names in code order; defaults to `range(c)`
+    ):
+        self.natural = np.asarray(natural, dtype=np.float64)
+        self.sampled = self.natural if sampled is None else np.asarray(sampled, dtype=np.float64)
+        if self.natural.ndim!=1 or self.sampled.shape!=self.natural.shape:
+            raise ValueError(f"natural and sampled priors must be 1-d and of one length, got shapes {self.natural.shape} and {self.sampled.shape}")
+        self.vocab = L(range(len(self.natural)) if vocab is None else vocab)
+        if len(self.vocab)!=len(self.natural):
+            raise ValueError(f"vocab has {len(self.vocab)} classes but the priors have {len(self.natural)} values")
+
+    @classmethod
+    def from_labels(cls, labels:Labels):
+        "Priors of training on `labels` as they are (nothing resampled)"
+        return cls(labels.prior, None, labels.vocab)
+
+    def __repr__(self):
+        r = lambda p: np.round(p, 4).tolist()
+        return f"TrainPriors(natural={r(self.natural)}, sampled={r(self.sampled)}, vocab={list(self.vocab)})"
 
 # %% ../nbs/00_core.ipynb #e97b40d1
 def _check_missing(miss, what='labels'):
@@ -199,60 +229,3 @@ def get_labels(
         raw = src[col]
     else: raw = _raw_labels(src, n_bins=n_bins, strict=strict)
     return raw if isinstance(raw, Labels) else encode_labels(raw, n_bins=n_bins)
-
-# %% ../nbs/00_core.ipynb #d5223789
-def stratified_split(labels, valid_pct:float=0.2, seed:int=None):
-    "Train and valid index arrays, split class by class, every class keeping at least one train row"
-    if not 0<=valid_pct<1: raise ValueError(f"valid_pct must be in [0,1), got {valid_pct}")
-    lbls = get_labels(labels)
-    codes = lbls.codes if not lbls.multi else _rarest(lbls)
-    rng = np.random.default_rng(np.random.randint(2**31-1) if seed is None else seed)
-    order = np.lexsort((rng.random(len(codes)), codes))
-    counts = np.bincount(codes, minlength=lbls.c)
-    rank = np.empty(len(codes), dtype=np.int64)
-    rank[order] = np.arange(len(codes)) - np.repeat(np.cumsum(counts)-counts, counts)
-    n_valid = np.minimum(np.round(counts*valid_pct), np.maximum(counts-1, 0))
-    is_valid = rank < n_valid[codes]
-    return rng.permutation(np.flatnonzero(~is_valid)), rng.permutation(np.flatnonzero(is_valid))
-
-def _rarest(lbls):
-    "For multi-hot labels: each row's rarest label (rows without labels get their own code `c`)"
-    rarity = np.where(lbls.codes, lbls.counts[None], np.iinfo(np.int64).max)
-    return np.where(lbls.codes.any(1), rarity.argmin(1), lbls.c)
-
-def StratifiedSplitter(
-    valid_pct:float=0.2, # Share of each class sent to the validation split
-    seed:int=None, # Seed for the split (the global numpy seed when `None`)
-    get_y=None, # Column name (DataFrame items) or function of an item giving its label; `None`: items are labels
-):
-    "A fastai splitter that keeps every class in the train split"
-    def _inner(items):
-        if get_y is None: lbls = items
-        elif isinstance(items, pd.DataFrame) and not callable(get_y): lbls = items[get_y]
-        else: lbls = [get_y(items.iloc[i] if hasattr(items, 'iloc') else items[i]) for i in range(len(items))]
-        trn,val = stratified_split(lbls, valid_pct, seed)
-        return L(trn.tolist()), L(val.tolist())
-    return _inner
-
-# %% ../nbs/00_core.ipynb #3f4ee8e6
-def long_tailed_digits(
-    imbalance_ratio:float=20., # Rows of the most common class / rows of the rarest
-    n_test_per_class:int=50, # Rows per class in the balanced test hold-out
-    seed:int=0, # Seed for the class order and the subsampling
-)->tuple:
-    "Train and balanced-test DataFrames of scikit-learn's digits, with a long-tailed (exponential) train split"
-    from sklearn.datasets import load_digits
-    if imbalance_ratio<1: raise ValueError(f"imbalance_ratio must be >= 1, got {imbalance_ratio}")
-    X,y = load_digits(return_X_y=True)
-    df = pd.DataFrame(X.astype(np.float32), columns=[f'px{i}' for i in range(X.shape[1])])
-    df['label'] = y.astype(str)
-    rng = np.random.default_rng(seed)
-    key = rng.random(len(df))
-    rank = df.assign(key=key).groupby('label')['key'].rank(method='first').to_numpy().astype(int)-1
-    test = rank<n_test_per_class
-    pool = np.bincount(y[~test]).min()
-    c = y.max()+1
-    keep_n = np.round(pool * float(imbalance_ratio)**(-np.arange(c)/(c-1))).astype(int)
-    keep_n = np.maximum(keep_n, 1)[np.argsort(rng.permutation(c))]
-    train = ~test & (rank-n_test_per_class < keep_n[y])
-    return df[train].reset_index(drop=True), df[test].reset_index(drop=True)

@@ -16,7 +16,7 @@ from fastai.tabular.learner import tabular_learner
 from fastai.torch_core import set_seed
 from sklearn.metrics import balanced_accuracy_score, recall_score
 
-from imbalance_fastai.core import StratifiedSplitter, long_tailed_digits
+from imbalance_fastai.data import StratifiedSplitter, long_tailed_digits
 from imbalance_fastai.callback import OverSamplingCallback
 
 torch.set_num_threads(1)

@@ -8,11 +8,18 @@ this file is the worker (`python -m torch.distributed.run ... tests/test_distrib
 import os, sys, socket, subprocess, pickle, signal, importlib.util
 from pathlib import Path
 import numpy as np, pandas as pd, pytest, torch
+from torch import nn
 from fastai.data.core import TfmdDL
+from fastai.data.block import DataBlock, TransformBlock, CategoryBlock
+from fastai.data.transforms import ColReader, IndexSplitter
+from fastai.callback.core import Callback
+from fastai.learner import Learner
+from fastai.losses import CrossEntropyLossFlat
 from fastai.distributed import DistributedDL
 
 from imbalance_fastai.sampling import Resampler, ResampledDL, ImbalancedDatasetSampler
-from imbalance_fastai.distributed import ShardedDL
+from imbalance_fastai.distributed import ShardedDL, DistributedSampling
+from imbalance_fastai.callback import OverSamplingCallback
 
 pytestmark = pytest.mark.skipif(not (torch.distributed.is_available() and torch.distributed.is_gloo_available()),
                                 reason="torch.distributed with the gloo backend is unavailable")
@@ -99,6 +106,40 @@ def test_sharded_dl_errors_and_fallback():
     with pytest.raises(RuntimeError, match='cpu=True'): list(ShardedDL(vdl, 1, 2))
     with pytest.raises(ValueError, match='rank=3, world_size=2'): ShardedDL(vdl, 3, 2)
     assert ShardedDL(vdl).world_size >= 1                                       # no WORLD_SIZE: one process
+
+
+class OneRankTrainer(Callback):
+    "What fastai's `DistributedTrainer` does to the DataLoaders, for a group of one process (no accelerate, no DDP)"
+    order = 11
+    def _wrap(self, dl): return dl if isinstance(dl, DistributedDL) else DistributedDL(dl, 0, 1)
+    def before_fit(self): self.old, self.learn.dls.loaders = list(self.dls), [self._wrap(dl) for dl in self.dls]
+    def before_train(self): self.learn.dl = self._wrap(self.learn.dl)
+    def before_validate(self): self.learn.dl = self._wrap(self.learn.dl)
+    def after_fit(self): self.learn.dls.loaders = self.old
+
+
+class PassTypes(Callback):
+    "Record the DataLoader type of each train and validation pass"
+    order = 13
+    def before_fit(self): self.types = []
+    def before_train(self): self.types.append(type(self.dl).__name__)
+    def before_validate(self): self.types.append(type(self.dl).__name__)
+
+
+def test_callback_and_distributed_sampling_compose():
+    "OverSamplingCallback's twin is already a ShardedDL under fastai's distributed wrapping; the counts it records are the whole epoch's"
+    df = pd.DataFrame({'y': np.where(np.arange(500) % 10 == 0, 'rare', 'common')})
+    df['x'] = np.where(df.y == 'rare', 1., -1.) + np.random.default_rng(0).normal(size=500)
+    dblock = DataBlock(blocks=(TransformBlock, CategoryBlock), get_x=lambda r: torch.tensor([r['x']], dtype=torch.float32),
+                       get_y=ColReader('y'), splitter=IndexSplitter(list(range(400, 500))))
+    plain = dblock.dataloaders(df, bs=50)
+    learn = Learner(plain, nn.Linear(1, 2), loss_func=CrossEntropyLossFlat(),
+                    cbs=[OneRankTrainer(), OverSamplingCallback(seed=0), DistributedSampling()])
+    types = PassTypes()
+    learn.fit(2, 1e-2, cbs=types)
+    assert types.types == ['ShardedDL'] * 4
+    assert learn.over_sampling.sampled_counts.values.tolist() == [[200, 200], [200, 200]]
+    assert learn.dls.train is plain.train
 
 
 @pytest.mark.parametrize('n,world_size', [(1000, 3), (7, 4), (10, 1), (3, 5)])

@@ -53,3 +53,24 @@ def test_console_script_target_callable():
         mod, _, fn = target.partition(':')
         if importlib.util.find_spec(mod) is None: pytest.skip(f"{mod} is not written yet (nbs/05_cli.ipynb)")
         assert callable(getattr(importlib.import_module(mod), fn, None)), f"{target} is not a callable"
+
+
+def _notebook_modules():
+    "[(notebook name, module it exports, modules of the package it imports)] in notebook order, from nbs/*.ipynb"
+    import json
+    res = []
+    for nb in sorted((root/'nbs').glob('[0-9]*.ipynb')):
+        src = '\n'.join(''.join(c['source']) for c in json.loads(nb.read_text())['cells'] if c['cell_type'] == 'code')
+        exp = re.search(r'^#\| default_exp (\S+)', src, re.M)
+        imports = set(re.findall(r'(?:from|import) imbalance_fastai\.(\w+)', src))
+        res.append((nb.name, exp.group(1) if exp else None, imports))
+    return res
+
+def test_notebooks_import_only_earlier_pages():
+    "Each page (export cells and doc cells alike) imports only the modules of the pages before it"
+    seen, late = set(), []
+    for name, mod, imports in _notebook_modules():
+        if mod == 'all': continue
+        late += [f"{name} imports imbalance_fastai.{m}" for m in sorted(imports - seen - {mod}) if m in {x[1] for x in _notebook_modules()}]
+        seen.add(mod)
+    assert not late, f"pages that import a later page's module: {late}"

@@ -7,7 +7,7 @@ from fastai.tabular.core import TabularPandas, Normalize, Categorify, TabWeighte
 from fastai.torch_core import set_seed
 
 import imbalance_fastai.all  # noqa: F401  (the whole package is imported: fastai must behave as before)
-from imbalance_fastai.core import StratifiedSplitter
+from imbalance_fastai.data import StratifiedSplitter
 from imbalance_fastai.sampling import Resampler, weighted_dataloaders, sampling_summary, ImbalancedDatasetSampler
 
 

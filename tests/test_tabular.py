@@ -11,7 +11,7 @@ from sklearn.datasets import load_digits
 from imblearn import under_sampling as us, over_sampling as ovs
 import imbalance_fastai.tabular as tab
 from imbalance_fastai.tabular import imblearn_dataloaders, imblearn_resample, ImblearnResampler, train_xy
-from imbalance_fastai.core import StratifiedSplitter
+from imbalance_fastai.data import StratifiedSplitter
 from imbalance_fastai.sampling import sampling_summary
 
 
