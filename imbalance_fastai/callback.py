@@ -23,14 +23,14 @@ class OverSamplingCallback(Callback):
     "Resample the train split while fitting; the `dls` you pass, validation and inference are left alone"
     order = 12   # after fastai's DistributedTrainer (11), before progress (60) and schedulers
     def __init__(self,
-        strategy='oversample', # 'oversample', 'undersample', 'partial', 'natural', a float alpha or {class: share}
+        strategy='oversample', # 'oversample', 'undersample', 'partial', 'natural', 'repeat_factor', a float alpha or {class: share}
         alpha=0.5, # Partial-balance exponent, or a fastai schedule of it over the fit (e.g. `SchedLin(0,1)`)
         defer_epochs:int=0, # Sample naturally for this many epochs of each fit, then re-balance (deferred re-balancing)
         labels=None, # Labels of the train items, when the target is not what to balance
         wgts=None, # Explicit weight per train item (overrides `strategy`)
         n_bins:int=None, # Bin a continuous target into this many quantiles
         label_fn=None, # Function of the train dataset returning its labels
-        **kwargs, # Passed to `Resampler`: ratio, n_samples, replacement, balanced_batches, seed
+        **kwargs, # Passed to `Resampler`: ratio, thresh, n_samples, replacement, balanced_batches, seed
     ):
         if isinstance(strategy, str) and strategy not in _strategies:
             raise ValueError(f"strategy must be one of {_strategies}, a float alpha or a dict {{class: share}}; got {strategy!r}")
@@ -101,8 +101,7 @@ class OverSamplingCallback(Callback):
             r.strategy = self._strategy
             if callable(self.alpha):
                 r.alpha = float(self.alpha((self.epoch-self.defer_epochs)/max(self.n_epoch-self.defer_epochs-1, 1)))
-        if self.resampler_kwargs.get('n_samples') is None: r.n_samples = r._default_n()
-        _unwrap(self._twin).n = r.n_samples
+        _unwrap(self._twin).n = r.epoch_length()
 
     def _restore(self):
         "Put the natural train DataLoader back; keep the priors, drop the per-row arrays"

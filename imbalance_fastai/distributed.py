@@ -80,7 +80,7 @@ class ShardedDL(DistributedDL):
     def __len__(self):
         r = self.resampler
         if r is None: return super().__len__()
-        n,bs = -(-r.n_samples//self.world_size),self.dl.bs   # rows per rank, padding included
+        n,bs = -(-self.dl._next_n()//self.world_size),self.dl.bs   # rows per rank, padding included
         if not bs: return n
         return n//bs + (0 if self.dl.drop_last or n%bs==0 else 1)
 

@@ -8,6 +8,7 @@ import warnings, math
 import numpy as np, pandas as pd, torch
 from fastcore.basics import store_attr, ifnone, patch
 from fastcore.meta import delegates
+from fastai.torch_core import to_np
 from fastai.data.core import TfmdDL, Datasets, DataLoaders, FilteredBase
 from fastai.data.block import DataBlock
 from fastai.callback.data import WeightedDL
@@ -20,7 +21,24 @@ __all__ = ['Resampler', 'shard_idxs', 'ResampledDL', 'ResampledTabDL', 'Resample
            'weighted_dataloaders', 'sampling_summary', 'plot_sampling', 'ImbalancedDatasetSampler']
 
 # %% ../nbs/02_sampling.ipynb #8d0166c2
-_strategies = ('oversample', 'undersample', 'partial', 'natural')
+_strategies = ('oversample', 'undersample', 'partial', 'natural', 'repeat_factor')
+_LVIS_THRESH = 1e-3   # the repeat-factor threshold of the LVIS paper
+
+def _check_strategy(
+    strategy, # A name in `_strategies`, a float alpha, or a dict {class: share}
+    alpha=0.5, # Partial-balance exponent in [0,1] (or, for the callback, a schedule of it)
+    thresh=None, # Repeat-factor threshold in (0,1], or `None`
+):
+    "The one check of a strategy and its parameters (factory, callback, `Resampler`); a float strategy is the alpha of 'partial'"
+    if isinstance(strategy, (int, float)) and not isinstance(strategy, bool): strategy,alpha = 'partial',float(strategy)
+    elif not isinstance(strategy, dict) and strategy not in _strategies:
+        raise ValueError(f"strategy must be one of {_strategies}, a float alpha or a dict {{class: share}}; got {strategy!r}")
+    if not callable(alpha) and not 0<=alpha<=1:
+        raise ValueError(f"alpha must be in [0,1] (0 natural, 1 balanced), or a schedule of it for OverSamplingCallback; got {alpha}")
+    if thresh is not None and not 0<thresh<=1:
+        raise ValueError(f"thresh must be in (0, 1]: classes in fewer than a share `thresh` of the rows are repeated "
+                         f"(LVIS used {_LVIS_THRESH}); got {thresh}")
+    return strategy,alpha
 
 def _largest_remainder(n, p):
     "Split the integer `n` into counts proportional to `p` that sum exactly to `n`"
@@ -31,19 +49,26 @@ def _largest_remainder(n, p):
     return k
 
 def _check_wgts(wgts, n):
-    w = np.asarray(wgts.detach().cpu() if isinstance(wgts, torch.Tensor) else wgts, dtype=np.float64).ravel()
+    w = np.asarray(to_np(wgts) if isinstance(wgts, torch.Tensor) else wgts, dtype=np.float64).ravel()
     if len(w)!=n: raise ValueError(f"wgts has {len(w)} values but the train split has {n} items; pass one weight per item")
     if not np.isfinite(w).all(): raise ValueError(f"wgts has {int((~np.isfinite(w)).sum())} NaN or infinite values; weights must be finite")
     if (w<0).any(): raise ValueError(f"wgts has {int((w<0).sum())} negative values (min {w.min():g}); weights must be >= 0")
     if w.sum()<=0: raise ValueError("wgts are all zero; at least one item needs a positive weight")
     return w
 
+# %% ../nbs/02_sampling.ipynb #15c1e4a3
+_STREAM_EPOCH,_STREAM_PERM,_STREAM_SORTED,_STREAM_REPEAT = 0,1,2,3
+
+def _rng(seed, stream, *keys):
+    "The generator of random `stream` for `keys` under `seed` (see the table above)"
+    return np.random.default_rng([int(seed), stream, *map(int, keys)])
+
 # %% ../nbs/02_sampling.ipynb #655ed3c4
 class Resampler:
     "Draw one epoch of row indices as a numpy array, from `labels` and a resampling `strategy`"
     def __init__(self,
         labels, # `Labels`, or anything `get_labels` reads (array, `Datasets`, `TabularPandas`, ...)
-        strategy='oversample', # 'oversample', 'undersample', 'partial', 'natural', a float alpha, or a dict {class: share}
+        strategy='oversample', # 'oversample', 'undersample', 'partial', 'natural', 'repeat_factor', a float alpha, or a dict {class: share}
         alpha:float=0.5, # Partial balance: row weights `n_c ** -alpha` (0 natural, 1 balanced)
         ratio:float=1., # Undersample: each class keeps at most `ratio` times the smallest class's count
         wgts=None, # Explicit weight per row (overrides `strategy`)
@@ -51,26 +76,30 @@ class Resampler:
         replacement:bool=None, # Draw with replacement; default `True` except for 'undersample'
         balanced_batches:bool=False, # Spread each class evenly over the epoch so every batch holds (nearly) the same mix
         seed:int=None, # Seed of the epoch draws; drawn from torch's global RNG when `None` (so `set_seed` reproduces)
+        thresh:float=None, # Repeat-factor threshold in (0,1]: classes in fewer than this share of rows are repeated; `None`: 0.001
     ):
         lbls = get_labels(labels)
         if len(lbls)==0: raise ValueError("labels are empty: the train split has no rows")
-        if isinstance(strategy, (int, float)) and not isinstance(strategy, bool): strategy,alpha = 'partial',float(strategy)
+        strategy,alpha = _check_strategy(strategy, alpha, thresh)
         if isinstance(strategy, dict): strategy = self._check_target(strategy, lbls)
-        elif strategy not in _strategies:
-            raise ValueError(f"strategy must be one of {_strategies}, a float alpha or a dict {{class: share}}; got {strategy!r}")
-        if not 0<=alpha<=1: raise ValueError(f"alpha must be in [0,1] (0 natural, 1 balanced), got {alpha}")
         if ratio<=0: raise ValueError(f"ratio must be positive, got {ratio}")
+        if thresh is not None and strategy!='repeat_factor': warnings.warn(f"thresh={thresh} is only used by strategy='repeat_factor'")
         w = None if wgts is None else _check_wgts(wgts, len(lbls))
+        if strategy=='repeat_factor' and w is None and replacement is False:
+            raise ValueError("strategy='repeat_factor' repeats rows, so replacement=False does not apply; leave replacement out")
         if seed is None: seed = int(torch.randint(0, 2**62, ()).item())
         replacement = ifnone(replacement, strategy!='undersample' or w is not None)
         store_attr('strategy,alpha,ratio,replacement,balanced_batches,seed', but='')
+        self.thresh = ifnone(thresh, _LVIS_THRESH)
         self.labels,self.wgts,self.epoch,self._perm_cache = lbls,w,0,{}
         self._group(lbls, w)
         if isinstance(n_samples, float): n_samples = int(round(n_samples*len(lbls)))
         if n_samples is not None and n_samples<=0: raise ValueError(f"n_samples must be positive, got {n_samples}")
-        self.n_samples = n_samples if n_samples is not None else self._default_n()
+        self._n = n_samples
+        self.n_samples = ifnone(n_samples, self._default_n(strategy))
         if self.balanced_batches and self.order is None:
             raise ValueError("balanced_batches needs class groups, but wgts has too many distinct values; round the weights")
+        if strategy=='repeat_factor' and w is None and (self._class_factors()==1).all(): self._warn_no_repeat()
 
     def _check_target(self, target, lbls):
         if lbls.multi: raise ValueError("a target distribution {class: share} needs single-label data")
@@ -109,53 +138,139 @@ class Resampler:
         self.starts = np.concatenate([[0], np.cumsum(self.sizes)])
         self.group_codes = grp
 
-    def _default_n(self):
-        if self.strategy=='undersample' and self.wgts is None: return int(self._undersample_k().sum())
-        return len(self.labels)
+    def _class_factors(self):
+        "Repeat factor of each class: `r(c) = max(1, sqrt(thresh / f(c)))`, `f(c)` the share of rows containing `c`"
+        f = self.labels.counts/len(self.labels)
+        return np.maximum(1., np.sqrt(self.thresh/np.where(f>0, f, np.inf)))
+
+    def _group_factors(self):
+        "Repeat factor of each group (class, or rarest label; rows without a label: 1)"
+        r = self._class_factors()
+        return np.append(r, 1.) if self.labels.multi else r
+
+    def _warn_no_repeat(self):
+        f = self.labels.counts/len(self.labels)
+        i = int(np.argmin(np.where(f>0, f, np.inf)))
+        warnings.warn(f"thresh={self.thresh} is below the share of rows of every class (the rarest, {self.labels.vocab[i]!r}, "
+                      f"is in {f[i]:.3g} of them): no row is repeated, the epochs are natural; raise thresh")
 
     def _undersample_k(self):
         n_min = self.sizes[self.sizes>0].min()
         return np.minimum(self.sizes, int(math.ceil(self.ratio*n_min)))
 
-    @property
-    def shares(self):
-        "Share of each group in a sampled epoch (groups are classes for single-label data without `wgts`)"
-        if self.order is None: return None
-        s = self.sizes.astype(np.float64)
-        if self.wgts is not None: p = self.group_w*s
-        elif self.strategy=='target': p = self.target.copy()
-        elif (s>0).sum()==1: p = s
-        elif self.strategy=='undersample': p = self._undersample_k().astype(np.float64)
-        else:
-            a = {'oversample':1., 'natural':0.}.get(self.strategy, self.alpha)
-            cnt = np.append(self.labels.counts, self.sizes[-1]) if self.labels.multi else s
-            p = np.where(s>0, s*np.maximum(cnt, 1.)**-a, 0.)
-        return p/p.sum()
+    def _default_n(self, strategy):
+        "Rows of an epoch drawn with `strategy` when `n_samples` is not given (the expected count for 'repeat_factor')"
+        if self.wgts is None and strategy=='undersample': return int(self._undersample_k().sum())
+        if self.wgts is None and strategy=='repeat_factor': return int(round((self.sizes*self._group_factors()).sum()))
+        return len(self.labels)
 
 # %% ../nbs/02_sampling.ipynb #a04e71dd
+def _power(r, a):
+    "Group weights `size * n ** -a`, `n` the row count of the group's class (of its rarest label for multi-label rows)"
+    s = r.sizes.astype(np.float64)
+    cnt = np.append(r.labels.counts, r.sizes[-1]) if r.labels.multi else s
+    return np.where(s>0, s*np.maximum(cnt, 1.)**-a, 0.)
+
+_group_weights = {   # strategy -> unnormalised share of each group in an epoch, from the Resampler `r` and `alpha`
+    'oversample': lambda r,a: _power(r, 1.),
+    'undersample': lambda r,a: r._undersample_k().astype(np.float64),
+    'partial': _power,
+    'natural': lambda r,a: r.sizes.astype(np.float64),
+    'repeat_factor': lambda r,a: r.sizes*r._group_factors(),
+    'target': lambda r,a: r.target,
+}
+
+@patch
+def _resolve(self:Resampler, strategy=None, alpha=None):
+    "(strategy, alpha) of one epoch: the built ones ('wgts' when weights were given), or the overrides, checked"
+    if isinstance(strategy, dict):
+        raise TypeError("a per-epoch strategy is a name or a float alpha; build the Resampler with the dict {class: share}")
+    alpha = ifnone(alpha, self.alpha)
+    if strategy is None: strategy = 'wgts' if self.wgts is not None else self.strategy
+    own = (strategy=='wgts' and self.wgts is not None) or (strategy=='target' and self.strategy=='target')
+    return (strategy,_check_strategy('natural', alpha)[1]) if own else _check_strategy(strategy, alpha)
+
+@patch
+def shares_for(self:Resampler,
+    strategy=None, # A strategy name or float alpha; `None`: the one the sampler was built with
+    alpha:float=None, # Partial-balance exponent; `None`: the built one
+)->np.ndarray:
+    "Share of each group in an epoch drawn with `strategy` (groups are classes for single-label data without `wgts`)"
+    strategy,alpha = self._resolve(strategy, alpha)
+    if self.order is None: return None
+    s = self.sizes
+    if strategy=='natural' or (s>0).sum()==1: p = s.astype(np.float64)
+    elif self.wgts is not None: p = self.group_w*s
+    else: p = _group_weights[strategy](self, alpha)
+    return p/p.sum()
+
+@patch(as_prop=True)
+def shares(self:Resampler):
+    "Share of each group in an epoch of the built strategy"
+    return self.shares_for()
+
+@patch
+def _stochastic(self:Resampler, strategy):
+    "Whether epochs of `strategy` repeat each row by its factor, with stochastic rounding (their length varies)"
+    return strategy=='repeat_factor' and self.wgts is None and self._n is None
+
+@patch
+def _group_counts(self:Resampler, epoch, strategy, alpha):
+    "Rows each group gets in `epoch`"
+    if self._stochastic(strategy):   # floor(r) passes over a group, and Binomial(size, r - floor(r)) extra rows
+        r = self._group_factors()
+        reps = np.floor(r)
+        return reps.astype(np.int64)*self.sizes + _rng(self.seed, _STREAM_REPEAT, epoch).binomial(self.sizes, r-reps)
+    if strategy=='undersample' and self._n is None: return self._undersample_k()
+    return _largest_remainder(self.epoch_length(epoch, strategy, alpha), self.shares_for(strategy, alpha))
+
+@patch
+def epoch_length(self:Resampler,
+    epoch:int=None, # The epoch; `None`: the next one (`self.epoch`)
+    strategy=None, # That epoch's strategy; `None`: the built one
+    alpha:float=None, # That epoch's partial-balance exponent; `None`: the built one
+)->int:
+    "Rows in `epoch` drawn with `strategy`: `n_samples` when given, else the strategy's own length"
+    strategy,alpha = self._resolve(strategy, alpha)
+    if self._stochastic(strategy): return int(self._group_counts(ifnone(epoch, self.epoch), strategy, alpha).sum())
+    return ifnone(self._n, self._default_n(strategy))
+
 @patch
 def sample(self:Resampler,
     epoch:int=None, # Epoch to draw; `None` draws the next one and advances `self.epoch`
     bs:int=None, # Batch size, for `balanced_batches`
+    strategy=None, # This epoch's strategy (a name or a float alpha); `None`: the one the sampler was built with
+    alpha:float=None, # This epoch's partial-balance exponent; `None`: the built one
 )->np.ndarray:
     "Indices of one epoch (into the labels' rows), as one integer array"
+    strategy,alpha = self._resolve(strategy, alpha)
     if epoch is None: epoch,self.epoch = self.epoch,self.epoch+1
-    rng = np.random.default_rng([self.seed, 0, epoch])
-    if self.order is None: return rng.choice(len(self.labels), self.n_samples, replace=self.replacement, p=self.p_item)
-    if self.strategy=='undersample' and self.wgts is None and self.n_samples==self._default_n(): k = self._undersample_k()
-    else: k = _largest_remainder(self.n_samples, self.shares)
+    rng = _rng(self.seed, _STREAM_EPOCH, epoch)
+    if self.order is None:
+        p = None if strategy=='natural' else self.p_item
+        return rng.choice(len(self.labels), self.epoch_length(epoch, strategy, alpha), replace=self.replacement, p=p)
+    k = self._group_counts(epoch, strategy, alpha)
+    repeat = self._stochastic(strategy)
     out = np.empty(int(k.sum()), dtype=self.order.dtype)
     pos = 0
     for g in np.flatnonzero(k):   # a loop over groups (classes), never over rows
         members = self.order[self.starts[g]:self.starts[g+1]]
         dst = out[pos:pos+k[g]]
-        if self.replacement: np.take(members, rng.integers(0, len(members), k[g]), out=dst)
+        if repeat: _draw_repeats(members, k[g], rng, dst)
+        elif self.replacement: np.take(members, rng.integers(0, len(members), k[g]), out=dst)
         else: self._draw_without(g, members, k[g], epoch, dst)
-        if self.balanced_batches and not self.replacement: rng.shuffle(dst)
+        if self.balanced_batches and (repeat or not self.replacement): rng.shuffle(dst)
         pos += k[g]
     if self.balanced_batches: out = _interleave(out, k, rng, bs)
     else: rng.shuffle(out)
     return out
+
+def _draw_repeats(members, k, rng, dst):
+    "Every row of the group `k // n` times, then `k % n` distinct rows of it chosen afresh"
+    n = len(members)
+    reps,extra = divmod(int(k), n)
+    if reps: dst[:reps*n] = np.tile(members, reps)
+    if extra: np.take(members, rng.choice(n, extra, replace=False), out=dst[reps*n:])
 
 @patch
 def _draw_without(self:Resampler, g, members, k, epoch, dst):
@@ -175,7 +290,7 @@ def _perm(self:Resampler, g, j, n):
     "The `j`-th random permutation of group `g` (cached: one per group)"
     key = self._perm_cache.get(g)
     if key is None or key[0]!=j:
-        key = (j, np.random.default_rng([self.seed, 1, int(g), int(j)]).permutation(n).astype(self.order.dtype))
+        key = (j, _rng(self.seed, _STREAM_PERM, g, j).permutation(n).astype(self.order.dtype))
         self._perm_cache[g] = key
     return key[1]
 
@@ -192,21 +307,38 @@ def _interleave(out, k, rng, bs=None):
 
 # %% ../nbs/02_sampling.ipynb #f6cc520a
 @patch(as_prop=True)
-def natural_prior(self:Resampler): return self.labels.prior
+def natural_prior(self:Resampler):
+    "Share of each class in the train split (positive rate per label for multi-label data)"
+    return self.labels.prior
+
+@patch
+def prior_for(self:Resampler,
+    strategy=None, # A strategy name or float alpha; `None`: the built one
+    alpha:float=None, # Partial-balance exponent; `None`: the built one
+)->np.ndarray:
+    "Expected share of each class in an epoch drawn with `strategy` (positive rate per label for multi-label data)"
+    lbls = self.labels
+    if self.order is None: row_p = self.p_item if self._resolve(strategy, alpha)[0]!='natural' else np.full(len(lbls), 1/len(lbls))
+    else: row_p = (self.shares_for(strategy, alpha)/np.maximum(self.sizes, 1))[self.group_codes]
+    if lbls.multi: return row_p @ lbls.codes
+    return np.bincount(lbls.codes, weights=row_p, minlength=lbls.c)
 
 @patch(as_prop=True)
 def train_prior(self:Resampler):
-    "Expected share of each class in a sampled epoch (positive rate per label for multi-label data)"
-    lbls = self.labels
-    if self.order is None: row_p = self.p_item
-    else: row_p = (self.shares/np.maximum(self.sizes, 1))[self.group_codes]
-    if lbls.multi: return row_p @ lbls.codes
-    return np.bincount(lbls.codes, weights=row_p, minlength=lbls.c)
+    "Expected share of each class in a sampled epoch of the built strategy"
+    return self.prior_for()
 
 @patch(as_prop=True)
 def priors(self:Resampler)->TrainPriors:
     "The natural and the sampled train prior, as the record the callback and prior correction share"
     return TrainPriors(self.natural_prior, self.train_prior, self.labels.vocab)
+
+@patch(as_prop=True)
+def repeat_factors(self:Resampler)->np.ndarray:
+    "Each row's repeat factor: the largest `r(c)` over its classes (1 for a row without any)"
+    lbls,r = self.labels,self._class_factors()
+    if not lbls.multi: return r[lbls.codes]
+    return np.append(r, 1.)[_rarest(lbls)]   # r(c) falls as f(c) grows: a row's largest factor is its rarest label's
 
 @patch
 def reseed(self:Resampler, seed:int):
@@ -222,7 +354,8 @@ def sampled_counts(self:Resampler, idxs)->np.ndarray:
 
 @patch
 def __repr__(self:Resampler):
-    return (f"Resampler({self.strategy!r}, {len(self.labels)} rows -> {self.n_samples} per epoch, "
+    n = f"about {self.n_samples}" if self._stochastic(self.strategy) else self.n_samples
+    return (f"Resampler({self.strategy!r}, {len(self.labels)} rows -> {n} per epoch, "
             f"replacement={self.replacement}, train prior {np.round(self.train_prior, 3).tolist()})")
 
 # %% ../nbs/02_sampling.ipynb #974e42a2
@@ -249,11 +382,23 @@ class _ResampledMixin:
         if resampler is not None:
             if len(resampler.labels)!=len(self.dataset):
                 raise ValueError(f"the resampler has {len(resampler.labels)} labels but the dataset has {len(self.dataset)} items")
-            if self.shuffle: self.n = resampler.n_samples
+            if self.shuffle: self.n = self._next_n()
+
+    @property
+    def _resampling(self): return getattr(self, 'resampler', None) is not None and self.shuffle
+
+    def _next_n(self):
+        "Rows of the next epoch: the resampler knows it before drawing it (it varies for 'repeat_factor')"
+        return self.resampler.epoch_length()
+
+    def __len__(self):
+        if self._resampling: self.n = self._next_n()
+        return super().__len__()
 
     def get_idxs(self):
-        if self.resampler is None or not self.shuffle: return super().get_idxs()
+        if not self._resampling: return super().get_idxs()
         self.last_idxs = self._arrange(self.resampler.sample(bs=self.bs))
+        self.n = self._next_n()
         return self.last_idxs
 
     def _arrange(self, idxs): return idxs
@@ -278,7 +423,7 @@ class ResampledSortedDL(_ResampledMixin, SortedDL):
         p = int(lens.argmax()); idxs[[0,p]] = idxs[[p,0]]; lens[[0,p]] = lens[[p,0]]
         srt = idxs[np.lexsort((-lens, np.arange(len(idxs))//(self.bs*50)))]
         nb = -(-len(srt)//self.bs)
-        rng = np.random.default_rng([self.resampler.seed, 2, self.resampler.epoch])
+        rng = _rng(self.resampler.seed, _STREAM_SORTED, self.resampler.epoch)
         order = np.concatenate([[0], 1+rng.permutation(max(nb-2, 0)), [nb-1]])
         start = order*self.bs
         size = np.minimum(start+self.bs, len(srt)) - start
@@ -331,7 +476,7 @@ def weighted_dataloaders(
     **kwargs, # Passed to `Resampler` (alpha, ratio, n_samples, replacement, balanced_batches, seed), then to fastai's `dataloaders`
 )->DataLoaders:
     "fastai `DataLoaders` from `source` whose train split is resampled; the validation split is untouched"
-    rkw = {k: kwargs.pop(k) for k in ('alpha','ratio','n_samples','replacement','balanced_batches','seed') if k in kwargs}
+    rkw = {k: kwargs.pop(k) for k in ('alpha','ratio','n_samples','replacement','balanced_batches','seed','thresh') if k in kwargs}
     if isinstance(source, DataBlock):
         if items is None: raise TypeError("a DataBlock needs its source items: weighted_dataloaders(dblock, items, ...)")
         dsets = source.datasets(items, verbose=verbose)
@@ -399,7 +544,7 @@ class ImbalancedDatasetSampler(torch.utils.data.Sampler):
         num_replicas:int=None, # Number of processes (default: the process group's size if `distributed`, else 1)
         rank:int=None, # This process's rank (default: the process group's rank if `distributed`, else 0)
         distributed:bool=False, # Read `num_replicas`/`rank` from the initialised process group
-        **kwargs, # Passed to `Resampler` (strategy, alpha, replacement, seed...)
+        **kwargs, # Passed to `Resampler` (strategy, alpha, thresh, replacement, seed...)
     ):
         lbls = get_labels(dataset if labels is None else labels, label_fn=label_fn or callback_get_label)
         self.indices = None if indices is None else np.asarray(indices, dtype=np.int64)
@@ -413,7 +558,7 @@ class ImbalancedDatasetSampler(torch.utils.data.Sampler):
         self.epoch = 0
 
     def set_epoch(self, epoch:int): self.epoch = epoch
-    def __len__(self): return -(-self.resampler.n_samples//self.num_replicas)
+    def __len__(self): return -(-self.resampler.epoch_length(self.epoch)//self.num_replicas)
     def __iter__(self):
         idxs = shard_idxs(self.resampler.sample(epoch=self.epoch), self.rank, self.num_replicas)
         if self.num_replicas==1: self.epoch += 1   # single process: successive epochs differ without set_epoch

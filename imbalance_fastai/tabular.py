@@ -218,6 +218,8 @@ class ImblearnResampler(Resampler):
         if epoch is None: epoch,self.epoch = self.epoch,self.epoch+1
         return np.random.default_rng([self.seed, 1, epoch]).permutation(self.indices(epoch))
 
+    def epoch_length(self, epoch=None): return self.n_samples
+
     @property
     def train_prior(self):
         "Share of each class in a sampled epoch (epoch 0's; the same every epoch when `sampling_strategy` fixes the counts)"

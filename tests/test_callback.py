@@ -201,3 +201,36 @@ def test_long_tailed_digits_callback_beats_plain_training():
     print('plain', plain.mean(0), 'oversampled', over.mean(0))
     assert gain[0] > 0.03, gain     # balanced accuracy (seen here: about +0.08)
     assert gain[1] > 0.10, gain     # recall of the 3 rarest classes (seen here: about +0.2)
+
+
+def test_repeat_factor_callback_epochs_follow_the_factors():
+    "strategy='repeat_factor': each epoch trains on the rows repeated by their factors, its batch count known up front"
+    rng = np.random.default_rng(0)
+    n = 600
+    tags = np.where(rng.random(n) < 0.02, 'a rare', 'a')
+    df = pd.DataFrame({'x': rng.normal(size=n), 'tags': tags})
+    dls = DataBlock(blocks=(TransformBlock, MultiCategoryBlock),
+                    get_x=lambda r: torch.tensor([r['x']], dtype=torch.float32),
+                    get_y=ColReader('tags', label_delim=' '),
+                    splitter=IndexSplitter(list(range(500, 600)))).dataloaders(df, bs=20)
+
+    class Batches(Callback):
+        def before_fit(self): self.n_iter, self.seen = [], []
+        def before_train(self): self.seen.append(0)
+        def after_batch(self):
+            if self.training: self.seen[-1] += 1
+        def after_train(self): self.n_iter.append(self.learn.n_iter)
+
+    cb = OverSamplingCallback('repeat_factor', thresh=0.1, seed=0)
+    learn = _quiet(Learner(dls, nn.Linear(1, 2), loss_func=BCEWithLogitsLossFlat(), cbs=cb))
+    rec = Batches()
+    with learn.no_logging(): learn.fit(3, cbs=rec)
+    counts = cb.sampled_counts
+    n_rare = int((tags[:500] == 'a rare').sum())
+    factor = np.sqrt(0.1 / (n_rare / 500))                            # the rare tag's repeat factor (about 2.2)
+    assert factor > 2
+    # each epoch: floor(r) or floor(r)+1 copies of every rare row, every other row once
+    assert ((counts['rare'] >= np.floor(factor) * n_rare) & (counts['rare'] <= np.ceil(factor) * n_rare)).all()
+    assert (counts['a'] - counts['rare'] == 500 - n_rare).all()
+    assert rec.seen == rec.n_iter == (counts['a'] // 20).tolist()     # fastai's n_iter was the epoch's batch count
+    assert learn.dls.train is dls.train

@@ -175,3 +175,76 @@ def test_sampling_summary_table():
     s = sampling_summary(dls)
     assert s['natural'].sum() == 800 and s['sampled'].tolist() == [400, 400]
     assert list(s.index) == ['common', 'rare']
+
+
+def _multi_hot(n=2000, seed=0):
+    "Multi-hot presence of 5 classes with very different frequencies (as masks or boxes are read): one class on most rows"
+    rng = np.random.default_rng(seed)
+    mh = np.zeros((n, 5), dtype=bool)
+    mh[:, 0] = rng.random(n) < 0.9
+    for c, p in zip(range(1, 5), (0.2, 0.05, 0.01, 0.003)): mh[:, c] = rng.random(n) < p
+    return mh
+
+
+def test_repeat_factors_match_the_lvis_formula():
+    mh = _multi_hot()
+    t = 0.05
+    r = Resampler(mh, 'repeat_factor', thresh=t, seed=0)
+    f = mh.mean(0)                                                      # share of rows containing each class
+    rc = np.maximum(1, np.sqrt(t / f))
+    expected = np.array([max([1.] + [rc[c] for c in np.flatnonzero(row)]) for row in mh])   # the formula, row by row
+    np.testing.assert_allclose(r.repeat_factors, expected)
+    assert (expected > 1).sum() > 50 and len(np.unique(expected)) == 4    # several rows repeated, by different factors
+    np.testing.assert_allclose(r.train_prior, expected @ mh / expected.sum())
+
+
+def test_repeat_factor_draw_rates_and_epoch_lengths():
+    "Each row's mean count over many epochs is its factor; epochs differ in length; (seed, epoch) decides an epoch"
+    mh = _multi_hot()
+    r = Resampler(mh, 'repeat_factor', thresh=0.05, seed=1)
+    fac, epochs = r.repeat_factors, 1000
+    counts = np.zeros((epochs, len(mh)), dtype=np.int64)
+    for e in range(epochs): counts[e] = np.bincount(r.sample(epoch=e), minlength=len(mh))
+    fl = np.floor(fac)
+    assert ((counts == fl) | (counts == fl + 1)).all()                   # floor(r) or floor(r)+1 times, nothing else
+    # a row's count is floor(r) + Bernoulli(r - floor(r)): over 1000 epochs its mean has a standard error of at most
+    # sqrt(.25/1000) = 0.016; 0.08 is 5 of them, for the few hundred rows whose factor has a fractional part
+    np.testing.assert_allclose(counts.mean(0), fac, atol=0.08)
+    frac = fac - fl
+    sd = np.sqrt(frac * (1 - frac) / epochs)
+    assert (np.abs(counts.mean(0) - fac) <= 5 * sd + 1e-12).all()
+    lens = counts.sum(1)
+    assert len(np.unique(lens)) > 10                                     # the length varies from epoch to epoch...
+    assert abs(lens.mean() - fac.sum()) < 5 * np.sqrt((frac * (1 - frac)).sum() / epochs)   # ...around the sum of factors
+    assert [r.epoch_length(e) for e in range(5)] == lens[:5].tolist()
+    assert not np.array_equal(counts[0], counts[1])                      # the extra repeats are drawn fresh each epoch
+    again = Resampler(mh, 'repeat_factor', thresh=0.05, seed=1)
+    assert np.array_equal(again.sample(epoch=3), r.sample(epoch=3))
+    assert not np.array_equal(Resampler(mh, 'repeat_factor', thresh=0.05, seed=2).sample(epoch=3), r.sample(epoch=3))
+
+
+def test_repeat_factor_through_the_factory_and_torch_sampler():
+    "The DataLoader's length follows each epoch's length, before the epoch is drawn; the torch sampler's too"
+    mh = _multi_hot(600)
+    tags = [' '.join(f't{c}' for c in np.flatnonzero(row)) for row in mh]
+    df = pd.DataFrame({'x': np.arange(600.), 'tags': tags})
+    db = DataBlock(blocks=(TransformBlock, MultiCategoryBlock), get_x=lambda r: torch.tensor([r['x']]),
+                   get_y=ColReader('tags', label_delim=' '), splitter=IndexSplitter(list(range(500, 600))))
+    dls = weighted_dataloaders(db, df, strategy='repeat_factor', thresh=0.05, bs=16, seed=0)
+    r = dls.train.resampler
+    seen = set()
+    for e in range(4):
+        n_batches, rows = len(dls.train), r.epoch_length()
+        assert n_batches == rows // 16                                   # drop_last, as fastai's train DataLoader
+        assert len(list(dls.train)) == n_batches
+        assert len(dls.train.last_idxs) == rows
+        seen.add(rows)
+    assert len(seen) > 1
+    with pytest.raises(ValueError, match=r'thresh must be in \(0, 1\]'):
+        weighted_dataloaders(db, df, strategy='repeat_factor', thresh=2.)
+    ds = torch.utils.data.TensorDataset(torch.arange(600))
+    s = ImbalancedDatasetSampler(ds, labels=mh, strategy='repeat_factor', thresh=0.05, seed=0)
+    for e in range(3):
+        s.set_epoch(e)
+        n = len(s)
+        assert len(list(s)) == n == s.resampler.epoch_length(e)
