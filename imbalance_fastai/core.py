@@ -218,9 +218,9 @@ def _raw_labels(src, **kwargs):
 
 @_raw_labels.register
 def _(src:DataLoaders, **kwargs): return _raw_labels(src.train, **kwargs)
-def _mask_codes(dl):
-    "`MaskBlock`'s codes: fastai keeps them in the DataLoader's item transforms (`AddMaskCodes`), not in the `Datasets`"
-    fs = getattr(getattr(dl, 'after_item', None), 'fs', [])
+def _mask_codes(src):
+    "`MaskBlock`'s codes: in the item transforms (`AddMaskCodes`) of a DataLoader or a `DataBlock`, not in the `Datasets`"
+    fs = getattr(getattr(src, 'after_item', None), 'fs', None) or getattr(src, 'item_tfms', None) or []
     return next((f.codes for f in fs if isinstance(f, AddMaskCodes) and f.codes is not None), None)
 
 @_raw_labels.register

@@ -71,18 +71,24 @@ def retrain_classifier(self:Learner,
     params = list(self.model.parameters())
     state = [(p.requires_grad, p.grad) for p in params]
     mine = {id(p) for p in lin.parameters()}
+    saved,opt,tau,done = {k: v.clone() for k,v in lin.state_dict().items()},self.opt,getattr(lin, '_tau_norm', None),False
     try:
         for p in params:
             if id(p) not in mine: p.requires_grad_(False); p.grad = None   # no gradient: no step, no weight decay
         if reset: lin.reset_parameters()
-        if hasattr(lin, '_tau_norm'): del lin._tau_norm   # new weights: an earlier τ-normalisation no longer applies
+        if tau is not None: del lin._tau_norm   # new weights: an earlier τ-normalisation no longer applies
         for p in lin.parameters(): p.requires_grad_(True)
         with self.removed_cbs([cb for cb in self.cbs if isinstance(cb, OverSamplingCallback)]):
             self.fit_one_cycle(epochs, lr, cbs=[_FrozenBody(), osc, *L(cbs)], reset_opt=True)
+        done = True
     finally:
         for p,(r,g) in zip(params, state):
             p.requires_grad_(r)
-            if id(p) not in mine: p.grad = g
+            if not done or id(p) not in mine: p.grad = g
+        if done: self.opt = None   # it held the classifier alone: the next fit builds one over the whole model
+        else:   # interrupted or refused: the learner is as it was
+            lin.load_state_dict(saved); self.opt = opt
+            if tau is not None: lin._tau_norm = tau
 
 # %% ../nbs/04a_decouple.ipynb #43b3933b
 def _tau_base(lin):
