@@ -24,7 +24,7 @@ Scores on the hold-out: balanced accuracy, macro-F1 and the mean recall of the t
 from __future__ import annotations
 import argparse, platform, time, warnings
 from pathlib import Path
-import numpy as np, pandas as pd, torch
+import pandas as pd, torch
 torch.set_num_threads(1)
 warnings.filterwarnings('ignore')
 from sklearn.metrics import balanced_accuracy_score, f1_score, recall_score

@@ -11,6 +11,7 @@ from fastcore.foundation import L
 from fastcore.basics import ifnone
 from fastai.data.core import Datasets, TfmdLists, DataLoaders
 from fastai.data.load import DataLoader
+from fastai.data.block import DataBlock
 from fastai.data.transforms import Categorize, MultiCategorize, EncodedMultiCategorize, ColReader
 from fastai.tabular.core import Tabular
 from fastai.vision.core import PILMask, AddMaskCodes, Image
@@ -186,6 +187,11 @@ def _mask_opener(tl):
     "fastai's mask opener (`MaskBlock`'s `PILMask.create`) in the pipeline of `tl`, if any"
     return next((f for f in tl.tfms.fs if f is PILMask.create), None)
 
+def _mask_codes(src):
+    "`MaskBlock`'s codes: in the item transforms (`AddMaskCodes`) of a DataLoader or a `DataBlock`, not in the `Datasets`"
+    fs = getattr(getattr(src, 'after_item', None), 'fs', None) or getattr(src, 'item_tfms', None) or []
+    return next((f.codes for f in fs if isinstance(f, AddMaskCodes) and f.codes is not None), None)
+
 def _tl_labels(tl, n_bins=None, strict=True, codes=None):
     opener = _mask_opener(tl)
     if opener is not None:   # segmentation: run the pipeline up to the mask opener (the mask paths), then read the masks
@@ -218,13 +224,12 @@ def _raw_labels(src, **kwargs):
 
 @_raw_labels.register
 def _(src:DataLoaders, **kwargs): return _raw_labels(src.train, **kwargs)
-def _mask_codes(src):
-    "`MaskBlock`'s codes: in the item transforms (`AddMaskCodes`) of a DataLoader or a `DataBlock`, not in the `Datasets`"
-    fs = getattr(getattr(src, 'after_item', None), 'fs', None) or getattr(src, 'item_tfms', None) or []
-    return next((f.codes for f in fs if isinstance(f, AddMaskCodes) and f.codes is not None), None)
-
 @_raw_labels.register
 def _(src:DataLoader, codes=None, **kwargs): return _raw_labels(src.dataset, codes=ifnone(codes, _mask_codes(src)), **kwargs)
+@_raw_labels.register
+def _(src:DataBlock, **kwargs):
+    raise TypeError("a DataBlock holds no items: read the labels of what it builds from them, "
+                    "get_labels(dblock.datasets(items)) or get_labels(dblock.dataloaders(items))")
 @_raw_labels.register
 def _(src:torch.utils.data.DataLoader, **kwargs): return _raw_labels(src.dataset, **kwargs)
 @_raw_labels.register
