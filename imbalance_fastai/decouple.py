@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np, pandas as pd, torch
 from torch import nn
 from fastcore.basics import patch
+from fastcore.meta import delegates
 from fastcore.foundation import L
 from fastai.learner import Learner
 from fastai.callback.core import Callback, TrainEvalCallback
@@ -55,6 +56,7 @@ class _FrozenBody(Callback):
     def before_train(self): self.model.eval()
 
 @patch
+@delegates(OverSamplingCallback.__init__, keep=True, but=['strategy'])
 def retrain_classifier(self:Learner,
     epochs:int=10, # Epochs of re-training
     strategy='oversample', # How re-training batches are drawn: any `OverSamplingCallback` strategy ('oversample' is class-balanced)
@@ -122,7 +124,7 @@ def tune_tau(
     _,lin = find_classifier(learn.model, head)
     feats = []
     hook = lin.register_forward_hook(lambda m, inp, out: feats.append(inp[0].detach().float().cpu()))
-    try: _,targs = learn.get_preds(dl=dl)
+    try: _,targs = learn.get_preds(dl=dl, reorder=False)   # targets in batch order, as the features
     finally: hook.remove()
     y = np.asarray(targs).reshape(len(targs), -1)
     if y.shape[1]!=1: raise ValueError(f"tune_tau scores single-label classification, but the targets have shape {tuple(targs.shape)}")
