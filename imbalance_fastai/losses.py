@@ -58,7 +58,7 @@ def class_weights(
     if normalize: w = w*n.sum()/(w*n).sum()
     return torch.tensor(w, dtype=torch.float32)
 
-# %% ../nbs/05_losses.ipynb #ba06de40
+# %% ../nbs/05_losses.ipynb #529541b9
 _TINY = torch.finfo(torch.float32).tiny
 
 def _focal_factor(q, gamma):
@@ -392,7 +392,7 @@ class LogitAdjustedLoss(_AxisLoss):
         return F.cross_entropy(x, t, weight=w, ignore_index=self.ignore_index, label_smoothing=self.label_smoothing,
                                reduction=self.reduction)
 
-# %% ../nbs/05_losses.ipynb #be1c4677
+# %% ../nbs/05_losses.ipynb #0d92d6a7
 class BalancedSoftmaxLoss(LogitAdjustedLoss):
     "Balanced softmax (Ren et al. 2020): cross-entropy on `logits + log(prior)` while training; predictions use the raw logits"
     def __init__(self,
@@ -405,7 +405,7 @@ class BalancedSoftmaxLoss(LogitAdjustedLoss):
     ): super().__init__(prior, 1., weight, reduction, axis, label_smoothing, ignore_index)
     def _repr_args(self): return dict(prior=[round(o, 4) for o in self.prior.tolist()], axis=self.axis).items()
 
-# %% ../nbs/05_losses.ipynb #b799fadb
+# %% ../nbs/05_losses.ipynb #e0df868f
 class LDAMLoss(_AxisLoss):
     "Label-distribution-aware margin loss (Cao et al. 2019): cross-entropy of `s*(logits - m_y)`, margins `m_c ∝ n_c**(-1/4)`"
     y_int = True
@@ -450,7 +450,7 @@ class LDAMLoss(_AxisLoss):
         "Softmax of `s*x` over the class axis: the model's probabilities, without the training margins"
         return F.softmax(x*self.s, dim=self.axis)
 
-# %% ../nbs/05_losses.ipynb #6695b227
+# %% ../nbs/05_losses.ipynb #a7dbedff
 def _weight_owner(loss):
     "The object that holds the per-class `weight` of `loss` (fastai's flattened losses keep it on `loss.func`)"
     f = getattr(loss, 'func', None)
@@ -534,7 +534,7 @@ class DeferredReweighting(Callback):
         learn = self.learn
         if learn is not None and self._copy is not None and learn.loss_func is self._copy: learn.loss_func = self._orig
 
-# %% ../nbs/05_losses.ipynb #1363c36a
+# %% ../nbs/05_losses.ipynb #da596a8a
 class AsymmetricLoss(_AxisLoss):
     "Asymmetric loss (Ridnik et al. 2021) for multi-label data: positives and negatives focused apart, easy negatives shifted away"
     y_int = False
