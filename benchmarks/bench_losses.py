@@ -15,7 +15,7 @@ table reports medians and their ratio (ours/baseline: below 1 is faster). Writes
 """
 import argparse, ctypes, platform, statistics, time
 from pathlib import Path
-import torch
+import torch, torch.nn.functional as F
 torch.set_num_threads(1)
 
 def _steady_malloc():
@@ -47,6 +47,14 @@ def bench(ours, x, t, base, xb, tb, repeats):
 
 def _tv(alpha, gamma): return lambda x, t: sigmoid_focal_loss(x, t, alpha=alpha, gamma=gamma, reduction='mean')
 
+def _ldam_usual(margins, s):
+    "LDAM as it is usually written (the paper's code does this): a one-hot mask, the batch's margins by a matrix product, `where`"
+    def f(x, t):
+        onehot = torch.zeros_like(x, dtype=torch.bool).scatter_(1, t[:, None], True)
+        batch_m = (margins[None] @ onehot.float().T).view(-1, 1)
+        return F.cross_entropy(s*torch.where(onehot, x - batch_m, x), t)
+    return f
+
 def cases():
     "(table, case, ours, its logits, its target, baseline name, baseline, its logits, its target)"
     g = torch.Generator().manual_seed(0)
@@ -68,6 +76,8 @@ def cases():
         ('BalancedSoftmaxLoss(counts)', BalancedSoftmaxLoss(counts), *mc, *vs_ce),
         ('LDAMLoss(counts), on logits/30', LDAMLoss(counts), x_mc/30, t_mc, *vs_ce),
         ('LDAMLoss(counts, weight=w) (DRW phase), on logits/30', LDAMLoss(counts, weight=cbw), x_mc/30, t_mc, *vs_ce),
+        ('LDAMLoss(counts), on logits/30', LDAMLoss(counts), x_mc/30, t_mc, 'LDAM as usually written (one-hot mask, where)',
+         _ldam_usual(LDAMLoss(counts).margins, 30.), x_mc/30, t_mc),
         ('CrossEntropyLossFlat(weight=w) (DRW phase)', CrossEntropyLossFlat(weight=cbw), *mc, *vs_ce),
         ('LogitAdjustedLoss(counts)', LogitAdjustedLoss(counts), *mc, *vs_ce),
         ('FocalLoss()', FocalLoss(), *mc, *vs_ce),
@@ -116,7 +126,11 @@ def main(repeats=15, out=Path(__file__).parent/'losses.md'):
         "",
         "**Against cross-entropy.** The softmax losses are `F.cross_entropy` on shifted logits: `BalancedSoftmaxLoss` and "
         "`LogitAdjustedLoss` add one vector over the class axis, `LDAMLoss` scales the logits and subtracts one margin per "
-        "row. Weights (`DeferredReweighting`'s second phase) cost nothing measurable. `FocalLoss` computes "
+        "row (its rows run on logits/30, the logits a model trained with it learns, so that its cross-entropy sees the "
+        "baseline's logits; on logits 30 times too large `exp` underflows into slow denormals). Its cost over "
+        "cross-entropy is the scale `s` itself, one multiply forward and backward over the logits, which "
+        "`F.cross_entropy(30*x)` pays too. Weights (`DeferredReweighting`'s second phase) cost nothing measurable. "
+        "`FocalLoss` computes "
         "`(1-p_t)**gamma` on the target's log-probability only. `AsymmetricLoss` and the multi-label `FocalLoss` work on "
         "every element of a `(bs, n_labels)` output, so their fair baselines are the elementwise ones "
         "(`BCEWithLogitsLossFlat`, one fused kernel, and torchvision's focal loss); their row against cross-entropy, "
