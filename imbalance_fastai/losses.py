@@ -58,7 +58,7 @@ def class_weights(
     if normalize: w = w*n.sum()/(w*n).sum()
     return torch.tensor(w, dtype=torch.float32)
 
-# %% ../nbs/05_losses.ipynb #529541b9
+# %% ../nbs/05_losses.ipynb #91910f6a
 _TINY = torch.finfo(torch.float32).tiny
 
 def _focal_factor(q, gamma):
@@ -392,7 +392,7 @@ class LogitAdjustedLoss(_AxisLoss):
         return F.cross_entropy(x, t, weight=w, ignore_index=self.ignore_index, label_smoothing=self.label_smoothing,
                                reduction=self.reduction)
 
-# %% ../nbs/05_losses.ipynb #0d92d6a7
+# %% ../nbs/05_losses.ipynb #829984b0
 class BalancedSoftmaxLoss(LogitAdjustedLoss):
     "Balanced softmax (Ren et al. 2020): cross-entropy on `logits + log(prior)` while training; predictions use the raw logits"
     def __init__(self,
@@ -405,7 +405,7 @@ class BalancedSoftmaxLoss(LogitAdjustedLoss):
     ): super().__init__(prior, 1., weight, reduction, axis, label_smoothing, ignore_index)
     def _repr_args(self): return dict(prior=[round(o, 4) for o in self.prior.tolist()], axis=self.axis).items()
 
-# %% ../nbs/05_losses.ipynb #e0df868f
+# %% ../nbs/05_losses.ipynb #ba43d638
 class LDAMLoss(_AxisLoss):
     "Label-distribution-aware margin loss (Cao et al. 2019): cross-entropy of `s*(logits - m_y)`, margins `m_c ∝ n_c**(-1/4)`"
     y_int = True
@@ -450,7 +450,7 @@ class LDAMLoss(_AxisLoss):
         "Softmax of `s*x` over the class axis: the model's probabilities, without the training margins"
         return F.softmax(x*self.s, dim=self.axis)
 
-# %% ../nbs/05_losses.ipynb #a7dbedff
+# %% ../nbs/05_losses.ipynb #7a0fdff2
 def _weight_owner(loss):
     "The object that holds the per-class `weight` of `loss` (fastai's flattened losses keep it on `loss.func`)"
     f = getattr(loss, 'func', None)
@@ -480,7 +480,12 @@ class DeferredReweighting(Callback):
         if not 0<=beta<1: raise ValueError(f"beta must be in [0,1) for the effective number of samples, got {beta}")
         if weight is not None: weight = _check_weights(weight, 'weight')
         store_attr('start_epoch,pct_start,beta,weight')
-        self.applied_weight = self._orig = self._copy = self._w = None
+        self.trained_loss = self._orig = self._copy = self._w = None
+
+    @property
+    def applied_weight(self)->Tensor:
+        "The class weights the last fit ended with (`None`: it never switched them on)"
+        return None if self.trained_loss is None else _weight_owner(self.trained_loss).weight
 
     def switch_epoch(self, n_epoch:int)->int:
         "The first epoch trained with the weights, in a fit of `n_epoch` epochs"
@@ -524,8 +529,8 @@ class DeferredReweighting(Callback):
         self._restore()
 
     def after_fit(self):
-        "Put the learner's loss back; record in `applied_weight` the weights the fit ended with (`None`: it never switched)"
-        if self._w is not None: self.applied_weight = None if self._copy is None else self._w.clone()
+        "Put the learner's loss back; keep as `trained_loss` the weighted copy the fit ended with (`None`: it never switched)"
+        if self._w is not None: self.trained_loss = self._copy
         self._restore()
         self._orig = self._copy = self._w = None
     after_cancel_fit = after_fit
@@ -534,7 +539,7 @@ class DeferredReweighting(Callback):
         learn = self.learn
         if learn is not None and self._copy is not None and learn.loss_func is self._copy: learn.loss_func = self._orig
 
-# %% ../nbs/05_losses.ipynb #da596a8a
+# %% ../nbs/05_losses.ipynb #8fb41f20
 class AsymmetricLoss(_AxisLoss):
     "Asymmetric loss (Ridnik et al. 2021) for multi-label data: positives and negatives focused apart, easy negatives shifted away"
     y_int = False

@@ -444,7 +444,8 @@ def test_drw_never_writes_into_fastais_shared_default_loss():
     assert [(e, torch.equal(w, cbw)) for e, tr, lf, w in spy.seen if tr and w is not None][0] == (1, True)
     assert all(lf is shared for e, tr, lf, w in spy.seen if not tr or e==0)
     assert learn.loss_func is shared and shared.func.weight is None and other.loss_func is shared
-    assert torch.equal(learn.cbs.filter(lambda c: isinstance(c, DeferredReweighting))[0].applied_weight, cbw)
+    drw = learn.cbs.filter(lambda c: isinstance(c, DeferredReweighting))[0]
+    assert torch.equal(drw.applied_weight, cbw) and np.allclose(loss_prior_factor(drw.trained_loss), cbw.numpy())
 
 @pytest.mark.parametrize('make', [lambda dls: LDAMLoss(dls), lambda dls: FocalLoss(), lambda dls: BalancedSoftmaxLoss(dls),
                                   lambda dls: FocalLossFlat(), lambda dls: CrossEntropyLossFlat(label_smoothing=.1)],
@@ -460,6 +461,7 @@ def test_drw_works_with_any_loss_that_takes_weight(make):
     assert learn.loss_func is loss and getattr(getattr(loss, 'func', loss), 'weight') is None
     assert torch.equal(drw.applied_weight, torch.tensor([1., 5., 10.]))
     copy_used = next(lf for e, tr, lf, w in spy.seen if tr and e==4)
+    assert drw.trained_loss is copy_used and copy_used is not loss   # what PriorCorrection should read
     x, t = torch.randn(6, 3), torch.tensor([0, 1, 2, 2, 1, 0])
     wl = copy.deepcopy(loss)
     getattr(wl, 'func', wl).weight = torch.tensor([1., 5., 10.])   # fastai's flattened losses hold it on `func`
