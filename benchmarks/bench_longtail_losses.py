@@ -31,7 +31,8 @@ from fastai.torch_core import set_seed
 from imbalance_fastai.core import get_labels
 from imbalance_fastai.data import long_tailed_digits
 from imbalance_fastai.callback import OverSamplingCallback
-from imbalance_fastai.losses import FocalLoss, BalancedSoftmaxLoss, LDAMLoss, DeferredReweighting, class_weights
+from imbalance_fastai.losses import FocalLoss, BalancedSoftmaxLoss, class_weights
+from imbalance_fastai.longtail import LDAMLoss, DeferredReweighting
 
 EPOCHS, LR, BS, LAYERS, RATIO = 30, 1e-2, 32, [64], 20.
 

@@ -26,8 +26,8 @@ def _steady_malloc():
     except OSError: return False
 from fastai.losses import FocalLossFlat, CrossEntropyLossFlat, BCEWithLogitsLossFlat
 from torchvision.ops import sigmoid_focal_loss
-from imbalance_fastai.losses import (FocalLoss, LogitAdjustedLoss, BalancedSoftmaxLoss, LDAMLoss, AsymmetricLoss,
-                                     class_weights)
+from imbalance_fastai.losses import FocalLoss, LogitAdjustedLoss, BalancedSoftmaxLoss, class_weights
+from imbalance_fastai.longtail import LDAMLoss, AsymmetricLoss
 
 def _step(loss_func, x, t):
     "CPU seconds of this process for one forward+backward of `loss_func` on a fresh leaf copy of `x`"

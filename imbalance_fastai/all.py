@@ -12,6 +12,7 @@ from .sampling import *
 from .distributed import *
 from .callback import *
 from .losses import *
+from .longtail import *
 from .prior import *
 from .metrics import *
 from .report import *
