@@ -80,7 +80,7 @@ def load_for_compare(
 )->tuple:
     "`(df, cont_names, cat_names)` from a file, checked (the label binned with `bins`)"
     import numpy as np
-    from imbalance_fastai.compare import InputError, infer_columns
+    from imbalance_fastai.compare import InputError, infer_columns, _check_finite
     log = log or (lambda msg: None)
     df = read_table(path)
     if label not in df.columns:
@@ -93,13 +93,14 @@ def load_for_compare(
     lbls = check_labels(df, label, bins)
     if bins is not None: df = df.assign(**{label: np.asarray(lbls.vocab, dtype=object)[lbls.codes]})
     cont,cat,skipped = infer_columns(df, label, cont_names, cat_names)
+    _check_finite(df, cont)
     for c,why in skipped.items(): log(f"column {c!r} left out: {why}; pass it with --cat or --cont to use it")
     log(f"{len(df):,} rows, {lbls.c} classes ({', '.join(f'{v}: {n:,}' for v,n in zip(lbls.vocab, lbls.counts))}); "
         f"continuous: {cont}; categorical: {cat}")
     return df,cont,cat
 
 # %% ../nbs/11_cli.ipynb #8aa23fbc
-# The keys of `compare.METRICS`, listed here so that `--help` needs no import of PyTorch (a test checks they agree)
+# The keys of `scores.METRICS`, listed here so that `--help` needs no import of PyTorch (a test checks they agree)
 METRIC_NAMES = ('balanced_accuracy', 'macro_f1', 'mcc', 'minority_recall', 'pr_auc', 'log_loss', 'ece')
 
 class _Parser(argparse.ArgumentParser):
@@ -261,6 +262,9 @@ def main(
     "Run `imbalance-fastai`; return the exit status (0, or 2 for bad input)"
     try: args = make_parser().parse_args(argv)
     except SystemExit as e: return e.code if isinstance(e.code, int) else 2
+    if args.command=='compare' and not args.path.exists():   # the commonest mistake, answered before the heavy imports
+        print(f"imbalance-fastai compare: error: file not found: {args.path}", file=sys.stderr)
+        return 2
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
         warnings.filterwarnings('default', module=r'imbalance_fastai\.')
