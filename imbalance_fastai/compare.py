@@ -356,7 +356,8 @@ def _compare(source, splits, strategies=None, skip_unavailable=None, seeds=None,
     bs = ifnone(bs, auto_bs(n_train))
     c = len(vocab)
     tprior = _target_prior(target_prior, np.bincount(codes[splits[0][2]], minlength=c), np.bincount(codes[scored], minlength=c))
-    s0 = RunSetup(source, None, Labels(codes[splits[0][2]], vocab))   # what a strategy's `check` reads
+    thin = min(splits, key=lambda sp: np.bincount(codes[sp[2]], minlength=c).min())[2]   # the train fold with the fewest rows of a class
+    s0 = RunSetup(source, None, Labels(codes[thin], vocab))   # what a strategy's `check` reads
     names,notes = _pick_strategies(strategies, s0, n_train, skip_unavailable)
     minority = minority_classes(Labels(codes[scored] if mode=='cv' else codes[splits[0][2]], vocab))
     preds = Predictions(codes[scored], vocab)
