@@ -133,7 +133,7 @@ def _common(p, quick_help, repeats_help):
     p.add_argument('--quick', action='store_true', help=quick_help)
     p.add_argument('--force', action='store_true', help="let --quick overwrite the results of a full run in --out")
     p.add_argument('--out', type=Path, help="folder for comparison.csv/.md/.png and runs.csv")
-    p.add_argument('--threads', type=_positive(int), help="PyTorch CPU threads (default: 1 below 100,000 train rows, else PyTorch's)")
+    p.add_argument('--threads', type=_positive(int), help="PyTorch CPU threads (default: a table 1 below 100,000 train rows, else PyTorch's; images PyTorch's)")
     p.add_argument('--no-progress', action='store_true', help="print no progress")
 
 def make_parser()->argparse.ArgumentParser:

@@ -77,6 +77,7 @@ def test_help_and_version(capsys):
     assert rc == 0 and 'demo' in out and 'compare' in out
     rc, out, _ = _run(capsys, 'compare', '--help')
     assert rc == 0 and all(o in out for o in ('--label', '--images', '--folds', '--repeats', '--metric', '--bins', '--arch', '--force'))
+    assert f"({', '.join(QUICK_STRATEGIES)})" in ' '.join(out.split())   # --quick's help names the quick strategies
     rc, out, _ = _run(capsys, 'strategies')
     assert rc == 0 and [l.split()[0] for l in out.splitlines()] == list(STRATEGIES)
 
