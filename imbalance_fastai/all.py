@@ -17,7 +17,10 @@ from .prior import *
 from .metrics import *
 from .report import *
 from .tabular import *
+from .scores import *
 from .compare import *
+from .verdict import *
+from .images import *
 
 # nbdev writes `__all__ = []` for a module that defines no names of its own, and then `import *` would bring nothing.
 # The names the imports above brought in are this module's public API, so list them instead.
