@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_sampling.ipynb #e6d2ee19
 from __future__ import annotations
-import warnings, math
+import warnings, math, re, inspect, importlib, difflib
 import numpy as np, pandas as pd, torch
 from fastcore.basics import store_attr, ifnone, patch
 from fastcore.meta import delegates
@@ -17,8 +17,8 @@ from fastai.text.data import SortedDL
 from .core import Labels, TrainPriors, get_labels, _rarest
 
 # %% auto #0
-__all__ = ['Resampler', 'shard_idxs', 'ResampledDL', 'ResampledTabDL', 'ResampledSortedDL', 'resampled_dl_type', 'resample_dl',
-           'weighted_dataloaders', 'sampling_summary', 'plot_sampling', 'ImbalancedDatasetSampler']
+__all__ = ['BaseResampler', 'Resampler', 'shard_idxs', 'ResampledDL', 'ResampledTabDL', 'ResampledSortedDL', 'resampled_dl_type',
+           'resample_dl', 'weighted_dataloaders', 'sampling_summary', 'plot_sampling', 'ImbalancedDatasetSampler']
 
 # %% ../nbs/02_sampling.ipynb #8d0166c2
 _strategies = ('oversample', 'undersample', 'partial', 'natural', 'repeat_factor')
@@ -39,6 +39,12 @@ def _check_strategy(
         raise ValueError(f"thresh must be in (0, 1]: classes in fewer than a share `thresh` of the rows are repeated "
                          f"(LVIS used {_LVIS_THRESH}); got {thresh}")
     return strategy,alpha
+
+def _check_has_rows(lbls, wanted, why):
+    "The one check of classes that must be sampled (`wanted`) but have no train row"
+    empty = [v for v,w,n in zip(lbls.vocab, wanted, lbls.counts) if w and n==0]
+    if empty: raise ValueError(f"classes {empty[:10]} are in the vocab but have no rows in the train split, and {why}: "
+                               "add rows for them or build the vocab from the train split")
 
 def _largest_remainder(n, p):
     "Split the integer `n` into counts proportional to `p` that sum exactly to `n`"
@@ -63,8 +69,58 @@ def _rng(seed, stream, *keys):
     "The generator of random `stream` for `keys` under `seed` (see the table above)"
     return np.random.default_rng([int(seed), stream, *map(int, keys)])
 
+# %% ../nbs/02_sampling.ipynb #38b5abb3
+class BaseResampler:
+    "What every epoch sampler shares: the train `labels`, a `seed`, an `epoch` counter and the priors it trains on"
+    n_samples = None   # rows per epoch (expected, when the length varies)
+    def __init__(self,
+        labels, # `Labels`, or anything `get_labels` reads (array, `Datasets`, `TabularPandas`, ...)
+        seed:int=None, # Seed of the epoch draws; drawn from torch's global RNG when `None` (so `set_seed` reproduces)
+    ):
+        lbls = get_labels(labels)
+        if len(lbls)==0: raise ValueError("labels are empty: the train split has no rows")
+        self.labels,self.epoch = lbls,0
+        self.seed = int(torch.randint(0, 2**62, ()).item()) if seed is None else int(seed)
+
+    def _next_epoch(self, epoch):
+        "`epoch`, or (when `None`) the next one, advancing `self.epoch`"
+        if epoch is None: epoch,self.epoch = self.epoch,self.epoch+1
+        return epoch
+
+    def sample(self, epoch:int=None, bs:int=None)->np.ndarray:
+        "Indices of one epoch (into the labels' rows): epoch `epoch`, or the next one when `None`"
+        raise NotImplementedError
+    def epoch_length(self, epoch:int=None)->int:
+        "Rows in `epoch` (the next one when `None`)"
+        return self.n_samples
+    def _forget(self):
+        "Drop what was drawn for the old seed (subclasses cache permutations, fitted rows...)"
+
+    def reseed(self, seed:int):
+        "Draw future epochs from `seed` (e.g. the seed shared by all ranks)"
+        if int(seed)!=self.seed: self.seed = int(seed); self._forget()
+
+    def sampled_counts(self, idxs)->np.ndarray:
+        "Rows per class (positives per label) among `idxs`"
+        lbls = self.labels
+        if lbls.multi: return lbls.codes[idxs].sum(0)
+        return np.bincount(lbls.codes[idxs], minlength=lbls.c)
+
+    @property
+    def natural_prior(self):
+        "Share of each class in the train split (positive rate per label for multi-label data)"
+        return self.labels.prior
+    @property
+    def train_prior(self):
+        "Expected share of each class in a sampled epoch"
+        raise NotImplementedError
+    @property
+    def priors(self)->TrainPriors:
+        "The natural and the sampled train prior, as the record the callback and prior correction share"
+        return TrainPriors(self.natural_prior, self.train_prior, self.labels.vocab)
+
 # %% ../nbs/02_sampling.ipynb #655ed3c4
-class Resampler:
+class Resampler(BaseResampler):
     "Draw one epoch of row indices as a numpy array, from `labels` and a resampling `strategy`"
     def __init__(self,
         labels, # `Labels`, or anything `get_labels` reads (array, `Datasets`, `TabularPandas`, ...)
@@ -78,8 +134,8 @@ class Resampler:
         seed:int=None, # Seed of the epoch draws; drawn from torch's global RNG when `None` (so `set_seed` reproduces)
         thresh:float=None, # Repeat-factor threshold in (0,1]: classes in fewer than this share of rows are repeated; `None`: 0.001
     ):
-        lbls = get_labels(labels)
-        if len(lbls)==0: raise ValueError("labels are empty: the train split has no rows")
+        super().__init__(labels, seed)
+        lbls = self.labels
         strategy,alpha = _check_strategy(strategy, alpha, thresh)
         if isinstance(strategy, dict): strategy = self._check_target(strategy, lbls)
         if ratio<=0: raise ValueError(f"ratio must be positive, got {ratio}")
@@ -87,11 +143,9 @@ class Resampler:
         w = None if wgts is None else _check_wgts(wgts, len(lbls))
         if strategy=='repeat_factor' and w is None and replacement is False:
             raise ValueError("strategy='repeat_factor' repeats rows, so replacement=False does not apply; leave replacement out")
-        if seed is None: seed = int(torch.randint(0, 2**62, ()).item())
         replacement = ifnone(replacement, strategy!='undersample' or w is not None)
-        store_attr('strategy,alpha,ratio,replacement,balanced_batches,seed', but='')
-        self.thresh = ifnone(thresh, _LVIS_THRESH)
-        self.labels,self.wgts,self.epoch,self._perm_cache = lbls,w,0,{}
+        store_attr('strategy,alpha,ratio,replacement,balanced_batches', but='')
+        self.thresh,self.wgts,self._perm_cache = ifnone(thresh, _LVIS_THRESH),w,{}
         self._group(lbls, w)
         if isinstance(n_samples, float): n_samples = int(round(n_samples*len(lbls)))
         if n_samples is not None and n_samples<=0: raise ValueError(f"n_samples must be positive, got {n_samples}")
@@ -108,8 +162,7 @@ class Resampler:
         p = np.array([float(target.get(k, 0.)) for k in lbls.vocab])
         if not np.isfinite(p).all() or (p<0).any() or p.sum()<=0:
             raise ValueError(f"target shares must be finite, >= 0 and sum to a positive number; got {target}")
-        empty = [k for k,s,n in zip(lbls.vocab, p, lbls.counts) if s>0 and n==0]
-        if empty: raise ValueError(f"target gives a share to classes with no rows in the train split: {empty}")
+        _check_has_rows(lbls, p>0, 'the target gives them a share')
         missing = [k for k in lbls.vocab if k not in target]
         if missing: warnings.warn(f"target gives no share to {missing}: those classes will not be sampled")
         self.target = p/p.sum()
@@ -128,10 +181,8 @@ class Resampler:
             if present.sum()==1: warnings.warn(f"the train split has a single class ({lbls.vocab[int(present.argmax())]!r}): sampling naturally")
             ones = [v for v,n in zip(lbls.vocab, lbls.counts) if n==1]
             if ones: warnings.warn(f"classes with a single train row will be repeated many times when oversampled: {ones[:10]}")
-            if (~present).any() and self.strategy in ('oversample','undersample','partial'):
-                empty = [v for v,p in zip(lbls.vocab, present) if not p]
-                raise ValueError(f"classes {empty[:10]} are in the vocab but have no rows in the train split; "
-                                 "add rows for them or build the vocab from the train split")
+            if self.strategy in ('oversample','undersample','partial'):
+                _check_has_rows(lbls, np.ones(lbls.c, bool), f"strategy={self.strategy!r} gives every class a share")
         n_groups = (lbls.c+1 if lbls.multi else lbls.c) if w is None else len(self.group_w)
         self.sizes = np.bincount(grp, minlength=n_groups)
         self.order = np.argsort(grp, kind='stable').astype(np.int32 if len(grp)<2**31 else np.int64)
@@ -244,7 +295,7 @@ def sample(self:Resampler,
 )->np.ndarray:
     "Indices of one epoch (into the labels' rows), as one integer array"
     strategy,alpha = self._resolve(strategy, alpha)
-    if epoch is None: epoch,self.epoch = self.epoch,self.epoch+1
+    epoch = self._next_epoch(epoch)
     rng = _rng(self.seed, _STREAM_EPOCH, epoch)
     if self.order is None:
         p = None if strategy=='natural' else self.p_item
@@ -306,11 +357,6 @@ def _interleave(out, k, rng, bs=None):
     return res
 
 # %% ../nbs/02_sampling.ipynb #f6cc520a
-@patch(as_prop=True)
-def natural_prior(self:Resampler):
-    "Share of each class in the train split (positive rate per label for multi-label data)"
-    return self.labels.prior
-
 @patch
 def prior_for(self:Resampler,
     strategy=None, # A strategy name or float alpha; `None`: the built one
@@ -329,11 +375,6 @@ def train_prior(self:Resampler):
     return self.prior_for()
 
 @patch(as_prop=True)
-def priors(self:Resampler)->TrainPriors:
-    "The natural and the sampled train prior, as the record the callback and prior correction share"
-    return TrainPriors(self.natural_prior, self.train_prior, self.labels.vocab)
-
-@patch(as_prop=True)
 def repeat_factors(self:Resampler)->np.ndarray:
     "Each row's repeat factor: the largest `r(c)` over its classes (1 for a row without any)"
     lbls,r = self.labels,self._class_factors()
@@ -341,16 +382,7 @@ def repeat_factors(self:Resampler)->np.ndarray:
     return np.append(r, 1.)[_rarest(lbls)]   # r(c) falls as f(c) grows: a row's largest factor is its rarest label's
 
 @patch
-def reseed(self:Resampler, seed:int):
-    "Draw future epochs from `seed` (e.g. the seed shared by all ranks)"
-    if seed!=self.seed: self.seed,self._perm_cache = int(seed),{}   # cached permutations belong to the old seed
-
-@patch
-def sampled_counts(self:Resampler, idxs)->np.ndarray:
-    "Rows per class (positives per label) among `idxs`"
-    lbls = self.labels
-    if lbls.multi: return lbls.codes[idxs].sum(0)
-    return np.bincount(lbls.codes[idxs], minlength=lbls.c)
+def _forget(self:Resampler): self._perm_cache = {}   # cached permutations belong to the old seed
 
 @patch
 def __repr__(self:Resampler):
@@ -374,9 +406,9 @@ def shard_idxs(
 
 # %% ../nbs/02_sampling.ipynb #eb665724
 class _ResampledMixin:
-    "Mixin: shuffled iteration draws its indices from `self.resampler`"
+    "Mixin: shuffled iteration draws its indices from `self.resampler`, with this epoch's `sample_kwargs`"
     def __init__(self, dataset=None, resampler=None, **kwargs):
-        self.resampler = None
+        self.resampler,self.sample_kwargs = None,{}
         super().__init__(dataset, **kwargs)
         self.resampler = resampler
         if resampler is not None:
@@ -389,7 +421,7 @@ class _ResampledMixin:
 
     def _next_n(self):
         "Rows of the next epoch: the resampler knows it before drawing it (it varies for 'repeat_factor')"
-        return self.resampler.epoch_length()
+        return self.resampler.epoch_length(**self.sample_kwargs)
 
     def __len__(self):
         if self._resampling: self.n = self._next_n()
@@ -397,7 +429,7 @@ class _ResampledMixin:
 
     def get_idxs(self):
         if not self._resampling: return super().get_idxs()
-        self.last_idxs = self._arrange(self.resampler.sample(bs=self.bs))
+        self.last_idxs = self._arrange(self.resampler.sample(bs=self.bs, **self.sample_kwargs))
         self.n = self._next_n()
         return self.last_idxs
 
@@ -429,21 +461,35 @@ class ResampledSortedDL(_ResampledMixin, SortedDL):
         size = np.minimum(start+self.bs, len(srt)) - start
         return srt[np.repeat(start-np.cumsum(size)+size, size) + np.arange(size.sum())]
 
+# %% ../nbs/02_sampling.ipynb #a8fc5631
 _resampled = {TfmdDL: ResampledDL, WeightedDL: ResampledDL, TabDataLoader: ResampledTabDL, TabWeightedDL: ResampledTabDL,
-              SortedDL: ResampledSortedDL}
+              SortedDL: ResampledSortedDL}   # DataLoader class -> its resampled twin
+_TWIN,_ESC,_UNESC = '_Resampled_',{'_': '_u', '.': '_d', ':': '_c'},{'u': '_', 'd': '.', 'c': ':'}
 
-def resampled_dl_type(cls):
-    "The resampled twin of the DataLoader class `cls`"
+def resampled_dl_type(
+    cls:type, # A fastai DataLoader class (`TfmdDL` or a subclass)
+)->type:
+    "The resampled twin of the DataLoader class `cls`, made once and registered in the twins' table"
     if issubclass(cls, _ResampledMixin): return cls
     if cls not in _resampled:
-        name = f"Resampled{cls.__name__}"
-        _resampled[cls] = globals()[name] = type(name, (_ResampledMixin, cls), {'__module__': __name__,
-                                                 '__doc__': f"A `{cls.__name__}` whose shuffled epochs are drawn by a `Resampler`"})
+        twin = type(f"Resampled{cls.__name__}", (_ResampledMixin, cls), {'__module__': __name__,
+                    '__doc__': f"A `{cls.__name__}` whose shuffled epochs are drawn by a `Resampler`"})
+        if cls.__module__!='__main__' and '<' not in cls.__qualname__:   # importable: pickled by its encoded name
+            twin.__qualname__ = _TWIN + re.sub(r'[_.:]', lambda m: _ESC[m[0]], f"{cls.__module__}:{cls.__qualname__}")
+        _resampled[cls] = twin
     return _resampled[cls]
+
+def __getattr__(name):
+    "The twin a pickled name stands for (see `resampled_dl_type`); made now if this process has not made it yet"
+    if not name.startswith(_TWIN): raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    mod,_,qual = re.sub(r'_([udc])', lambda m: _UNESC[m[1]], name[len(_TWIN):]).partition(':')
+    cls = importlib.import_module(mod)
+    for part in qual.split('.'): cls = getattr(cls, part)
+    return resampled_dl_type(cls)
 
 def resample_dl(
     dl, # A fastai DataLoader (the train one)
-    resampler:Resampler, # The sampler that draws its epochs
+    resampler:BaseResampler, # The sampler that draws its epochs
 ):
     "A twin of `dl` (same dataset, batch size, transforms, device) whose shuffled epochs come from `resampler`"
     return dl.new(cls=resampled_dl_type(type(dl)), resampler=resampler, shuffle=True)
@@ -454,15 +500,88 @@ def _train_subset(source):
     return source.subset(0)
 
 def _check_valid_classes(source, train_lbls):
+    "Refuse validation rows of classes the train split lacks: they can be neither learned nor resampled"
     if train_lbls.multi or not isinstance(source, (Datasets, TabularPandas)) or source.n_subsets<2: return
-    try: get_labels(source.subset(1))
-    except ValueError as e:
-        if 'vocab' not in str(e): raise
-        raise ValueError(f"the validation split has classes that the train split lacks ({e}). Every class needs train "
-                         "rows to be learned and resampled: split with imbalance_fastai.data.StratifiedSplitter(valid_pct) "
-                         "(keeps every class in train) instead of RandomSplitter") from None
+    unseen = int((get_labels(source.subset(1), strict=False).codes<0).sum())
+    if unseen: raise ValueError(
+        f"the validation split has {unseen} rows of classes that the train split lacks (its vocab is {list(train_lbls.vocab)[:10]}). "
+        "Every class needs train rows to be learned and resampled: split with imbalance_fastai.data.StratifiedSplitter(valid_pct) "
+        "(keeps every class in train) instead of RandomSplitter")
 
-@delegates(Resampler.__init__, but=['labels', 'wgts'])
+_resampler_kw = [k for k in inspect.signature(Resampler.__init__).parameters if k not in ('self', 'labels', 'strategy', 'wgts')]
+
+def _dl_kw(dl_type):
+    "Keywords that fastai's `dataloaders` and a `dl_type` DataLoader take (their own, inherited and `_methods` ones)"
+    names = set(inspect.signature(FilteredBase.dataloaders).parameters)
+    for c in dl_type.__mro__:
+        if '__init__' in vars(c): names |= set(inspect.signature(c.__init__).parameters)
+        names |= set(getattr(c, '_methods', ()))
+    return names-{'self', 'args', 'kwargs'}
+
+def _check_keywords(kwargs, known, what):
+    "Refuse the names in `kwargs` that are not `known`, with the closest known ones"
+    bad = [k for k in kwargs if k not in known]
+    if not bad: return
+    close = [m for k in bad for m in difflib.get_close_matches(k, list(known), 1)]
+    raise TypeError(f"unknown keyword argument(s) {bad}{f' (did you mean {close}?)' if close else ''}: {what} {_resampler_kw}")
+
+def _split_kwargs(kwargs, dl_type):
+    "The `Resampler`'s keywords and fastai's, split by the `Resampler`'s signature; a name neither takes is an error"
+    rkw = {k: kwargs.pop(k) for k in _resampler_kw if k in kwargs}
+    known = _dl_kw(dl_type)
+    _check_keywords(kwargs, _resampler_kw + sorted(known | {'val_'+k for k in known}),
+                    f"fastai's `dataloaders` and the {dl_type.__name__} take the others, the Resampler takes")
+    return rkw,kwargs
+
+def _dataloaders_with(source, resampler, dl_type=None, dl_kwargs=None, **kwargs):
+    "`source.dataloaders(...)` whose train DataLoader is the resampled twin of `dl_type`, drawing from `resampler`"
+    dl_kwargs = list(dl_kwargs or [{}]*source.n_subsets)
+    dl_kwargs[0] = {**dl_kwargs[0], 'resampler': resampler}
+    return source.dataloaders(dl_type=resampled_dl_type(dl_type or source._dl_type), dl_kwargs=dl_kwargs, **kwargs)
+
+@patch
+@delegates(Resampler.__init__, but=['labels', 'strategy', 'wgts'])   # documented, after fastai's `dataloaders` keywords
+@delegates(FilteredBase.dataloaders, keep=True)
+def resampled_dataloaders(self:FilteredBase,
+    strategy='oversample', # 'oversample', 'undersample', 'partial', 'natural', 'repeat_factor', a float alpha, or {class: share}
+    wgts=None, # Explicit weight per train item (overrides `strategy`)
+    labels=None, # Labels to resample by, one per train item, instead of the target
+    n_bins:int=None, # Bin a continuous target into this many quantiles
+    bs:int=64, # Batch size
+    dl_type=None, # DataLoader class (its resampled twin draws the train split's epochs); this source's by default
+    **kwargs, # The `Resampler`'s keywords (`alpha`, `ratio`, `thresh`, `n_samples`, `replacement`, `balanced_batches`, `seed`), then fastai's `dataloaders`'
+)->DataLoaders:
+    "`DataLoaders` of a `Datasets` or `TabularPandas` whose train split is resampled; the validation split is as `dataloaders` makes it"
+    dl_type = ifnone(dl_type, self._dl_type)
+    rkw,kwargs = _split_kwargs(kwargs, dl_type)
+    trn = _train_subset(self)
+    if labels is not None and len(labels)!=len(trn):
+        raise ValueError(f"labels has {len(labels)} values but the train split has {len(trn)} items; pass one per train item")
+    lbls = get_labels(trn if labels is None else labels, n_bins=n_bins)
+    if labels is None and n_bins is None: _check_valid_classes(self, lbls)
+    return _dataloaders_with(self, Resampler(lbls, strategy=strategy, wgts=wgts, **rkw), bs=bs, dl_type=dl_type, **kwargs)
+
+def _take(v, idx): return None if v is None else np.asarray(v)[idx]
+
+@patch
+@delegates(FilteredBase.resampled_dataloaders)
+def resampled_dataloaders(self:DataBlock,
+    source, # The data source, as for `DataBlock.dataloaders`
+    strategy='oversample', # See `FilteredBase.resampled_dataloaders`
+    wgts=None, # Explicit weight per source item, as for fastai's `DataBlock.weighted_dataloaders`
+    labels=None, # Labels to resample by, one per source item, instead of the target
+    verbose:bool=False, # Show `DataBlock` messages
+    **kwargs, # Passed to `FilteredBase.resampled_dataloaders`: the `Resampler`'s keywords, then fastai's
+)->DataLoaders:
+    "`DataLoaders` from `source`, as `DataBlock.dataloaders` builds them, whose train split is resampled"
+    dsets = self.datasets(source, verbose=verbose)
+    n,trn = len(dsets),np.asarray(dsets.splits[0], dtype=np.int64)
+    for nm,v in (('wgts', wgts), ('labels', labels)):
+        if v is not None and len(v)!=n: raise ValueError(f"{nm} has {len(v)} values but the source has {n} items; pass one per source item")
+    kwargs = {**self.dls_kwargs, 'after_item': self.item_tfms, 'after_batch': self.batch_tfms, **kwargs}
+    return dsets.resampled_dataloaders(strategy, wgts=_take(wgts, trn), labels=_take(labels, trn), **kwargs)
+
+@delegates(FilteredBase.resampled_dataloaders)
 def weighted_dataloaders(
     source, # A `DataBlock` (with `items`), a `Datasets`, or a `TabularPandas`
     items=None, # The source items, when `source` is a `DataBlock`
@@ -472,36 +591,19 @@ def weighted_dataloaders(
     bs:int=64, # Batch size
     verbose:bool=False, # Show `DataBlock` messages
     dl_kwargs=None, # Extra kwargs per `DataLoader`, as in fastai's `dataloaders`
-    strategy='oversample', # See `Resampler`
-    **kwargs, # Passed to `Resampler` (alpha, ratio, n_samples, replacement, balanced_batches, seed), then to fastai's `dataloaders`
+    strategy='oversample', # See `FilteredBase.resampled_dataloaders`
+    **kwargs, # The `Resampler`'s keywords, then fastai's `dataloaders`' (see `FilteredBase.resampled_dataloaders`)
 )->DataLoaders:
     "fastai `DataLoaders` from `source` whose train split is resampled; the validation split is untouched"
-    rkw = {k: kwargs.pop(k) for k in ('alpha','ratio','n_samples','replacement','balanced_batches','seed','thresh') if k in kwargs}
+    kw = dict(strategy=strategy, wgts=wgts, labels=labels, n_bins=n_bins, bs=bs, dl_kwargs=dl_kwargs, **kwargs)
     if isinstance(source, DataBlock):
         if items is None: raise TypeError("a DataBlock needs its source items: weighted_dataloaders(dblock, items, ...)")
-        dsets = source.datasets(items, verbose=verbose)
-        trn = np.asarray(dsets.splits[0], dtype=np.int64)
-        for nm,v in (('wgts', wgts), ('labels', labels)):
-            if v is not None and len(v)!=len(items):
-                raise ValueError(f"{nm} has {len(v)} values but the source has {len(items)} items; pass one per source item")
-        wgts = None if wgts is None else np.asarray(wgts)[trn]
-        labels = None if labels is None else np.asarray(labels)[trn]
-        kwargs = {**source.dls_kwargs, 'after_item': source.item_tfms, 'after_batch': source.batch_tfms, **kwargs}
-        source = dsets
-    elif items is not None: raise TypeError(f"items is only for a DataBlock source, got a {type(source).__name__}; "
-                                            "pass weights as wgts=... and labels as labels=...")
+        return source.resampled_dataloaders(items, verbose=verbose, **kw)
+    if items is not None: raise TypeError(f"items is only for a DataBlock source, got a {type(source).__name__}; "
+                                          "pass weights as wgts=... and labels as labels=...")
     if not isinstance(source, FilteredBase):
         raise TypeError(f"source must be a DataBlock, Datasets or TabularPandas, got a {type(source).__name__}")
-    trn_ds = _train_subset(source)
-    if labels is not None and len(labels)!=len(trn_ds):
-        raise ValueError(f"labels has {len(labels)} values but the train split has {len(trn_ds)} items; pass one per train item")
-    lbls = get_labels(trn_ds if labels is None else labels, n_bins=n_bins)
-    if labels is None and n_bins is None: _check_valid_classes(source, lbls)
-    resampler = Resampler(lbls, strategy=strategy, wgts=wgts, **rkw)
-    dl_type = resampled_dl_type(kwargs.pop('dl_type', None) or source._dl_type)
-    dl_kwargs = list(dl_kwargs or [{}]*source.n_subsets)
-    dl_kwargs[0] = {**dl_kwargs[0], 'resampler': resampler}
-    return source.dataloaders(bs=bs, dl_type=dl_type, dl_kwargs=dl_kwargs, **kwargs)
+    return source.resampled_dataloaders(**kw)
 
 # %% ../nbs/02_sampling.ipynb #5899bbcd
 def sampling_summary(
