@@ -9,7 +9,8 @@ from fastcore.basics import store_attr, patch
 from fastai.callback.core import Callback
 from fastai.distributed import DistributedDL
 from .core import get_labels, TrainPriors
-from .sampling import Resampler, resample_dl, _check_strategy, _check_keywords, _resampler_kw, _shared_seed
+from .resampler import Resampler, _check_strategy, _check_keywords, _resampler_kw
+from .sampling import resample_dl, _shared_seed
 from .distributed import ShardedDL
 
 # %% auto #0

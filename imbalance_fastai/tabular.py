@@ -12,7 +12,8 @@ from fastai.data.core import DataLoaders, FilteredBase
 from fastai.data.transforms import Categorize, MultiCategorize, EncodedMultiCategorize
 from fastai.tabular.core import Tabular, TabularPandas
 from .core import Labels
-from .sampling import BaseResampler, _dataloaders_with, _rng, _STREAM_PERM
+from .resampler import BaseResampler, _rng, _STREAM_PERM
+from .sampling import _dataloaders_with
 
 # %% auto #0
 __all__ = ['train_xy', 'ImblearnResampler', 'imblearn_resample', 'imblearn_dataloaders']
