@@ -259,6 +259,7 @@ def plot_sampling(
 # %% ../nbs/02_sampling.ipynb #32e7245f
 class ImbalancedDatasetSampler(torch.utils.data.Sampler):
     "A PyTorch `Sampler` drawing resampled epochs, optionally sharded across distributed processes"
+    @delegates(Resampler.__init__, but=['labels', 'n_samples'])
     def __init__(self,
         dataset, # The dataset to sample from
         labels=None, # One label per item (read from the dataset when `None`)
