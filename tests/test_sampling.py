@@ -64,15 +64,30 @@ out = {'datablock': draws(wdls.train), 'datasets': draws(ddls.train), 'tabular':
        'tabular_valid': draws(tdls.valid), 'batch': wdls.one_batch()[1].tolist()}
 """
 
-def test_fastai_dataloaders_behave_as_without_the_package():
-    "Importing the package leaves fastai's `weighted_dataloaders` (DataBlock, Datasets) and `TabularPandas.dataloaders` as they were"
-    import json, subprocess, sys
-    ns = {}
-    exec(FASTAI_ONLY, ns)
-    code = FASTAI_ONLY + "\nimport sys; assert not any(m.startswith('imbalance_fastai') for m in sys.modules)\nprint(json.dumps(out))"
+class OddDL(TfmdDL):
+    "A DataLoader class fastai does not know: its twin is made (and pickled) by `resampled_dl_type`"
+    def create_batch(self, b): return super().create_batch(b)
+
+
+@pytest.fixture(scope='module')
+def fresh_process():
+    "One fresh Python process: fastai's DataLoaders before the package is imported, then unpickling a resampled twin class"
+    import json, pickle, subprocess, sys
+    from imbalance_fastai.sampling import resampled_dl_type
+    code = (FASTAI_ONLY + "\nimport sys; assert not any(m.startswith('imbalance_fastai') for m in sys.modules)"
+            f"\nimport pickle; sys.path.insert(0, {str(ROOT / 'tests')!r}); twin = pickle.loads({pickle.dumps(resampled_dl_type(OddDL))!r})"
+            "\nfrom test_sampling import OddDL; out['twin'] = [twin.__name__, twin.__mro__[2] is OddDL]\nprint(json.dumps(out))")
     res = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
-    fresh = json.loads(res.stdout.strip().splitlines()[-1])
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def test_fastai_dataloaders_behave_as_without_the_package(fresh_process):
+    "Importing the package leaves fastai's `weighted_dataloaders` (DataBlock, Datasets) and `TabularPandas.dataloaders` as they were"
+    import json
+    ns = {}
+    exec(FASTAI_ONLY, ns)
+    fresh = {k: v for k, v in fresh_process.items() if k != 'twin'}
     assert fresh == json.loads(json.dumps(ns['out']))
     assert [fresh[k][0] for k in ('datablock', 'datasets', 'tabular')] == ['WeightedDL', 'WeightedDL', 'TabWeightedDL']
     assert hasattr(DataBlock, 'resampled_dataloaders') and hasattr(Datasets, 'resampled_dataloaders')
@@ -341,14 +356,9 @@ def test_per_epoch_overrides_leave_the_sampler_as_built():
     assert len(nat) == 1000 and (y[nat] == 2).sum() == 10                   # each weight group gets its natural count
 
 
-class OddDL(TfmdDL):
-    "A DataLoader class fastai does not know: its twin is made (and pickled) by `resampled_dl_type`"
-    def create_batch(self, b): return super().create_batch(b)
-
-
-def test_export_with_an_unusual_dataloader_class(tmp_path):
+def test_export_with_an_unusual_dataloader_class(tmp_path, fresh_process):
     "learn.export() of a learner on weighted_dataloaders(dl_type=...) works, and load_learner restores the twin class"
-    import pickle, subprocess, sys
+    import pickle, sys
     from torch import nn
     from fastai.learner import Learner, load_learner
     from fastai.losses import CrossEntropyLossFlat
@@ -365,8 +375,4 @@ def test_export_with_an_unusual_dataloader_class(tmp_path):
     assert type(loaded.dls.train) is twin and loaded.dls.train.resampler is None
     assert loaded.predict(df.iloc[0])[0] in ('common', 'rare')
     assert pickle.loads(pickle.dumps(twin)) is twin
-    # a fresh process has made no twin yet: unpickling the class makes it from its name
-    code = (f"import pickle, sys; sys.path.insert(0, {str(ROOT / 'tests')!r}); c = pickle.loads({pickle.dumps(twin)!r}); "
-            "from test_sampling import OddDL; assert c.__name__ == 'ResampledOddDL' and c.__mro__[2] is OddDL; print('ok')")
-    res = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300)
-    assert res.stdout.strip().endswith('ok'), res.stderr[-2000:]
+    assert fresh_process['twin'] == ['ResampledOddDL', True]   # a fresh process, which had made no twin, made it from its name
