@@ -8,6 +8,7 @@ __all__ = []
 # %% ../nbs/99_all.ipynb #8710b805
 from .core import *
 from .data import *
+from .resampler import *
 from .sampling import *
 from .distributed import *
 from .callback import *
