@@ -117,12 +117,12 @@ def _learner_columns(learn, train_prior, target_prior, multilabel, ds_idx, dl):
     if (vocab is None or len(vocab)!=c) and pc is not None and pc.vocab is not None and len(pc.vocab)==c: vocab = pc.vocab
     return cols,y,odds and n_out>1,vocab if vocab is not None and len(vocab)==c else None,ax
 
-def _array_columns(probs, targets, train_prior, target_prior, vocab, multilabel, thresh, decision):
+def _array_columns(probs, targets, train_prior, target_prior, vocab, multilabel, thresh, decision, rule=None):
     "{stage: (probabilities, decision rule)} from arrays: `uncorrected`, and `corrected` when both priors are given"
     if targets is None: raise TypeError("pass targets=... with an array of probabilities")
+    if rule is not None and thresh is not None: raise TypeError("pass thresh= or rule=, not both")
     P = _np(probs)
     ml = _as_preds(P, targets, multilabel)[2] if P.ndim<=2 else False
-    rule = None
     if thresh is not None: rule = DecisionRule(thresh=thresh, multilabel=True) if ml else DecisionRule(thresh=float(thresh))
     cols = {'uncorrected': (P, rule)}
     if train_prior is not None or target_prior is not None:
@@ -136,7 +136,7 @@ def _array_columns(probs, targets, train_prior, target_prior, vocab, multilabel,
         cols['corrected'] = (Pc, rc)
     return cols,targets,ml,vocab,-1
 
-# %% ../nbs/08_report.ipynb #356afef9
+# %% ../nbs/08_report.ipynb #e359fac6
 def _pixel_confusion(y, d, c, ignore_index=None):
     "Confusion matrix `(c, c)` (rows: target) of all pixels, with one `bincount`"
     y,d = np.asarray(y).reshape(-1).astype(np.int64),np.asarray(d).reshape(-1).astype(np.int64)
@@ -190,19 +190,20 @@ def _seg_decisions(P, rule, c):
     if P.shape[1]!=c: raise ValueError(f"segmentation probabilities must be (n, c, h, w) with c={c} on axis 1, got {P.shape}")
     return np.asarray(rule(P)) if rule is not None else P.argmax(1)
 
-# %% ../nbs/08_report.ipynb #f0dbc6bb
+# %% ../nbs/08_report.ipynb #3ba4a704
 _decisions = ('balanced', 'accuracy')
 
 def _report_columns(src, targets=None, train_prior=None, target_prior=None, vocab=None, multilabel=None, thresh=None,
-                    decision='balanced', ds_idx=1, dl=None):
+                    decision='balanced', ds_idx=1, dl=None, rule=None):
     "{stage: (probabilities, rule)}, targets, multi-label?, vocab: what the report and its plots score"
     if decision not in _decisions: raise ValueError(f"decision must be one of {_decisions}, got {decision!r}")
     if isinstance(src, Learner):
-        if thresh is not None: raise TypeError("with a Learner the decisions are the learner's own: set them with learn.tune_threshold "
-                                               "or learn.set_decision (thresh= is for arrays)")
+        if thresh is not None or rule is not None:
+            raise TypeError("with a Learner the decisions are the learner's own: set them with learn.tune_threshold or learn.set_decision "
+                            "(thresh= and rule= are for arrays)")
         cols,Y,ml,voc,_ = _learner_columns(src, train_prior, target_prior, multilabel, ds_idx, dl)
         return cols,Y,ml,ifnone(vocab, voc)
-    cols,Y,ml,voc,_ = _array_columns(src, targets, train_prior, target_prior, vocab, multilabel, thresh, decision)
+    cols,Y,ml,voc,_ = _array_columns(src, targets, train_prior, target_prior, vocab, multilabel, thresh, decision, rule)
     return cols,Y,ml,voc
 
 def imbalance_report(
@@ -219,9 +220,10 @@ def imbalance_report(
     dl=None, # With a `Learner`: a labelled `DataLoader` to predict instead (e.g. held-out data after `learn.calibrate()`)
     train_targets=None, # Segmentation: train masks, whose pixel shares name the rare classes (with a `Learner`: read from its train split)
     ignore_index:int=None, # Segmentation: target code to leave out (e.g. 255 for void pixels)
+    rule:DecisionRule=None, # With arrays: the uncorrected column's decision rule, e.g. `DecisionRule(offsets=best_offsets(...))`
 )->pd.DataFrame:
     "Per-class and overall imbalance-aware scores and calibration of each stage of the predictions (IoU and Dice for segmentation)"
-    cols,Y,ml,vocab = _report_columns(learn_or_probs, targets, train_prior, target_prior, vocab, multilabel, thresh, decision, ds_idx, dl)
+    cols,Y,ml,vocab = _report_columns(learn_or_probs, targets, train_prior, target_prior, vocab, multilabel, thresh, decision, ds_idx, dl, rule)
     P0 = _np(next(iter(cols.values()))[0])
     if P0.ndim>2:
         Yn = _np(Y)
@@ -296,7 +298,7 @@ def plot_pr_curve(
     shown = ks if len(ks)<=max_curves else sorted(ks, key=lambda k: Yh[:,k].sum())[:max_curves]
     for k in shown:
         prec,rec,_ = skm.precision_recall_curve(Yh[:,k], P[:,k])
-        ax.step(rec, prec, where='post', label=f"{names[k]}: AP {skm.average_precision_score(Yh[:,k], P[:,k]):.2f} (share {Yh[:,k].mean():.1%})")
+        ax.step(rec, prec, where='post', label=f"{names[k]}: AP {skm.average_precision_score(Yh[:,k], P[:,k]):.2f} (share {Yh[:,k].mean():.{1 if Yh[:,k].mean()>=.01 else 2}%})")
     if len(shown)==1: ax.axhline(Yh[:,shown[0]].mean(), ls=':', c='grey', label='chance (the share)')
     ax.set_xlim(0, 1); ax.set_ylim(0, 1.02); ax.set_xlabel('recall'); ax.set_ylabel('precision')
     ax.set_title('Precision-recall' + (f" (the {len(shown)} rarest of {len(ks)} classes)" if len(shown)<len(ks) else ''), fontsize=10)
