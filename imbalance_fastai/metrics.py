@@ -12,8 +12,8 @@ from fastai.torch_core import to_np
 from fastai.learner import Learner
 from fastai.metrics import AccumMetric
 from .core import Labels, get_labels
-from .decisions import (_np, _activation_kind, _as_probs, _log_probs, _check_offsets, _cost_thresh, _base_loss,
-                                        apply_offsets)
+from .decisions import _np, _activation_kind, _as_probs, _log_probs, _check_offsets, _cost_thresh, _base_loss
+from .decisions import apply_offsets   # noqa: F401 (best_offsets' partner, importable from here with it)
 
 # %% auto #0
 __all__ = ['threshold_scores', 'best_threshold', 'best_offsets', 'SoftmaxThreshold', 'minority_classes', 'minority_recall',
@@ -97,7 +97,7 @@ def best_threshold(
     i = np.flatnonzero(ok)[df.score.to_numpy()[ok].argmax()]
     return float(df.threshold.iloc[i])
 
-# %% ../nbs/07_metrics.ipynb #879854d0
+# %% ../nbs/07_metrics.ipynb #7f61a2e3
 _offset_scores = ('balanced_accuracy', 'macro_f1', 'mcc')
 
 def _counts_score(tp, pred, true, metric):

@@ -9,8 +9,8 @@ from fastcore.basics import store_attr, ifnone
 from fastai.callback.core import Callback
 from .core import get_labels, TrainPriors
 from .callback import OverSamplingCallback
-from .decisions import (_np, _along, _activation_kind, _balanced_rule, _base_loss, _correction, DecisionLoss,
-                                        DecisionRule)
+from .decisions import (_np, _along, _activation_kind, _balanced_rule, _base_loss, _correction, _loss_rule,
+                                        DecisionLoss, DecisionRule)
 
 # %% auto #0
 __all__ = ['logit_shift', 'correct_prior', 'loss_prior_factor', 'PriorCorrection']
@@ -155,10 +155,10 @@ def _learner_priors(learn)->TrainPriors:
 _decisions = ('balanced', 'accuracy')
 
 def _attach_decisions(learn, cb):
-    "Give `learn` its own `DecisionLoss`, tied to its `PriorCorrection` `cb` (keeping any rule it has)"
+    "Give `learn` its own `DecisionLoss`, tied to its `PriorCorrection` `cb`, keeping any rule it has (its own, or one its loss was given)"
     lf = learn.loss_func
     if isinstance(lf, DecisionLoss) and lf.correction is cb: return
-    learn.loss_func = DecisionLoss(lf, lf.rule if isinstance(lf, DecisionLoss) else None, cb)
+    learn.loss_func = DecisionLoss(lf, lf.rule if isinstance(lf, DecisionLoss) else _loss_rule(lf), cb)
 
 def _detach_decisions(learn, cb):
     lf = learn.loss_func

@@ -5,7 +5,7 @@
 # %% ../nbs/08_report.ipynb #3d94ffb2
 from __future__ import annotations
 import math, warnings
-import numpy as np, pandas as pd, torch
+import numpy as np, pandas as pd
 import sklearn.metrics as skm
 from scipy.special import expit, softmax
 from fastcore.basics import ifnone
@@ -136,7 +136,7 @@ def _array_columns(probs, targets, train_prior, target_prior, vocab, multilabel,
         cols['corrected'] = (Pc, rc)
     return cols,targets,ml,vocab,-1
 
-# %% ../nbs/08_report.ipynb #e359fac6
+# %% ../nbs/08_report.ipynb #ea8a2233
 def _pixel_confusion(y, d, c, ignore_index=None):
     "Confusion matrix `(c, c)` (rows: target) of all pixels, with one `bincount`"
     y,d = np.asarray(y).reshape(-1).astype(np.int64),np.asarray(d).reshape(-1).astype(np.int64)
@@ -190,7 +190,7 @@ def _seg_decisions(P, rule, c):
     if P.shape[1]!=c: raise ValueError(f"segmentation probabilities must be (n, c, h, w) with c={c} on axis 1, got {P.shape}")
     return np.asarray(rule(P)) if rule is not None else P.argmax(1)
 
-# %% ../nbs/08_report.ipynb #3ba4a704
+# %% ../nbs/08_report.ipynb #90375ce5
 _decisions = ('balanced', 'accuracy')
 
 def _report_columns(src, targets=None, train_prior=None, target_prior=None, vocab=None, multilabel=None, thresh=None,
