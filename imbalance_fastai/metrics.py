@@ -125,30 +125,24 @@ def _best_for_class(logp, o, y, k, c, metric, max_candidates):
     L[:,k] = -np.inf
     a = L.argmax(1)
     b = L[np.arange(len(L)), a] - logp[:,k]          # the row is decided k exactly when o_k > b
-    order = np.argsort(b, kind='stable')
-    bs,ys,as_ = b[order],y[order],a[order]
-    u = np.unique(bs[np.isfinite(bs)])
-    if len(u)==0: return None
+    bs = np.sort(b[np.isfinite(b)])                  # (b = -inf: decided k whatever o_k is)
+    if len(bs)==0: return None
+    u = bs[np.r_[True, bs[1:]!=bs[:-1]]]
     cands = np.r_[u[0]-1, (u[:-1]+u[1:])/2, u[-1]+1]
     true = np.bincount(y, minlength=c).astype(float)
     tp0,pred0 = np.bincount(a[a==y], minlength=c),np.bincount(a, minlength=c)
+    yk,ya = (y==k).astype(float),(y==a).astype(float)
     def _scores(cs):
-        pos = np.searchsorted(bs, cs)                # rows decided k at each candidate: the first pos[q] in `order`
-        if callable(metric):
-            res = np.empty(len(cs))
-            for q,m in enumerate(pos):
-                d = a.copy(); d[order[:m]] = k
-                res[q] = metric(y, d)
-            return res
+        if callable(metric): return np.array([metric(y, np.where(b<o_k, k, a)) for o_k in cs])
         K = len(cs)
-        seg = np.searchsorted(pos, np.arange(len(bs)), side='right')   # the first candidate that decides the row k
-        ik,ia = seg*c + k,seg*c + as_
+        seg = np.searchsorted(cs, b, side='right')   # the first candidate above b: from there on the row is decided k
+        ik,ia = seg*c + k,seg*c + a
         cnt = lambda i, w=None: np.bincount(i, weights=w, minlength=(K+1)*c).reshape(K+1, c)
-        dpred,dtp = cnt(ik) - cnt(ia),cnt(ik, (ys==k).astype(float)) - cnt(ia, (ys==as_).astype(float))
+        dpred,dtp = cnt(ik) - cnt(ia),cnt(ik, yk) - cnt(ia, ya)
         return _counts_score(tp0 + dtp.cumsum(0)[:K], pred0 + dpred.cumsum(0)[:K], true, metric)
     lo,hi = 0,len(cands)
-    while True:   # coarse to fine: every candidate once the range is small enough, else an even grid, then around its best
-        idx = np.arange(lo, hi) if hi-lo<=max_candidates else np.unique(np.linspace(lo, hi-1, max_candidates).round().astype(int))
+    while True:   # coarse to fine: every candidate once there are at most max_candidates, else a grid of 1024, then around its best
+        idx = np.arange(lo, hi) if hi-lo<=max_candidates else np.linspace(lo, hi-1, min(max_candidates, 1024)).round().astype(int)
         scores = _scores(cands[idx])
         best = np.flatnonzero(scores==scores.max())
         q = best[len(best)//2]
