@@ -145,7 +145,7 @@ class DecisionRule:
             d = (np.take(P, 1, ax) > self.thresh).astype(np.int64)
         elif self.kind=='offsets': d = apply_offsets(probs, self.offsets, self.axis)
         else: d = min_cost_decisions(probs, self.costs, self.axis)
-        return torch.as_tensor(d) if isinstance(probs, torch.Tensor) else d
+        return torch.as_tensor(d, device=probs.device) if isinstance(probs, torch.Tensor) else d
 
     def __repr__(self):
         v = getattr(self, self.kind)

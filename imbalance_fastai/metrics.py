@@ -323,7 +323,7 @@ class MinorityRecall(AccumMetric):
 
     def _find_classes(self, learn):
         "The classes to average over, from the learner's train labels (kept when they are gone, as after `load_learner`)"
-        if self._of==id(learn) and self.classes is not None: return
+        if self._of==(id(learn), id(learn.dls)) and self.classes is not None: return
         if self.cls is None:
             lbls = get_labels(learn.dls)
             if len(lbls)==0:
@@ -336,7 +336,7 @@ class MinorityRecall(AccumMetric):
             if self.cls not in vocab: raise ValueError(f"MinorityRecall: class {self.cls!r} is not in the vocab {vocab}")
             self.classes = [vocab.index(self.cls)]
         else: self.classes = [int(self.cls)]
-        self._of = id(learn)
+        self._of = (id(learn), id(learn.dls))
 
     def accumulate(self, learn):
         self._find_classes(learn)

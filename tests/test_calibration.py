@@ -11,6 +11,7 @@ from fastcore.basics import noop
 from trained import make, preds, MU, CONT, RATE
 from imbalance_fastai.callback import OverSamplingCallback
 from imbalance_fastai.prior import PriorCorrection, logit_shift
+from imbalance_fastai.report import imbalance_report
 from imbalance_fastai.calibration import (TemperatureScaling, expected_calibration_error, estimate_prior, em_prior,
                                           fit_temperature)
 
@@ -43,6 +44,9 @@ def test_temperature_lowers_held_out_ece(overfit, tmp_path):
         e0, e1 = expected_calibration_error(p0, y), expected_calibration_error(p1, y)
         assert T > 1.5 and e1 < e0/2, (T, e0, e1)
         np.testing.assert_array_equal(d1.numpy(), d0.numpy())
+        rep = imbalance_report(learn, dl=held)                   # the report shows the ECE before and after, on the held-out rows
+        assert list(rep.columns) == ['uncorrected', 'corrected', 'calibrated']
+        assert rep.loc[('ece', 'all'), 'calibrated'] == pytest.approx(e1) and rep.loc[('ece', 'all'), 'corrected'] == pytest.approx(e0)
         # the order: logits divided by T first, then the prior shift
         with learn.no_bar():
             learn.temperature_scaling.enabled = learn.prior_correction.enabled = False
