@@ -14,8 +14,10 @@ from .distributed import *
 from .callback import *
 from .losses import *
 from .longtail import *
+from .decisions import *
 from .prior import *
 from .metrics import *
+from .calibration import *
 from .report import *
 from .tabular import *
 from .scores import *
