@@ -1,20 +1,33 @@
 """Forward+backward time of `imbalance_fastai.losses` against its baselines, on the same tensors, in one run.
 
-Baselines: fastai's `FocalLossFlat` (multiclass, segmentation), `torchvision.ops.sigmoid_focal_loss` (binary,
-multilabel) and fastai's `CrossEntropyLossFlat` (for `LogitAdjustedLoss`, which adds one broadcast add to it).
+Two tables. First, each loss of the library against `CrossEntropyLossFlat` on the same logits (the issue's target for
+the long-tail losses: at most 1.3x): `BalancedSoftmaxLoss`, `LDAMLoss` (unweighted, and weighted as in the DRW phase
+of `DeferredReweighting`), `CrossEntropyLossFlat(weight=...)` (DRW with fastai's loss), `LogitAdjustedLoss` and
+`FocalLoss`; `AsymmetricLoss` and the sigmoid `FocalLoss`, which work elementwise on multi-hot targets, against
+`BCEWithLogitsLossFlat` and `torchvision.ops.sigmoid_focal_loss` as well. Second, `FocalLoss` against the
+implementations it replaces: fastai's `FocalLossFlat` and torchvision's `sigmoid_focal_loss`.
+
 CPU, `torch.set_num_threads(1)`, timed as process CPU time (`time.process_time`), which other load on a shared machine
 disturbs less than wall time; each loss and its baseline run alternately `--repeats` times after a warm-up, and the
 table reports medians and their ratio (ours/baseline: below 1 is faster). Writes `benchmarks/losses.md`.
 
-    python benchmarks/bench_losses.py            # about a minute on one idle core
+    python benchmarks/bench_losses.py            # about two minutes on one idle core
 """
-import argparse, platform, statistics, time
+import argparse, ctypes, platform, statistics, time
 from pathlib import Path
-import torch
+import torch, torch.nn.functional as F
 torch.set_num_threads(1)
-from fastai.losses import FocalLossFlat, CrossEntropyLossFlat
+
+def _steady_malloc():
+    "Serve big tensors from the heap (glibc `mallopt`), so that timings measure the loss, not page faults of fresh memory"
+    try:
+        libc = ctypes.CDLL('libc.so.6')
+        return bool(libc.mallopt(-3, 1<<30) and libc.mallopt(-1, 1<<30))   # M_MMAP_THRESHOLD, M_TRIM_THRESHOLD: 1 GiB
+    except OSError: return False
+from fastai.losses import FocalLossFlat, CrossEntropyLossFlat, BCEWithLogitsLossFlat
 from torchvision.ops import sigmoid_focal_loss
-from imbalance_fastai.losses import FocalLoss, LogitAdjustedLoss
+from imbalance_fastai.losses import FocalLoss, LogitAdjustedLoss, BalancedSoftmaxLoss, class_weights
+from imbalance_fastai.longtail import LDAMLoss, AsymmetricLoss
 
 def _step(loss_func, x, t):
     "CPU seconds of this process for one forward+backward of `loss_func` on a fresh leaf copy of `x`"
@@ -23,58 +36,110 @@ def _step(loss_func, x, t):
     loss_func(x, t).backward()
     return time.process_time() - t0
 
-def bench(ours, base, x, t, repeats):
-    "Median ms of `ours` and `base`, run alternately (order flipped every round) on the same `x`, `t`"
-    for _ in range(2): _step(ours, x, t); _step(base, x, t)
+def bench(ours, x, t, base, xb, tb, repeats):
+    "Median ms of `ours` (on `x`, `t`) and `base` (on `xb`, `tb`), run alternately (order flipped every round)"
+    for _ in range(2): _step(ours, x, t); _step(base, xb, tb)
     a, b = [], []
     for i in range(repeats):
-        if i % 2: b.append(_step(base, x, t)); a.append(_step(ours, x, t))
-        else:     a.append(_step(ours, x, t)); b.append(_step(base, x, t))
+        if i % 2: b.append(_step(base, xb, tb)); a.append(_step(ours, x, t))
+        else:     a.append(_step(ours, x, t)); b.append(_step(base, xb, tb))
     return statistics.median(a)*1e3, statistics.median(b)*1e3
 
+def _tv(alpha, gamma): return lambda x, t: sigmoid_focal_loss(x, t, alpha=alpha, gamma=gamma, reduction='mean')
+
+def _ldam_usual(margins, s):
+    "LDAM as it is usually written (the paper's code does this): a one-hot mask, the batch's margins by a matrix product, `where`"
+    def f(x, t):
+        onehot = torch.zeros_like(x, dtype=torch.bool).scatter_(1, t[:, None], True)
+        batch_m = (margins[None] @ onehot.float().T).view(-1, 1)
+        return F.cross_entropy(s*torch.where(onehot, x - batch_m, x), t)
+    return f
+
 def cases():
+    "(table, case, ours, its logits, its target, baseline name, baseline, its logits, its target)"
     g = torch.Generator().manual_seed(0)
-    x_mc, t_mc = torch.randn(4096, 1000, generator=g)*2, torch.randint(0, 1000, (4096,), generator=g)
+    c = 1000
+    x_mc, t_mc = torch.randn(4096, c, generator=g)*2, torch.randint(0, c, (4096,), generator=g)
     x_seg, t_seg = torch.randn(16, 21, 128, 128, generator=g)*2, torch.randint(0, 21, (16, 128, 128), generator=g)
-    x_ml, t_ml = torch.randn(4096, 1000, generator=g)*2, (torch.rand(4096, 1000, generator=g) < .05).float()
+    t_ml = (torch.rand(4096, c, generator=g) < .05).float()
     x_bin, t_bin = torch.randn(262144, 1, generator=g)*2, (torch.rand(262144, 1, generator=g) < .1).float()
-    prior = torch.rand(1000, generator=g) + .01
-    tv = lambda alpha, gamma: (lambda x, t: sigmoid_focal_loss(x, t, alpha=alpha, gamma=gamma, reduction='mean'))
-    return [
-        ('multiclass, gamma=2', FocalLoss(), 'fastai FocalLossFlat()', FocalLossFlat(), x_mc, t_mc),
-        ('multiclass, gamma=0.5', FocalLoss(.5), 'fastai FocalLossFlat(gamma=0.5)', FocalLossFlat(gamma=.5), x_mc, t_mc),
-        ('segmentation, gamma=2', FocalLoss(), 'fastai FocalLossFlat(axis=1)', FocalLossFlat(axis=1), x_seg, t_seg),
-        ('multilabel, gamma=2, alpha=0.25', FocalLoss(alpha=.25, mode='multilabel'), 'torchvision sigmoid_focal_loss',
-         tv(.25, 2.), x_ml, t_ml),
-        ('multilabel, gamma=0.5, no alpha', FocalLoss(.5, mode='multilabel'), 'torchvision sigmoid_focal_loss',
-         tv(-1, .5), x_ml, t_ml),
-        ('binary, gamma=2, alpha=0.25', FocalLoss(alpha=.25, mode='binary'), 'torchvision sigmoid_focal_loss',
-         tv(.25, 2.), x_bin, t_bin),
-        ('LogitAdjustedLoss, tau=1', LogitAdjustedLoss(prior), 'fastai CrossEntropyLossFlat()', CrossEntropyLossFlat(),
-         x_mc, t_mc),
+    counts = (1000*torch.logspace(0, -2, c)).round().clamp_min(1)   # long tail, ratio 100
+    cbw = class_weights(torch.repeat_interleave(torch.arange(c), counts.long()), 'effective', beta=.9999)
+    seg_counts = torch.arange(1., 22)
+    ce, ce_seg, bce = CrossEntropyLossFlat(), CrossEntropyLossFlat(axis=1), BCEWithLogitsLossFlat()
+    mc, seg = (x_mc, t_mc), (x_seg, t_seg)
+    vs_ce = ('fastai CrossEntropyLossFlat()', ce, *mc)
+    vs_ce_seg = ('fastai CrossEntropyLossFlat(axis=1)', ce_seg, *seg)
+    # LDAM's cross-entropy sees s*logits: give it logits/s, so that it sees the baseline's logits (a model trained with
+    # it learns logits s times smaller)
+    new = [
+        ('BalancedSoftmaxLoss(counts)', BalancedSoftmaxLoss(counts), *mc, *vs_ce),
+        ('LDAMLoss(counts), on logits/30', LDAMLoss(counts), x_mc/30, t_mc, *vs_ce),
+        ('LDAMLoss(counts, weight=w) (DRW phase), on logits/30', LDAMLoss(counts, weight=cbw), x_mc/30, t_mc, *vs_ce),
+        ('LDAMLoss(counts), on logits/30', LDAMLoss(counts), x_mc/30, t_mc, 'LDAM as usually written (one-hot mask, where)',
+         _ldam_usual(LDAMLoss(counts).margins, 30.), x_mc/30, t_mc),
+        ('CrossEntropyLossFlat(weight=w) (DRW phase)', CrossEntropyLossFlat(weight=cbw), *mc, *vs_ce),
+        ('LogitAdjustedLoss(counts)', LogitAdjustedLoss(counts), *mc, *vs_ce),
+        ('FocalLoss()', FocalLoss(), *mc, *vs_ce),
+        ('FocalLoss(weight=w)', FocalLoss(weight=cbw), *mc, *vs_ce),
+        ('BalancedSoftmaxLoss, segmentation', BalancedSoftmaxLoss(seg_counts), *seg, *vs_ce_seg),
+        ('LDAMLoss, segmentation, on logits/30', LDAMLoss(seg_counts), x_seg/30, t_seg, *vs_ce_seg),
+        ('AsymmetricLoss() (multi-label)', AsymmetricLoss(), x_mc, t_ml, 'fastai CrossEntropyLossFlat() (class codes)', ce, *mc),
+        ('AsymmetricLoss() (multi-label)', AsymmetricLoss(), x_mc, t_ml, 'fastai BCEWithLogitsLossFlat()', bce, x_mc, t_ml),
+        ('AsymmetricLoss() (multi-label)', AsymmetricLoss(), x_mc, t_ml, 'torchvision sigmoid_focal_loss', _tv(.25, 2.), x_mc, t_ml),
+        ("FocalLoss(mode='multilabel')", FocalLoss(mode='multilabel'), x_mc, t_ml, 'fastai BCEWithLogitsLossFlat()', bce, x_mc, t_ml),
     ]
+    old = [
+        ('multiclass, gamma=2', FocalLoss(), *mc, 'fastai FocalLossFlat()', FocalLossFlat(), *mc),
+        ('multiclass, gamma=0.5', FocalLoss(.5), *mc, 'fastai FocalLossFlat(gamma=0.5)', FocalLossFlat(gamma=.5), *mc),
+        ('multiclass, gamma=2, weight=w', FocalLoss(weight=cbw), *mc, 'fastai FocalLossFlat(weight=w)', FocalLossFlat(weight=cbw), *mc),
+        ('segmentation, gamma=2', FocalLoss(), *seg, 'fastai FocalLossFlat(axis=1)', FocalLossFlat(axis=1), *seg),
+        ('multilabel, gamma=2, alpha=0.25', FocalLoss(alpha=.25, mode='multilabel'), x_mc, t_ml,
+         'torchvision sigmoid_focal_loss', _tv(.25, 2.), x_mc, t_ml),
+        ('multilabel, gamma=0.5, no alpha', FocalLoss(.5, mode='multilabel'), x_mc, t_ml,
+         'torchvision sigmoid_focal_loss', _tv(-1, .5), x_mc, t_ml),
+        ('binary, gamma=2, alpha=0.25', FocalLoss(alpha=.25, mode='binary'), x_bin, t_bin,
+         'torchvision sigmoid_focal_loss', _tv(.25, 2.), x_bin, t_bin),
+    ]
+    return [('new', *o) for o in new] + [('old', *o) for o in old]
 
 def main(repeats=15, out=Path(__file__).parent/'losses.md'):
     t_start = time.perf_counter()
-    rows = []
-    for name, ours, base_name, base, x, t in cases():
-        a, b = bench(ours, base, x, t, repeats)
-        rows.append(f"| {name} | {tuple(x.shape)} | {a:.1f} | {base_name} | {b:.1f} | {a/b:.2f} |")
-        print(rows[-1], flush=True)
+    rows = {'new': [], 'old': []}
+    steady = _steady_malloc()
+    for table, name, ours, x, t, base_name, base, xb, tb in cases():
+        a, b = bench(ours, x, t, base, xb, tb, repeats)
+        rows[table].append(f"| {name} | {tuple(x.shape)} | {a:.1f} | {base_name} | {b:.1f} | **{a/b:.2f}** |")
+        print(rows[table][-1], flush=True)
     total = time.perf_counter() - t_start
+    head = ["| loss | output shape | ours (ms) | baseline | baseline (ms) | ours/baseline |", "|---|---|---|---|---|---|"]
     md = "\n".join([
         "# Loss speed: forward + backward",
         "",
         "Written by `benchmarks/bench_losses.py`. CPU, one thread (`torch.set_num_threads(1)`), float32, process CPU time "
-        f"(`time.process_time`); median of {repeats} alternating runs per loss after a warm-up. "
-        "Ratio = ours/baseline (below 1: ours is faster).",
-        f"torch {torch.__version__}, {platform.processor() or platform.machine()}; whole run {total:.0f} s.",
+        f"(`time.process_time`); median of {repeats} alternating runs per pair after a warm-up. "
+        "Ratio = ours/baseline (below 1: ours is faster). "
+        f"torch {torch.__version__}, {platform.processor() or platform.machine()}; whole run {total:.0f} s. "
         "The machine is shared, so single timings are noisy; the alternation keeps both sides under the same load. "
-        "`LogitAdjustedLoss` is cross-entropy plus one add over the logits: its row shows that cost, not a requirement.",
+        + ("Big tensors are served from the heap (`mallopt`), so that the times measure the losses and not the page "
+           "faults of fresh memory, which otherwise make them bimodal." if steady else ""),
         "",
-        "| case | output shape | ours (ms) | baseline | baseline (ms) | ours/baseline |",
-        "|---|---|---|---|---|---|",
-        *rows, ""])
+        "**Against cross-entropy.** The softmax losses are `F.cross_entropy` on shifted logits: `BalancedSoftmaxLoss` and "
+        "`LogitAdjustedLoss` add one vector over the class axis, `LDAMLoss` scales the logits and subtracts one margin per "
+        "row (its rows run on logits/30, the logits a model trained with it learns, so that its cross-entropy sees the "
+        "baseline's logits; on logits 30 times too large `exp` underflows into slow denormals). Its cost over "
+        "cross-entropy is the scale `s` itself, one multiply forward and backward over the logits, which "
+        "`F.cross_entropy(30*x)` pays too. Weights (`DeferredReweighting`'s second phase) cost nothing measurable. "
+        "`FocalLoss` computes "
+        "`(1-p_t)**gamma` on the target's log-probability only. `AsymmetricLoss` and the multi-label `FocalLoss` work on "
+        "every element of a `(bs, n_labels)` output, so their fair baselines are the elementwise ones "
+        "(`BCEWithLogitsLossFlat`, one fused kernel, and torchvision's focal loss); their row against cross-entropy, "
+        "which reads one log-probability per row, is there for completeness.",
+        "",
+        *head, *rows['new'], "",
+        "**`FocalLoss` against what it replaces** (fastai's `FocalLossFlat`, torchvision's `sigmoid_focal_loss`):",
+        "",
+        *head, *rows['old'], ""])
     out.write_text(md)
     print(f"wrote {out} in {total:.0f} s")
 

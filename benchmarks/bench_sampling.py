@@ -92,7 +92,7 @@ def bench_epochs(repeat):
 def _sample_steps(r, epoch=0, block=2**16):
     "Time the steps of `Resampler.sample` (balanced oversampling) replayed one by one: same calls, same sizes"
     # cProfile cannot split them: numpy's Generator methods are invisible to it
-    from imbalance_fastai.sampling import _largest_remainder
+    from imbalance_fastai.resampler import _largest_remainder
     rng,t = np.random.default_rng([r.seed, 0, epoch]),{}
     t0 = clock()
     k = _largest_remainder(r.n_samples, r.shares)

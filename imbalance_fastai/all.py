@@ -8,15 +8,22 @@ __all__ = []
 # %% ../nbs/99_all.ipynb #8710b805
 from .core import *
 from .data import *
+from .resampler import *
 from .sampling import *
 from .distributed import *
 from .callback import *
 from .losses import *
+from .longtail import *
+from .decisions import *
 from .prior import *
 from .metrics import *
+from .calibration import *
 from .report import *
 from .tabular import *
+from .scores import *
 from .compare import *
+from .verdict import *
+from .images import *
 
 # nbdev writes `__all__ = []` for a module that defines no names of its own, and then `import *` would bring nothing.
 # The names the imports above brought in are this module's public API, so list them instead.

@@ -6,9 +6,11 @@
 from __future__ import annotations
 import numpy as np, pandas as pd
 from fastcore.basics import store_attr, patch
-from fastai.callback.core import Callback, CancelEpochException
+from fastai.callback.core import Callback
+from fastai.distributed import DistributedDL
 from .core import get_labels, TrainPriors
-from .sampling import Resampler, resample_dl, _strategies, _shared_seed
+from .resampler import Resampler, _check_strategy, _check_keywords, _resampler_kw
+from .sampling import resample_dl, _shared_seed
 from .distributed import ShardedDL
 
 # %% auto #0
@@ -16,35 +18,53 @@ __all__ = ['OverSamplingCallback']
 
 # %% ../nbs/04_callback.ipynb #4eb86a6f
 def _unwrap(dl):
-    "The DataLoader inside fastai's `DistributedDL` (or `dl` itself)"
-    return dl.dl if any(c.__name__=='DistributedDL' for c in type(dl).__mro__) else dl
+    "The DataLoader inside fastai's `DistributedDL` (or `ShardedDL`), or `dl` itself"
+    return dl.dl if isinstance(dl, DistributedDL) else dl
 
 class OverSamplingCallback(Callback):
     "Resample the train split while fitting; the `dls` you pass, validation and inference are left alone"
     order = 12   # after fastai's DistributedTrainer (11), before progress (60) and schedulers
+    _stateattrs = ('resampler', '_twin', '_epoch_kw')   # a fit's per-row arrays are never pickled (`learn.export`)
     def __init__(self,
         strategy='oversample', # 'oversample', 'undersample', 'partial', 'natural', 'repeat_factor', a float alpha or {class: share}
         alpha=0.5, # Partial-balance exponent, or a fastai schedule of it over the fit (e.g. `SchedLin(0,1)`)
         defer_epochs:int=0, # Sample naturally for this many epochs of each fit, then re-balance (deferred re-balancing)
         labels=None, # Labels of the train items, when the target is not what to balance
-        wgts=None, # Explicit weight per train item (overrides `strategy`)
+        wgts=None, # Explicit weight per train item (overrides `strategy`; deferred epochs are natural)
         n_bins:int=None, # Bin a continuous target into this many quantiles
         label_fn=None, # Function of the train dataset returning its labels
         **kwargs, # Passed to `Resampler`: ratio, thresh, n_samples, replacement, balanced_batches, seed
     ):
-        if isinstance(strategy, str) and strategy not in _strategies:
-            raise ValueError(f"strategy must be one of {_strategies}, a float alpha or a dict {{class: share}}; got {strategy!r}")
+        strategy,alpha = _check_strategy(strategy, alpha, kwargs.get('thresh'))   # the check the factory makes
+        _check_keywords(kwargs, _resampler_kw, 'the Resampler takes')
         if callable(alpha): strategy = 'partial'
-        elif not 0<=alpha<=1: raise ValueError(f"alpha must be in [0,1] or a schedule, got {alpha}")
         if defer_epochs<0: raise ValueError(f"defer_epochs must be >= 0, got {defer_epochs}")
         store_attr('strategy,alpha,defer_epochs,labels,wgts,n_bins,label_fn')
-        self.resampler_kwargs,self.resampler,self.sampled,self._priors = kwargs,None,[],None
-        self._orig = self._twin = None
+        self.resampler_kwargs,self.sampled,self._priors = kwargs,[],None
+        self._init_state()
+
+    def _init_state(self):
+        "No fit under way: no resampler, no twin (also after unpickling)"
+        super()._init_state()
+        self.resampler = self._twin = None
+        self._epoch_kw = {}
+
+    @property
+    def learn(self): return self.__dict__.get('_learn')
+    @learn.setter
+    def learn(self, learn):
+        "Attaching the callback (`add_cb` sets `learn`) to a learner that already has one is refused"
+        if learn is not None and any(isinstance(cb, OverSamplingCallback) and cb is not self for cb in learn.cbs):
+            raise ValueError("this Learner already has an OverSamplingCallback (learn.over_sampling), and only one can resample "
+                             "the train split: remove it first (learn.remove_cb(learn.over_sampling)) or pass your strategy to one of them")
+        self.__dict__['_learn'] = learn
 
     @property
     def priors(self)->TrainPriors:
-        "The natural and sampled train priors of the current (or last) fit; `None` before the first"
-        return self.resampler.priors if self.resampler is not None else self._priors
+        "The natural and sampled train priors of the current epoch, or of the last epoch of the last fit; `None` before the first"
+        r = self.resampler
+        if r is None: return self._priors
+        return TrainPriors(r.natural_prior, r.prior_for(**self._epoch_kw), r.labels.vocab)
     @property
     def natural_prior(self): return None if self.priors is None else self.priors.natural
     @property
@@ -53,29 +73,14 @@ class OverSamplingCallback(Callback):
     def vocab(self): return None if self.priors is None else list(self.priors.vocab)
 
     def before_fit(self):
-        "Put back any twin left by an interrupted fit, and guard this fit's epochs against exceptions"
-        self._restore()
-        learn = self.learn
-        if '_do_epoch' in vars(learn): return
-        do_epoch = learn._do_epoch
-        def _guarded():   # fastai runs after_fit only for CancelFitException: restore on any other exception too
-            try: do_epoch()
-            except CancelEpochException: raise
-            except BaseException: self._restore(); raise
-        learn._do_epoch = _guarded
+        "Start clean: drop what a fit stopped by an exception left behind"
+        self._finish()
 
     def before_train(self):
-        "Swap in the resampled twin of the train DataLoader (built at the first epoch of each fit)"
-        if self._twin is None:
-            orig = self.learn.dls.train
-            natural = _unwrap(orig)
-            self.resampler,self.sampled = self._build_resampler(natural.dataset),[]
-            twin = resample_dl(natural, self.resampler)
-            if natural is not orig:
-                twin = ShardedDL(twin, rank=orig.rank, world_size=orig.world_size, device=orig.device)
-            self._orig,self._twin,self._strategy = orig,twin,self.resampler.strategy
-            self.learn.dls.train = twin
-        self._epoch_strategy()
+        "Train this epoch on the resampled twin of the train DataLoader: only `learn.dl` is set, as fastai's `DistributedTrainer` does"
+        if self._twin is None: self._build(self.learn.dl)
+        self._epoch_kw = self._epoch_overrides()
+        _unwrap(self._twin).sample_kwargs = self._epoch_kw   # the sampler itself keeps what it was built with
         self.learn.dl = self._twin
 
     def after_train(self):
@@ -83,8 +88,15 @@ class OverSamplingCallback(Callback):
         idxs = getattr(_unwrap(self._twin), 'last_idxs', None)
         if idxs is not None: self.sampled.append(self.resampler.sampled_counts(idxs))
 
-    def after_fit(self): self._restore()
-    after_cancel_fit = after_fit
+    def after_fit(self): self._finish()
+
+    def _build(self, dl):
+        "The resampler and the resampled twin of `dl`, the fit's train DataLoader (sharded when fastai's `DistributedDL` wraps it)"
+        natural = _unwrap(dl)
+        self.resampler,self.sampled = self._build_resampler(natural.dataset),[]
+        twin = resample_dl(natural, self.resampler)
+        if natural is not dl: twin = ShardedDL(twin, rank=dl.rank, world_size=dl.world_size, device=dl.device)
+        self._twin = twin
 
     def _build_resampler(self, ds):
         lbls = get_labels(ds if self.labels is None else self.labels, label_fn=self.label_fn, n_bins=self.n_bins)
@@ -93,25 +105,17 @@ class OverSamplingCallback(Callback):
         alpha = self.alpha(0.) if callable(self.alpha) else self.alpha
         return Resampler(lbls, strategy=self.strategy, alpha=alpha, wgts=self.wgts, **kw)
 
-    def _epoch_strategy(self):
-        "Set the resampler's strategy for this epoch (deferral, alpha schedule); keep the twin's length in step"
-        r = self.resampler
-        if self.epoch<self.defer_epochs: r.strategy = 'natural'
-        else:
-            r.strategy = self._strategy
-            if callable(self.alpha):
-                r.alpha = float(self.alpha((self.epoch-self.defer_epochs)/max(self.n_epoch-self.defer_epochs-1, 1)))
-        _unwrap(self._twin).n = r.epoch_length()
+    def _epoch_overrides(self):
+        "This epoch's `Resampler.sample` overrides: natural while deferred, else the alpha of the schedule"
+        if self.epoch<self.defer_epochs: return {'strategy': 'natural'}
+        if not callable(self.alpha): return {}
+        return {'alpha': float(self.alpha((self.epoch-self.defer_epochs)/max(self.n_epoch-self.defer_epochs-1, 1)))}
 
-    def _restore(self):
-        "Put the natural train DataLoader back; keep the priors, drop the per-row arrays"
-        learn = self.learn
-        if learn is not None:
-            if '_do_epoch' in vars(learn): del learn._do_epoch
-            if self._twin is not None and learn.dls.train is self._twin: learn.dls.train = self._orig
-            if self._twin is not None and getattr(learn, 'dl', None) is self._twin: learn.dl = self._orig
-        if self.resampler is not None: self._priors = self.resampler.priors
-        self.resampler = self._orig = self._twin = None
+    def _finish(self):
+        "Keep the priors of the fit that ends (or was stopped); drop its resampler and twin, and `learn.dl` if it is the twin"
+        if self.resampler is not None: self._priors = self.priors
+        if self._twin is not None and getattr(self.learn, 'dl', None) is self._twin: self.learn.dl = None
+        self._init_state()
 
 # %% ../nbs/04_callback.ipynb #31d210a6
 @patch(as_prop=True)

@@ -4,20 +4,12 @@
 
 # %% ../nbs/11_cli.ipynb #8174ff35
 from __future__ import annotations
-import argparse, sys, time, warnings
+import argparse, json, sys, time, warnings
 from pathlib import Path
-import numpy as np, pandas as pd
-from fastcore.basics import ifnone
-with warnings.catch_warnings():   # importing fastai warns that torch.jit.script is deprecated: noise on every command
-    warnings.simplefilter('ignore', FutureWarning)
-    import imbalance_fastai
-    from imbalance_fastai.core import Labels, encode_labels
-    from imbalance_fastai.data import stratified_split
-    from imbalance_fastai.compare import (InputError, STRATEGIES, DEFAULT_STRATEGIES, QUICK_STRATEGIES, infer_columns,
-                                          compare_strategies, run_demo, write_report)
+import imbalance_fastai
 
 # %% auto #0
-__all__ = ['read_table', 'check_labels', 'load_for_compare', 'make_parser', 'main']
+__all__ = ['METRIC_NAMES', 'read_table', 'check_labels', 'load_for_compare', 'make_parser', 'main']
 
 # %% ../nbs/11_cli.ipynb #c226657c
 _COMPRESSED = ('.gz', '.bz2', '.zip', '.xz', '.zst')
@@ -33,17 +25,19 @@ def _kind(path):
 
 def read_table(
     path, # A CSV (`.csv`, `.txt`, optionally compressed), TSV (`.tsv`) or parquet (`.parquet`, `.pq`) file
-)->pd.DataFrame:
+):
     "Read a table with pandas, with an `InputError` naming the file for anything that stops it"
+    import pandas as pd
+    from imbalance_fastai.compare import InputError
     p = Path(path)
     if not p.exists(): raise InputError(f"file not found: {p}")
-    if p.is_dir(): raise InputError(f"{p} is a directory; pass a CSV or parquet file")
+    if p.is_dir(): raise InputError(f"{p} is a directory; pass a CSV or parquet file (or a folder of class sub-folders of images)")
     kind = _kind(p)
     try:
         if kind=='parquet': df = pd.read_parquet(p)
         else: df = pd.read_csv(p, sep='\t' if kind=='tsv' else ',', low_memory=False)
     except ImportError as e:
-        raise InputError(f"reading {p.name} needs a parquet engine: pip install pyarrow ({e})") from None
+        raise InputError(f"reading {p.name} needs a parquet engine: pip install pyarrow ({str(e).splitlines()[0]})") from None
     except pd.errors.EmptyDataError: raise InputError(f"{p} is empty") from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as e:
         raise InputError(f"cannot read {p} as {kind}: {str(e).splitlines()[0]}") from None
@@ -52,21 +46,27 @@ def read_table(
 
 # %% ../nbs/11_cli.ipynb #78b19477
 def check_labels(
-    df:pd.DataFrame, # The table
+    df, # The table (a pandas `DataFrame`)
     label:str, # Name of the label column
-)->Labels:
-    "The classes of `df[label]`, or an `InputError` saying why they cannot be compared"
+    bins:int=None, # Bin a continuous label into this many quantiles (`--bins`)
+):
+    "The classes of `df[label]` as `Labels`, or an `InputError` saying why they cannot be compared"
+    from imbalance_fastai.core import encode_labels
+    from imbalance_fastai.compare import InputError
     if label not in df.columns:
         raise InputError(f"label column {label!r} not found; the columns are {list(map(str, df.columns))}")
     y = df[label]
     if y.isna().any(): raise InputError(f"label column {label!r} has {int(y.isna().sum())} missing values; drop those rows first")
-    try: lbls = encode_labels(y)
-    except ValueError as e: raise InputError(f"label column {label!r}: {e}") from None
+    try: lbls = encode_labels(y, n_bins=bins)
+    except ValueError as e:
+        if 'look continuous' not in str(e): raise InputError(f"label column {label!r}: {e}") from None
+        raise InputError(f"label column {label!r} looks continuous ({y.nunique()} distinct values: a regression target); "
+                         "pass --bins N to compare over N quantile bins of it (e.g. --bins 5)") from None
     if lbls.c<2: raise InputError(f"label column {label!r} has a single class ({lbls.vocab[0]!r}): there is nothing to balance")
     small = {str(v): int(n) for v,n in zip(lbls.vocab, lbls.counts) if n<2}
     if small:
-        raise InputError(f"label column {label!r} has classes with fewer than 2 rows, which a stratified split cannot put in "
-                         f"both train and validation: {small}; drop those rows or merge the classes")
+        raise InputError(f"label column {label!r} has classes with fewer than 2 rows, which cannot be both trained on and "
+                         f"scored: {small}; drop those rows or merge the classes")
     return lbls
 
 # %% ../nbs/11_cli.ipynb #84594e7f
@@ -75,13 +75,13 @@ def load_for_compare(
     label:str, # Label column
     cont_names:list=None, # Continuous columns; inferred when `None`
     cat_names:list=None, # Categorical columns; inferred when `None`
-    valid_pct:float=0.2, # Share of each class in the validation split
-    seed:int=0, # Seed of the split
+    bins:int=None, # Bin a continuous label into this many quantiles
     log=None, # Function called with each note (e.g. `print`)
 )->tuple:
-    "`(train_df, valid_df, cont_names, cat_names)` from a file, checked and split by class"
-    log = ifnone(log, lambda msg: None)
-    if not 0<valid_pct<1: raise InputError(f"--valid-pct must be between 0 and 1, got {valid_pct}")
+    "`(df, cont_names, cat_names)` from a file, checked (the label binned with `bins`)"
+    import numpy as np
+    from imbalance_fastai.compare import InputError, infer_columns, _check_finite
+    log = log or (lambda msg: None)
     df = read_table(path)
     if label not in df.columns:
         raise InputError(f"label column {label!r} not found in {Path(path).name}; the columns are {list(map(str, df.columns))}")
@@ -90,14 +90,19 @@ def load_for_compare(
     if miss.any():
         log(f"dropped {int(miss.sum()):,} of {len(df):,} rows without a label")
         df = df[~miss].reset_index(drop=True)
-    lbls = check_labels(df, label)
+    lbls = check_labels(df, label, bins)
+    if bins is not None: df = df.assign(**{label: np.asarray(lbls.vocab, dtype=object)[lbls.codes]})
     cont,cat,skipped = infer_columns(df, label, cont_names, cat_names)
+    _check_finite(df, cont)
     for c,why in skipped.items(): log(f"column {c!r} left out: {why}; pass it with --cat or --cont to use it")
-    log(f"{len(df):,} rows, {lbls.c} classes; continuous: {cont}; categorical: {cat}")
-    trn,val = stratified_split(lbls, valid_pct, seed=seed)
-    return df.iloc[np.sort(trn)].reset_index(drop=True),df.iloc[np.sort(val)].reset_index(drop=True),cont,cat
+    log(f"{len(df):,} rows, {lbls.c} classes ({', '.join(f'{v}: {n:,}' for v,n in zip(lbls.vocab, lbls.counts))}); "
+        f"continuous: {cont}; categorical: {cat}")
+    return df,cont,cat
 
 # %% ../nbs/11_cli.ipynb #8aa23fbc
+# The keys of `scores.METRICS`, listed here so that `--help` needs no import of PyTorch (a test checks they agree)
+METRIC_NAMES = ('balanced_accuracy', 'macro_f1', 'mcc', 'minority_recall', 'pr_auc', 'log_loss', 'ece')
+
 class _Parser(argparse.ArgumentParser):
     "An `ArgumentParser` whose errors are one line on stderr (exit status 2)"
     def error(self, message): self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
@@ -110,22 +115,31 @@ def _positive(kind):
         return x
     return _check
 
+def _metric(v):
+    m = v.lower().replace('-', '_')
+    if m not in METRIC_NAMES: raise argparse.ArgumentTypeError(f"{v!r} is not one of {', '.join(METRIC_NAMES)}")
+    return m
+
 def _list(v): return [o for o in v.split(',') if o]
 
-def _common(p, quick_help):
-    "Training options shared by both commands"
-    p.add_argument('--strategies', nargs='+', type=_list, metavar='NAME', help=f"strategies to run (space- or comma-separated; default: all that can run): {', '.join(STRATEGIES)}")
-    p.add_argument('--seeds', type=_positive(int), help="number of seeds (default: 3; 1 with --quick)")
+def _common(p, quick_help, repeats_help):
+    "Training and output options shared by both commands"
+    p.add_argument('--strategies', nargs='+', type=_list, metavar='NAME', help="strategies to run, space- or comma-separated "
+                   "(see `imbalance-fastai strategies`; default: all that can run; plain is always run)")
+    p.add_argument('--metric', type=_metric, default='balanced_accuracy', help=f"headline metric of the verdict: {', '.join(METRIC_NAMES)} (default: balanced_accuracy)")
+    p.add_argument('--repeats', '--seeds', dest='repeats', type=_positive(int), metavar='R', help=repeats_help)
     p.add_argument('--epochs', type=_positive(int), default=5, help="epochs of plain training; the others get as many optimizer steps (default: 5)")
     p.add_argument('--lr', type=_positive(float), default=1e-2, help="maximum learning rate of fit_one_cycle (default: 0.01)")
     p.add_argument('--quick', action='store_true', help=quick_help)
+    p.add_argument('--force', action='store_true', help="let --quick overwrite the results of a full run in --out")
     p.add_argument('--out', type=Path, help="folder for comparison.csv/.md/.png and runs.csv")
-    p.add_argument('--threads', type=_positive(int), help="PyTorch CPU threads (default: 1 below 100,000 train rows, else PyTorch's)")
+    p.add_argument('--threads', type=_positive(int), help="PyTorch CPU threads (default: a table 1 below 100,000 train rows, else PyTorch's; images PyTorch's)")
     p.add_argument('--no-progress', action='store_true', help="print no progress")
 
 def make_parser()->argparse.ArgumentParser:
     "The `argparse` parser of `imbalance-fastai`"
-    p = _Parser(prog='imbalance-fastai', description="Compare remedies for imbalanced labels with fastai tabular learners.")
+    p = _Parser(prog='imbalance-fastai', description="Which remedy for imbalanced labels helps on your data? Cross-validated "
+                "comparisons of fastai learners against plain training, with intervals and a verdict.")
     p.add_argument('--version', action='version', version=f'%(prog)s {imbalance_fastai.__version__}')
     sub = p.add_subparsers(dest='command', metavar='{demo,compare,strategies}', parser_class=_Parser)
     sub.required = True
@@ -133,32 +147,88 @@ def make_parser()->argparse.ArgumentParser:
                        description="Every strategy on long-tailed digits (scikit-learn's, no download), scored on a balanced hold-out.")
     d.add_argument('--imbalance-ratio', type=_positive(float), default=20., help="most common / rarest digit in the train split (default: 20)")
     d.add_argument('--bs', type=_positive(int), default=32, help="batch size (default: 32)")
-    _common(d, f"one seed of {', '.join(QUICK_STRATEGIES)}: a few seconds of training")
-    c = sub.add_parser('compare', help="your own CSV or parquet file",
-                       description="Every strategy on your table, with a stratified train/validation split.")
-    c.add_argument('path', type=Path, help="CSV (.csv, .tsv, optionally compressed) or parquet file")
-    c.add_argument('--label', required=True, help="the label column")
+    _common(d, "one seed of the quick strategies (plain, plain+threshold, oversample, class-weighted, logit-adjusted)",
+            "seeds, each a training on the same hold-out (default: 3; 1 with --quick)")
+    c = sub.add_parser('compare', help="your own table (CSV, parquet) or images",
+                       description="Every strategy on your data, cross-validated (repeated stratified k-fold), compared with plain training.")
+    c.add_argument('path', type=Path, help="a CSV (.csv, .tsv, optionally compressed) or parquet file; a folder of class "
+                   "sub-folders of images; or a CSV of image paths (with --images)")
+    c.add_argument('--label', help="the label column (a table, or a CSV of images)")
+    c.add_argument('--images', metavar='COL', help="the CSV's column of image paths (relative to the CSV's folder, or absolute)")
+    c.add_argument('--folds', type=_positive(int), metavar='K', help="folds of the cross-validation (default: 5; 3 with --quick)")
+    c.add_argument('--valid-pct', type=float, metavar='P', help="score one stratified hold-out of this share instead of cross-validating")
+    c.add_argument('--bins', type=_positive(int), metavar='N', help="a continuous label: compare over N quantile bins of it")
     c.add_argument('--cont', nargs='+', type=_list, metavar='COL', help="continuous columns (default: inferred)")
     c.add_argument('--cat', nargs='+', type=_list, metavar='COL', help="categorical columns (default: inferred)")
-    c.add_argument('--valid-pct', type=float, default=0.2, help="share of each class in the validation split (default: 0.2)")
-    c.add_argument('--split-seed', type=int, default=0, help="seed of the split (default: 0)")
-    c.add_argument('--bs', type=_positive(int), help="batch size (default: about 100 steps per epoch, 32 to 4096)")
-    c.add_argument('--layers', type=lambda v: [int(o) for o in _list(v)], help="hidden layer sizes, e.g. 200,100 (fastai's default)")
-    c.add_argument('--target-prior', choices=['valid','natural','uniform'], default='valid', help="what +prior strategies correct to (default: valid)")
-    _common(c, f"one seed of {', '.join(QUICK_STRATEGIES)}")
+    c.add_argument('--layers', type=lambda v: [int(o) for o in _list(v)], help="tables: hidden layer sizes, e.g. 200,100 (fastai's default)")
+    c.add_argument('--arch', default='small', help="images: 'small' (a small CNN, no download; the default), or a torchvision/"
+                   "timm model name such as resnet18, pretrained only when its weights are on this machine")
+    c.add_argument('--size', type=_positive(int), default=64, help="images: resized to SIZE x SIZE (default: 64)")
+    c.add_argument('--bs', type=_positive(int), help="batch size (default: tables about 100 steps per epoch, 32 to 4096; images 64)")
+    c.add_argument('--target-prior', choices=['valid','natural','uniform'], default='valid', help="what oversample+prior corrects to (default: valid, the scored rows' prior)")
+    _common(c, "the quick strategies (plain, plain+threshold, oversample, class-weighted, logit-adjusted), 3 folds, 1 repeat",
+            "repeats of the cross-validation, each a new partition and seed (default: 1; with --valid-pct: seeds, default 3)")
     sub.add_parser('strategies', help="list the strategies", description="List the strategies.")
     return p
 
+# %% ../nbs/11_cli.ipynb #4b7c9e21
 def _flat(lists): return None if lists is None else [o for l in lists for o in l]
 
-def _default_out(path):
-    "`<folder of the input>/<name without extensions>_comparison`"
-    p = Path(path)
-    return p.parent/f"{p.name.split('.')[0] or 'data'}_comparison"
+def _default_out(args):
+    "demo: `imbalance-fastai-demo`; compare: `<folder of the input>/<name without extensions>_comparison`; `_quick` for --quick"
+    if args.command=='demo': return Path('imbalance-fastai-demo' + ('-quick' if args.quick else ''))
+    p = Path(args.path)
+    return p.parent/f"{p.name.split('.')[0] or 'data'}_comparison{'_quick' if args.quick else ''}"
 
 def _note(msg): print(f"imbalance-fastai: {msg}", file=sys.stderr, flush=True)
 
+def _check_out(out, quick, force):
+    "Refuse to let a quick run overwrite a full run's results"
+    from imbalance_fastai.compare import InputError
+    meta = out/'run.json'
+    if not quick or force or not (out/'comparison.csv').exists(): return
+    full = not meta.exists() or not json.loads(meta.read_text()).get('quick', False)
+    if full: raise InputError(f"{out} holds the results of a full run; a --quick run would overwrite them: "
+                              "pass --out another folder, or --force to overwrite")
+
+def _compare_cmd(args):
+    "Run `compare` on a table or on images; `(runs, title)`"
+    from imbalance_fastai.compare import InputError, compare_strategies
+    p = Path(args.path)
+    images = p.is_dir() or args.images is not None
+    folds = args.folds or (3 if args.quick else 5)
+    kw = dict(strategies=args.strategies_, skip_unavailable=not args.given, repeats=args.repeats_, epochs=args.epochs,
+              lr=args.lr, metric=args.metric, target_prior=args.target_prior, progress=not args.no_progress, threads=args.threads)
+    if args.valid_pct is not None and not 0<args.valid_pct<1: raise InputError(f"--valid-pct must be between 0 and 1, got {args.valid_pct}")
+    if images:
+        from imbalance_fastai.images import compare_images, image_table
+        for o in ('cont', 'cat', 'layers', 'bins'):
+            if getattr(args, o) is not None: raise InputError(f"--{o} is for tables; {p} is {'a folder of images' if p.is_dir() else 'a table of images'}")
+        if not p.exists(): raise InputError(f"file not found: {p}")
+        t = image_table(p, args.label, args.images)
+        check_labels(t, 'label')
+        _note(f"{len(t):,} images, {t.label.nunique()} classes ({', '.join(f'{k}: {n:,}' for k,n in t.label.value_counts().sort_index().items())})")
+        vdf = None
+        if args.valid_pct is not None: t,vdf = _holdout_split(t, 'label', args.valid_pct)
+        runs = compare_images(t, valid=vdf, arch=args.arch, size=args.size, folds=folds, bs=args.bs or 64, **kw)
+        return runs,f"{p.name}: images"
+    if args.label is None: raise InputError("a table needs --label, the label column")
+    df,cont,cat = load_for_compare(p, args.label, _flat(args.cont), _flat(args.cat), args.bins, log=_note)
+    vdf = None
+    if args.valid_pct is not None: df,vdf = _holdout_split(df, args.label, args.valid_pct)
+    runs = compare_strategies(df, vdf, args.label, cont, cat, folds=folds, bs=args.bs, layers=args.layers, **kw)
+    return runs,f"{p.name}: {args.label}"
+
+def _holdout_split(df, label, valid_pct):
+    "Train and hold-out rows, split class by class"
+    import numpy as np
+    from imbalance_fastai.data import stratified_split
+    trn,val = stratified_split(df[label], valid_pct, seed=0)
+    return df.iloc[np.sort(trn)].reset_index(drop=True),df.iloc[np.sort(val)].reset_index(drop=True)
+
 def _run(args):
+    from imbalance_fastai.compare import STRATEGIES, DEFAULT_STRATEGIES, QUICK_STRATEGIES, InputError, run_demo
+    from imbalance_fastai.verdict import write_report
     if args.command=='strategies':
         w = max(map(len, STRATEGIES))
         for nm,st in STRATEGIES.items():
@@ -168,23 +238,20 @@ def _run(args):
     if strategies is not None:
         unknown = [o for o in strategies if o not in STRATEGIES]
         if unknown: raise InputError(f"unknown strategies {unknown}; choose from {', '.join(STRATEGIES)}")
+    args.given = strategies is not None
     if args.quick and strategies is None: strategies = list(QUICK_STRATEGIES)
-    given = args.strategies is not None
-    seeds = ifnone(args.seeds, 1 if args.quick else 3)
-    progress = not args.no_progress
+    args.strategies_,args.repeats_ = strategies,(1 if args.quick and args.repeats is None else args.repeats)
+    out = args.out if args.out is not None else _default_out(args)
+    _check_out(out, args.quick, args.force)
     start = time.perf_counter()
     if args.command=='demo':
-        runs = run_demo(args.imbalance_ratio, seeds=seeds, epochs=args.epochs, strategies=strategies if given else None,
-                        quick=args.quick, lr=args.lr, bs=args.bs, progress=progress, threads=args.threads)
-        out,title = ifnone(args.out, Path('imbalance-fastai-demo')),f"Long-tailed digits, imbalance ratio {args.imbalance_ratio:g}"
-    else:
-        trn,val,cont,cat = load_for_compare(args.path, args.label, _flat(args.cont), _flat(args.cat), args.valid_pct,
-                                            args.split_seed, log=_note)
-        runs = compare_strategies(trn, val, args.label, cont, cat, strategies=strategies, skip_unavailable=not given,
-                                  seeds=seeds, epochs=args.epochs, lr=args.lr, bs=args.bs, layers=args.layers,
-                                  target_prior=args.target_prior, progress=progress, threads=args.threads)
-        out,title = ifnone(args.out, _default_out(args.path)),f"{Path(args.path).name}: {args.label}"
+        runs = run_demo(args.imbalance_ratio, seeds=args.repeats_, epochs=args.epochs, strategies=strategies if args.given else None,
+                        quick=args.quick, lr=args.lr, bs=args.bs, metric=args.metric, progress=not args.no_progress, threads=args.threads)
+        title = f"Long-tailed digits, imbalance ratio {args.imbalance_ratio:g}"
+    else: runs,title = _compare_cmd(args)
     txt = write_report(runs, out, title)
+    (out/'run.json').write_text(json.dumps({'command': args.command, 'quick': args.quick, 'argv': sys.argv[1:],
+                                            'metric': args.metric, 'seconds': round(time.perf_counter()-start, 1)}) + '\n')
     print(txt)
     print(f"\nwrote {out/'comparison.csv'}, comparison.md, comparison.png and runs.csv in {time.perf_counter()-start:.0f} s")
     return 0
@@ -195,11 +262,15 @@ def main(
     "Run `imbalance-fastai`; return the exit status (0, or 2 for bad input)"
     try: args = make_parser().parse_args(argv)
     except SystemExit as e: return e.code if isinstance(e.code, int) else 2
+    if args.command=='compare' and not args.path.exists():   # the commonest mistake, answered before the heavy imports
+        print(f"imbalance-fastai compare: error: file not found: {args.path}", file=sys.stderr)
+        return 2
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
         warnings.filterwarnings('default', module=r'imbalance_fastai\.')
         shown = warnings.showwarning
         warnings.showwarning = lambda msg, *a, **k: _note(f"warning: {msg}")
+        from imbalance_fastai.compare import InputError   # PyTorch and fastai are imported here, once a command runs
         try: return _run(args)
         except InputError as e:
             print(f"imbalance-fastai {args.command}: error: {e}", file=sys.stderr)

@@ -64,14 +64,19 @@ class ShardedDL(DistributedDL):
         torch.distributed.broadcast(t, rank)
         return t.cpu().tolist()
 
+    def align(self):
+        "Once: take rank 0's seed and epoch counter (a collective call: every rank makes it, at the same point)"
+        r = self.resampler
+        if r is None or self._synced: return
+        seed,epoch = self._sync((int(r.seed), int(r.epoch)))
+        r.reseed(seed)
+        r.epoch,self._synced = epoch,True
+
     def get_idxs(self):
         "This rank's shard of the epoch: drawn here when resampled, else broadcast from rank 0 as fastai does"
         r = self.resampler
         if r is None: return super().get_idxs()
-        if not self._synced:   # once: rank 0's seed and epoch counter
-            seed,epoch = self._sync((int(r.seed), int(r.epoch)))
-            r.reseed(seed)
-            r.epoch,self._synced = epoch,True
+        self.align()
         idxs = np.asarray(self.dl.get_idxs())   # the whole epoch, the same on every rank
         self.n = len(idxs)
         self.n_padded = -(-self.n//self.world_size)*self.world_size
@@ -98,5 +103,8 @@ class DistributedSampling(Callback):
         "Put a `ShardedDL` around the DataLoader inside fastai's own `DistributedDL` (one per DataLoader and fit)"
         dl = self.learn.dl
         if type(dl) is not DistributedDL: return
-        if id(dl) not in self._sharded: self._sharded[id(dl)] = (dl, ShardedDL(dl.dl, dl.rank, dl.world_size, dl.device))
+        if id(dl) not in self._sharded:
+            sharded = ShardedDL(dl.dl, dl.rank, dl.world_size, dl.device)
+            sharded.align()   # before anything asks its length: a repeat-factor epoch's length depends on the seed
+            self._sharded[id(dl)] = (dl, sharded)
         self.learn.dl = self._sharded[id(dl)][1]

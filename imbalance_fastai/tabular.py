@@ -12,7 +12,8 @@ from fastai.data.core import DataLoaders, FilteredBase
 from fastai.data.transforms import Categorize, MultiCategorize, EncodedMultiCategorize
 from fastai.tabular.core import Tabular, TabularPandas
 from .core import Labels
-from .sampling import Resampler, resampled_dl_type
+from .resampler import BaseResampler, _rng, _STREAM_PERM
+from .sampling import _dataloaders_with
 
 # %% auto #0
 __all__ = ['train_xy', 'ImblearnResampler', 'imblearn_resample', 'imblearn_dataloaders']
@@ -50,6 +51,7 @@ def _check_tabular(to):
     return encs[0]
 
 def _train_labels(to):
+    "The train split's `Labels`, read from the target column's codes (no copy of the train split)"
     enc = _check_tabular(to)
     return Labels(to.items[to.y_names[0]].to_numpy()[:to.split], list(enc.vocab))
 
@@ -164,8 +166,8 @@ def _seed(s, seed):
     return int(torch.randint(0, 2**31-1, ()).item())
 
 # %% ../nbs/09_tabular.ipynb #c8a56fd5
-class ImblearnResampler(Resampler):
-    "A `Resampler` whose epochs are the train rows an imbalanced-learn index-selecting sampler keeps"
+class ImblearnResampler(BaseResampler):
+    "A `BaseResampler` (as `Resampler` is) whose epochs are the train rows an imbalanced-learn index-selecting sampler keeps"
     def __init__(self,
         to:TabularPandas, # A processed `TabularPandas` with a categorical target; only its train split is resampled
         sampler, # An index-selecting imbalanced-learn sampler, or its class name ('RandomUnderSampler', 'NearMiss', 'TomekLinks'...)
@@ -178,20 +180,25 @@ class ImblearnResampler(Resampler):
             nm = type(s).__name__
             raise ValueError(f"{nm} synthesises rows, so it cannot be an index resampler: use imblearn_resample(to, {nm!r}) "
                              f"(a new TabularPandas) or imblearn_dataloaders(to, {nm!r})")
-        self.labels = _train_labels(to)
+        super().__init__(_train_labels(to), _seed(s, seed))
         _class_codes(s, self.labels.vocab)
         im = _imblearn()
-        self.sampler,self.seed,self.epoch = s,_seed(s, seed),0
+        self.sampler,self.strategy = s,type(s).__name__
         self.random = 'random_state' in s.get_params(deep=False)
         self.redraw = redraw and self.random
         self._labels_only = (isinstance(s, (im.under_sampling.RandomUnderSampler, im.over_sampling.RandomOverSampler))
                              and getattr(s, 'shrinkage', None) is None)
-        self.to = to if self.redraw and not self._labels_only else None   # features are re-read only for re-fits
-        self.strategy,self.wgts,self.balanced_batches = type(s).__name__,None,False
+        self.to = to if self.random and not self._labels_only else None   # features are re-read only for re-fits
         self.replacement = isinstance(s, im.over_sampling.RandomOverSampler) or bool(getattr(s, 'replacement', False))
-        self._cache = (0, self._fit(0, to))
+        self._cache = (self._key(0), self._fit(0, to))
         self._counts0 = self.sampled_counts(self._cache[1])
         self.n_samples = len(self._cache[1])
+
+    def _key(self, epoch):
+        "What a fit depends on: `(seed, epoch)` when re-fitted each epoch, `(seed, 0)` when fitted once, nothing if deterministic"
+        return (self.seed, epoch if self.redraw else 0) if self.random else None
+
+    def _forget(self): self._cache = None   # the rows were fitted with the old seed
 
     def _fit(self, epoch, to=None):
         "Fit a fresh clone of the sampler for `epoch`; keep only its row indices (compact integers), not the fitted sampler"
@@ -206,19 +213,17 @@ class ImblearnResampler(Resampler):
         epoch:int=0, # The epoch whose rows to return
     )->np.ndarray:
         "The train rows the sampler keeps in `epoch`, in the sampler's order (grouped by class)"
-        if not self.redraw: return self._cache[1]
-        if self._cache[0]!=epoch: self._cache = (epoch, self._fit(epoch))
+        key = self._key(epoch)
+        if self._cache is None or self._cache[0]!=key: self._cache = (key, self._fit(epoch if self.redraw else 0))
         return self._cache[1]
 
     def sample(self,
         epoch:int=None, # Epoch to draw; `None` draws the next one and advances `self.epoch`
-        bs:int=None, # Batch size (unused: kept for the `Resampler` protocol)
+        bs:int=None, # Batch size (unused: kept for the `BaseResampler` protocol)
     )->np.ndarray:
         "Indices of one epoch (into the train rows), shuffled"
-        if epoch is None: epoch,self.epoch = self.epoch,self.epoch+1
-        return np.random.default_rng([self.seed, 1, epoch]).permutation(self.indices(epoch))
-
-    def epoch_length(self, epoch=None): return self.n_samples
+        epoch = self._next_epoch(epoch)
+        return _rng(self.seed, _STREAM_PERM, epoch).permutation(self.indices(epoch))
 
     @property
     def train_prior(self):
@@ -290,7 +295,4 @@ def imblearn_dataloaders(
     "fastai `DataLoaders` whose train split is resampled by an imbalanced-learn sampler; the validation split is untouched"
     res = imblearn_resample(to, sampler, sampling_strategy=sampling_strategy, seed=seed, redraw=redraw)
     if isinstance(res, Tabular): return res.dataloaders(bs=bs, **kwargs)
-    dl_type = resampled_dl_type(kwargs.pop('dl_type', None) or to._dl_type)
-    dl_kwargs = list(kwargs.pop('dl_kwargs', None) or [{}]*to.n_subsets)
-    dl_kwargs[0] = {**dl_kwargs[0], 'resampler': res}
-    return to.dataloaders(bs=bs, dl_type=dl_type, dl_kwargs=dl_kwargs, **kwargs)
+    return _dataloaders_with(to, res, bs=bs, **kwargs)

@@ -1,6 +1,6 @@
 "OverSamplingCallback with fastai's learners, schedules and export: what a user does around `fit`."
 import warnings
-import numpy as np, pandas as pd, torch
+import numpy as np, pandas as pd, pytest, torch
 from torch import nn
 from fastai.learner import Learner, load_learner
 from fastai.callback.core import Callback
@@ -78,6 +78,7 @@ def test_fine_tune_resamples_both_phases_and_lr_find_restores():
 
 def test_get_preds_and_validate_untouched():
     dls = _tab_dls()
+    natural_train = dls.train
     plain = _quiet(tabular_learner(dls, layers=[16]))
     learn = _quiet(tabular_learner(dls, layers=[16], cbs=OverSamplingCallback()))
     with learn.no_logging(): learn.fit(1)
@@ -86,7 +87,7 @@ def test_get_preds_and_validate_untouched():
         _, t_cb = learn.get_preds(ds_idx=ds_idx)
         assert torch.equal(t_plain, t_cb)
     learn.validate()
-    assert learn.dls.train is dls.train
+    assert learn.dls.train is natural_train and not hasattr(natural_train, 'resampler')
 
 
 def test_to_fp16_runs():
@@ -149,11 +150,12 @@ def test_vision_learner(tmp_path):
         Image.fromarray((rng.random((16, 16, 3)) * 255).astype(np.uint8)).save(tmp_path / cls / f'{i}.png')
     dls = DataBlock(blocks=(ImageBlock, CategoryBlock), get_items=get_image_files, get_y=parent_label,
                     splitter=StratifiedSplitter(0.25, seed=0, get_y=parent_label)).dataloaders(tmp_path, bs=10, num_workers=0)
+    natural_train = dls.train
     learn = _quiet(vision_learner(dls, resnet18, pretrained=False, cbs=OverSamplingCallback(seed=0)))
     rec = TrainTargets()
     with learn.no_logging(): learn.fit(1, cbs=rec)
     assert learn.over_sampling.sampled_counts.values.tolist() == [[15, 15]]
-    assert learn.dls.train is dls.train
+    assert learn.dls.train is natural_train and not hasattr(natural_train, 'resampler')
     assert learn.predict(get_image_files(tmp_path)[0])[0] in ('rare', 'common')
 
 
@@ -170,13 +172,14 @@ def test_text_classifier_learner_keeps_length_sorting():
     dls = DataBlock(blocks=(TextBlock.from_df('text', seq_len=16), CategoryBlock), get_x=ColReader('text'),
                     get_y=ColReader('label'), splitter=StratifiedSplitter(0.2, seed=0, get_y='label')
                     ).dataloaders(df, bs=8, num_workers=0)
+    natural_train = dls.train
     learn = _quiet(text_classifier_learner(dls, AWD_LSTM, pretrained=False, seq_len=16,
                                            config=dict(emb_sz=8, n_hid=8, n_layers=1), cbs=OverSamplingCallback(seed=0)))
     assert type(dls.train).__name__ == 'SortedDL'
     with learn.no_logging(): learn.fit(1)
     counts = learn.over_sampling.sampled_counts.values[0]
     assert counts.sum() == len(dls.train_ds) and abs(counts[0] - counts[1]) <= 1
-    assert learn.dls.train is dls.train
+    assert learn.dls.train is natural_train and not hasattr(natural_train, 'resampler')
 
 
 def _digits_run(seed, cbs):
@@ -214,6 +217,7 @@ def test_repeat_factor_callback_epochs_follow_the_factors():
                     get_y=ColReader('tags', label_delim=' '),
                     splitter=IndexSplitter(list(range(500, 600)))).dataloaders(df, bs=20)
 
+    natural_train = dls.train
     class Batches(Callback):
         def before_fit(self): self.n_iter, self.seen = [], []
         def before_train(self): self.seen.append(0)
@@ -233,4 +237,95 @@ def test_repeat_factor_callback_epochs_follow_the_factors():
     assert ((counts['rare'] >= np.floor(factor) * n_rare) & (counts['rare'] <= np.ceil(factor) * n_rare)).all()
     assert (counts['a'] - counts['rare'] == 500 - n_rare).all()
     assert rec.seen == rec.n_iter == (counts['a'] // 20).tolist()     # fastai's n_iter was the epoch's batch count
-    assert learn.dls.train is dls.train
+    assert learn.dls.train is natural_train and not hasattr(natural_train, 'resampler')
+
+
+class _Peek(Callback):
+    "During training: is `learn.dl` resampled, and is `learn.dls.train` still the DataLoader passed in?"
+    order = 13
+    def __init__(self, train): self.train, self.seen = train, []
+    def after_batch(self):
+        if self.training: self.seen.append((getattr(self.dl, 'resampler', None) is not None, self.learn.dls.train is self.train))
+
+
+def test_only_learn_dl_is_resampled_and_n_iter_follows():
+    "Like fastai's DistributedTrainer, the callback sets only learn.dl: dls.train stays the natural DataLoader throughout"
+    dls = _tab_dls(n=1000)
+    learn = _quiet(tabular_learner(dls, layers=[8], cbs=OverSamplingCallback('undersample', seed=0)))
+    peek = _Peek(dls.train)
+    n_iters = []
+    class NIter(Callback):
+        def after_train(self): n_iters.append(self.learn.n_iter)
+    with learn.no_logging(): learn.fit(2, cbs=[peek, NIter()])
+    n_rare = learn.over_sampling.sampled_counts.values[0].min()
+    assert peek.seen and all(r and same for r, same in peek.seen)
+    assert n_iters == [2 * n_rare // 64] * 2 and len(peek.seen) == sum(n_iters)   # fastai's n_iter is the twin's length
+
+
+def test_exception_in_another_callbacks_after_fit_leaves_nothing_resampled(tmp_path):
+    class FailAfterFit(Callback):
+        order = 0   # runs before OverSamplingCallback's after_fit (12), which is then never reached
+        def after_fit(self): raise RuntimeError('after_fit failed')
+    dls = _tab_dls(n=600)
+    train = dls.train
+    learn = _quiet(tabular_learner(dls, layers=[8], cbs=OverSamplingCallback(seed=0), path=tmp_path))
+    with pytest.raises(RuntimeError, match='after_fit failed'):
+        with learn.no_logging(): learn.fit(1, cbs=FailAfterFit())
+    assert learn.dls.train is train and not hasattr(learn.dls.train, 'resampler')
+    assert getattr(learn.dl, 'resampler', None) is None
+    learn.export('after_fit.pkl')                       # the stopped fit's twin and resampler are not pickled
+    assert (tmp_path / 'after_fit.pkl').stat().st_size < 200_000
+    with learn.no_logging(): learn.fit(1)
+    assert learn.over_sampling.resampler is None and learn.over_sampling.sampled_counts.values.tolist() == [[240, 240]]
+
+
+def test_exception_mid_fit_then_export_stays_small(tmp_path):
+    class Boom(Callback):
+        def after_batch(self):
+            if self.training and self.iter == 2: raise RuntimeError('boom')
+    dls = _tab_dls(n=2000)
+    train = dls.train
+    learn = _quiet(tabular_learner(dls, layers=[8], cbs=OverSamplingCallback(seed=0), path=tmp_path))
+    with pytest.raises(RuntimeError, match='boom'):
+        with learn.no_logging(): learn.fit(1, cbs=Boom())
+    assert learn.dls.train is train
+    learn.export('boom.pkl')
+    assert (tmp_path / 'boom.pkl').stat().st_size < 200_000
+    loaded = load_learner(tmp_path / 'boom.pkl')
+    assert loaded.over_sampling.resampler is None and loaded.over_sampling._twin is None
+    p = learn.get_preds(ds_idx=1)[1]
+    assert len(p) == 400
+
+
+def test_a_second_over_sampling_callback_is_refused():
+    dls = _tab_dls(n=600)
+    train = dls.train
+    learn = _quiet(tabular_learner(dls, layers=[8], cbs=OverSamplingCallback(seed=0)))
+    cbs = list(learn.cbs)
+    for attach in (lambda: learn.fit(1, cbs=OverSamplingCallback('undersample')), lambda: learn.add_cb(OverSamplingCallback())):
+        with pytest.raises(ValueError, match='already has an OverSamplingCallback'): attach()
+        assert list(learn.cbs) == cbs and learn.dls.train is train
+    with pytest.raises(ValueError, match='only one can resample'):
+        tabular_learner(dls, layers=[8], cbs=[OverSamplingCallback(), OverSamplingCallback()])
+    with learn.no_logging(): learn.fit(1)
+    assert learn.over_sampling.sampled_counts.values.tolist() == [[240, 240]]
+    learn.remove_cb(learn.over_sampling)
+    learn.add_cb(OverSamplingCallback('undersample', seed=0))   # after removing the first, another one is welcome
+    with learn.no_logging(): learn.fit(1)
+    under = learn.over_sampling.sampled_counts.values[0]
+    assert under[0] == under[1] == (dls.train.ys.values.ravel() == dls.vocab.o2i['fraud']).sum()
+
+
+def test_wgts_with_defer_epochs_defers():
+    "wgts=... with defer_epochs=k: the first k epochs are natural, then the weights apply (the weights used to win every epoch)"
+    dls = _tab_dls(n=2000)
+    codes = dls.train.ys.values.ravel()
+    fraud = dls.vocab.o2i['fraud']
+    w = np.where(codes == fraud, (codes != fraud).sum() / (codes == fraud).sum(), 1.)   # the weights of balanced classes
+    learn = _quiet(tabular_learner(dls, layers=[8], cbs=OverSamplingCallback(wgts=w, defer_epochs=2, seed=0)))
+    with learn.no_logging(): learn.fit(3)
+    counts = learn.over_sampling.sampled_counts
+    n_fraud = int((codes == fraud).sum())
+    assert counts['fraud'].tolist()[:2] == [n_fraud, n_fraud]         # natural: each weight group its own count
+    assert abs(counts['fraud'].iloc[2] - 800) <= 1                    # then balanced by the weights (1600 rows)
+    np.testing.assert_allclose(learn.over_sampling.train_prior, [.5, .5])

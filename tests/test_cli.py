@@ -1,27 +1,39 @@
-"The command line: `imbalance-fastai demo` and `compare`, run in-process through `main`, and once as a real console script."
-import re, shutil, subprocess, sys
+"The command line: `imbalance-fastai demo` and `compare` (tables and images), run in-process through `main`, and as real processes."
+import json, re, shutil, subprocess, sys
 from pathlib import Path
 import numpy as np, pandas as pd, pytest
 
-from imbalance_fastai.data import long_tailed_digits
-from imbalance_fastai.cli import main, make_parser
+from imbalance_fastai.cli import main, make_parser, METRIC_NAMES
 from imbalance_fastai.compare import STRATEGIES, QUICK_STRATEGIES
+from imbalance_fastai.scores import METRICS
 
-COLS = ['balanced acc', 'macro-F1', 'MCC', 'minority recall', 'log-loss', 'ECE']
+OTHERS = ['macro-F1', 'MCC', 'minority recall', 'PR-AUC', 'log-loss', 'ECE']
+CELL = r'(-?\d+\.\d+)(?: ± (\d+\.\d+))?'
 
 
 def _table(out):
-    "The printed table as {strategy: {column: (mean, std or None, best?)}}, read from the aligned text"
+    "The printed table as {strategy: {'score', 'diff', 'lo', 'hi', 'vs', column: value}}, read from the aligned text"
     lines = out.splitlines()
     head = lines[0]
-    assert head.startswith('strategy') and all(c in head for c in COLS), head
+    assert head.startswith('strategy'), head
+    assert all(c in head for c in OTHERS) and 'vs plain: difference [95% interval]' in head, head
     res = {}
     for line in lines[1:]:
         if not line.strip(): break
         name, rest = line.split(None, 1)
-        cells = re.findall(r'(\d+\.\d+)(?: ± (\d+\.\d+))?(\*?)', rest)[:len(COLS)]
-        res[name] = {c: (float(m), float(s) if s else None, star == '*') for c, (m, s, star) in zip(COLS, cells)}
+        m = re.match(CELL + r'\s+(?:\(baseline\)|([+-]\d+\.\d+) \[([+-]\d+\.\d+), ([+-]\d+\.\d+)\]( better| worse)?)\s+(.*)$', rest)
+        assert m, line
+        score, _, diff, lo, hi, vs, others = m.groups()
+        vals = [float(v) for v, _ in re.findall(CELL, others)]
+        res[name] = {'score': float(score), 'diff': 0. if diff is None else float(diff), 'lo': lo and float(lo),
+                     'hi': hi and float(hi), 'vs': (vs or '').strip(), **dict(zip(OTHERS, vals))}
     return res
+
+
+def _verdict(out):
+    lines = [l for l in out.splitlines() if l.startswith('Verdict:')]
+    assert len(lines) == 1, out
+    return lines[0]
 
 
 def _run(capsys, *argv):
@@ -30,24 +42,27 @@ def _run(capsys, *argv):
     return rc, out, err
 
 
-# --- argument parsing ----------------------------------------------------------------------------------------------
+# --- argument parsing, help ----------------------------------------------------------------------------------------
 
 def test_parser_subcommands_and_defaults():
     p = make_parser()
     a = p.parse_args(['demo'])
-    assert (a.command, a.imbalance_ratio, a.seeds, a.epochs, a.bs, a.quick, a.lr) == ('demo', 20., None, 5, 32, False, 1e-2)
-    a = p.parse_args(['compare', 'd.csv', '--label', 'y', '--cont', 'a', 'b,c', '--cat', 'shop', '--valid-pct', '0.3',
-                      '--strategies', 'plain,oversample', 'smote', '--epochs', '2', '--seeds', '4', '--layers', '64,32'])
-    assert (a.path, a.label, a.valid_pct, a.epochs, a.seeds, a.layers) == (Path('d.csv'), 'y', .3, 2, 4, [64, 32])
+    assert (a.command, a.imbalance_ratio, a.repeats, a.epochs, a.bs, a.quick, a.lr, a.metric) == ('demo', 20., None, 5, 32, False, 1e-2, 'balanced_accuracy')
+    a = p.parse_args(['compare', 'd.csv', '--label', 'y', '--cont', 'a', 'b,c', '--cat', 'shop', '--folds', '4', '--repeats', '2',
+                      '--strategies', 'plain,oversample', 'smote', '--epochs', '2', '--layers', '64,32', '--metric', 'macro-f1'])
+    assert (a.path, a.label, a.folds, a.repeats, a.epochs, a.layers, a.metric) == (Path('d.csv'), 'y', 4, 2, 2, [64, 32], 'macro_f1')
     assert [o for l in a.cont for o in l] == ['a', 'b', 'c'] and [o for l in a.strategies for o in l] == ['plain', 'oversample', 'smote']
-    assert p.parse_args(['compare', 'd.csv', '--label', 'y']).target_prior == 'valid'
+    a = p.parse_args(['compare', 'imgs/', '--seeds', '3', '--arch', 'resnet18', '--size', '32'])
+    assert (a.label, a.repeats, a.arch, a.size, a.folds, a.valid_pct, a.target_prior) == (None, 3, 'resnet18', 32, None, None, 'valid')
+    assert METRIC_NAMES == tuple(METRICS)   # --help lists the metrics without importing the module that defines them
 
 
 @pytest.mark.parametrize('argv,msg', [
-    (['demo', '--seeds', '0'], "argument --seeds: must be positive, got 0"),
+    (['demo', '--repeats', '0'], "argument --repeats/--seeds: must be positive, got 0"),
     (['demo', '--epochs', 'two'], "argument --epochs: 'two' is not a whole number"),
     (['demo', '--imbalance-ratio', '-3'], "argument --imbalance-ratio: must be positive"),
-    (['compare', 'd.csv'], "the following arguments are required: --label"),
+    (['demo', '--metric', 'auc'], "argument --metric: 'auc' is not one of balanced_accuracy, macro_f1, mcc"),
+    (['compare', 'd.csv', '--folds', '0'], "argument --folds: must be positive, got 0"),
     (['frobnicate'], "invalid choice: 'frobnicate'"),
     ([], "the following arguments are required"),
 ])
@@ -61,41 +76,50 @@ def test_help_and_version(capsys):
     rc, out, _ = _run(capsys, '--help')
     assert rc == 0 and 'demo' in out and 'compare' in out
     rc, out, _ = _run(capsys, 'compare', '--help')
-    assert rc == 0 and '--label' in out and '--valid-pct' in out
+    assert rc == 0 and all(o in out for o in ('--label', '--images', '--folds', '--repeats', '--metric', '--bins', '--arch', '--force'))
+    assert f"({', '.join(QUICK_STRATEGIES)})" in ' '.join(out.split())   # --quick's help names the quick strategies
     rc, out, _ = _run(capsys, 'strategies')
     assert rc == 0 and [l.split()[0] for l in out.splitlines()] == list(STRATEGIES)
 
 
+def test_help_does_not_import_torch():
+    "`--help` (and a bad option) answer without importing PyTorch, fastai or pandas: checked in a fresh interpreter"
+    code = ("import sys, time; t = time.perf_counter(); from imbalance_fastai.cli import main; "
+            "rcs = [main(['--help']), main(['compare', '--help']), main(['demo', '--epochs', 'x'])]; "
+            "print(rcs, [m for m in ('torch', 'fastai', 'pandas') if m in sys.modules], round(time.perf_counter()-t, 2))")
+    r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=120)
+    last = r.stdout.strip().splitlines()[-1]
+    assert last.startswith('[0, 0, 2] []'), (last, r.stderr)
+
+
 # --- the demo ------------------------------------------------------------------------------------------------------
 
-def test_demo_quick_prints_table_and_writes_files(capsys, tmp_path):
-    rc, out, err = _run(capsys, 'demo', '--quick', '--out', tmp_path / 'demo')
+def test_demo_quick_prints_table_verdict_and_writes_its_own_folder(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    rc, out, err = _run(capsys, 'demo', '--quick')
     assert rc == 0, err
     tab = _table(out)
     assert list(tab) == list(QUICK_STRATEGIES)
-    for c in COLS:   # one seed: no std; exactly the best value of each column is starred
-        vals = [tab[s][c][0] for s in tab]
-        best = max(vals) if c not in ('log-loss', 'ECE') else min(vals)
-        assert all(tab[s][c][1] is None for s in tab)
-        assert {s for s in tab if tab[s][c][2]} == {s for s in tab if tab[s][c][0] == best}, c
-    for c in ('balanced acc', 'minority recall'):   # plain training is the worst on the balanced metrics
-        assert tab['plain'][c][0] == min(tab[s][c][0] for s in tab), (c, tab)
-    rarest = long_tailed_digits(20, seed=0)[0].label.value_counts(ascending=True).index[:3]
-    assert "mean ± std over 1 seed 0" in out and ', '.join(map(repr, rarest)) in out   # the 3 rarest digits, named
-    assert sorted(p.name for p in (tmp_path / 'demo').iterdir()) == ['comparison.csv', 'comparison.md', 'comparison.png', 'runs.csv']
-    csv = pd.read_csv(tmp_path / 'demo' / 'comparison.csv', index_col='strategy')
-    assert np.allclose(csv.loc[list(tab), 'balanced_accuracy'], [tab[s]['balanced acc'][0] for s in tab], atol=5e-4)
-    md = (tmp_path / 'demo' / 'comparison.md').read_text()
-    assert md.startswith('# Long-tailed digits, imbalance ratio 20') and '| plain |' in md
-    assert '[1/5] plain, seed 0: balanced acc' in err   # progress: one line per run when stderr is not a terminal
+    assert all(tab['plain']['score'] < tab[s]['score'] for s in ('oversample', 'class-weighted', 'logit-adjusted')), tab
+    assert tab['oversample']['vs'] == 'better' and tab['oversample']['lo'] > 0
+    assert _verdict(out).split(':')[1].split()[0] in QUICK_STRATEGIES   # the verdict names a strategy
+    assert "'4', '6', '2'" in out and 'a fixed hold-out of 500 rows, scored by 1 seed' in out
+    folder = tmp_path / 'imbalance-fastai-demo-quick'   # --quick: a folder of its own
+    assert sorted(p.name for p in folder.iterdir()) == ['comparison.csv', 'comparison.md', 'comparison.png', 'run.json', 'runs.csv']
+    csv = pd.read_csv(folder / 'comparison.csv', index_col='strategy')
+    assert np.allclose(csv.loc[list(tab), 'balanced_accuracy'], [tab[s]['score'] for s in tab], atol=5e-4)
+    assert json.loads((folder / 'run.json').read_text())['quick'] is True
+    md = (folder / 'comparison.md').read_text()
+    assert md.startswith('# Long-tailed digits, imbalance ratio 20') and '| plain |' in md and '**Verdict: ' in md
+    assert re.search(r'\[1/5\] plain, hold-out: balanced acc \d\.\d{3} \(\d+\.\d s\); \d+ s elapsed, about \d+ s left', err), err
 
 
 # --- compare on a CSV ----------------------------------------------------------------------------------------------
 
-def _planted(n=1500, seed=0):
-    "Two informative features, a categorical column, an id column; the class 'rare' is 2% of the rows"
+def _planted(n=1000, seed=0):
+    "Two informative features, a categorical column, an id column; the class 'rare' is 3% of the rows"
     rng = np.random.default_rng(seed)
-    y = rng.choice(['common', 'mid', 'rare'], n, p=[.88, .10, .02])
+    y = rng.choice(['common', 'mid', 'rare'], n, p=[.87, .10, .03])
     shift = pd.Series(y).map({'common': 0., 'mid': 1.5, 'rare': 3.}).to_numpy()
     return pd.DataFrame({'id': [f'row{i}' for i in range(n)], 'x1': rng.normal(size=n) + shift,
                          'x2': rng.normal(size=n) - shift, 'shop': rng.choice(['north', 'south', 'east'], n), 'y': y})
@@ -108,35 +132,55 @@ def csv(tmp_path_factory):
     return p
 
 
-def test_compare_on_csv(capsys, csv):
-    rc, out, err = _run(capsys, 'compare', csv, '--label', 'y', '--strategies', 'plain', 'oversample', '--seeds', '1',
-                        '--epochs', '2')
+def test_compare_on_csv_cross_validates(capsys, csv):
+    df = pd.read_csv(csv)
+    rc, out, err = _run(capsys, 'compare', csv, '--label', 'y', '--strategies', 'oversample', '--folds', '3', '--epochs', '2')
     assert rc == 0, err
     tab = _table(out)
-    assert list(tab) == ['plain', 'oversample']
-    assert tab['oversample']['minority recall'][0] >= tab['plain']['minority recall'][0]
-    assert "continuous: ['x1', 'x2']; categorical: ['shop']" in err
-    assert "column 'id' left out: an identifier?" in err
-    assert "'rare'" in out   # the minority class, named in the notes
+    assert list(tab) == ['plain', 'oversample']   # plain, the baseline, is always run
+    assert tab['oversample']['minority recall'] >= tab['plain']['minority recall']
+    assert tab['oversample']['lo'] <= tab['oversample']['diff'] <= tab['oversample']['hi']
+    v = _verdict(out)
+    assert v.startswith('Verdict: oversample ') or v.startswith('Verdict: no strategy beats plain'), v
+    assert "continuous: ['x1', 'x2']; categorical: ['shop']" in err and "column 'id' left out: an identifier?" in err
+    n_rare = int((df.y == 'rare').sum())
+    assert re.search(rf"^rare\s+{n_rare}\s+", out, re.M), out   # rows per class printed
+    assert 'every row scored once per repeat' in out and "'rare'" in out
     folder = csv.parent / 'planted_comparison'   # default --out: named after the input, next to it
     res = pd.read_csv(folder / 'comparison.csv')
-    assert res.strategy.tolist() == ['plain', 'oversample'] and {'balanced_accuracy', 'balanced_accuracy_std', 'ece'} <= set(res.columns)
+    assert res.strategy.tolist() == ['plain', 'oversample'] and {'balanced_accuracy', 'diff', 'diff_lo', 'diff_hi', 'ece'} <= set(res.columns)
     runs = pd.read_csv(folder / 'runs.csv')
-    assert len(runs) == 2 and runs.epochs.tolist() == [2, 2]
+    assert runs.fold.tolist() == [0, 0, 1, 1, 2, 2] and (runs.repeat == 0).all()   # one row per strategy × fold × repeat
+    assert runs.groupby('strategy').n_scored.sum().tolist() == [len(df)] * 2
+    assert runs.groupby('strategy').scored_rare.sum().tolist() == [n_rare] * 2
     assert (folder / 'comparison.md').read_text().startswith('# planted.csv: y')
+    # --quick writes to its own folder; into the full run's folder only with --force
+    rc, _, err = _run(capsys, 'compare', csv, '--label', 'y', '--quick', '--out', folder, '--strategies', 'plain', '--epochs', '1')
+    assert rc == 2 and 'holds the results of a full run; a --quick run would overwrite them' in err
+    rc, _, err = _run(capsys, 'compare', csv, '--label', 'y', '--quick', '--out', folder, '--force', '--strategies', 'plain',
+                      '--epochs', '1', '--no-progress')
+    assert rc == 0 and json.loads((folder / 'run.json').read_text())['quick'] is True, err
 
 
-def test_compare_drops_rows_without_label_and_takes_explicit_columns(capsys, csv, tmp_path):
+def test_compare_holdout_metric_bins_and_rare_class_warning(capsys, csv, tmp_path):
     df = pd.read_csv(csv)
     df.loc[:9, 'y'] = np.nan
     p = tmp_path / 'holes.csv'
     df.to_csv(p, index=False)
     rc, out, err = _run(capsys, 'compare', p, '--label', 'y', '--cont', 'x1', '--cat', 'shop', '--strategies', 'class-weighted',
-                        '--seeds', '1', '--epochs', '1', '--valid-pct', '0.3', '--out', tmp_path / 'o', '--no-progress')
+                        '--valid-pct', '0.3', '--metric', 'mcc', '--epochs', '1', '--out', tmp_path / 'o', '--no-progress')
     assert rc == 0, err
-    assert 'dropped 10 of 1,500 rows without a label' in err and "continuous: ['x1']; categorical: ['shop']" in err
-    assert list(_table(out)) == ['class-weighted']
-    assert '[1/1]' not in err   # --no-progress: no per-run lines
+    assert 'dropped 10 of 1,000 rows without a label' in err and "continuous: ['x1']; categorical: ['shop']" in err
+    assert list(_table(out)) == ['plain', 'class-weighted'] and out.split()[:2] == ['strategy', 'MCC']
+    assert 'a fixed hold-out of 297 rows' in out and '[1/' not in err   # --no-progress: no per-run lines
+    assert re.search(r"warning: few rows to score in classes 'rare' \(\d+\) \(fewer than 20\).*while cross-validation \(the default", err), err
+    assert 'on MCC' in _verdict(out)
+    # a continuous label: the advice names an option that exists, and the option works
+    rc, out, err = _run(capsys, 'compare', p, '--label', 'x2', '--strategies', 'plain', '--folds', '2', '--epochs', '1', '--no-progress')
+    assert rc == 2 and 'pass --bins N to compare over N quantile bins of it' in err
+    rc, out, err = _run(capsys, 'compare', p, '--label', 'x2', '--bins', '3', '--strategies', 'plain', '--folds', '2', '--epochs', '1',
+                        '--out', tmp_path / 'b', '--no-progress')
+    assert rc == 0 and '3 classes' in err, err
 
 
 def _bad(tmp_path, df, name='bad.csv'):
@@ -148,28 +192,34 @@ def _bad(tmp_path, df, name='bad.csv'):
 @pytest.mark.parametrize('case,msg', [
     ('missing file', "file not found: "),
     ('label not found', "label column 'target' not found in bad.csv; the columns are ['id', 'x1', 'x2', 'shop', 'y']"),
+    ('no label', "a table needs --label, the label column"),
     ('single class', "label column 'y' has a single class ('common'): there is nothing to balance"),
-    ('one-row class', "label column 'y' has classes with fewer than 2 rows, which a stratified split cannot put in both train and validation: {'lonely': 1}"),
+    ('one-row class', "label column 'y' has classes with fewer than 2 rows, which cannot be both trained on and scored: {'lonely': 1}"),
     ('non-numeric continuous', "continuous columns ['shop'] are not numeric (str); pass them as categorical (--cat)"),
-    ('continuous label', "label column 'x1': labels look continuous"),
+    ('continuous label', "label column 'x1' looks continuous (200 distinct values: a regression target); pass --bins N"),
+    ('infinite value', "continuous columns hold infinite values (inf/-inf): {'x1': 1, 'x2': 1}"),
     ('empty file', "is empty"),
     ('bad valid-pct', "--valid-pct must be between 0 and 1, got 1.5"),
     ('unknown strategy', "unknown strategies ['bagging']"),
     ('unknown column', "categorical columns ['colour'] not found"),
+    ('table option on images', "--layers is for tables"),
 ])
 def test_compare_rejects_bad_input(capsys, tmp_path, case, msg):
     df = _planted(200)
     args = ['--label', 'y']
     if case == 'missing file': p = tmp_path / 'nowhere.csv'
     elif case == 'label not found': p, args = _bad(tmp_path, df), ['--label', 'target']
+    elif case == 'no label': p, args = _bad(tmp_path, df), []
     elif case == 'single class': p = _bad(tmp_path, df.assign(y='common'))
     elif case == 'one-row class': p = _bad(tmp_path, pd.concat([df, df.iloc[:1].assign(y='lonely')]))
     elif case == 'non-numeric continuous': p, args = _bad(tmp_path, df), ['--label', 'y', '--cont', 'shop']
     elif case == 'continuous label': p, args = _bad(tmp_path, df), ['--label', 'x1']
+    elif case == 'infinite value': p = _bad(tmp_path, df.assign(x1=df.x1.where(df.index != 5, np.inf), x2=df.x2.where(df.index != 9, -np.inf)))
     elif case == 'empty file': p = tmp_path / 'empty.csv'; p.write_text('')
     elif case == 'bad valid-pct': p, args = _bad(tmp_path, df), ['--label', 'y', '--valid-pct', '1.5']
     elif case == 'unknown strategy': p, args = _bad(tmp_path, df), ['--label', 'y', '--strategies', 'plain,bagging']
     elif case == 'unknown column': p, args = _bad(tmp_path, df), ['--label', 'y', '--cat', 'colour']
+    elif case == 'table option on images': p, args = tmp_path, ['--layers', '8']
     rc, out, err = _run(capsys, 'compare', p, *args)
     assert rc == 2 and out == '', (rc, out)
     assert err.count('\n') == 1 and err.startswith('imbalance-fastai compare: error: ') and msg in err, err
@@ -182,10 +232,46 @@ def test_parquet(capsys, tmp_path):
     except ImportError:   # no parquet engine here: the command says what to install
         (tmp_path / 'p.parquet').write_bytes(b'PAR1')
         rc, _, err = _run(capsys, 'compare', tmp_path / 'p.parquet', '--label', 'y')
-        assert rc == 2 and 'pip install pyarrow' in err
+        assert rc == 2 and 'needs a parquet engine: pip install pyarrow' in err, err
         return
-    rc, out, err = _run(capsys, 'compare', tmp_path / 'p.parquet', '--label', 'y', '--strategies', 'plain', '--seeds', '1', '--epochs', '1')
+    rc, out, err = _run(capsys, 'compare', tmp_path / 'p.parquet', '--label', 'y', '--strategies', 'plain', '--folds', '2', '--epochs', '1')
     assert rc == 0 and list(_table(out)) == ['plain'], err
+
+
+# --- compare on images ---------------------------------------------------------------------------------------------
+
+def _pngs(root, counts={'cat': 18, 'dog': 8, 'owl': 4}, size=16, seed=0):
+    "Class folders of tiny PNGs, each class a colour plus noise"
+    from PIL import Image
+    rng = np.random.default_rng(seed)
+    for i, (cls, n) in enumerate(counts.items()):
+        (root / cls).mkdir(parents=True)
+        for j in range(n):
+            base = np.zeros(3); base[i] = 200
+            Image.fromarray(np.clip(base + rng.normal(0, 40, (size, size, 3)), 0, 255).astype(np.uint8)).save(root / cls / f'{j}.png')
+    return root
+
+
+def test_compare_image_folder_end_to_end(capsys, tmp_path):
+    "An image folder (class sub-folders): labels from the folder names, the same folds, table and verdict"
+    root = _pngs(tmp_path / 'pets')
+    rc, out, err = _run(capsys, 'compare', root, '--strategies', 'oversample', '--folds', '2', '--epochs', '1', '--size', '16',
+                        '--bs', '8', '--no-progress')
+    assert rc == 0, err
+    assert list(_table(out)) == ['plain', 'oversample'] and _verdict(out).startswith('Verdict: ')
+    assert '30 images, 3 classes (cat: 18, dog: 8, owl: 4)' in err
+    assert re.search(r"^owl\s+4\s+2\s+2$", out, re.M) and 'vision_learner(small, trained from scratch) on 16×16 images' in out, out
+    assert re.search(r"warning: few rows to score in classes 'cat' \(18\), 'dog' \(8\), 'owl' \(4\)", err), err
+    runs = pd.read_csv(tmp_path / 'pets_comparison' / 'runs.csv')
+    assert runs.fold.tolist() == [0, 0, 1, 1] and runs.groupby('strategy').scored_owl.sum().tolist() == [4, 4]
+    # the same images as a CSV of paths (relative to the CSV) and labels
+    files = sorted(root.rglob('*.png'))
+    pd.DataFrame({'file': [str(f.relative_to(tmp_path)) for f in files], 'kind': [f.parent.name for f in files]}).to_csv(tmp_path / 'pets.csv', index=False)
+    rc, out, err = _run(capsys, 'compare', tmp_path / 'pets.csv', '--images', 'file', '--label', 'kind', '--strategies', 'plain',
+                        '--folds', '2', '--epochs', '1', '--size', '16', '--bs', '8', '--out', tmp_path / 'o', '--no-progress')
+    assert rc == 0 and list(_table(out)) == ['plain'], err
+    rc, out, err = _run(capsys, 'compare', tmp_path / 'pets.csv', '--images', 'path', '--label', 'kind')
+    assert rc == 2 and "column 'path' not found" in err
 
 
 # --- the installed console script ----------------------------------------------------------------------------------

@@ -303,3 +303,16 @@ def _worker(out):
 
 
 if __name__ == '__main__': _worker(sys.argv[1])
+
+
+def test_repeat_factor_ranks_agree_on_lengths_once_aligned():
+    "A repeat-factor epoch's length depends on the seed: once aligned, ranks built with other seeds agree on len and yield it"
+    y = _labels(200)
+    dls = [SimShardedDL(_rdl(y, seed=10 + r, bs=8, strategy='repeat_factor', thresh=0.5), r, 2) for r in range(2)]
+    assert dls[0].dl.resampler.epoch_length() != dls[1].dl.resampler.epoch_length()   # the seeds' first epochs differ
+    for dl in dls: dl.align()                                                         # rank 0 first
+    rows = -(-dls[0].dl.resampler.epoch_length() // 2)                               # per rank, padding included
+    assert [len(dl) for dl in dls] == [rows // 8 + (rows % 8 > 0)] * 2
+    for _ in range(3):
+        lens = [len(dl) for dl in dls]
+        assert [len(list(dl)) for dl in dls] == lens and lens[0] == lens[1]

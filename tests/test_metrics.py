@@ -1,12 +1,22 @@
-"Decision thresholds: known answers, scikit-learn by brute force, and `tune_threshold` on a trained learner through export."
+"Decision thresholds and offsets: known answers, scikit-learn by brute force, `tune_threshold` on trained learners (never leaking to another learner, through export), and the training metrics."
 import warnings
-import numpy as np, pytest
+import numpy as np, pytest, torch
 import sklearn.metrics as skm
 from fastai.learner import load_learner
-from trained import preds
-from imbalance_fastai.metrics import SoftmaxThreshold, best_threshold, threshold_scores
+from fastai.tabular.learner import tabular_learner
+from trained import preds, small_learner, small_dls
+from imbalance_fastai.decisions import apply_offsets
+from imbalance_fastai.prior import PriorCorrection
+from imbalance_fastai.callback import OverSamplingCallback
+from imbalance_fastai.metrics import (best_threshold, threshold_scores, best_offsets, minority_classes, minority_recall,
+                                      MinorityRecall, AvgPrecisionMacro)
 
+torch.set_num_threads(1)
 
+def load(path):
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        return load_learner(path)
 
 def test_best_threshold_known_answer():
     p = np.arange(1, 100)/100
@@ -16,12 +26,13 @@ def test_best_threshold_known_answer():
     y = (p > .7) | (p == .3)
     assert best_threshold(p, y, 'precision', min_recall=1.) == pytest.approx(.295)
 
-@pytest.mark.parametrize('metric', ['f1', 'mcc', 'balanced_accuracy', 'youden'])
+@pytest.mark.parametrize('metric', ['f1', 'macro_f1', 'mcc', 'balanced_accuracy', 'youden'])
 def test_best_threshold_is_best_by_sklearn(metric):
     rng = np.random.default_rng(1)
     y = rng.random(500) < .1   # small: scikit-learn is called once per distinct threshold
     p = 1/(1 + np.exp(-(rng.standard_normal(500) + 2.5*y - 3)))
     sk = {'f1': skm.f1_score, 'mcc': skm.matthews_corrcoef, 'balanced_accuracy': skm.balanced_accuracy_score,
+          'macro_f1': lambda a, b: skm.f1_score(a, b, average='macro', labels=[0, 1], zero_division=0),
           'youden': lambda a, b: 2*skm.balanced_accuracy_score(a, b) - 1}[metric]
     grid = np.r_[np.unique(p), 0.]   # every distinct decision
     best = max(sk(y, p > g) for g in grid)
@@ -34,27 +45,141 @@ def test_best_threshold_floor_by_brute_force():
     y = rng.random(400) < .1
     p = np.clip(rng.random(400)*.6 + .4*y, 0, 1)
     grid = np.unique(p) - 1e-9
-    ok = [g for g in grid if skm.recall_score(y, p > g) >= .9]
-    best = max(skm.precision_score(y, p > g, zero_division=0) for g in ok)
-    t = best_threshold(p, y, 'precision', min_recall=.9)
-    assert skm.recall_score(y, p > t) >= .9 and skm.precision_score(y, p > t) == pytest.approx(best)
+    ok = [g for g in grid if skm.precision_score(y, p > g, zero_division=0) >= .8]
+    best = max(skm.recall_score(y, p > g) for g in ok)
+    t = best_threshold(p, y, 'recall', min_precision=.8)      # "maximise recall subject to precision >= 0.8"
+    assert skm.precision_score(y, p > t) >= .8 and skm.recall_score(y, p > t) == pytest.approx(best)
+
+def _multiclass(seed, n=1500, prior=(.6, .25, .1, .05)):
+    rng = np.random.default_rng(seed)
+    y = rng.choice(len(prior), n, p=prior)
+    z = rng.normal(size=(n, len(prior))) + 1.2*np.eye(len(prior))[y] + np.log(prior)
+    return np.exp(z)/np.exp(z).sum(1, keepdims=True), y
+
+SK = {'balanced_accuracy': skm.balanced_accuracy_score, 'mcc': skm.matthews_corrcoef,
+      'macro_f1': lambda a, b: skm.f1_score(a, b, average='macro', labels=range(4), zero_division=0)}
+
+@pytest.mark.parametrize('metric', list(SK))
+def test_best_offsets_never_lower_the_metric(metric):
+    "From zeros and from the balanced offsets, on 10 draws: the tuned score (by scikit-learn) is never below the start's"
+    for seed in range(10):
+        P, y = _multiclass(seed)
+        for init in (None, -np.log([.6, .25, .1, .05]), np.array([0., -np.inf, 0., 0.])):
+            o = best_offsets(P, y, metric, init=init)
+            start = apply_offsets(P, np.zeros(4) if init is None else init)
+            assert SK[metric](y, apply_offsets(P, o)) >= SK[metric](y, start) - 1e-12, (seed, init)
+            if init is not None and np.isinf(init).any(): assert np.isneginf(o[1])   # a -inf offset stays fixed
+
+def test_best_offsets_improve_on_the_argmax_and_match_a_grid():
+    "Tuned offsets beat the argmax, and no offset vector of a coarse brute-force grid beats them on the same data"
+    P, y = _multiclass(0, n=800, prior=(.7, .2, .1))
+    o = best_offsets(P, y, 'balanced_accuracy')
+    ba = skm.balanced_accuracy_score(y, apply_offsets(P, o))
+    assert ba > skm.balanced_accuracy_score(y, P.argmax(1)) + .05
+    g = np.linspace(-1, 4, 26)
+    grid_best = max(skm.balanced_accuracy_score(y, apply_offsets(P, [0, a, b])) for a in g for b in g)
+    assert ba >= grid_best - 1e-12
+
+def test_best_offsets_segmentation_axis():
+    rng = np.random.default_rng(0)
+    Y = rng.choice(3, size=(4, 6, 6), p=[.8, .15, .05])
+    z = rng.normal(size=(4, 3, 6, 6)) + 1.5*np.eye(3)[Y].transpose(0, 3, 1, 2)
+    P = np.exp(z)/np.exp(z).sum(1, keepdims=True)
+    o = best_offsets(P, Y, axis=1)
+    flat = np.moveaxis(P, 1, -1).reshape(-1, 3)
+    np.testing.assert_array_equal(apply_offsets(P, o, axis=1).reshape(-1), apply_offsets(flat, o))
+    assert skm.balanced_accuracy_score(Y.reshape(-1), apply_offsets(flat, o)) >= skm.balanced_accuracy_score(Y.reshape(-1), flat.argmax(1))
 
 def test_tune_threshold_then_export(setup, tmp_path):
+    "Binary: the tuned threshold is the best F1 of the corrected probabilities, decodes follow it, export keeps it, and nothing is left on the shared loss"
     learn = setup['os_learn']
     try:
         t = learn.tune_threshold('f1')
-        assert isinstance(learn.loss_func.decodes, SoftmaxThreshold)
         p, y, dec = preds(learn, learn.dls.valid, with_decoded=True)
         np.testing.assert_array_equal(dec.numpy(), (p[:, 1] > t).long().numpy())
         f1 = skm.f1_score(y.view(-1), dec)
         assert f1 == pytest.approx(threshold_scores(p[:, 1], y.view(-1)).f1.max())
         assert f1 >= skm.f1_score(y.view(-1), p.argmax(1))
         learn.export(tmp_path/'tuned.pkl')
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore')
-            loaded = load_learner(tmp_path/'tuned.pkl')
-        assert loaded.loss_func.decodes.thresh == t
+        loaded = load(tmp_path/'tuned.pkl')
+        assert loaded.decision.thresh == t
         _, _, dec2 = preds(loaded, loaded.dls.test_dl(setup['test']), with_decoded=True)
         _, _, dec1 = preds(learn, setup['tdl'], with_decoded=True)
         np.testing.assert_array_equal(dec2.numpy(), dec1.numpy())
-    finally: del learn.loss_func.decodes   # back to argmax for the other tests
+        assert 'decodes' not in vars(learn.loss_func.loss_func) and 'thresh' not in vars(learn.loss_func.loss_func)
+    finally: learn.set_decision()   # back to PriorCorrection's default for the other tests
+
+@pytest.mark.parametrize('kind,metric', [('binary', 'mcc'), ('multiclass', 'balanced_accuracy'), ('multilabel', 'f1')])
+def test_tuned_rules_never_leak(kind, metric, tmp_path):
+    "tune_threshold on one learner of a block type: a second and a later one keep fastai's decodes, before and after export/load_learner"
+    a, df = small_learner(kind, epochs=3)
+    b, _ = small_learner(kind, seed=1, epochs=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')   # few rows of a rare class in the small validation set
+        with a.no_bar(): tuned = a.tune_threshold(metric)
+    assert np.ndim(tuned) == (1 if kind != 'binary' else 0)
+    c, _ = small_learner(kind, seed=2)
+    for learn in (b, c):
+        p, _, d = preds(learn, learn.dls.valid, with_decoded=True)
+        np.testing.assert_array_equal(d.numpy(), (p > .5 if kind == 'multilabel' else p.argmax(1)).numpy())
+    a.export(tmp_path/'a.pkl'); b.export(tmp_path/'b.pkl')
+    la, lb = load(tmp_path/'a.pkl'), load(tmp_path/'b.pkl')
+    np.testing.assert_allclose(np.asarray(la.decision.offsets if kind == 'multiclass' else la.decision.thresh), tuned)
+    assert lb.decision is None
+    d2, _ = small_learner(kind, seed=3)
+    p, _, d = preds(d2, d2.dls.valid, with_decoded=True)
+    np.testing.assert_array_equal(d.numpy(), (p > .5 if kind == 'multilabel' else p.argmax(1)).numpy())
+
+@pytest.mark.parametrize('metric', ['balanced_accuracy', 'macro_f1', 'mcc'])
+def test_multiclass_tuning_never_lowers_the_metric(metric):
+    "On the validation set it tunes on, a multiclass learner's metric after tuning is at least that of its decisions before (PriorCorrection's balanced ones)"
+    learn, _ = small_learner('multiclass', cbs=[OverSamplingCallback(seed=0), PriorCorrection()], epochs=3, n=1500)
+    p, y, before = preds(learn, learn.dls.valid, with_decoded=True)
+    sk = {**SK, 'macro_f1': lambda a, b: skm.f1_score(a, b, average='macro', labels=range(3), zero_division=0)}[metric]
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        with learn.no_bar(): o = learn.tune_threshold(metric)
+    _, _, after = preds(learn, learn.dls.valid, with_decoded=True)
+    np.testing.assert_array_equal(after.numpy(), apply_offsets(p, o))
+    assert sk(y.view(-1), after) >= sk(y.view(-1), before) - 1e-12
+
+def test_tune_threshold_warns_on_few_rows_and_refuses_what_it_cannot_do():
+    learn, df = small_learner('multiclass')
+    with pytest.warns(UserWarning, match="fewer than 10 rows"):
+        with learn.no_bar(): learn.tune_threshold(dl=learn.dls.test_dl(df.iloc[400:460], with_labels=True))
+    with pytest.raises(ValueError, match='are for binary and multi-label models'): learn.tune_threshold('recall', min_precision=.9)
+    with pytest.raises(ValueError, match='metric must be one of'): learn.tune_threshold('youden')
+    learn.dls.valid = learn.dls.valid.new(learn.dls.valid.dataset.new_empty() if hasattr(learn.dls.valid.dataset, 'new_empty') else [])
+    with pytest.raises(ValueError, match='it has none'): learn.tune_threshold()
+
+def test_costs_give_bayes_decisions():
+    learn, _ = small_learner('multilabel', epochs=2)
+    t = learn.tune_threshold(costs=[[0, 1], [4, 0]])                 # a missed label costs 4 false alarms: threshold 1/5
+    np.testing.assert_allclose(t, .2)
+    p, _, d = preds(learn, learn.dls.valid, with_decoded=True)
+    np.testing.assert_array_equal(d.numpy(), (p > .2).numpy())
+    rule = small_learner('multiclass')[0].tune_threshold(costs=np.array([[0, 1, 1], [3, 0, 1], [9, 9, 0]]))
+    assert rule.kind == 'costs'
+
+def test_minority_classes_and_recall():
+    "MinorityRecall() is the mean recall of the rarest 30% of the train split's classes, read from the learner"
+    learn, df = small_learner('multiclass', cbs=[OverSamplingCallback(seed=0)], epochs=2)
+    assert minority_classes(learn.dls) == [2]                        # c: 8% of the train rows; 30% of 3 classes is 1
+    mr = MinorityRecall()
+    learn.metrics = [mr, MinorityRecall('b'), AvgPrecisionMacro()]
+    with learn.no_bar(): vals = learn.validate()
+    p, y, _ = preds(learn, learn.dls.valid, with_decoded=True)
+    d = p.argmax(1).numpy()
+    assert vals[1] == pytest.approx(minority_recall(y.numpy(), d, [2]))
+    assert vals[2] == pytest.approx(skm.recall_score(y.view(-1), d, labels=[1], average='macro'))
+    Yh = y.view(-1).numpy()[:, None] == np.arange(3)
+    assert vals[3] == pytest.approx(skm.average_precision_score(Yh, p.numpy(), average='macro'))
+    assert mr.classes == [2]
+
+def test_avg_precision_macro_multilabel():
+    "The recorder's crash 'inconsistent numbers of samples' on multi-label data: now macro AP over the labels"
+    dls, _ = small_dls('multilabel')
+    learn = tabular_learner(dls, layers=[16], metrics=AvgPrecisionMacro())
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-2)
+    p, y = preds(learn, learn.dls.valid)
+    assert learn.recorder.values[-1][-1] == pytest.approx(skm.average_precision_score(y.numpy(), p.numpy(), average='macro'), abs=1e-6)

@@ -1,16 +1,29 @@
-"The imbalance report against scikit-learn, from arrays and from a trained learner."
-import numpy as np, pytest
+"The imbalance report against scikit-learn, from arrays and from trained learners (classification and segmentation), its plots at 10 and 100 classes, and its errors."
+import warnings
+import numpy as np, pytest, torch
+import matplotlib
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt
+from torch import nn
+from fastai.data.core import Datasets
+from fastai.torch_core import TensorImage, TensorMask, set_seed
+from fastai.learner import Learner
+from fastai.losses import CrossEntropyLossFlat
+from fastai.metrics import DiceMulti, JaccardCoeffMulti
 import sklearn.metrics as skm
-from trained import RATE, TOL
+from trained import RATE, TOL, preds, small_learner
 from imbalance_fastai.prior import correct_prior
-from imbalance_fastai.metrics import expected_calibration_error
-from imbalance_fastai.report import imbalance_report
+from imbalance_fastai.decisions import apply_offsets
+import pandas as pd
+from scipy.special import softmax
+from imbalance_fastai.calibration import expected_calibration_error
+from imbalance_fastai.report import imbalance_report, plot_report
 
 
-def _check_against_sklearn(rep, P, y, col):
-    "The binary report's numbers are scikit-learn's on the same arrays"
+def _check_against_sklearn(rep, P, y, col, d=None):
+    "The binary report's numbers are scikit-learn's on the same arrays (decisions `d`, the argmax by default)"
     get = lambda m, c='all': rep.loc[(m, c), col]
-    d = P.argmax(1)
+    d = P.argmax(1) if d is None else d
     prec, rec, f1, sup = skm.precision_recall_fscore_support(y, d, labels=[0, 1], zero_division=0)
     for k, name in enumerate(['neg', 'pos']):
         assert get('precision', name) == pytest.approx(prec[k]) and get('recall', name) == pytest.approx(rec[k])
@@ -34,7 +47,10 @@ def test_report_matches_sklearn(setup):
     rep = imbalance_report(raw, y, train_prior=[.5, .5], target_prior=[1 - RATE, RATE], vocab=['neg', 'pos'])
     assert list(rep.columns) == ['uncorrected', 'corrected']
     _check_against_sklearn(rep, raw, y, 'uncorrected')
-    _check_against_sklearn(rep, correct_prior(raw, [.5, .5], [1 - RATE, RATE]), y, 'corrected')
+    # the corrected column decides as the balanced model: for a model trained balanced, its own argmax
+    _check_against_sklearn(rep, correct_prior(raw, [.5, .5], [1 - RATE, RATE]), y, 'corrected', d=raw.argmax(1))
+    acc = imbalance_report(raw, y, train_prior=[.5, .5], target_prior=[1 - RATE, RATE], vocab=['neg', 'pos'], decision='accuracy')
+    _check_against_sklearn(acc, correct_prior(raw, [.5, .5], [1 - RATE, RATE]), y, 'corrected')
     assert rep.loc[('ece', 'all'), 'corrected'] < rep.loc[('ece', 'all'), 'uncorrected'] / 5
 
 def test_report_multiclass_and_multilabel_match_sklearn():
@@ -59,3 +75,94 @@ def test_report_from_learner(setup):
     assert u[('mean_prob', 'pos')] > 5*RATE
     assert c[('log_loss', 'all')] < u[('log_loss', 'all')]
     assert c[('roc_auc', 'all')] == pytest.approx(u[('roc_auc', 'all')], abs=1e-4)   # a binary correction keeps the ranking
+    assert c[('balanced_accuracy', 'all')] == pytest.approx(u[('balanced_accuracy', 'all')], abs=1/80)   # balanced decisions kept
+    p, y, d = preds(setup['os_learn'], setup['dls'].valid, with_decoded=True)     # the last column is what the learner decides
+    assert c[('recall', 'pos')] == pytest.approx(skm.recall_score(y.view(-1), d))
+    assert list(imbalance_report(setup['plain']).columns) == ['uncorrected']
+
+
+def test_report_multilabel_corrected_column_keeps_recall():
+    "The defect: the corrected column reused the uncorrected threshold, and a multi-label recall went 1.0 -> 0.0"
+    rng = np.random.default_rng(4)
+    Y = (rng.random((3000, 3)) < [.02, .05, .3]).astype(int)
+    P = np.clip(.35 + .6*Y + rng.normal(0, .1, Y.shape), .01, .99)     # as from a model trained on balanced labels
+    rep = imbalance_report(P, Y, train_prior=[.5, .5, .5], target_prior=[.02, .05, .3], thresh=.5)
+    for k in '012': assert rep.loc[('recall', k), 'corrected'] == rep.loc[('recall', k), 'uncorrected'] > .9
+    bal = imbalance_report(P, Y, train_prior=[.5, .5, .5], target_prior=[.02, .05, .3])   # the balanced default: a threshold of the prior
+    assert (bal.xs('recall', level='metric')['corrected'] > .9).all()
+
+def _seg_learner():
+    "A 1x1-conv 'segmenter' on 12 in-memory 8x8 images, class 2 covering about 2% of the train pixels"
+    set_seed(0)
+    g = torch.Generator().manual_seed(0)
+    Y = torch.multinomial(torch.tensor([.8, .18, .02]), 12*64, replacement=True, generator=g).view(12, 8, 8)
+    X = torch.randn(12, 3, 8, 8, generator=g) + 2*nn.functional.one_hot(Y, 3).permute(0, 3, 1, 2)
+    dsets = Datasets(range(12), tfms=[[lambda i: TensorImage(X[i])], [lambda i: TensorMask(Y[i])]], splits=[range(8), range(8, 12)])
+    dls = dsets.dataloaders(bs=4, num_workers=0)
+    learn = Learner(dls, nn.Conv2d(3, 3, 1), loss_func=CrossEntropyLossFlat(axis=1), metrics=[DiceMulti(), JaccardCoeffMulti()])
+    with learn.no_bar(), learn.no_logging(): learn.fit(2, 1e-1)
+    return learn, X, Y
+
+def test_report_segmentation_from_a_learner():
+    learn, X, Y = _seg_learner()
+    rep = imbalance_report(learn)['uncorrected']
+    p, y = preds(learn, learn.dls.valid)
+    d, yv = p.argmax(1).numpy().reshape(-1), y.numpy().reshape(-1)
+    cm = skm.confusion_matrix(yv, d, labels=[0, 1, 2])
+    for k in range(3):
+        inter, union = cm[k, k], cm[k].sum() + cm[:, k].sum() - cm[k, k]
+        assert rep[('iou', str(k))] == pytest.approx(inter/union if union else np.nan, nan_ok=True)
+        assert rep[('dice', str(k))] == pytest.approx(skm.f1_score(yv, d, labels=[k], average='macro', zero_division=0))
+    with learn.no_bar(): _, dice, jacc = learn.validate()        # fastai's averaged metrics on the same predictions
+    assert rep[('mean_dice', 'all')] == pytest.approx(dice) and rep[('mean_iou', 'all')] == pytest.approx(jacc)
+    train_share = np.bincount(Y[:8].reshape(-1), minlength=3)/Y[:8].numel()
+    np.testing.assert_allclose(rep.xs('train_share', level='metric').to_numpy(), train_share)
+    assert rep[('rare', '2')] == 1 and rep[('rare', '0')] == 0     # named from the train masks' pixel shares
+    arr = imbalance_report(p.numpy(), y.numpy(), train_targets=Y[:8].numpy())['uncorrected']
+    pd.testing.assert_series_equal(arr, rep, check_names=False)
+    learn.set_decision(offsets=[0., 0., 3.])                       # the learner's rule decides the pixels too
+    ruled = imbalance_report(learn)['uncorrected']
+    flat = np.moveaxis(p.numpy(), 1, -1).reshape(-1, 3)
+    assert ruled[('recall', '2')] == pytest.approx(skm.recall_score(yv, apply_offsets(flat, [0, 0, 3]), labels=[2], average='macro'))
+
+def _overlaps(boxes):
+    return [(i, j) for i in range(len(boxes)) for j in range(i+1, len(boxes)) if boxes[i].overlaps(boxes[j])]
+
+@pytest.mark.parametrize('c', [10, 100])
+def test_plot_report_readable(c):
+    "Both confusion matrices, axes naming the class, no overlapping numbers or tick labels, legends outside the panels"
+    rng = np.random.default_rng(0)
+    prior = np.exp(-np.arange(c)/(c/4)); prior /= prior.sum()
+    y = rng.choice(c, 30*c, p=prior)
+    z = rng.normal(size=(len(y), c)) + 2*np.eye(c)[y]
+    P = softmax(z, 1)                                              # as from a model trained on a balanced prior
+    fig = plot_report(P, y, train_prior=np.full(c, 1/c), target_prior=prior)
+    fig.canvas.draw()
+    r = fig.canvas.get_renderer()
+    cms = [a for a in fig.axes if a.get_xlabel() == 'predicted class']
+    assert len(cms) == 2 and all(a.get_ylabel() == 'true class' for a in cms)
+    for a in cms:
+        texts = [t.get_window_extent(r) for t in a.texts]
+        assert len(texts) == (c*c if c <= 12 else 0)
+        assert not _overlaps(texts)
+        for labels in (a.get_xticklabels(), a.get_yticklabels()):
+            shown = [t.get_window_extent(r) for t in labels if t.get_text()]
+            assert 5 <= len(shown) <= 25 and not _overlaps(shown)
+    panels = [a.get_window_extent(r) for a in fig.axes]
+    for a in fig.axes:
+        leg = a.get_legend()
+        if leg is not None: assert not any(leg.get_window_extent(r).overlaps(b) for b in panels), a.get_title()
+    pr = next(a for a in fig.axes if a.get_xlabel() == 'recall')
+    assert len(pr.get_lines()) == min(c, 10) and (c <= 10 or 'rarest' in pr.get_title())
+    plt.close(fig)
+
+def test_report_bad_inputs(setup):
+    with pytest.raises(ValueError, match='NaN'): imbalance_report(np.array([[.5, np.nan], [.5, .5]]), np.array([0, 1]))
+    with pytest.raises(ValueError, match='NaN'): plot_report(np.array([[.5, np.nan], [.5, .5]]), np.array([0, 1]))
+    learn, _ = small_learner('binary')
+    learn.dls.valid = learn.dls.valid.new(learn.dls.valid.dataset.new_empty())
+    with pytest.raises(ValueError, match='validation set, but it has none'): imbalance_report(learn)
+    with pytest.raises(ValueError, match='validation set, but it has none'): plot_report(learn)
+    with pytest.raises(TypeError, match="the decisions are the learner's own"): imbalance_report(setup['os_learn'], thresh=.3)
+    with pytest.raises(ValueError, match='look like logits'):
+        imbalance_report(np.array([[2., -1.], [0., 1.]]), np.array([0, 1]), train_prior=[.5, .5], target_prior=[.9, .1])

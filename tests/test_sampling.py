@@ -1,6 +1,7 @@
 "weighted_dataloaders and the Resampler as users drive them: every source type, strategies, reproducibility, errors."
 import numpy as np, pandas as pd, pytest, torch
-from fastai.data.core import Datasets, DataLoaders
+from pathlib import Path
+from fastai.data.core import Datasets, DataLoaders, TfmdDL
 from fastai.data.block import DataBlock, TransformBlock, CategoryBlock, MultiCategoryBlock, RegressionBlock
 from fastai.data.transforms import ColReader, IndexSplitter, Categorize
 from fastai.tabular.core import TabularPandas, Normalize, Categorify, TabWeightedDL
@@ -9,6 +10,8 @@ from fastai.torch_core import set_seed
 import imbalance_fastai.all  # noqa: F401  (the whole package is imported: fastai must behave as before)
 from imbalance_fastai.data import StratifiedSplitter
 from imbalance_fastai.sampling import Resampler, weighted_dataloaders, sampling_summary, ImbalancedDatasetSampler
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _df(n=1000, rare=0.1, seed=0):
@@ -33,6 +36,61 @@ def test_fastai_own_weighted_dataloaders_unchanged():
     assert Datasets.weighted_dataloaders.__module__ == 'fastai.callback.data'
     assert DB.weighted_dataloaders.__module__ == 'fastai.callback.data'
     assert TabularPandas._dl_type is TabWeightedDL
+
+
+# fastai's own weighted and tabular DataLoaders, drawn from numpy's and Python's global seeds: run here (the package
+# imported) and in a fresh process that never imports it
+FASTAI_ONLY = """
+import json, random, numpy as np, pandas as pd, torch
+from fastai.data.core import Datasets
+from fastai.data.block import DataBlock, TransformBlock, CategoryBlock
+from fastai.data.transforms import ColReader, IndexSplitter, Categorize
+from fastai.tabular.core import TabularPandas, Normalize
+import fastai.callback.data
+def draws(dl, seed=0):
+    np.random.seed(seed); random.seed(seed)
+    return [type(dl).__name__, [int(i) for i in dl.get_idxs()]]
+df = pd.DataFrame({'x': np.arange(60.), 'y': ['a'] * 50 + ['b'] * 10})
+wgts = np.where(df.y == 'b', 5., 1.)
+spl = IndexSplitter(list(range(45, 55)))
+db = DataBlock(blocks=(TransformBlock, CategoryBlock), get_x=ColReader('x'), get_y=ColReader('y'), splitter=spl)
+dsets = Datasets(df, [[ColReader('x')], [ColReader('y'), Categorize()]], splits=spl(df))
+trn = list(dsets.splits[0])
+random.seed(1); to = TabularPandas(df, procs=[Normalize], cont_names=['x'], y_names='y', y_block=CategoryBlock(), splits=spl(df))
+random.seed(2); tdls = to.dataloaders(bs=8)
+random.seed(3); wdls = db.weighted_dataloaders(df, wgts, bs=8)
+random.seed(4); ddls = dsets.weighted_dataloaders(wgts[trn], bs=8)
+out = {'datablock': draws(wdls.train), 'datasets': draws(ddls.train), 'tabular': draws(tdls.train),
+       'tabular_valid': draws(tdls.valid), 'batch': wdls.one_batch()[1].tolist()}
+"""
+
+class OddDL(TfmdDL):
+    "A DataLoader class fastai does not know: its twin is made (and pickled) by `resampled_dl_type`"
+    def create_batch(self, b): return super().create_batch(b)
+
+
+@pytest.fixture(scope='module')
+def fresh_process():
+    "One fresh Python process: fastai's DataLoaders before the package is imported, then unpickling a resampled twin class"
+    import json, pickle, subprocess, sys
+    from imbalance_fastai.sampling import resampled_dl_type
+    code = (FASTAI_ONLY + "\nimport sys; assert not any(m.startswith('imbalance_fastai') for m in sys.modules)"
+            f"\nimport pickle; sys.path.insert(0, {str(ROOT / 'tests')!r}); twin = pickle.loads({pickle.dumps(resampled_dl_type(OddDL))!r})"
+            "\nfrom test_sampling import OddDL; out['twin'] = [twin.__name__, twin.__mro__[2] is OddDL]\nprint(json.dumps(out))")
+    res = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def test_fastai_dataloaders_behave_as_without_the_package(fresh_process):
+    "Importing the package leaves fastai's `weighted_dataloaders` (DataBlock, Datasets) and `TabularPandas.dataloaders` as they were"
+    import json
+    ns = {}
+    exec(FASTAI_ONLY, ns)
+    fresh = {k: v for k, v in fresh_process.items() if k != 'twin'}
+    assert fresh == json.loads(json.dumps(ns['out']))
+    assert [fresh[k][0] for k in ('datablock', 'datasets', 'tabular')] == ['WeightedDL', 'WeightedDL', 'TabWeightedDL']
+    assert hasattr(DataBlock, 'resampled_dataloaders') and hasattr(Datasets, 'resampled_dataloaders')
 
 
 def test_datablock_balanced_valid_identical_and_batches():
@@ -248,3 +306,73 @@ def test_repeat_factor_through_the_factory_and_torch_sampler():
         s.set_epoch(e)
         n = len(s)
         assert len(list(s)) == n == s.resampler.epoch_length(e)
+
+
+def test_resampled_dataloaders_methods_are_the_factory():
+    "dblock/dsets/to.resampled_dataloaders give the epochs weighted_dataloaders gives; keywords are split or refused"
+    df = _df(600)
+    splitter = StratifiedSplitter(0.2, seed=0, get_y='y')
+    db = _dblock(splitter)
+    a = db.resampled_dataloaders(df, 'partial', alpha=0.3, bs=16, seed=0)
+    b = weighted_dataloaders(db, df, strategy='partial', alpha=0.3, bs=16, seed=0)
+    a0 = a.train.get_idxs()
+    assert np.array_equal(b.train.get_idxs(), a0) and a.train.resampler.alpha == 0.3
+    dsets = db.datasets(df)
+    c = dsets.resampled_dataloaders(strategy='partial', alpha=0.3, bs=16, seed=0, val_bs=7)
+    assert np.array_equal(c.train.get_idxs(), a0) and c.valid.bs == 7
+    to = TabularPandas(df, procs=[Categorify, Normalize], cat_names=['cat'], cont_names=['x'], y_names='y',
+                       y_block=CategoryBlock(), splits=splitter(df))
+    t = to.resampled_dataloaders('undersample', bs=8, seed=1)
+    assert type(t.train).__name__ == 'ResampledTabDL' and np.ptp(_shares(t.train)) == 0
+    assert np.array_equal(t.train.resampler.sample(epoch=0), weighted_dataloaders(to, strategy='undersample', bs=8, seed=1).train.get_idxs())
+    for call in (lambda: db.resampled_dataloaders(df, ratoi=2), lambda: weighted_dataloaders(to, ratoi=2),
+                 lambda: to.resampled_dataloaders(bs=8, shufle=False)):
+        with pytest.raises(TypeError, match='unknown keyword'): call()
+    with pytest.raises(TypeError, match=r"did you mean \['ratio'\]"): dsets.resampled_dataloaders(ratoi=2)
+    with pytest.raises(ValueError, match='thresh must be in'): to.resampled_dataloaders('repeat_factor', thresh=0)
+
+
+def test_per_epoch_overrides_leave_the_sampler_as_built():
+    "sample(strategy=..., alpha=...) draws that epoch as asked; the sampler's strategy, alpha and length do not change"
+    y = np.array([0] * 900 + [1] * 90 + [2] * 10)
+    r = Resampler(y, 'undersample', seed=0)
+    state = (r.strategy, r.alpha, r.n_samples, r.replacement)
+    nat = r.sample(epoch=0, strategy='natural')
+    assert len(nat) == 1000 and np.array_equal(np.sort(nat), np.arange(1000))   # a natural epoch without replacement
+    assert r.sampled_counts(r.sample(epoch=1)).tolist() == [10, 10, 10]
+    part = r.sample(epoch=2, strategy=0.5)
+    np.testing.assert_allclose(r.sampled_counts(part) / len(part), r.shares_for('partial', 0.5), atol=1e-3)
+    assert (r.strategy, r.alpha, r.n_samples, r.replacement) == state
+    assert r.epoch_length(strategy='natural') == 1000 and r.epoch_length() == 30
+    np.testing.assert_allclose(r.prior_for('natural'), [.9, .09, .01])
+    with pytest.raises(ValueError, match='strategy must be one of'): r.sample(strategy='smote')
+    with pytest.raises(ValueError, match=r'alpha must be in \[0,1\]'): r.sample(alpha=2)
+    with pytest.raises(TypeError, match='per-epoch strategy'): r.sample(strategy={0: 1.})
+    w = Resampler(y, wgts=np.where(y == 2, 90., 1.), seed=0)                 # weights: 900 : 90 : 900
+    np.testing.assert_allclose(w.prior_for(), [900 / 1890, 90 / 1890, 900 / 1890])
+    np.testing.assert_allclose(w.prior_for('natural'), [.9, .09, .01])       # a per-epoch 'natural' overrides the weights
+    np.testing.assert_allclose(w.shares_for('natural'), [.99, .01])          # groups: weight 1 (990 rows), weight 90 (10)
+    nat = w.sample(strategy='natural')
+    assert len(nat) == 1000 and (y[nat] == 2).sum() == 10                   # each weight group gets its natural count
+
+
+def test_export_with_an_unusual_dataloader_class(tmp_path, fresh_process):
+    "learn.export() of a learner on weighted_dataloaders(dl_type=...) works, and load_learner restores the twin class"
+    import pickle, sys
+    from torch import nn
+    from fastai.learner import Learner, load_learner
+    from fastai.losses import CrossEntropyLossFlat
+    from imbalance_fastai.sampling import resampled_dl_type
+    df = _df(300)
+    dls = weighted_dataloaders(_dblock(StratifiedSplitter(0.2, seed=0, get_y='y')), df, bs=16, seed=0, dl_type=OddDL)
+    twin = type(dls.train)
+    assert twin.__name__ == 'ResampledOddDL' and twin is resampled_dl_type(OddDL) and issubclass(twin, OddDL)
+    assert not hasattr(sys.modules['imbalance_fastai.sampling'], 'ResampledOddDL')   # kept in the table, not in globals
+    learn = Learner(dls, nn.Linear(1, 2), loss_func=CrossEntropyLossFlat(), path=tmp_path)
+    with learn.no_logging(): learn.fit(1)
+    learn.export('odd.pkl')
+    loaded = load_learner(tmp_path / 'odd.pkl')
+    assert type(loaded.dls.train) is twin and loaded.dls.train.resampler is None
+    assert loaded.predict(df.iloc[0])[0] in ('common', 'rare')
+    assert pickle.loads(pickle.dumps(twin)) is twin
+    assert fresh_process['twin'] == ['ResampledOddDL', True]   # a fresh process, which had made no twin, made it from its name

@@ -268,3 +268,34 @@ def test_digits_smote_for_the_demo(digits):
     assert np.isfinite(learn.recorder.losses[-1].item())
     sel = imblearn_dataloaders(digits, 'RandomUnderSampler', bs=16, seed=0)
     assert sampling_summary(sel)['sampled'].tolist() == [trn.min()] * 10
+
+
+class _SimShardedDL:
+    "A `ShardedDL` in a simulated group of ranks: rank 0 draws first and `_sync` hands its object to the others"
+    @staticmethod
+    def make():
+        from imbalance_fastai.distributed import ShardedDL
+        class Sim(ShardedDL):
+            sent = None
+            def _sync(self, obj):
+                if self.rank == 0: Sim.sent = obj
+                return Sim.sent
+        return Sim
+
+
+@pytest.mark.parametrize('redraw', [True, False])
+def test_ranks_with_other_seeds_train_the_same_rows(mixed, redraw):
+    "Under `ShardedDL`, a rank whose ImblearnResampler was built with another seed trains epoch 0 on rank 0's rows"
+    from imbalance_fastai.sampling import BaseResampler, resample_dl
+    Sim = _SimShardedDL.make()
+    plain = mixed.dataloaders(bs=16, num_workers=0)
+    rs = [ImblearnResampler(mixed, 'RandomUnderSampler', seed=s, redraw=redraw) for s in (11, 22)]
+    assert all(isinstance(r, BaseResampler) for r in rs)
+    assert not np.array_equal(np.sort(rs[0].indices(0)), np.sort(rs[1].indices(0)))   # different rows before the sync
+    dls = [Sim(resample_dl(plain.train, r), rank, 2) for rank, r in enumerate(rs)]
+    for epoch in range(2):
+        for dl in dls: list(dl)                              # rank 0 first, as in a real group
+        assert rs[1].seed == 11
+        assert np.array_equal(dls[1].last_idxs, dls[0].last_idxs), f"epoch {epoch}: the ranks drew different rows"
+    assert np.array_equal(np.sort(dls[0].last_idxs), np.sort(ImblearnResampler(mixed, 'RandomUnderSampler', seed=11,
+                                                                               redraw=redraw).indices(1)))

@@ -7,7 +7,7 @@ probabilities. Two learners are trained with the same data, seed, model and sche
 (`OverSamplingCallback`) with `PriorCorrection`, one plainly (no callback).
 """
 import warnings
-import numpy as np, pandas as pd
+import numpy as np, pandas as pd, torch
 import fastai.callback.schedule, fastai.callback.progress   # noqa: F401 (patch Learner: fit_one_cycle, no_bar)
 from fastai.data.block import CategoryBlock
 from fastai.tabular.core import TabularPandas, Normalize
@@ -16,6 +16,8 @@ from fastai.losses import CrossEntropyLossFlat
 from fastai.torch_core import set_seed
 from imbalance_fastai.callback import OverSamplingCallback
 from imbalance_fastai.prior import PriorCorrection
+
+torch.set_num_threads(1)
 
 
 N_TRN, N_VAL, N_TST, RATE = 20_000, 4_000, 8_000, 0.02
@@ -26,9 +28,10 @@ CONT = ['x0', 'x1', 'x2']
 # three of those standard errors, 0.005, is the sampling error we allow (the uncorrected mean is about 0.25).
 TOL = 0.005
 
-def make(n, seed):
+def make(n, seed, rate=RATE):
+    "`n` rows with exactly `rate` positives, x | y ~ N(y*MU, I)"
     rng = np.random.default_rng(seed)
-    y = np.zeros(n, int); y[rng.permutation(n)[:int(round(n*RATE))]] = 1
+    y = np.zeros(n, int); y[rng.permutation(n)[:int(round(n*rate))]] = 1
     x = rng.standard_normal((n, 3)) + y[:, None]*MU
     return pd.DataFrame({**{c: x[:, i] for i, c in enumerate(CONT)}, 'y': np.where(y == 1, 'pos', 'neg')})
 
@@ -60,3 +63,37 @@ def trained_setup():
     norm = lambda p: (p/p.sum(1, keepdims=True)).double().numpy()   # float32 softmax, summed again in float64
     return dict(df=df, test=test, to=to, dls=dls, os_learn=os_learn, plain=plain, tdl=tdl, y_test=y_test,
                 corrected=norm(corrected), raw=norm(raw), plain_p=norm(plain_p))
+
+
+# Small problems of each kind, for tests that need learners of one block type, not accuracy: a few hundred rows, one
+# DataLoaders per call (each call builds its own TabularPandas, so learners share only fastai's default loss object).
+def small_frame(kind, n=600, seed=0):
+    "Features x0..x2 and targets: 'binary' (y: neg/pos, 10% pos), 'multiclass' (y: a/b/c, 70/22/8%), 'multilabel' (a, b, c: 0/1)"
+    rng = np.random.default_rng(seed)
+    if kind == 'multilabel':
+        y = rng.random((n, 3)) < [.3, .15, .1]
+        df = pd.DataFrame({f'x{i}': 2*y[:, i] + rng.standard_normal(n) for i in range(3)})
+        for i, c in enumerate('abc'): df[c] = y[:, i].astype(int)
+        return df
+    p = [.9, .1] if kind == 'binary' else [.7, .22, .08]
+    y = rng.choice(len(p), n, p=p)
+    df = pd.DataFrame({f'x{i}': 1.5*(y == i) + rng.standard_normal(n) for i in range(3)})
+    df['y'] = np.array(['neg', 'pos'] if kind == 'binary' else ['a', 'b', 'c'])[y]
+    return df
+
+def small_dls(kind, n=600, seed=0, bs=64):
+    "`DataLoaders` of `small_frame(kind)`: the first 2/3 train, the rest valid"
+    from fastai.data.block import MultiCategoryBlock
+    df = small_frame(kind, n, seed)
+    splits = [list(range(2*n//3)), list(range(2*n//3, n))]
+    y_names, y_block = (list('abc'), MultiCategoryBlock(encoded=True, vocab=list('abc'))) if kind == 'multilabel' else ('y', CategoryBlock())
+    to = TabularPandas(df, procs=[Normalize], cont_names=['x0', 'x1', 'x2'], y_names=y_names, y_block=y_block, splits=splits)
+    return to.dataloaders(bs=bs, num_workers=0), df
+
+def small_learner(kind, cbs=None, seed=0, epochs=1, **kwargs):
+    "A tabular learner on `small_dls(kind)` with fastai's default loss for the block type, fitted for `epochs`"
+    dls, df = small_dls(kind, **kwargs)
+    set_seed(seed)
+    learn = tabular_learner(dls, layers=[16], cbs=cbs)
+    with learn.no_bar(), learn.no_logging(): learn.fit(epochs, 2e-2)
+    return learn, df

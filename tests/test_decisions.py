@@ -1,0 +1,76 @@
+"Decision rules are the learner's own: two learners of one block type share fastai's default loss object, and a rule given to one never reaches the other, before or after export/load_learner."
+import warnings
+import numpy as np, pytest, torch
+from fastai.learner import load_learner
+from fastai.interpret import ClassificationInterpretation
+from trained import small_learner, preds
+from imbalance_fastai.decisions import DecisionLoss, DecisionRule, apply_offsets, min_cost_decisions
+
+torch.set_num_threads(1)
+
+RULES = {'binary': dict(thresh=.2), 'multiclass': dict(offsets=[0., 1., 2.]), 'multilabel': dict(thresh=[.2, .5, .7])}
+
+def default_decisions(kind, p):
+    return p > .5 if kind == 'multilabel' else p.argmax(1)
+
+def rule_decisions(kind, p):
+    if kind == 'binary': return (p[:, 1] > .2).long()
+    if kind == 'multiclass': return torch.as_tensor(apply_offsets(p, [0., 1., 2.]))
+    return p > torch.tensor([.2, .5, .7])
+
+def load(path):
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        return load_learner(path)
+
+@pytest.mark.parametrize('kind', ['binary', 'multiclass', 'multilabel'])
+def test_rule_stays_with_its_learner(kind, tmp_path):
+    a, df = small_learner(kind)
+    b, _ = small_learner(kind, seed=1)
+    shared = b.loss_func
+    assert a.loss_func is shared, "both learners should start on fastai's one default loss object for the block type"
+    before = dict(vars(shared))
+    a.set_decision(**RULES[kind])
+    assert isinstance(a.loss_func, DecisionLoss) and a.loss_func.loss_func is shared and b.loss_func is shared
+    assert vars(shared).keys() == before.keys() and all(vars(shared)[k] is before[k] for k in before), "the shared loss was written to"
+    c, _ = small_learner(kind, seed=2)            # a learner made after the rule was set
+    for learn, own in ((a, True), (b, False), (c, False)):
+        p, _, d = preds(learn, learn.dls.valid, with_decoded=True)
+        np.testing.assert_array_equal(d.numpy(), (rule_decisions if own else default_decisions)(kind, p).numpy())
+    test_rows = df.iloc[400:].drop(columns=['y'] if 'y' in df else list('abc'))
+    a.export(tmp_path/'a.pkl'); b.export(tmp_path/'b.pkl')
+    la, lb = load(tmp_path/'a.pkl'), load(tmp_path/'b.pkl')
+    assert la.decision is not None and lb.decision is None
+    for orig, loaded in ((a, la), (b, lb)):
+        _, _, d0 = preds(orig, orig.dls.test_dl(test_rows), with_decoded=True)
+        _, _, d1 = preds(loaded, loaded.dls.test_dl(test_rows), with_decoded=True)
+        np.testing.assert_array_equal(d1.numpy(), d0.numpy())
+    d, _ = small_learner(kind, seed=3)            # and one made after loading
+    p, _, dd = preds(d, d.dls.valid, with_decoded=True)
+    np.testing.assert_array_equal(dd.numpy(), default_decisions(kind, p).numpy())
+
+def test_binary_rule_does_not_reach_a_three_class_learner():
+    "The original defect: a threshold on the shared CrossEntropyLossFlat made a later 3-class learner decode only 0 and 1"
+    a, _ = small_learner('binary')
+    a.set_decision(thresh=.3)
+    m, _ = small_learner('multiclass', epochs=3)
+    p, _, d = preds(m, m.dls.valid, with_decoded=True)
+    np.testing.assert_array_equal(d.numpy(), p.argmax(1).numpy())
+    assert set(d.unique().tolist()) == {0, 1, 2}
+
+def test_interpretation_and_predict_follow_the_rule():
+    learn, df = small_learner('multiclass', epochs=3)
+    learn.set_decision(costs=[[0, 1, 1], [5, 0, 1], [20, 20, 0]])
+    p, y, d = preds(learn, learn.dls.valid, with_decoded=True)
+    np.testing.assert_array_equal(d.numpy(), min_cost_decisions(p, [[0, 1, 1], [5, 0, 1], [20, 20, 0]]))
+    with learn.no_bar(): cm = ClassificationInterpretation.from_learner(learn).confusion_matrix()
+    np.testing.assert_array_equal(cm.sum(0), np.bincount(d.numpy(), minlength=3))
+    with learn.no_bar(): _, cls, probs = learn.predict(df.iloc[400])
+    assert cls == d[0] and torch.allclose(probs, p[0])
+
+def test_set_decision_errors():
+    learn, _ = small_learner('multiclass')
+    with pytest.raises(ValueError, match='decides between 2 outputs but this learner'): learn.set_decision(thresh=.3)
+    with pytest.raises(ValueError, match='offsets has 2 values'): DecisionRule(offsets=[0, 0])(np.ones((2, 3))/3)
+    with pytest.raises(TypeError, match="unexpected keywords"): learn.set_decision(offset=[0, 0, 0])
+    with pytest.raises(ValueError, match='exactly one of thresh, offsets or costs'): DecisionRule()

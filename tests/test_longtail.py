@@ -1,0 +1,159 @@
+"LDAM (values, gradients), the asymmetric loss, and DeferredReweighting in real fits: never writing into fastai's shared losses, MixUp, export, refusals."
+import copy
+import numpy as np, pytest, torch
+import torch.nn.functional as F
+from torch import nn
+from fastai.data.core import DataLoaders
+from fastai.data.block import CategoryBlock, MultiCategoryBlock
+from fastai.data.transforms import Categorize
+from fastai.learner import Learner, load_learner
+from fastai.losses import CrossEntropyLossFlat, FocalLossFlat
+from fastai.callback.core import Callback
+from fastai.callback.mixup import MixUp
+from fastai.tabular.learner import tabular_learner
+from fastai.torch_core import set_seed
+from imbalance_fastai.prior import loss_prior_factor
+from imbalance_fastai.losses import FocalLoss, BalancedSoftmaxLoss, class_weights
+from imbalance_fastai.longtail import LDAMLoss, DeferredReweighting, AsymmetricLoss
+from tabular_data import _df, _tab_dls, _fit, _preds, _grad
+
+torch.set_num_threads(1)
+
+
+def test_ldam_values_and_gradients():
+    "LDAM against its definition: margins C*n_c^(-1/4) with the largest max_m, subtracted from the target logit, times s"
+    torch.manual_seed(4)
+    x, t = torch.randn(24, 4)*.2, torch.randint(0, 4, (24,))
+    n = torch.tensor([625., 81., 16., 1.])   # n^(-1/4) = 1/5, 1/3, 1/2, 1
+    w = torch.tensor([.5, 1., 2., 3.])
+    m = torch.tensor([.2, 1/3, .5, 1.], dtype=torch.float64)*.5
+    assert torch.allclose(LDAMLoss(n).margins.double(), m)
+    def ref(x, s, wt):
+        z = torch.stack([x[i] - m*F.one_hot(t[i], 4) for i in range(len(t))])
+        return F.cross_entropy(s*z, t, weight=None if wt is None else wt.double())
+    for s, wt in ((30., None), (30., w), (5., w), (1., None)):
+        v1, g1 = _grad(lambda x: LDAMLoss(n, s=s, weight=wt)(x, t), x)
+        v2, g2 = _grad(lambda x: ref(x, s, wt), x)
+        assert torch.allclose(v1, v2) and torch.allclose(g1, g2)
+
+
+def test_asymmetric_values_and_gradients_and_the_papers_sum():
+    torch.manual_seed(5)
+    x, y = torch.randn(12, 7)*3, (torch.rand(12, 7) < .25).double()
+    def ref(x, gn, gp, clip):   # Ridnik et al. 2021, eq. (6) and (7): L+ = (1-p)^gp log p, L- = p_m^gn log(1-p_m)
+        p = torch.sigmoid(x); pm = (p - clip).clamp(min=0)
+        return -(y*(1-p)**gp*p.log() + (1-y)*pm**gn*(1-pm).log())
+    for gn, gp, clip in ((4., 1., .05), (2., 0., 0.), (1., 1., .2), (0., 0., 0.)):
+        for red, agg in (('mean', torch.mean), ('sum', torch.sum)):
+            v1, g1 = _grad(lambda x: AsymmetricLoss(gn, gp, clip, red)(x, y), x)
+            v2, g2 = _grad(lambda x: agg(ref(x, gn, gp, clip)), x)
+            assert torch.allclose(v1, v2) and torch.allclose(g1, g2)
+    assert torch.allclose(AsymmetricLoss(0., 0., 0.)(x, y.float()), F.binary_cross_entropy_with_logits(x, y.float()))
+
+
+class _LossSpy(Callback):
+    "Record, per training batch, the loss object in use and its class weight"
+    order = 10
+    def before_fit(self): self.seen = []
+    def after_loss(self):
+        lf = self.learn.loss_func
+        w = getattr(getattr(lf, 'func', lf), 'weight', None)
+        self.seen.append((self.epoch, self.training, lf, None if w is None else w.clone()))
+
+def test_drw_never_writes_into_fastais_shared_default_loss():
+    "tabular_learner's default loss is Categorize's one CrossEntropyLossFlat, shared by every learner: it stays unweighted"
+    set_seed(8)
+    dls = _tab_dls('y', CategoryBlock())
+    shared = Categorize.loss_func
+    spy = _LossSpy()
+    learn = tabular_learner(dls, layers=[8], cbs=[DeferredReweighting(start_epoch=1), spy])
+    assert learn.loss_func is shared
+    other = tabular_learner(dls, layers=[8])
+    class _Other(Callback):   # during the weighted epochs, the other learner's loss is still unweighted
+        def after_batch(self):
+            if self.training and self.epoch>=1: assert other.loss_func.func.weight is None and self.learn.loss_func is not shared
+    learn.add_cb(_Other())
+    _fit(learn, 3)
+    cbw = class_weights(dls, 'effective', beta=.9999)
+    assert [(e, torch.equal(w, cbw)) for e, tr, lf, w in spy.seen if tr and w is not None][0] == (1, True)
+    assert all(lf is shared for e, tr, lf, w in spy.seen if not tr or e==0)
+    assert learn.loss_func is shared and shared.func.weight is None and other.loss_func is shared
+    drw = learn.cbs.filter(lambda c: isinstance(c, DeferredReweighting))[0]
+    assert torch.equal(drw.applied_weight, cbw) and np.allclose(loss_prior_factor(drw.trained_loss), cbw.numpy())
+
+@pytest.mark.parametrize('make', [lambda dls: LDAMLoss(dls), lambda dls: FocalLoss(), lambda dls: BalancedSoftmaxLoss(dls),
+                                  lambda dls: FocalLossFlat(), lambda dls: CrossEntropyLossFlat(label_smoothing=.1)],
+                         ids=['ldam', 'focal', 'balanced-softmax', 'fastai-focal', 'fastai-ce'])
+def test_drw_works_with_any_loss_that_takes_weight(make):
+    set_seed(9)
+    dls = _tab_dls('y', CategoryBlock())
+    loss = make(dls)
+    spy, drw = _LossSpy(), DeferredReweighting(weight=[1., 5., 10.])
+    learn = _fit(tabular_learner(dls, layers=[8], loss_func=loss, cbs=[drw, spy]), 5)
+    weighted = {e for e, tr, lf, w in spy.seen if tr and w is not None}
+    assert weighted == {4}, weighted                  # round(0.8*5) = 4: the last epoch
+    assert learn.loss_func is loss and getattr(getattr(loss, 'func', loss), 'weight') is None
+    assert torch.equal(drw.applied_weight, torch.tensor([1., 5., 10.]))
+    copy_used = next(lf for e, tr, lf, w in spy.seen if tr and e==4)
+    assert drw.trained_loss is copy_used and copy_used is not loss   # what PriorCorrection should read
+    x, t = torch.randn(6, 3), torch.tensor([0, 1, 2, 2, 1, 0])
+    wl = copy.deepcopy(loss)
+    getattr(wl, 'func', wl).weight = torch.tensor([1., 5., 10.])   # fastai's flattened losses hold it on `func`
+    assert torch.allclose(copy_used(x, t), wl(x, t)) and not torch.allclose(copy_used(x, t), loss(x, t))
+
+class _TensorDS(torch.utils.data.Dataset):
+    "Tensors with their labels as `targets`, which `get_labels` reads"
+    def __init__(self, x, y): self.x,self.targets = x,y
+    def __len__(self): return len(self.x)
+    def __getitem__(self, i): return self.x[i], self.targets[i]
+
+def test_drw_with_mixup():
+    "MixUp wraps the weighted copy DRW puts in (DRW's order is before MixUp's), and both put the loss back"
+    set_seed(2)
+    x = torch.randn(96, 4); y = (x[:, 0] > .8).long()
+    dls = DataLoaders.from_dsets(_TensorDS(x[:64], y[:64]), _TensorDS(x[64:], y[64:]), bs=16, num_workers=0)
+    loss, drw, mix, seen = LDAMLoss(dls), DeferredReweighting(start_epoch=1), MixUp(), []
+    class _Check(Callback):
+        order = 10
+        def after_loss(self):
+            if self.training: seen.append((self.epoch, mix.old_lf is loss, mix.old_lf.weight is not None))
+    learn = _fit(Learner(dls, nn.Linear(4, 2), loss_func=loss, cbs=[drw, mix, _Check()]), 2)
+    assert set(seen) == {(0, True, False), (1, False, True)}   # epoch 1: MixUp mixes DRW's weighted copy
+    assert learn.loss_func is loss and loss.weight is None and loss.reduction == 'mean'
+    assert torch.equal(drw.applied_weight, class_weights(y[:64], 'effective', beta=.9999))
+
+def test_drw_export_and_interruption(tmp_path):
+    set_seed(10)
+    dls = _tab_dls('y', CategoryBlock())
+    loss = LDAMLoss(dls)
+    drw = DeferredReweighting(start_epoch=1)
+    learn = _fit(tabular_learner(dls, layers=[8], loss_func=loss, cbs=drw), 2)
+    assert learn.loss_func is loss and loss.weight is None and drw.applied_weight is not None
+    learn.export(tmp_path/'drw.pkl')
+    learn2 = load_learner(tmp_path/'drw.pkl')
+    assert isinstance(learn2.loss_func, LDAMLoss) and learn2.loss_func.weight is None
+    learn2.predict(_df().iloc[0])
+    class _Boom(Callback):
+        def after_batch(self):
+            if self.training and self.epoch==1: raise RuntimeError('boom')
+    learn.add_cb(_Boom())
+    with pytest.raises(RuntimeError, match='boom'): _fit(learn, 2, lr=1e-3)
+    assert learn.loss_func is not loss   # fastai runs no after_fit for an exception: the weighted copy is still in
+    learn.remove_cbs(learn.cbs.filter(lambda c: isinstance(c, _Boom)))
+    _preds(learn)                        # its validation context fires before_fit, which puts the loss back
+    assert learn.loss_func is loss and loss.weight is None
+
+def test_drw_refusals():
+    set_seed(11)
+    tags = ['t0', 't1', 't2']
+    dlm = _tab_dls(tags, MultiCategoryBlock(encoded=True, vocab=tags))
+    learn = tabular_learner(dlm, layers=[8], cbs=DeferredReweighting())
+    with pytest.raises(ValueError, match='single-label'): _fit(learn)
+    dls = _tab_dls('y', CategoryBlock())
+    for lf, msg in ((AsymmetricLoss(), 'is not a class weight'), (FocalLoss(mode='multilabel'), 'is not a class weight'),
+                    (lambda x, y: F.cross_entropy(x, y.flatten()), "takes per-class weights as `weight`")):
+        learn = tabular_learner(dls, layers=[8], loss_func=lf, cbs=DeferredReweighting())
+        with pytest.raises(TypeError, match=msg): _fit(learn)
+    learn = tabular_learner(dls, layers=[8], cbs=DeferredReweighting(weight=[1., 2.]))
+    with pytest.raises(ValueError, match='weight has 2 values but the data has 3 classes'): _fit(learn)
+    assert learn.loss_func is Categorize.loss_func and Categorize.loss_func.func.weight is None
