@@ -14,7 +14,8 @@ from fastai.torch_core import set_seed
 
 import imbalance_fastai.core as core
 from imbalance_fastai.core import get_labels, MaskLabels, clear_mask_cache
-from imbalance_fastai.sampling import weighted_dataloaders, sampling_summary, Resampler
+from imbalance_fastai.resampler import Resampler
+from imbalance_fastai.sampling import weighted_dataloaders, sampling_summary
 from imbalance_fastai.callback import OverSamplingCallback
 
 torch.set_num_threads(1)
