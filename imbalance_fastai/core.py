@@ -188,9 +188,11 @@ def _mask_opener(tl):
     return next((f for f in tl.tfms.fs if f is PILMask.create), None)
 
 def _mask_codes(src):
-    "`MaskBlock`'s codes: in the item transforms (`AddMaskCodes`) of a DataLoader or a `DataBlock`, not in the `Datasets`"
-    fs = getattr(getattr(src, 'after_item', None), 'fs', None) or getattr(src, 'item_tfms', None) or []
-    return next((f.codes for f in fs if isinstance(f, AddMaskCodes) and f.codes is not None), None)
+    "`MaskBlock`'s codes, kept in item transforms (`AddMaskCodes`): of a DataLoader, a `DataBlock`, or a list or `Pipeline` of them"
+    if hasattr(src, 'after_item'): src = src.after_item
+    elif hasattr(src, 'item_tfms'): src = src.item_tfms
+    fs = getattr(src, 'fs', src)
+    return next((f.codes for f in (fs if isinstance(fs, (list, tuple, L)) else []) if isinstance(f, AddMaskCodes) and f.codes is not None), None)
 
 def _tl_labels(tl, n_bins=None, strict=True, codes=None):
     opener = _mask_opener(tl)
