@@ -11,7 +11,7 @@ from scipy.special import logsumexp, log_expit, expit, softmax
 from fastcore.basics import patch, noop
 from fastai.callback.core import Callback
 from fastai.learner import Learner
-from .decisions import _np, _activation_kind, _base_loss
+from .decisions import _np, _activation_kind, _base_loss, _logit_scale
 from .prior import _check_probs, _reading_correction, logit_shift, PriorCorrection
 from .metrics import _as_preds, _eval_dl
 
@@ -110,14 +110,16 @@ class TemperatureScaling(Callback):
     def __repr__(self): return f"TemperatureScaling({self.temperature:.4g})"
 
 def _raw_outputs(learn, dl):
-    "The model's logits (and targets) on `dl` with `TemperatureScaling` and `PriorCorrection` off (and back on after)"
+    "The logits the loss's softmax or sigmoid sees (the model's times its `logit_scale`), and targets, on `dl`, with `TemperatureScaling` and `PriorCorrection` off"
     cbs = [cb for cb in learn.cbs if isinstance(cb, (TemperatureScaling, PriorCorrection))]
     was = [cb.enabled for cb in cbs]
     try:
         for cb in cbs: cb.enabled = False
-        return learn.get_preds(dl=dl, act=noop)
+        z,y = learn.get_preds(dl=dl, act=noop)
     finally:
         for cb,w in zip(cbs, was): cb.enabled = w
+    s = _logit_scale(_base_loss(learn))
+    return (z if s==1 else z*s),y
 
 def _kind(learn):
     "(multilabel, class axis) of the learner's outputs, read from its loss"

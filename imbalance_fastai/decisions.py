@@ -4,6 +4,7 @@
 
 # %% ../nbs/05b_decisions.ipynb #371296a3
 from __future__ import annotations
+import copy
 import numpy as np, torch
 from torch import nn
 from fastcore.basics import store_attr, ifnone, patch, getcallable, GetAttr
@@ -23,10 +24,15 @@ def _along(v, axis, ndim):
     "The 1-d `v` shaped to broadcast along `axis` of an `ndim`-d array"
     return np.reshape(v, [-1 if i==axis%ndim else 1 for i in range(ndim)])
 
+def _logit_scale(loss_func)->float:
+    "What the loss's `activation` multiplies the logits by before its softmax or sigmoid: its `logit_scale` (`LDAMLoss`'s `s`), else 1"
+    s = getattr(loss_func, 'logit_scale', None)
+    return 1. if s is None or callable(s) else float(s)
+
 def _activation_kind(loss_func):
-    "'softmax' or 'sigmoid': what the loss's `activation` does to a probe; `None` if neither"
+    "'softmax' or 'sigmoid': what the loss's `activation` does to a probe (divided by its `logit_scale`); `None` if neither"
     x = torch.tensor([[0., 1.]])
-    try: p = getcallable(loss_func, 'activation')(x)
+    try: p = getcallable(loss_func, 'activation')(x/_logit_scale(loss_func))
     except Exception: return None
     if not isinstance(p, torch.Tensor) or p.shape!=x.shape: return None
     if torch.allclose(p.float(), x.softmax(-1)): return 'softmax'
@@ -169,6 +175,20 @@ class DecisionLoss(GetAttr, BaseLoss):
         if isinstance(loss_func, DecisionLoss): loss_func = loss_func.loss_func
         store_attr()
 
+    _own = ('loss_func', 'rule', 'correction')
+    def __setattr__(self, k, v):
+        "What is read through to `loss_func` is set on it (`weight`, as `DeferredReweighting` sets on its copy); the wrapper's own fields here"
+        inner = self.__dict__.get('loss_func')
+        if k in self._own or k.startswith('_') or hasattr(type(self), k) or inner is None or not hasattr(inner, k): super().__setattr__(k, v)
+        else: setattr(inner, k, v)
+
+    def __deepcopy__(self, memo):
+        "A copy with its own loss and rule, tied to the same `correction` (the learner's callback: not the loss's to copy, nor the learner behind it)"
+        new = type(self).__new__(type(self))
+        memo[id(self)] = new
+        new.__dict__.update({k: v if k=='correction' else copy.deepcopy(v, memo) for k,v in vars(self).items()})
+        return new
+
     def __call__(self, *args, **kwargs): return self.loss_func(*args, **kwargs)
     def activation(self, x): return getcallable(self.loss_func, 'activation')(x)
     def active_rule(self, n_out:int=None)->DecisionRule:
@@ -246,3 +266,12 @@ def set_decision(self:Learner,
     cb = _correction(self)
     self.loss_func = base if rule is None and cb is None else DecisionLoss(base, rule, cb)
     return rule
+
+@patch
+def decide(self:Learner,
+    probs, # Probabilities as `get_preds` returns them now (corrected while the learner's `PriorCorrection` is on); tensor or array
+):
+    "The learner's decisions for `probs` outside `get_preds`: what `get_preds(with_decoded=True)` decodes them to (a tensor for a tensor)"
+    x = probs if isinstance(probs, torch.Tensor) else torch.as_tensor(np.asarray(probs))
+    d = getcallable(self.loss_func, 'decodes')(x)
+    return d if isinstance(probs, torch.Tensor) else to_np(d)

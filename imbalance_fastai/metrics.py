@@ -12,7 +12,7 @@ from fastai.torch_core import to_np
 from fastai.learner import Learner
 from fastai.metrics import AccumMetric
 from .core import Labels, get_labels
-from .decisions import _np, _activation_kind, _as_probs, _log_probs, _check_offsets, _cost_thresh, _base_loss
+from .decisions import _np, _activation_kind, _as_probs, _log_probs, _check_offsets, _cost_thresh, _base_loss, _logit_scale
 from .decisions import apply_offsets   # noqa: F401 (best_offsets' partner, importable from here with it)
 
 # %% auto #0
@@ -366,8 +366,9 @@ class AvgPrecisionMacro(AccumMetric):
         self.axis = axis
 
     def accumulate(self, learn):
-        "Store the probabilities: the loss's sigmoid for sigmoid outputs, else a softmax over `axis`"
-        pred = learn.pred
-        pred = torch.sigmoid(pred) if _activation_kind(_base_loss(learn))=='sigmoid' else pred.softmax(self.axis)
+        "Store the probabilities: the loss's sigmoid for sigmoid outputs, else a softmax over `axis` (of the logits times the loss's `logit_scale`)"
+        base = _base_loss(learn)
+        pred = learn.pred*_logit_scale(base)
+        pred = torch.sigmoid(pred) if _activation_kind(base)=='sigmoid' else pred.softmax(self.axis)
         if self.axis not in (-1, pred.ndim-1): pred = pred.movedim(self.axis, -1)
         self.accum_values(pred, learn.y, learn)

@@ -4,13 +4,15 @@
 
 # %% ../nbs/06_prior.ipynb #df214102
 from __future__ import annotations
+import warnings
 import numpy as np, torch
 from fastcore.basics import store_attr, ifnone
 from fastai.callback.core import Callback
 from .core import get_labels, TrainPriors
 from .callback import OverSamplingCallback
-from .decisions import (_np, _along, _activation_kind, _balanced_rule, _base_loss, _correction, _loss_rule,
-                                        DecisionLoss, DecisionRule)
+from .longtail import DeferredReweighting
+from .decisions import (_np, _along, _activation_kind, _balanced_rule, _base_loss, _correction, _logit_scale,
+                                        _loss_rule, _n_outputs, DecisionLoss, DecisionRule)
 
 # %% auto #0
 __all__ = ['logit_shift', 'correct_prior', 'loss_prior_factor', 'PriorCorrection']
@@ -113,21 +115,70 @@ def _loss_attr(loss_func, name):
         if v is not None and not callable(v): return _np(v).reshape(-1)
     return None
 
+def _times(f, g): return g if f is None else f*g
+
+def _focal_odds(loss_func, mode):
+    "The factor on the positive odds of a sigmoid focal loss: `alpha/(1-alpha)`, and in binary mode `weight[1]/weight[0]`"
+    f,a = None,_loss_attr(loss_func, 'alpha')
+    if a is not None:
+        if ((a<=0)|(a>=1)).any(): raise ValueError(f"focal alpha {a.tolist()} weighs a whole class by 0; use alpha strictly inside (0,1)")
+        f = a/(1-a)
+    w = _loss_attr(loss_func, 'weight') if mode=='binary' else None   # multilabel: `weight` scales both terms of a label
+    if w is not None:
+        if len(w)!=2 or not (w>0).all(): raise ValueError(f"a binary focal weight is [negative, positive], both > 0; got {w.tolist()}")
+        f = _times(f, w[1:]/w[:1])
+    return f
+
 def loss_prior_factor(
-    loss_func, # The learner's loss function
+    loss_func, # The learner's loss function (a `DecisionLoss` is read through)
     multilabel:bool=False, # Sigmoid outputs: return the factor on each label's positive odds
 ):
     "Per-class factor by which `loss_func` reweights the training prior (softmax) or each label's odds (sigmoid); `None` if it does not"
-    if multilabel:
-        f = _loss_attr(loss_func, 'pos_weight')
-        a = _loss_attr(loss_func, 'weight') if getattr(loss_func, 'mode', None) in ('binary','multilabel') else None
-        if a is not None:
-            if ((a<=0)|(a>=1)).any(): raise ValueError(f"focal alpha {a.tolist()} weighs a whole class by 0; use alpha strictly inside (0,1)")
-            f = a/(1-a) if f is None else f*a/(1-a)
-        return f
+    if isinstance(loss_func, DecisionLoss): loss_func = loss_func.loss_func
+    mode = getattr(loss_func, 'mode', None)
+    if mode in ('binary','multilabel'):   # a sigmoid focal loss
+        if not multilabel and mode=='multilabel':
+            raise ValueError(f"{loss_func!r} has sigmoid outputs, one per label: read its factor with multilabel=True")
+        f = _times(_loss_attr(loss_func, 'pos_weight'), _focal_odds(loss_func, mode))
+        return f if multilabel or f is None else np.r_[1., f]   # binary read as 2 classes: [negatives, positives]
+    if multilabel: return _loss_attr(loss_func, 'pos_weight')
     w,adj = _loss_attr(loss_func, 'weight'),_loss_attr(loss_func, 'adjustment')
-    if adj is not None: w = np.exp(-adj) if w is None else w*np.exp(-adj)
+    if adj is not None: w = _times(w, np.exp(-adj))
     return w
+
+def _trained_loss(learn):
+    "The loss the model was last trained with: a `DeferredReweighting`'s class-weighted `trained_loss` after its fit, else the learner's"
+    drw = next((cb for cb in learn.cbs if isinstance(cb, DeferredReweighting) and cb.trained_loss is not None), None)
+    lf = learn.loss_func if drw is None else drw.trained_loss
+    return lf.loss_func if isinstance(lf, DecisionLoss) else lf
+
+def _bends(loss_func):
+    "(why, whether a temperature undoes most of it) when the loss bends its probabilities in a way no prior shift undoes; `None` if it does not"
+    lf = loss_func.loss_func if isinstance(loss_func, DecisionLoss) else loss_func
+    nm,g = type(lf).__name__,lambda k: getattr(lf, k, None)
+    gn,gp,clip = g('gamma_neg'),g('gamma_pos'),g('clip')
+    if gn is not None and (gn!=gp or clip):
+        return (f"{nm}(gamma_neg={gn:g}, gamma_pos={gp:g}, clip={clip:g}) focuses negatives and positives apart, which raises the "
+                "probabilities (with the defaults a true 2% reads about 36% at the loss's optimum)", False)
+    m = g('margins')
+    if m is not None and (_np(m)>0).any():
+        return (f"the margins of {nm} (up to {_np(m).max():g}, times s={_logit_scale(lf):g}) make its probabilities over-confident", True)
+    gamma = g('gamma') if gn is None else gn
+    if isinstance(gamma, (int, float)) and gamma>0:
+        return (f"the focusing term of {nm} (gamma={gamma:g}) pulls its probabilities towards 1/2 (with gamma=2 a true 2% reads about "
+                "19% at the loss's optimum)", True)
+
+def _warn_bent(learn, who='PriorCorrection'):
+    "Warn that the corrected probabilities are approximate when the learner's loss bends them (unless a temperature undoes the bend)"
+    found = _bends(_trained_loss(learn))
+    if found is None: return
+    why,by_temp = found
+    scaled = any(isinstance(getattr(cb, 'temperature', None), float) and getattr(cb, 'enabled', False) for cb in learn.cbs)
+    if by_temp and scaled: return
+    fix = ("learn.calibrate() fits a temperature on held-out data that undoes most of it" if by_temp else
+           "a temperature does not undo it either: tune the decisions (learn.tune_threshold) and read the calibration error (ece) in imbalance_report")
+    warnings.warn(f"{who}: {why}, and no prior shift undoes that: the corrected probabilities are approximate (their mean need not "
+                  f"match the prior); {fix}")
 
 def _reweight(prior, factor, multilabel):
     "The prior a loss with per-class `factor` effectively trains on"
@@ -244,13 +295,14 @@ class PriorCorrection(Callback):
         t = self.natural_prior if given_t is None else _prior_array(given_t, self.vocab, 'target_prior')
         if n_out==1: s,t = _binary_positive(_np(s), _np(t))   # one positive-class logit
         odds = ml or n_out==1
-        if self.given_train is None: s = _reweight(_np(s), loss_prior_factor(_base_loss(self.learn), odds), odds)
+        if self.given_train is None: s = _reweight(_np(s), loss_prior_factor(_trained_loss(self.learn), odds), odds)
         return _np(s),_np(t)
 
     @property
-    def train_prior(self): return self.priors(self.n_out)[0]
+    def train_prior(self): return self.priors(self._outputs())[0]
     @property
-    def target_prior(self): return self.priors(self.n_out)[1]
+    def target_prior(self): return self.priors(self._outputs())[1]
+    def _outputs(self): return ifnone(self.n_out, _n_outputs(self.learn))   # those of the last prediction, else of the data
 
     @property
     def correcting(self)->bool:
@@ -292,6 +344,8 @@ class PriorCorrection(Callback):
             if len(shift)!=c:
                 raise ValueError(f"the priors have {len(shift)} classes but the model outputs {c} (output shape {tuple(pred.shape)}); "
                                  "pass train_prior= and target_prior= with one value per output")
+            _warn_bent(self.learn)
+            shift = shift/_logit_scale(_base_loss(self.learn))   # the activation multiplies the logits by it (LDAM's `s`)
             self._shift = torch.tensor(shift, dtype=torch.float32).view([c if i==ax%pred.ndim else 1 for i in range(pred.ndim)])
         self.learn.pred = pred + self._shift.to(device=pred.device, dtype=pred.dtype)
 

@@ -12,7 +12,7 @@ from fastcore.basics import ifnone
 from fastcore.meta import delegates
 from fastai.learner import Learner
 from .decisions import _np, _along, _balanced_rule, _correction, DecisionLoss, DecisionRule
-from .prior import _prior_array, logit_shift, correct_prior
+from .prior import _prior_array, _warn_bent, logit_shift, correct_prior
 from .metrics import _as_preds, _eval_dl, _rarest_classes
 from .calibration import (_raw_outputs, _kind, TemperatureScaling, expected_calibration_error,
                                           calibration_bins)
@@ -109,6 +109,7 @@ def _learner_columns(learn, train_prior, target_prior, multilabel, ds_idx, dl):
         if n_out==1 and len(s)==2: s,t = s[1:]/s.sum(),t[1:]/t.sum()
         shift = _along(logit_shift(s, t, odds), ax, z.ndim) if z.ndim>1 else logit_shift(s, t, odds)
         if (pc.decision if pc is not None else 'balanced')=='balanced': default = _balanced_rule(t, odds, ax)
+        _warn_bent(learn, 'imbalance_report')
         cols['corrected'] = (act(z + shift), ifnone(own, default) if ts is None else default)
     if ts is not None: cols['calibrated'] = (act(z/ts.temperature + shift), ifnone(own, default))
     if n_out==1: cols = {k: (P, _two_class(r)) for k,(P,r) in cols.items()}   # the report reads one positive-class column as (n, 2)

@@ -183,3 +183,34 @@ def test_avg_precision_macro_multilabel():
     with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-2)
     p, y = preds(learn, learn.dls.valid)
     assert learn.recorder.values[-1][-1] == pytest.approx(skm.average_precision_score(y.numpy(), p.numpy(), average='macro'), abs=1e-6)
+
+def test_avg_precision_macro_reads_the_scaled_softmax():
+    "LDAMLoss's probabilities are softmax(s*z): the training metric scores those, not softmax(z), whose per-class ranking differs"
+    from scipy.special import softmax
+    from fastcore.basics import noop
+    from imbalance_fastai.longtail import LDAMLoss
+    learn, _ = small_learner('multiclass', epochs=3, loss_func=LDAMLoss)
+    learn.metrics = AvgPrecisionMacro()
+    with learn.no_bar(): ap = learn.validate()[1]
+    p, y = preds(learn, learn.dls.valid)
+    z, _ = preds(learn, learn.dls.valid, act=noop)
+    Yh = y.view(-1).numpy()[:, None] == np.arange(3)
+    assert ap == pytest.approx(skm.average_precision_score(Yh, p.numpy(), average='macro'), abs=1e-6)
+    assert abs(ap - skm.average_precision_score(Yh, softmax(z.numpy(), 1), average='macro')) > 1e-4   # the test tells them apart
+
+def test_tune_threshold_with_the_new_losses():
+    "tune_threshold reads each loss's activation: balanced softmax (2-class softmax: one threshold), the asymmetric loss (one per label)"
+    from imbalance_fastai.losses import BalancedSoftmaxLoss
+    from imbalance_fastai.longtail import AsymmetricLoss
+    learn, _ = small_learner('binary', epochs=2, loss_func=BalancedSoftmaxLoss)
+    with learn.no_bar(): t = learn.tune_threshold()
+    p, y, d = preds(learn, learn.dls.valid, with_decoded=True)
+    assert isinstance(t, float) and np.array_equal(d.numpy(), (p[:, 1] > t).long().numpy())
+    assert skm.f1_score(y.view(-1), d) == pytest.approx(max(skm.f1_score(y.view(-1), p[:, 1] > g) for g in np.r_[0., p[:, 1].unique().numpy()]))
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')                     # few positives of label c in the tuning rows
+        ml, _ = small_learner('multilabel', epochs=2, loss_func=lambda dls: AsymmetricLoss())
+        with ml.no_bar(): tm = ml.tune_threshold()
+    p, y, d = preds(ml, ml.dls.valid, with_decoded=True)
+    assert tm.shape == (3,) and np.array_equal(d.numpy(), (p > torch.tensor(tm)).numpy())
+    for k in range(3): assert skm.f1_score(y[:, k], d[:, k]) == pytest.approx(skm.f1_score(y[:, k], p[:, k] > best_threshold(p[:, k], y[:, k])))

@@ -1,7 +1,8 @@
-"Prior correction on a trained tabular learner (2% positives): mean probabilities, balanced decisions, export, weighted losses."
+"Prior correction on a trained tabular learner (2% positives): mean probabilities, balanced decisions, export, weighted losses, and the losses of issue 14 (focal alpha, DRW, LDAM, balanced softmax, asymmetric)."
 import warnings
-import numpy as np, torch
+import numpy as np, pytest, torch
 import sklearn.metrics as skm
+from fastcore.basics import noop
 from fastai.data.block import RegressionBlock
 from fastai.tabular.core import TabularPandas, Normalize
 from fastai.tabular.learner import tabular_learner
@@ -9,9 +10,12 @@ from fastai.learner import load_learner
 from fastai.losses import BCEWithLogitsLossFlat
 from fastai.torch_core import set_seed
 from imbalance_fastai.sampling import weighted_dataloaders
-from trained import N_TRN, N_VAL, RATE, TOL, CONT, preds, fit
+from trained import N_TRN, N_VAL, RATE, TOL, CONT, preds, fit, small_learner
 from imbalance_fastai.callback import OverSamplingCallback
-from imbalance_fastai.prior import PriorCorrection, correct_prior
+from imbalance_fastai.losses import FocalLoss, BalancedSoftmaxLoss
+from imbalance_fastai.longtail import LDAMLoss, DeferredReweighting, AsymmetricLoss
+from imbalance_fastai.prior import PriorCorrection, correct_prior, loss_prior_factor
+import imbalance_fastai.calibration   # noqa: F401 (patches Learner.calibrate)
 
 
 def test_priors_recorded(setup):
@@ -124,3 +128,157 @@ def test_class_weighted_sigmoid_loss(setup):
     raw, _ = preds(learn, dls.valid)
     assert p.shape == raw.shape == (N_VAL, 1)
     np.testing.assert_allclose(p.numpy(), correct_prior(raw.numpy(), .5, RATE), atol=1e-5)
+
+
+# ---------------------------------------------------------------- the losses of issue 14
+
+def _single_logit_dls(setup):
+    "The same rows with a 0/1 float target: one positive-class logit"
+    df = setup['df'].assign(t=(setup['df'].y == 'pos').astype(np.float32))
+    to = TabularPandas(df, procs=[Normalize], cont_names=CONT, y_names='t', y_block=RegressionBlock(),
+                       splits=[list(range(N_TRN)), list(range(N_TRN, N_TRN + N_VAL))])
+    return to.dataloaders(bs=1024, num_workers=0)
+
+@pytest.mark.parametrize('kw', [dict(alpha=.98), dict(weight=[1., 49.])])
+def test_binary_focal_alpha_and_weight_move_the_prior(setup, kw):
+    """FocalLoss(mode='binary') weighs the positives by alpha (the negatives by 1-alpha), or by weight=[negative, positive]:
+    49:1 on 2% positives is a balanced training prior, which PriorCorrection corrects back to 2% (it used to read only
+    `weight`, as alpha). A loss weighted 49:1 trains noisier than balanced batches (over seeds 0-4 the corrected mean was
+    0.021-0.027): 2*TOL still tells a correction (0.02) from none (about 0.25)."""
+    dls = _single_logit_dls(setup)
+    learn = fit(dls, [PriorCorrection()], loss_func=FocalLoss(gamma=0., mode='binary', **kw), n_out=1)
+    pc = learn.prior_correction
+    np.testing.assert_allclose(pc.train_prior, [.5], rtol=1e-5)
+    np.testing.assert_allclose(pc.target_prior, [RATE])
+    tdl = dls.test_dl(setup['test'])
+    p, _, d = preds(learn, tdl, with_decoded=True)
+    pc.enabled = False
+    raw, _ = preds(learn, tdl)
+    pc.enabled = True
+    np.testing.assert_allclose(p.numpy(), correct_prior(raw.numpy(), .5, RATE), atol=1e-5)
+    assert raw.mean().item() > 5*RATE and abs(p.mean().item() - RATE) < 2*TOL, (raw.mean(), p.mean())
+    np.testing.assert_array_equal(d.numpy().reshape(-1), (p.view(-1) > RATE).long().numpy())   # the balanced model's decisions
+    np.testing.assert_array_equal(learn.decide(p).numpy(), d.numpy())                          # and outside get_preds
+
+def test_multilabel_focal_alpha_moves_each_labels_odds():
+    "Multi-label focal alpha multiplies each label's odds by alpha/(1-alpha); its weight scales both terms of a label and shifts nothing"
+    learn, _ = small_learner('multilabel', cbs=[PriorCorrection()], epochs=2,
+                             loss_func=lambda dls: FocalLoss(gamma=0., mode='multilabel', alpha=[.5, .8, .9], weight=[2., 1., 1.]))
+    pc = learn.prior_correction
+    nat = np.asarray(pc.natural_prior)
+    odds = nat/(1 - nat)*[1, 4, 9]
+    np.testing.assert_allclose(pc.train_prior, odds/(1 + odds), rtol=1e-6)
+    p, _, d = preds(learn, learn.dls.valid, with_decoded=True)
+    pc.enabled = False
+    raw, _ = preds(learn, learn.dls.valid)
+    pc.enabled = True
+    np.testing.assert_allclose(p.numpy(), correct_prior(raw.numpy(), pc.train_prior, nat, multilabel=True), atol=1e-5)
+    np.testing.assert_array_equal(d.numpy(), (p > torch.tensor(nat, dtype=torch.float32)).numpy())
+
+def test_deferred_reweighting_is_read_and_composes_with_the_decision_loss(setup, tmp_path):
+    """DRW trains the last 3 of 6 epochs with a class-weighted copy of the loss and puts the original back after fit:
+    the model was last trained on the weighted prior (here 0.31 positives), which PriorCorrection reads from `trained_loss`,
+    so the corrected mean is back at 2% (seeds 0-4: 0.017-0.023). The learner's own DecisionLoss (made by PriorCorrection,
+    holding a rule) is the loss DRW copies: after fit the learner has it back with its rule, the copy is tied to the same
+    PriorCorrection (it was a deep copy of the callback and of the learner behind it), and fastai's shared default loss
+    inside is never written to."""
+    drw = DeferredReweighting(start_epoch=3)
+    set_seed(0)
+    learn = tabular_learner(setup['dls'], layers=[16], cbs=[drw, PriorCorrection()])
+    own = learn.loss_func
+    shared = own.loss_func
+    before = dict(vars(shared))
+    learn.set_decision(thresh=.3)
+    own = learn.loss_func
+    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(6, 5e-2)
+    assert learn.loss_func is own and own.loss_func is shared and learn.decision.thresh == .3
+    assert vars(shared).keys() == before.keys() and all(vars(shared)[k] is before[k] for k in before) and shared.func.weight is None
+    tl, pc = drw.trained_loss, learn.prior_correction
+    assert tl is not own and tl.correction is pc and tl.loss_func is not shared
+    w = drw.applied_weight.numpy()
+    q = np.array([1 - RATE, RATE])*w
+    np.testing.assert_allclose(pc.train_prior, q/q.sum(), rtol=1e-5)
+    assert .25 < pc.train_prior[1] < .35
+    p, _, d = preds(learn, setup['tdl'], with_decoded=True)
+    pc.enabled = False
+    raw, _ = preds(learn, setup['tdl'])
+    pc.enabled = True
+    assert raw[:, 1].mean().item() > 5*RATE and abs(p[:, 1].mean().item() - RATE) < TOL, (raw[:, 1].mean(), p[:, 1].mean())
+    np.testing.assert_array_equal(d.numpy(), (p[:, 1] > .3).long().numpy())            # the learner's own rule
+    np.testing.assert_array_equal(learn.decide(p).numpy(), d.numpy())
+    learn.export(tmp_path/'drw.pkl')
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        loaded = load_learner(tmp_path/'drw.pkl')
+    lp, _, ld = preds(loaded, loaded.dls.test_dl(setup['test']), with_decoded=True)
+    np.testing.assert_allclose(lp.numpy(), p.numpy(), atol=1e-5)
+    np.testing.assert_array_equal(ld.numpy(), d.numpy())
+
+def test_deferred_reweighting_weights_reach_a_wrapped_loss():
+    "The learner's loss is its DecisionLoss: DRW's weight must reach the FocalLoss inside the copy (it was set on the wrapper, and the last epochs trained unweighted)"
+    drw = DeferredReweighting(start_epoch=1)
+    learn, _ = small_learner('multiclass', cbs=[drw, PriorCorrection()], epochs=2, loss_func=lambda dls: FocalLoss(gamma=0.))
+    tl, w = drw.trained_loss, drw.applied_weight
+    assert 'weight' not in vars(tl) and torch.equal(tl.loss_func.weight, w)
+    torch.manual_seed(0)
+    x, y = torch.randn(64, 3), torch.randint(0, 3, (64,))
+    assert torch.allclose(tl(x, y), FocalLoss(gamma=0., weight=w)(x, y))
+    assert not torch.allclose(tl(x, y), FocalLoss(gamma=0.)(x, y))
+    assert learn.loss_func.loss_func.weight is None                                       # the learner's own loss: unweighted again
+    q = np.asarray(learn.prior_correction.natural_prior)*w.numpy()
+    np.testing.assert_allclose(learn.prior_correction.train_prior, q/q.sum(), rtol=1e-5)
+
+def test_ldam_shift_goes_to_the_scaled_logits(setup):
+    """LDAMLoss's probabilities are softmax(s*z): the shift must be added to s*z (the learner's logits get shift/s), else it is
+    s=30 times too large. The corrected probabilities are exactly the Bayes correction of the model's own softmax(30 z)."""
+    learn = fit(setup['dls'], [OverSamplingCallback(seed=0), PriorCorrection()], loss_func=LDAMLoss(setup['dls'], max_m=0.))
+    pc = learn.prior_correction
+    np.testing.assert_allclose(pc.train_prior, [.5, .5])
+    p, _ = preds(learn, setup['tdl'])
+    pc.enabled = False
+    raw, _ = preds(learn, setup['tdl'])
+    z, _ = preds(learn, setup['tdl'], act=noop)
+    pc.enabled = True
+    np.testing.assert_allclose(raw.numpy(), torch.softmax(30*z, 1).numpy(), atol=1e-6)
+    np.testing.assert_allclose(p.numpy(), correct_prior(raw.numpy(), [.5, .5], [1 - RATE, RATE]), atol=1e-5)
+    assert raw[:, 1].mean().item() > 5*RATE and p[:, 1].mean().item() > RATE/2   # 30 times the shift would leave ~0
+
+def test_balanced_softmax_trains_a_balanced_prior(setup):
+    """BalancedSoftmaxLoss(dls) adds log(prior) to the logits while training: the raw logits are the balanced model's
+    (train prior uniform), and PriorCorrection brings them back to 2% (seeds 0-4: 0.018-0.022) while deciding as the
+    balanced model (balanced accuracy within .03, a standard error of 160 positives' recall, of oversampling's)."""
+    learn = fit(setup['dls'], [PriorCorrection()], loss_func=BalancedSoftmaxLoss(setup['dls']))
+    np.testing.assert_allclose(learn.prior_correction.train_prior, [.5, .5], rtol=1e-5)
+    p, _, d = preds(learn, setup['tdl'], with_decoded=True)
+    y = setup['y_test']
+    assert abs(p[:, 1].mean().item() - RATE) < TOL
+    _, _, full = preds(setup['os_learn'], setup['tdl'], with_decoded=True)
+    assert abs(skm.balanced_accuracy_score(y, d) - skm.balanced_accuracy_score(y, full)) < .03
+
+def test_asymmetric_loss_correction_is_approximate_and_says_so():
+    """AsymmetricLoss has no class weights (loss_prior_factor: None) but its focusing raises the probabilities beyond any
+    prior shift: PriorCorrection still applies the Bayes shift it can, and warns that it is approximate, also after
+    calibrate (a temperature does not undo it)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        learn, _ = small_learner('multilabel', cbs=[PriorCorrection(target_prior=[.1, .1, .1])], epochs=3,
+                                 loss_func=lambda dls: AsymmetricLoss())
+    pc = learn.prior_correction
+    assert loss_prior_factor(learn.loss_func, multilabel=True) is None
+    np.testing.assert_allclose(pc.train_prior, pc.natural_prior)
+    with pytest.warns(UserWarning, match=r"AsymmetricLoss\(gamma_neg=4, gamma_pos=1, clip=0.05\).*approximate.*does not undo"):
+        p, y = preds(learn, learn.dls.valid)
+    pc.enabled = False
+    raw, _ = preds(learn, learn.dls.valid)
+    pc.enabled = True
+    np.testing.assert_allclose(p.numpy(), correct_prior(raw.numpy(), pc.natural_prior, [.1]*3, multilabel=True), atol=1e-5)
+    assert (raw.mean(0) > y.float().mean(0) + .05).all(), (raw.mean(0), y.float().mean(0))   # the bend: far above each label's rate
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        with learn.no_bar(): learn.calibrate()
+    with pytest.warns(UserWarning, match='approximate'): preds(learn, learn.dls.valid)
+
+def test_no_warning_for_losses_that_do_not_bend(setup):
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        preds(setup['os_learn'], setup['tdl'])

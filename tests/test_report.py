@@ -11,8 +11,10 @@ from fastai.learner import Learner
 from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import DiceMulti, JaccardCoeffMulti
 import sklearn.metrics as skm
-from trained import RATE, TOL, preds, small_learner
-from imbalance_fastai.prior import correct_prior
+from trained import RATE, TOL, preds, small_learner, fit
+from imbalance_fastai.prior import correct_prior, PriorCorrection
+from imbalance_fastai.losses import BalancedSoftmaxLoss
+from imbalance_fastai.longtail import LDAMLoss, AsymmetricLoss
 from imbalance_fastai.decisions import apply_offsets
 import pandas as pd
 from scipy.special import softmax
@@ -166,3 +168,45 @@ def test_report_bad_inputs(setup):
     with pytest.raises(TypeError, match="the decisions are the learner's own"): imbalance_report(setup['os_learn'], thresh=.3)
     with pytest.raises(ValueError, match='look like logits'):
         imbalance_report(np.array([[2., -1.], [0., 1.]]), np.array([0, 1]), train_prior=[.5, .5], target_prior=[.9, .1])
+
+
+def _report_warnings(*args, **kwargs):
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter('always')
+        rep = imbalance_report(*args, **kwargs)
+    return rep, [str(o.message) for o in w if str(o.message).startswith('imbalance_report:')]
+
+@pytest.mark.parametrize('loss', ['balanced_softmax', 'ldam'])
+def test_report_columns_of_the_new_losses(setup, loss):
+    """The report's columns are what the learner returns and decides: balanced softmax trains a uniform prior (uncorrected
+    mean probability ~0.26, corrected ~0.02); LDAM's probabilities are the softmax of its scaled logits, and its margins
+    get the warning that the corrected column is approximate."""
+    dls = setup['dls']
+    lf = BalancedSoftmaxLoss(dls) if loss == 'balanced_softmax' else LDAMLoss(dls)
+    learn = fit(dls, [PriorCorrection()], loss_func=lf)
+    ldl = dls.test_dl(setup['test'], with_labels=True)
+    rep, warned = _report_warnings(learn, dl=ldl)
+    assert bool(warned) == (loss == 'ldam') and all('approximate' in m for m in warned)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        p, y, d = preds(learn, ldl, with_decoded=True)
+        learn.prior_correction.enabled = False
+        raw, _ = preds(learn, ldl)
+        learn.prior_correction.enabled = True
+    get = lambda m, c, col: rep.loc[(m, c), col]
+    assert get('mean_prob', 'pos', 'uncorrected') == pytest.approx(raw[:, 1].mean().item(), abs=1e-6)
+    assert get('mean_prob', 'pos', 'corrected') == pytest.approx(p[:, 1].mean().item(), abs=1e-6)
+    assert get('recall', 'pos', 'corrected') == pytest.approx(skm.recall_score(y.view(-1), d))
+    assert get('log_loss', 'all', 'corrected') == pytest.approx(skm.log_loss(y.view(-1), p.double()/p.double().sum(1, keepdim=True)), rel=1e-5)
+    if loss == 'balanced_softmax':
+        assert get('mean_prob', 'pos', 'uncorrected') > 5*RATE and abs(get('mean_prob', 'pos', 'corrected') - RATE) < TOL
+
+def test_report_warns_for_the_asymmetric_loss():
+    "AsymmetricLoss's probabilities are not a prior shift away from calibrated ones: the report says so, and scores them as given"
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        learn, _ = small_learner('multilabel', cbs=[PriorCorrection()], epochs=2, loss_func=lambda dls: AsymmetricLoss())
+        p, y = preds(learn, learn.dls.valid)
+    rep, warned = _report_warnings(learn)
+    assert warned and 'AsymmetricLoss' in warned[0] and 'does not undo' in warned[0]
+    np.testing.assert_allclose(rep.loc['mean_prob', 'corrected'].to_numpy(), p.mean(0).numpy(), atol=1e-6)

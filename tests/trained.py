@@ -35,9 +35,11 @@ def make(n, seed, rate=RATE):
     x = rng.standard_normal((n, 3)) + y[:, None]*MU
     return pd.DataFrame({**{c: x[:, i] for i, c in enumerate(CONT)}, 'y': np.where(y == 1, 'pos', 'neg')})
 
-def fit(dls, cbs, seed=0, epochs=4, lr=5e-2):
+def fit(dls, cbs, seed=0, epochs=4, lr=5e-2, loss_func=None, **kwargs):
+    "A tabular learner on `dls` trained with `loss_func` (a new `CrossEntropyLossFlat()` by default; `'default'`: fastai's shared one)"
     set_seed(seed)
-    learn = tabular_learner(dls, layers=[16], loss_func=CrossEntropyLossFlat(), cbs=cbs)
+    lf = CrossEntropyLossFlat() if loss_func is None else None if loss_func == 'default' else loss_func
+    learn = tabular_learner(dls, layers=[16], loss_func=lf, cbs=cbs, **kwargs)
     with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, lr)
     return learn
 
@@ -90,10 +92,10 @@ def small_dls(kind, n=600, seed=0, bs=64):
     to = TabularPandas(df, procs=[Normalize], cont_names=['x0', 'x1', 'x2'], y_names=y_names, y_block=y_block, splits=splits)
     return to.dataloaders(bs=bs, num_workers=0), df
 
-def small_learner(kind, cbs=None, seed=0, epochs=1, **kwargs):
-    "A tabular learner on `small_dls(kind)` with fastai's default loss for the block type, fitted for `epochs`"
+def small_learner(kind, cbs=None, seed=0, epochs=1, loss_func=None, **kwargs):
+    "A tabular learner on `small_dls(kind)` with fastai's default loss for the block type (or `loss_func(dls)`), fitted for `epochs`"
     dls, df = small_dls(kind, **kwargs)
     set_seed(seed)
-    learn = tabular_learner(dls, layers=[16], cbs=cbs)
+    learn = tabular_learner(dls, layers=[16], cbs=cbs, loss_func=None if loss_func is None else loss_func(dls))
     with learn.no_bar(), learn.no_logging(): learn.fit(epochs, 2e-2)
     return learn, df
