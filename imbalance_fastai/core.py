@@ -5,15 +5,19 @@
 # %% ../nbs/00_core.ipynb #b82301b9
 from __future__ import annotations
 import functools, itertools
+import io, os, warnings
 import numpy as np, pandas as pd, torch
 from fastcore.foundation import L
+from fastcore.basics import ifnone
 from fastai.data.core import Datasets, TfmdLists, DataLoaders
 from fastai.data.load import DataLoader
+from fastai.data.block import DataBlock
 from fastai.data.transforms import Categorize, MultiCategorize, EncodedMultiCategorize, ColReader
 from fastai.tabular.core import Tabular
+from fastai.vision.core import PILMask, AddMaskCodes, Image
 
 # %% auto #0
-__all__ = ['Labels', 'TrainPriors', 'encode_labels', 'get_labels']
+__all__ = ['Labels', 'TrainPriors', 'encode_labels', 'get_labels', 'MaskLabels', 'clear_mask_cache']
 
 # %% ../nbs/00_core.ipynb #a21e2d1c
 class Labels:
@@ -159,7 +163,44 @@ def _apply_pre(pre, items):
         return o
     return [_one(get(i)) for i in range(len(items))]
 
-def _tl_labels(tl, n_bins=None, strict=True):
+def _item(items, i):
+    "A short repr of item `i` of `items` (a list, `L` or DataFrame), for error messages"
+    r = repr(items.iloc[i] if hasattr(items, 'iloc') else items[i])
+    return r if len(r)<=120 else r[:117]+'...'
+
+def _tags_multi_hot(lists, vocab, items, strict=True):
+    "Multi-hot matrix of tag lists (multi-label tags, box labels); a tag outside `vocab` names its item (ignored unless `strict`)"
+    lens = np.fromiter((len(o) for o in lists), dtype=np.int64, count=len(lists))
+    flat = list(itertools.chain.from_iterable(lists))
+    idx,row = pd.Index(vocab).get_indexer(flat),np.repeat(np.arange(len(lists)), lens)
+    if strict and (idx<0).any():
+        bad = np.unique(row[idx<0])
+        unk = sorted({str(flat[j]) for j in np.flatnonzero(idx<0)[:1000]})
+        raise ValueError(f"{len(bad)} of {len(lists)} items have labels that are not in the vocab: {unk[:5]} (first: item "
+                         f"{bad[0]}, {_item(items, bad[0])}); the vocab is {list(vocab)[:10]}. Fix those labels, add them "
+                         "to the vocab (e.g. BBoxLblBlock(vocab=...)), or pass strict=False to ignore them")
+    res = np.zeros((len(lists), len(vocab)), dtype=bool)
+    res[row[idx>=0], idx[idx>=0]] = True
+    return res
+
+def _mask_opener(tl):
+    "fastai's mask opener (`MaskBlock`'s `PILMask.create`) in the pipeline of `tl`, if any"
+    return next((f for f in tl.tfms.fs if f is PILMask.create), None)
+
+def _mask_codes(src):
+    "`MaskBlock`'s codes, kept in item transforms (`AddMaskCodes`): of a DataLoader, a `DataBlock`, or a list or `Pipeline` of them"
+    if hasattr(src, 'after_item'): src = src.after_item
+    elif hasattr(src, 'item_tfms'): src = src.item_tfms
+    fs = getattr(src, 'fs', src)
+    return next((f.codes for f in (fs if isinstance(fs, (list, tuple, L)) else []) if isinstance(f, AddMaskCodes) and f.codes is not None), None)
+
+def _tl_labels(tl, n_bins=None, strict=True, codes=None):
+    opener = _mask_opener(tl)
+    if opener is not None:   # segmentation: run the pipeline up to the mask opener (the mask paths), then read the masks
+        return _mask_labels(_apply_pre(tl.tfms.fs[:tl.tfms.fs.index(opener)], tl.items), codes, strict)
+    if codes is not None:
+        raise ValueError("codes= names the pixel values of segmentation masks, but this label pipeline opens no mask "
+                         "(no PILMask.create, as MaskBlock adds); leave codes out")
     enc = _encoder(tl)
     if enc is None:   # no encoder (e.g. a regression target): run the label pipeline itself
         return encode_labels(np.stack([np.asarray(tl[i]) for i in range(len(tl))]) if len(tl) else [], n_bins=n_bins)
@@ -167,7 +208,7 @@ def _tl_labels(tl, n_bins=None, strict=True):
     raw = _apply_pre(pre, tl.items)
     vocab = list(enc.vocab)
     if isinstance(enc, EncodedMultiCategorize): return Labels(np.stack([np.asarray(o) for o in raw]), vocab)
-    if isinstance(enc, MultiCategorize): return Labels(_multi_hot(list(raw), vocab)[0], vocab)
+    if isinstance(enc, MultiCategorize): return Labels(_tags_multi_hot(list(raw), vocab, tl.items, strict), vocab)
     codes = pd.Index(vocab).get_indexer(pd.Series(raw).to_numpy())
     if strict and (codes<0).any():
         unk = pd.unique(pd.Series(raw)[codes<0])[:5].tolist()
@@ -186,15 +227,20 @@ def _raw_labels(src, **kwargs):
 @_raw_labels.register
 def _(src:DataLoaders, **kwargs): return _raw_labels(src.train, **kwargs)
 @_raw_labels.register
-def _(src:DataLoader, **kwargs): return _raw_labels(src.dataset, **kwargs)
+def _(src:DataLoader, codes=None, **kwargs): return _raw_labels(src.dataset, codes=ifnone(codes, _mask_codes(src)), **kwargs)
+@_raw_labels.register
+def _(src:DataBlock, **kwargs):
+    raise TypeError("a DataBlock holds no items: read the labels of what it builds from them, "
+                    "get_labels(dblock.datasets(items)) or get_labels(dblock.dataloaders(items))")
 @_raw_labels.register
 def _(src:torch.utils.data.DataLoader, **kwargs): return _raw_labels(src.dataset, **kwargs)
 @_raw_labels.register
-def _(src:TfmdLists, n_bins=None, strict=True, **kwargs): return _tl_labels(src, n_bins=n_bins, strict=strict)
+def _(src:TfmdLists, n_bins=None, strict=True, codes=None, **kwargs): return _tl_labels(src, n_bins, strict, codes)
 @_raw_labels.register
 def _(src:Datasets, **kwargs):
     if len(src.tls)<=src.n_inp: raise ValueError(f"this Datasets has {len(src.tls)} pipelines and n_inp={src.n_inp}: no target to read")
-    return _raw_labels(src.tls[src.n_inp], **kwargs)
+    tgts = src.tls[src.n_inp:]   # the first target with classes: for detection the box labels, not the boxes
+    return _raw_labels(next((tl for tl in tgts if _encoder(tl) is not None or _mask_opener(tl) is not None), tgts[0]), **kwargs)
 @_raw_labels.register
 def _(src:torch.utils.data.Subset, **kwargs):
     lbls = get_labels(src.dataset, **kwargs)
@@ -218,7 +264,8 @@ def get_labels(
     label_fn=None, # Function of `src` returning all its labels, for datasets that offer none
     n_bins:int=None, # Bin a continuous target into this many quantiles
     col=None, # Column to read when `src` is a DataFrame
-    strict:bool=True, # Raise on labels outside the vocab (set `False` to get them as code -1)
+    strict:bool=True, # Raise on labels outside the vocab (`False`: code -1; tags and mask values outside it are ignored)
+    codes:list=None, # Names of the mask values of a segmentation source that does not carry them (a `Datasets`)
 )->Labels:
     "Labels of `src`, read without loading any input"
     if isinstance(src, Labels): return src
@@ -227,5 +274,77 @@ def get_labels(
         if not isinstance(src, pd.DataFrame): raise TypeError(f"col={col!r} needs a DataFrame, got a {type(src).__name__}")
         if col not in src.columns: raise ValueError(f"column {col!r} not found; columns are {list(src.columns)}")
         raw = src[col]
-    else: raw = _raw_labels(src, n_bins=n_bins, strict=strict)
+    else: raw = _raw_labels(src, n_bins=n_bins, strict=strict, codes=codes)
     return raw if isinstance(raw, Labels) else encode_labels(raw, n_bins=n_bins)
+
+# %% ../nbs/00_core.ipynb #d91ec33b
+class MaskLabels(Labels):
+    "Multi-label `Labels` of segmentation masks: which classes each image contains, with the `pixel_counts` they come from"
+    def __init__(self,
+        pixel_counts, # Pixels of each class in each mask, `(n, c)`
+        vocab=None, # The mask codes in value order (`MaskBlock(codes)`); defaults to `range(c)`
+    ):
+        pc = np.asarray(pixel_counts)
+        if pc.ndim!=2: raise ValueError(f"pixel_counts must be a 2-d (images, classes) matrix, got shape {pc.shape}")
+        if pc.size and pc.min()<0: raise ValueError(f"pixel_counts must be >= 0, got a minimum of {pc.min()}")
+        super().__init__(pc>0, vocab)
+        self.pixel_counts = pc.astype(np.int64, copy=False)
+
+    @property
+    def pixel_share(self):
+        "Share of each image's pixels per class, `(n, c)` (rows of empty masks are 0)"
+        return self.pixel_counts/np.maximum(self.pixel_counts.sum(1, keepdims=True), 1)
+    @property
+    def pixel_prior(self):
+        "Share of all the split's pixels per class"
+        tot = self.pixel_counts.sum(0)
+        return tot/max(tot.sum(), 1)
+
+_mask_cache = {}   # absolute path -> (st_mtime_ns, st_size, pixels per value 0..max)
+
+def clear_mask_cache():
+    "Forget the pixel counts `get_labels` keeps of every mask file it has read"
+    _mask_cache.clear()
+
+def _count_pixels(o):
+    "Pixels per value `0..max` of one mask: a file decoded as `PILMask.create` decodes it (mode 'L'), or an array/image"
+    if isinstance(o, (str, os.PathLike, bytes)):
+        with Image.open(io.BytesIO(o) if isinstance(o, bytes) else o) as im:
+            a = np.asarray(im if im.mode=='L' else im.convert('L'))
+    else: a = np.asarray(o.detach().cpu() if isinstance(o, torch.Tensor) else o)
+    if a.dtype.kind not in 'bu' and (a.dtype.kind!='i' or (a.size and a.min()<0)):
+        raise ValueError(f"mask {_item([o], 0)} holds values that are not class codes (dtype {a.dtype}, "
+                         f"min {a.min() if a.size else None}); a mask holds integer codes 0..c-1")
+    return np.bincount(a.ravel())
+
+def _mask_counts(o):
+    "`_count_pixels` of `o`, cached for files: keyed by absolute path, valid while the file's mtime and size are unchanged"
+    if not isinstance(o, (str, os.PathLike)): return _count_pixels(o)
+    fn = os.path.abspath(o)
+    st = os.stat(fn)
+    hit = _mask_cache.get(fn)
+    if hit is not None and hit[0]==st.st_mtime_ns and hit[1]==st.st_size: return hit[2]
+    res = _count_pixels(fn)
+    _mask_cache[fn] = (st.st_mtime_ns, st.st_size, res)
+    return res
+
+def _mask_labels(srcs, codes=None, strict=True):
+    "`MaskLabels` of the masks `srcs` (files, arrays, images) in the vocab `codes` (the values `0..max` when `None`)"
+    rows = [_mask_counts(o) for o in srcs]
+    lens = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
+    n_val = int(lens.max()) if len(rows) else 0
+    pc = np.zeros((len(rows), n_val), dtype=np.int64)
+    if len(rows): pc[np.repeat(np.arange(len(rows)), lens), np.arange(lens.sum())-np.repeat(np.cumsum(lens)-lens, lens)] = np.concatenate(rows)
+    c = n_val if codes is None else len(codes)
+    bad = np.flatnonzero(pc[:, c:].any(1))
+    if strict and len(bad):
+        eg = '; '.join(f"{_item(srcs, i)} has {(c+np.flatnonzero(pc[i, c:])).tolist()[:8]}" for i in bad[:3])
+        raise ValueError(f"{len(bad)} of {len(pc)} masks have pixel values outside the vocabulary of {c} codes "
+                         f"{list(codes)[:10] if codes is not None else ''} (values 0..{c-1}): {eg}. Add the missing "
+                         "classes to MaskBlock(codes=...), remap those values in the masks, or pass strict=False to ignore them")
+    n_seen = int(pc.any(0).sum())
+    if codes is None and n_val>2*n_seen:
+        warnings.warn(f"the masks hold {n_seen} distinct values but run up to {n_val-1}, so they are read as {n_val} classes; "
+                      "pass codes=[...] (and strict=False to ignore a 'void' value such as 255)")
+    pc = np.pad(pc[:, :c], ((0,0), (0, max(c-n_val, 0))))
+    return MaskLabels(pc, codes)

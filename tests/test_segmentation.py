@@ -1,0 +1,183 @@
+"Segmentation and detection labels as a fastai user builds them: `SegmentationDataLoaders`, `unet_learner`, `BBoxLblBlock`."
+import os, warnings
+from pathlib import Path
+import numpy as np, pytest, torch
+from PIL import Image
+from torch import nn
+from fastai.data.block import DataBlock
+from fastai.data.transforms import IndexSplitter
+from fastai.layers import ConvLayer
+from fastai.vision.data import ImageBlock, MaskBlock, BBoxBlock, BBoxLblBlock, SegmentationDataLoaders
+from fastai.vision.learner import unet_learner
+from fastai.callback.progress import ProgressCallback   # noqa: F401 (patches Learner.no_bar)
+from fastai.torch_core import set_seed
+
+import imbalance_fastai.core as core
+from imbalance_fastai.core import get_labels, MaskLabels, clear_mask_cache
+from imbalance_fastai.resampler import Resampler
+from imbalance_fastai.sampling import weighted_dataloaders, sampling_summary
+from imbalance_fastai.callback import OverSamplingCallback
+
+torch.set_num_threads(1)
+CODES = ['bg', 'road', 'rare']
+N, RARE = 40, [1, 7, 35]   # 40 images (32 train, 8 valid); the 'rare' class is in images 1, 7 (train) and 35 (valid)
+
+
+def _mask(i):
+    m = np.zeros((16, 16), np.uint8); m[:8] = 1
+    if i in RARE: m[12:, 12:] = 2
+    return m
+
+
+@pytest.fixture
+def folder(tmp_path):
+    "A folder of N RGB images `i.png` and their masks `i_m.png`"
+    rng = np.random.default_rng(0)
+    for i in range(N):
+        Image.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(tmp_path/f'{i}.png')
+        Image.fromarray(_mask(i)).save(tmp_path/f'{i}_m.png')
+    clear_mask_cache()
+    yield tmp_path
+    clear_mask_cache()
+
+
+def _fns(folder): return [folder/f'{i}.png' for i in range(N)]
+def _label_func(f): return f.parent/f'{f.stem}_m.png'
+def _dblock(codes=CODES): return DataBlock(blocks=(ImageBlock, MaskBlock(codes)), get_y=_label_func, splitter=IndexSplitter(range(32, 40)))
+
+
+def _delete_inputs(folder):
+    "Remove the input images, so that opening any of them raises"
+    for i in range(N): (folder/f'{i}.png').unlink()
+
+
+def test_segmentation_dataloaders_labels_without_opening_an_image(folder):
+    dls = SegmentationDataLoaders.from_label_func(folder, _fns(folder), _label_func, codes=CODES, bs=4, seed=0)
+    _delete_inputs(folder)
+    lbls = get_labels(dls)
+    assert isinstance(lbls, MaskLabels) and lbls.multi
+    assert list(lbls.vocab) == CODES
+    ids = [int(f.stem) for f in dls.train_ds.items]            # a random 80% split
+    expected = np.stack([np.bincount(_mask(i).ravel(), minlength=3) for i in ids])
+    assert (lbls.pixel_counts == expected).all()
+    assert (lbls.codes == (expected > 0)).all()
+    assert lbls.counts[2] == len(set(ids) & set(RARE))
+    np.testing.assert_allclose(lbls.pixel_prior, expected.sum(0)/expected.sum())
+    np.testing.assert_allclose(lbls.pixel_share, expected/256)
+
+
+def test_datasets_need_codes_for_names(folder):
+    dsets = _dblock().datasets(_fns(folder))
+    _delete_inputs(folder)
+    assert list(get_labels(dsets.train).vocab) == [0, 1, 2]
+    assert list(get_labels(dsets.train, codes=CODES).vocab) == CODES
+    assert get_labels(dsets, codes=CODES).counts.tolist() == [40, 40, 3]
+
+
+def test_second_read_and_callback_use_the_cache(folder, monkeypatch):
+    dls = _dblock().dataloaders(_fns(folder), bs=8)
+    first = get_labels(dls)
+    def _no_decode(o): raise AssertionError(f'{o} was decoded again')
+    monkeypatch.setattr(core, '_count_pixels', _no_decode)
+    assert (get_labels(dls).pixel_counts == first.pixel_counts).all()
+    assert (get_labels(dls.train_ds).codes == first.codes).all()   # the same files through another object
+    r = OverSamplingCallback(seed=0)._build_resampler(dls.train.dataset)   # what the callback reads at each fit
+    assert r.labels.counts.tolist() == [32, 32, 2]
+    monkeypatch.undo()
+    m = _mask(0); m[0, 0] = 2                                      # image 0 now holds the rare class
+    Image.fromarray(m).save(folder/'0_m.png')
+    os.utime(folder/'0_m.png', ns=(0, os.stat(folder/'1_m.png').st_mtime_ns + 10**9))
+    assert get_labels(dls).counts.tolist() == [32, 32, 3]
+
+
+def test_mask_values_outside_the_vocab(folder):
+    Image.fromarray(np.full((16, 16), 5, np.uint8)).save(folder/'3_m.png')
+    Image.fromarray(np.full((16, 16), 255, np.uint8)).save(folder/'9_m.png')
+    dls = _dblock().dataloaders(_fns(folder), bs=8)
+    train = dls.train
+    with pytest.raises(ValueError, match=r"2 of 32 masks have pixel values outside the vocabulary of 3 codes.*3_m\.png'\) has \[5\].*9_m\.png'\) has \[255\]"):
+        get_labels(dls)
+    with pytest.raises(ValueError, match='outside the vocabulary'): get_labels(dls.train_ds, codes=CODES)
+    with pytest.warns(UserWarning, match='read as 256 classes'): get_labels(dls.train_ds)   # no codes: values are classes
+    assert dls.train is train
+    lbls = get_labels(dls, strict=False)                          # those pixels ignored
+    assert lbls.counts.tolist() == [30, 30, 2]
+
+
+def test_weighted_dataloaders_oversample_rare_images(folder):
+    dls = weighted_dataloaders(_dblock(), _fns(folder), bs=8, seed=0)
+    summ = sampling_summary(dls)
+    assert summ['natural'].tolist() == [32, 32, 2]
+    # rows are grouped by their rarest class: 30 images whose rarest is 'bg' (ties go to the first), 2 with 'rare';
+    # 'oversample' gives both groups half of the 32 rows of an epoch (the sampler rounds 16 to one either side at random)
+    assert abs(summ['sampled'].iloc[2] - 16) <= 1
+    x, y = dls.one_batch()
+    assert x.shape == (8, 3, 16, 16) and y.shape == (8, 16, 16)
+
+
+def test_repeat_factor_on_masks(folder):
+    lbls = get_labels(_dblock().dataloaders(_fns(folder), bs=8))
+    r = Resampler(lbls, 'repeat_factor', thresh=1., seed=0)
+    f = lbls.codes.mean(0)                                        # share of images with each class
+    expected = np.where(lbls.codes, np.maximum(1, np.sqrt(1./f)), 1).max(1)
+    np.testing.assert_allclose(r.repeat_factors, expected)
+    assert expected[1] == pytest.approx(4.) and expected[0] == 1.   # sqrt(1 / (2/32))
+
+
+def test_unet_learner_with_the_callback(folder):
+    dls = _dblock().dataloaders(_fns(folder), bs=8)
+    def tiny(pretrained=False):
+        return nn.Sequential(ConvLayer(3, 8, stride=2), ConvLayer(8, 16, stride=2), nn.AdaptiveAvgPool2d(1))
+    set_seed(0)
+    learn = unet_learner(dls, tiny, pretrained=False, n_in=3, cbs=OverSamplingCallback('repeat_factor', thresh=1., seed=0))
+    train = learn.dls.train
+    with learn.no_bar(), learn.no_logging(), warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        learn.fit(1)
+    counts = learn.over_sampling.sampled_counts
+    assert counts.shape == (1, 3)
+    assert learn.dls.train is train
+    # r = sqrt(1 / (2/32)) = 4 for the two rare images, exactly: 8 of the epoch's 38 rows (30 + 2*4) hold the class
+    assert counts.iloc[0].tolist() == [38, 38, 8]
+
+
+def _boxes():
+    lbl = {i: ['car']*(1 + i % 3) for i in range(N)}
+    for i in RARE: lbl[i] = lbl[i] + ['bike']
+    return lbl
+
+
+def _det_dblock(lbl, vocab=None):
+    return DataBlock(blocks=(ImageBlock, BBoxBlock, BBoxLblBlock(vocab=vocab)), n_inp=1,
+                     get_y=[lambda f: [[0, 0, 8, 8]]*len(lbl[int(f.stem)]), lambda f: lbl[int(f.stem)]],
+                     splitter=IndexSplitter(range(32, 40)))
+
+
+def test_detection_labels_from_box_labels_only(folder):
+    lbl = _boxes()
+    dblock = _det_dblock(lbl)
+    dls = dblock.dataloaders(_fns(folder), bs=4)
+    _delete_inputs(folder)
+    lbls = get_labels(dls)
+    assert list(lbls.vocab) == ['#na#', 'bike', 'car']
+    assert lbls.counts.tolist() == [0, 2, 32]
+    assert lbls.codes[7].tolist() == [False, True, True]
+    r = Resampler(lbls, 'repeat_factor', thresh=.25, seed=0)
+    assert r.repeat_factors[[0, 1, 7]].tolist() == [1., 2., 2.]    # sqrt(.25 / (2/32)) = 2 for the bike images
+
+
+def test_detection_weighted_dataloaders(folder):
+    dls = weighted_dataloaders(_det_dblock(_boxes()), _fns(folder), bs=4, seed=0)
+    summ = sampling_summary(dls)
+    assert abs(summ.loc['bike', 'sampled'] - 16) <= 1
+    b = dls.one_batch()
+    assert len(b) == 3 and b[1].shape[0] == 4
+
+
+def test_box_label_not_in_the_vocab(folder):
+    lbl = _boxes()
+    dsets = _det_dblock(lbl, vocab=['bike', 'car']).datasets(_fns(folder))
+    lbl[5] = ['car', 'bus']
+    with pytest.raises(ValueError, match=r"1 of 32 items have labels that are not in the vocab: \['bus'\] \(first: item 5, .*5\.png"):
+        get_labels(dsets.train)
+    assert get_labels(dsets.train, strict=False).counts.tolist() == [0, 2, 32]
