@@ -12,6 +12,7 @@ from .resampler import *
 from .sampling import *
 from .distributed import *
 from .callback import *
+from .decouple import *
 from .losses import *
 from .longtail import *
 from .decisions import *
