@@ -11,6 +11,7 @@ from scipy.special import expit, softmax
 from fastcore.basics import ifnone
 from fastcore.meta import delegates
 from fastai.learner import Learner
+from .core import get_labels, MaskLabels
 from .decisions import _np, _along, _balanced_rule, _correction, DecisionLoss, DecisionRule
 from .prior import _prior_array, _warn_bent, logit_shift, correct_prior
 from .metrics import _as_preds, _eval_dl, _rarest_classes
@@ -156,7 +157,11 @@ def _pixel_counts(masks, c, ignore_index=None):
     return tot
 
 def _train_mask_counts(learn, c, ignore_index=None):
-    "Pixel counts of the learner's train masks, read through the target pipeline only; `None` if it has none"
+    "Pixel counts of the learner's train masks: the `MaskLabels` `get_labels` keeps (cached), else the target pipeline; `None` if none"
+    try:
+        lbls = get_labels(learn.dls, strict=ignore_index is None)
+        if isinstance(lbls, MaskLabels) and lbls.pixel_counts.shape[1]>=c: return lbls.pixel_counts[:, :c].sum(0)
+    except Exception: pass
     try:
         ds = learn.dls.train_ds
         tl = ds.tls[ds.n_inp]

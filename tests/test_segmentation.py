@@ -181,3 +181,16 @@ def test_box_label_not_in_the_vocab(folder):
     with pytest.raises(ValueError, match=r"1 of 32 items have labels that are not in the vocab: \['bus'\] \(first: item 5, .*5\.png"):
         get_labels(dsets.train)
     assert get_labels(dsets.train, strict=False).counts.tolist() == [0, 2, 32]
+
+
+def test_report_reads_train_pixel_counts_from_the_cache(folder, monkeypatch):
+    "imbalance_report's rare classes come from the masks get_labels has read once: no mask is decoded again"
+    from fastai.learner import Learner
+    from imbalance_fastai.report import _train_mask_counts
+    dls = _dblock().dataloaders(_fns(folder), bs=8)
+    learn = Learner(dls, nn.Conv2d(3, 3, 1))
+    expected = np.sum([np.bincount(_mask(i).ravel(), minlength=3) for i in range(32)], 0)
+    assert _train_mask_counts(learn, 3).tolist() == expected.tolist()
+    def _no_open(*args, **kwargs): raise AssertionError(f'{args[0]} was opened again')
+    monkeypatch.setattr(Image, 'open', _no_open)                 # every mask reader (ours, fastai's PILMask) opens with PIL
+    assert _train_mask_counts(learn, 3).tolist() == expected.tolist()
