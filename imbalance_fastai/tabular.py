@@ -12,7 +12,7 @@ from fastai.data.core import DataLoaders, FilteredBase
 from fastai.data.transforms import Categorize, MultiCategorize, EncodedMultiCategorize
 from fastai.tabular.core import Tabular, TabularPandas
 from .core import Labels
-from .resampler import BaseResampler, _rng, _STREAM_PERM
+from .epochs import BaseResampler, _rng, _STREAM_PERM
 from .sampling import _dataloaders_with
 
 # %% auto #0
