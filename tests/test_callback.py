@@ -298,7 +298,7 @@ def test_exception_mid_fit_then_export_stays_small(tmp_path):
 
 
 def test_a_second_over_sampling_callback_is_refused():
-    dls = _tab_dls(n=600)
+    dls = _tab_dls(n=600, bs=16)   # undersampled, the epoch has 36 rows: two batches of 16
     train = dls.train
     learn = _quiet(tabular_learner(dls, layers=[8], cbs=OverSamplingCallback(seed=0)))
     cbs = list(learn.cbs)
