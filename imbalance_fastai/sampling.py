@@ -231,7 +231,13 @@ def resampled_dataloaders(self:DataBlock,
     **kwargs, # Passed to `FilteredBase.resampled_dataloaders`: the `Resampler`'s keywords, then fastai's
 )->DataLoaders:
     "`DataLoaders` from `source`, as `DataBlock.dataloaders` builds them, whose train split is resampled"
-    dsets = self.datasets(source, verbose=verbose)
+    try: dsets = self.datasets(source, verbose=verbose)
+    except Exception as e:   # fastai cannot build a Datasets without items or train items: say which, or let its error be
+        items = (self.get_items or (lambda o: o))(source)
+        n_trn = len(self.splitter(items)[0]) if len(items) and self.splitter is not None else len(items)
+        if n_trn==0: raise ValueError(f"the {'train split' if len(items) else 'source'} is empty ({len(items)} items, {n_trn} in train): "
+                                      "there is nothing to resample; check the splitter (or the items)") from e
+        raise
     n,trn = len(dsets),np.asarray(dsets.splits[0], dtype=np.int64)
     if wgts is not None: wgts = _check_wgts(wgts, n, 'the source')   # checked whole, validation rows too
     if labels is not None:
