@@ -282,7 +282,7 @@ def _walk_start(self:Resampler, epoch, strategy, alpha):
     "Where each group's walk through its permutations stands when `epoch` starts: its partial passes of the epochs before"
     part = lambda e: self._group_counts(e, strategy, alpha) % np.maximum(self.sizes, 1)
     n,p = self.epoch_length(epoch, strategy, alpha),self.shares_for(strategy, alpha)
-    if (strategy=='undersample' and self._n is None) or np.floor(n*p).sum()==n: return epoch*part(0)   # the same counts every epoch
+    if (strategy=='undersample' and self._n is None) or np.floor(n*p/p.sum()).sum()==n: return epoch*part(0)   # the same counts every epoch
     w = self._walk
     _,e,pos = w if w is not None and w[0]==(strategy, alpha) and w[1]<=epoch else (None, 0, np.zeros(len(self.sizes), np.int64))
     for i in range(e, epoch): pos = pos + part(i)
@@ -326,7 +326,7 @@ def sample(self:Resampler,
         members = self.order[self.starts[g]:self.starts[g+1]]
         dst = out[pos:pos+k[g]]
         if repeat: _draw_repeats(members, k[g], rng, dst)
-        elif self.replacement: np.take(members, rng.integers(0, len(members), k[g], dtype=members.dtype), out=dst)
+        elif self.replacement: np.take(members, rng.integers(0, len(members), k[g]), out=dst)
         else: self._draw_without(g, members, k[g], walk[g], dst)
         if repeat or not self.replacement: rng.shuffle(dst)   # a random order within the group, as `_place` needs
         pos += k[g]
