@@ -332,7 +332,7 @@ class ImbalancedDatasetSampler(torch.utils.data.Sampler):
     "A PyTorch `Sampler` drawing resampled epochs (torchsampler's, on the `Resampler`), optionally sharded across processes"
     @delegates(Resampler.__init__, but=['labels', 'n_samples'])
     def __init__(self,
-        dataset, # The dataset to sample from (`None` when `labels` are given: a sampler of label positions)
+        dataset=None, # The dataset to sample from (`None` when `labels` are given: a sampler of label positions)
         labels=None, # One label per dataset item, or per index when `indices` is given (read from the dataset when `None`)
         indices=None, # Sample only these dataset indices (the sampler yields them); default: all
         num_samples:int=None, # Rows per epoch (before sharding); default: one per index
@@ -386,12 +386,14 @@ class ClassBalancedBatchSampler(ImbalancedDatasetSampler):
     "A PyTorch batch sampler: each batch holds `classes_per_batch` distinct classes with `batch_size // classes_per_batch` rows each"
     @delegates(ImbalancedDatasetSampler.__init__, but=['num_samples', 'batch_size', 'classes_per_batch'])
     def __init__(self,
-        dataset, # The dataset to sample from (`None` when `labels` are given)
-        classes_per_batch:int, # P: distinct classes in every batch (catalyst's `num_classes`)
-        batch_size:int, # P*K rows per batch, K of each class (catalyst's `num_samples` is K)
+        dataset=None, # The dataset to sample from (`None` when `labels` are given)
+        classes_per_batch:int=None, # P: distinct classes in every batch (catalyst's `num_classes`); required
+        batch_size:int=None, # P*K rows per batch, K of each class (catalyst's `num_samples` is K); required
         num_batches:int=None, # Batches per epoch (before sharding); default: as many as the indices fill
         **kwargs, # Passed to `ImbalancedDatasetSampler` (labels, indices, seed, num_replicas, rank...)
     ):
+        if classes_per_batch is None or batch_size is None:
+            raise TypeError("ClassBalancedBatchSampler needs classes_per_batch=P and batch_size=P*K (K rows of each of P classes per batch)")
         super().__init__(dataset, num_samples=None if num_batches is None else num_batches*batch_size,
                          classes_per_batch=classes_per_batch, batch_size=batch_size, **kwargs)
 
