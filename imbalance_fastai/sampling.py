@@ -160,7 +160,8 @@ def _check_batches(dl):
     inner = getattr(dl, 'dl', dl)
     r,per = inner.resampler,-(-inner._next_n()//getattr(dl, 'world_size', 1))
     rank = f" per process ({getattr(dl, 'world_size', 1)} processes)" if getattr(dl, 'world_size', 1)>1 else ''
-    raise ValueError(f"the resampled train epoch has {per} rows{rank} (strategy={r.strategy!r}, {len(r.labels)} train rows) but bs={inner.bs} "
+    how = 'wgts' if getattr(r, 'wgts', None) is not None else f"strategy={r.strategy!r}"
+    raise ValueError(f"the resampled train epoch has {per} rows{rank} ({how}, {len(r.labels)} train rows) but bs={inner.bs} "
                      "and drop_last=True, so it holds no full batch and nothing would be trained. Pass a smaller bs (at most "
                      f"{per}), drop_last=False to keep the partial batch, or more rows per epoch (n_samples=..., or ratio=... with 'undersample')")
 
