@@ -3,8 +3,8 @@
 `python benchmarks/bench_sampling.py` writes `benchmarks/sampling.md` (shown by the README) and prints it.
 
 Timings on a shared machine move with its load, so every time is reported as a ratio to `np.random.permutation(n)`
-measured in the same rounds (the methods of one size run one after the other, round after round, and each keeps its
-best round), next to the raw seconds.
+measured in the same rounds (the methods of one size run one after the other, round after round), as the median of the
+rounds, next to the raw seconds; the load average is recorded during the run.
 """
 from __future__ import annotations
 import argparse, os, platform, tempfile, time, tracemalloc, types, warnings
@@ -21,9 +21,10 @@ from imbalance_fastai.core import get_labels
 from imbalance_fastai.sampling import Resampler, weighted_dataloaders
 
 SIZES = (1_000_000, 2**24, 20_000_000)
+LOADS = []   # 1-minute load averages sampled during the run
 SHARES = np.array([.5, .2, .1, .05, .05, .04, .03, .015, .01, .005])   # 10 classes, the rarest 0.5% of rows
 TORCH_MAX = 2**24   # torch.multinomial refuses more categories than this
-TORCH_BIG_ROUNDS = 2   # torch.multinomial at 2**24 takes 20-40 s a round here: best of 2, not of --repeat
+TORCH_BIG_ROUNDS = 2   # torch.multinomial at 2**24 takes 20-40 s a round here: median (mean) of 2, not of --repeat
 clock = time.process_time   # CPU seconds of this process: with other jobs on the cores, wall time mostly measures the wait for one
 TORCH_THREADS = 1   # numpy's draws use one thread, and the machine has 2 cores shared with other jobs
 
@@ -72,12 +73,15 @@ def bench_epochs(repeat):
             p = w.numpy()/w.numpy().sum()
             fns['wdl'] = lambda: _weighted_dl_idxs(p)
         times = _rounds(fns, repeat, limit={'multinomial': TORCH_BIG_ROUNDS} if n==TORCH_MAX else None)
-        r = {k: min(v) for k,v in times.items()}
+        r = {k: float(np.median(v)) for k,v in times.items()}
+        r['ratio_rounds'] = [o/p for o,p in zip(times['over'], times['perm'])]   # the ratio in each round, for its spread
+        LOADS.append(os.getloadavg()[0])
         r.update(n=n, n_under=under.n_samples, setup=t_setup, under_first=t_under_first, rounds={k: len(v) for k,v in times.items()})
         if n>TORCH_MAX:
             try: torch.multinomial(w, n, replacement=True); r['multinomial_error'] = None
             except RuntimeError as e: r['multinomial_error'] = str(e).splitlines()[0]
         if n==max(SIZES):
+            r['codes_dtype'],r['codes_bytes'] = str(over.labels.codes.dtype),over.labels.codes.nbytes
             r['mem'] = {nm: _peak(f) for nm,f in (('perm', lambda: np.random.permutation(n)), ('over', over.sample), ('under', under.sample))}
             idxs = r['mem']['over'][1]   # what was timed is right: n indices in range, classes balanced
             assert len(idxs)==n and 0<=idxs.min() and idxs.max()<n
@@ -89,15 +93,15 @@ def bench_epochs(repeat):
         del over, under, w
     return res
 
-def _sample_steps(r, epoch=0, block=2**16):
+def _sample_steps(r, epoch=0):
     "Time the steps of `Resampler.sample` (balanced oversampling) replayed one by one: same calls, same sizes"
     # cProfile cannot split them: numpy's Generator methods are invisible to it
-    from imbalance_fastai.resampler import _largest_remainder
-    rng,t = np.random.default_rng([r.seed, 0, epoch]),{}
+    from imbalance_fastai.epochs import _rng, _STREAM_EPOCH, _STREAM_ROUND, _round_counts, _block_size, _block_table, _place
+    rng,t = _rng(r.seed, _STREAM_EPOCH, epoch),{}
     t0 = clock()
-    k = _largest_remainder(r.n_samples, r.shares)
+    k = _round_counts(r.n_samples, r.shares, _rng(r.seed, _STREAM_ROUND, epoch))
     out = np.empty(int(k.sum()), dtype=r.order.dtype)
-    t['split the epoch between classes (`_largest_remainder`), allocate the output'] = clock()-t0
+    t['split the epoch between classes (`_round_counts`), allocate the output'] = clock()-t0
     t_int = t_take = 0.; pos = 0
     for g in np.flatnonzero(k):
         members = r.order[r.starts[g]:r.starts[g+1]]
@@ -105,11 +109,16 @@ def _sample_steps(r, epoch=0, block=2**16):
         np.take(members, i, out=out[pos:pos+k[g]]); t2 = clock()
         t_int,t_take,pos = t_int+t1-t0,t_take+t2-t1,pos+k[g]
     t['`rng.integers` per class'],t['`np.take` per class into the output'] = t_int,t_take
-    t0 = clock(); rng.shuffle(out); t['`rng.shuffle(out)` in place'] = clock()-t0
-    nb = len(out)//block
-    v = out[:nb*block].reshape(nb, block)
-    t0 = clock(); rng.permuted(v, axis=1, out=v)
-    return t, clock()-t0
+    b = _block_size(len(out), int((k>0).sum()))
+    B = -(-len(out)//b)
+    sizes = np.full(B, b); sizes[-1] = len(out)-b*(B-1)
+    med = lambda f: float(np.median(_rounds({'f': f}, 3)['f']))   # median of 3 runs
+    t_table = med(lambda: _block_table(k[k>0], sizes, np.random.default_rng(0)))
+    t_place = med(lambda: _place(out, k, rng))
+    t[f'`_place`: the block table ({B} blocks of {b} rows x {int((k>0).sum())} classes, multivariate hypergeometric)'] = t_table
+    t['`_place`: gather each block\'s rows, shuffle inside each block (sort of random 64-bit keys)'] = t_place-t_table
+    t_full = med(lambda: rng.shuffle(out))
+    return t, t_full
 
 def bench_labels(repeat, n_items=100_000, n_files=2_000):
     "Label read on an image `DataBlock` of `n_items` paths over `n_files` real PNG files: ours vs loading every item"
@@ -131,7 +140,7 @@ def bench_labels(repeat, n_items=100_000, n_files=2_000):
         n_sub = n_files
         def torchsampler_style(): return [int(trn[i][1]) for i in range(n_sub)]   # what a label callback iterating the dataset does
         t = _rounds({'ours': lambda: get_labels(trn), 'load': torchsampler_style}, repeat)
-        t_ours,t_load = min(t['ours']),min(t['load'])
+        t_ours,t_load = float(np.median(t['ours'])),float(np.median(t['load']))
         assert get_labels(trn).codes[:n_sub].tolist()==torchsampler_style()   # both read the same labels
         t = clock(); dls = weighted_dataloaders(dblock, items, bs=64, num_workers=0, seed=0); t_factory = clock()-t
         assert len(dls.train.resampler.labels)==len(trn)
@@ -145,12 +154,13 @@ def to_markdown(ep, lb, repeat, t_total, load):
           f"Generated by `python benchmarks/bench_sampling.py` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, "
           f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores shared with other jobs; numpy {np.__version__}, "
           f"torch {torch.__version__} (`torch.set_num_threads({TORCH_THREADS})`: numpy's draws are single-threaded), fastai {fastai.__version__}. "
-          f"Whole run: {t_total[0]:.0f} s wall, {t_total[1]:.0f} s CPU; load average (1 min) {load[0]:.1f} at the start, {load[1]:.1f} at the end.", "",
+          f"Whole run: {t_total[0]:.0f} s wall, {t_total[1]:.0f} s CPU (a wall time well above the CPU time means other jobs held the cores); "
+          f"load average (1 min) {load[0]:.1f} at the start, {', '.join(f'{o:.1f}' for o in LOADS)} after each size, {load[1]:.1f} at the end.", "",
           f"Labels: {len(SHARES)} classes with shares {SHARES.tolist()} (the rarest class 0.5% of rows). Times are CPU seconds of "
           "the benchmark process (`time.process_time`; every method runs on one thread), not wall time, which on this shared "
           "machine mostly measures the wait for a core. Each cell: seconds, "
           f"**ratio to `np.random.permutation(n)`** timed in the same rounds, nanoseconds per drawn index. Every time is the "
-          f"best of {repeat} rounds; in each round the methods of one size run one after the other, so load from other jobs "
+          f"median of {repeat} rounds; in each round the methods of one size run one after the other, so load from other jobs "
           "hits them alike. Absolute seconds on this shared machine mean little; the ratios are the result.", ""]
     L += ["| method | " + " | ".join(nm(n) for n in SIZES) + " |", "|---|" + "---|"*len(SIZES)]
     def row(label, f): L.append(f"| {label} | " + " | ".join(f(ep[n]) for n in SIZES) + " |")
@@ -159,7 +169,7 @@ def to_markdown(ep, lb, repeat, t_total, load):
     row("**imbalance_fastai** `Resampler(labels, strategy='undersample').sample()`: 10 × n_min rows, later epochs",
         lambda r: _cell(r['under'], r['perm'], r['n_under']) + f" ({r['n_under']:,} rows)")
     row("↳ its first epoch (draws each class's permutation once; single run)", lambda r: _cell(r['under_first'], r['perm'], r['n_under']))
-    row(f"`torch.multinomial(w, n, replacement=True)` (what `WeightedRandomSampler` calls; best of {TORCH_BIG_ROUNDS} at 2**24)",
+    row(f"`torch.multinomial(w, n, replacement=True)` (what `WeightedRandomSampler` calls; median of {TORCH_BIG_ROUNDS} at 2**24)",
         lambda r: _cell(r['multinomial'], r['perm'], r['n']) if 'multinomial' in r else f"raises `RuntimeError: {r['multinomial_error']}`" if r['multinomial_error'] else "did not raise (not timed)")
     n0 = SIZES[0]; r0 = ep[n0]
     row("`list(WeightedRandomSampler(w, n))` (multinomial + Python ints)",
@@ -175,8 +185,11 @@ def to_markdown(ep, lb, repeat, t_total, load):
     ratio_perm = big['over']/big['perm']
     ns_ours_big, ns_ours_mid, ns_torch = (1e9*big['over']/big['n'], 1e9*mid['over']/mid['n'], 1e9*mid['multinomial']/mid['n'])
     L += ["## Targets", "", "| target | measured | met? |", "|---|---|---|",
-          f"| balanced epoch over 20,000,000 labels in at most 2× `np.random.permutation(20_000_000)` | "
-          f"{_fmt_s(big['over'])} vs {_fmt_s(big['perm'])}: **{ratio_perm:.2f}×** | {'yes' if ratio_perm<=2 else '**no**'} |",
+          f"| balanced epoch over 20,000,000 labels in at most 0.6× `np.random.permutation(20_000_000)` (medians; the ratio in each of the "
+          f"{len(big['ratio_rounds'])} rounds: {', '.join(f'{o:.2f}' for o in big['ratio_rounds'])}) | "
+          f"{_fmt_s(big['over'])} vs {_fmt_s(big['perm'])}: **{ratio_perm:.2f}×** | {'yes' if ratio_perm<=0.6 else '**no**'} |",
+          f"| `Labels` codes stored as int32 (4 B/row) | {big['codes_dtype']}, {big['codes_bytes']/big['n']:.0f} B/row | "
+          f"{'yes' if big['codes_bytes']/big['n']<=4 else '**no**'} |",
           f"| at least 10× faster per row than `torch.multinomial` (which raises above 2**24 categories, so its per-row time is taken at 2**24) | "
           f"ours at 20M {ns_ours_big:.0f} ns/row vs torch at 2**24 {ns_torch:.0f} ns/row: **{ns_torch/ns_ours_big:.1f}×** faster "
           f"(same n = 2**24: {ns_torch/ns_ours_mid:.1f}×) | {'yes' if ns_torch/ns_ours_big>=10 else '**no**'} |", ""]
@@ -190,18 +203,18 @@ def to_markdown(ep, lb, repeat, t_total, load):
     peak,out = r0['mem_wdl']
     L.append(f"| fastai `WeightedDL.get_idxs` at 1M | {len(out):,} | a Python list | {peak/2**20:.0f} MiB | {peak/len(out):.0f} B | — |")
     L.append("")
-    steps,t_blocks = big['steps']
+    steps,t_full = big['steps']
     total = sum(steps.values())
     L += ["## Where `Resampler.sample()` spends its time (one balanced epoch at 20M)", "",
           "Its steps replayed one by one with the same calls and sizes (cProfile cannot split them: numpy's `Generator` methods "
-          "do not show in it). Single run.", "", "| step | seconds | share |", "|---|---|---|"]
+          "do not show in it). The draws are timed once, the placement and the full shuffle as the median of 3 runs. The epoch's order is uniformly random either way (see `tests/test_resampler.py`); "
+          "the block placement gets it without a random memory access per row.", "", "| step | seconds | share |", "|---|---|---|"]
     L += [f"| {k} | {v:.3f} | {v/total:.0%} |" for k,v in steps.items()]
-    L += [f"| *for comparison, not in the library:* shuffling the same array inside 2**16-row blocks "
-          f"(`rng.permuted(out.reshape(-1, 2**16), axis=1)`, blocks that fit in cache) | {t_blocks:.3f} | — |", ""]
+    L += [f"| *for comparison, what the placement replaces:* one `rng.shuffle` of the whole epoch | {t_full:.3f} | — |", ""]
     L += [f"## Label extraction: image `DataBlock` of {lb['n_items']:,} items", "",
           f"`DataBlock(blocks=(ImageBlock, CategoryBlock), get_y=parent_label, splitter=RandomSplitter(0.2))` over {lb['n_items']:,} item "
           f"paths; they are {lb['n_files']:,} real 8×8 PNG files, each used {lb['n_items']//lb['n_files']} times (creating and deleting "
-          f"{lb['n_items']:,} files takes minutes on this disk). The train split has {lb['n_train']:,} items. Best of {repeat} rounds. "
+          f"{lb['n_items']:,} files takes minutes on this disk). The train split has {lb['n_train']:,} items. Median of {repeat} rounds. "
           "torchsampler's `ImbalancedDatasetSampler` has no reader for a fastai `Datasets`, so it needs a label callback that "
           "indexes the dataset, which opens and decodes every image; that is emulated by `[dsets.train[i][1] for i in ...]`, timed on "
           f"{lb['n_sub']:,} items and extrapolated to the train split. The files sit in memory (tmpfs), so loading is a lower bound "
@@ -216,7 +229,7 @@ def to_markdown(ep, lb, repeat, t_total, load):
 
 def main(args=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument('--repeat', type=int, default=3, help='rounds per measurement (the best is kept)')
+    p.add_argument('--repeat', type=int, default=5, help='rounds per measurement (the median is reported)')
     p.add_argument('--out', default=str(Path(__file__).with_name('sampling.md')), help='markdown file to write')
     a = p.parse_args(args)
     torch.set_num_threads(TORCH_THREADS)

@@ -7,6 +7,7 @@ __all__ = []
 
 # %% ../nbs/99_all.ipynb #8710b805
 from .core import *
+from .epochs import *
 from .data import *
 from .resampler import *
 from .sampling import *

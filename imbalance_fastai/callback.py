@@ -9,8 +9,8 @@ from fastcore.basics import store_attr, patch
 from fastai.callback.core import Callback
 from fastai.distributed import DistributedDL
 from .core import get_labels, TrainPriors
-from .resampler import Resampler, _check_strategy, _check_keywords, _resampler_kw
-from .sampling import resample_dl, _shared_seed
+from .resampler import Resampler, _check_strategy, _check_args, _check_wgts, _check_keywords, _resampler_kw
+from .sampling import resample_dl, _shared_seed, _resample_labels, _check_batches
 from .distributed import ShardedDL
 
 # %% auto #0
@@ -33,12 +33,18 @@ class OverSamplingCallback(Callback):
         wgts=None, # Explicit weight per train item (overrides `strategy`; deferred epochs are natural)
         n_bins:int=None, # Bin a continuous target into this many quantiles
         label_fn=None, # Function of the train dataset returning its labels
-        **kwargs, # Passed to `Resampler`: ratio, thresh, n_samples, replacement, balanced_batches, seed
+        **kwargs, # Passed to `Resampler`: ratio, thresh, n_samples, replacement, balanced_batches, seed, classes_per_batch
     ):
-        strategy,alpha = _check_strategy(strategy, alpha, kwargs.get('thresh'))   # the check the factory makes
+        strategy,alpha = _check_strategy(strategy, alpha, kwargs.get('thresh'))   # the checks the factory and the Resampler make
         _check_keywords(kwargs, _resampler_kw, 'the Resampler takes')
+        _check_args(**kwargs)
         if callable(alpha): strategy = 'partial'
-        if defer_epochs<0: raise ValueError(f"defer_epochs must be >= 0, got {defer_epochs}")
+        if kwargs.get('classes_per_batch') is not None and (strategy!='oversample' or wgts is not None):
+            what = 'wgts' if wgts is not None else 'an alpha schedule' if callable(alpha) else f'strategy={strategy!r}'
+            raise ValueError(f"classes_per_batch chooses every class equally often (strategy='oversample'); it does not combine with {what}")
+        if not (isinstance(defer_epochs, int) and defer_epochs>=0): raise ValueError(f"defer_epochs must be an integer >= 0, got {defer_epochs!r}")
+        if wgts is not None: wgts = _check_wgts(wgts)   # their length is checked against the train split at fit
+        if labels is not None: labels = get_labels(labels, n_bins=n_bins)   # checked (missing values, shape) now
         store_attr('strategy,alpha,defer_epochs,labels,wgts,n_bins,label_fn')
         self.resampler_kwargs,self.sampled,self._priors = kwargs,[],None
         self._init_state()
@@ -93,13 +99,14 @@ class OverSamplingCallback(Callback):
     def _build(self, dl):
         "The resampler and the resampled twin of `dl`, the fit's train DataLoader (sharded when fastai's `DistributedDL` wraps it)"
         natural = _unwrap(dl)
-        self.resampler,self.sampled = self._build_resampler(natural.dataset),[]
-        twin = resample_dl(natural, self.resampler)
+        r = self._build_resampler(natural.dataset)
+        twin = resample_dl(natural, r)
         if natural is not dl: twin = ShardedDL(twin, rank=dl.rank, world_size=dl.world_size, device=dl.device)
-        self._twin = twin
+        _check_batches(twin)   # an epoch that holds no batch is refused before anything is trained
+        self.resampler,self.sampled,self._twin = r,[],twin
 
     def _build_resampler(self, ds):
-        lbls = get_labels(ds if self.labels is None else self.labels, label_fn=self.label_fn, n_bins=self.n_bins)
+        lbls = _resample_labels(ds, self.labels, self.wgts, self.n_bins, self.label_fn)
         kw = {'seed': None, **self.resampler_kwargs}
         if kw['seed'] is None: kw['seed'] = _shared_seed()   # one seed for all ranks of a distributed fit
         alpha = self.alpha(0.) if callable(self.alpha) else self.alpha

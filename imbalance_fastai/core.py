@@ -20,6 +20,12 @@ from fastai.vision.core import PILMask, AddMaskCodes, Image
 __all__ = ['Labels', 'TrainPriors', 'encode_labels', 'get_labels', 'MaskLabels', 'clear_mask_cache']
 
 # %% ../nbs/00_core.ipynb #a21e2d1c
+def _code_dtype(codes):
+    "int32 for class codes that fit (4 bytes a row), else int64"
+    d = codes.dtype
+    if d.kind in 'iub' and d.itemsize<=(4 if d.kind=='i' else 2): return np.int32
+    return np.int32 if len(codes)==0 or (codes.min()>=-2**31 and codes.max()<2**31) else np.int64
+
 class Labels:
     "Class labels of one split: integer `codes` `(n,)`, or a multi-hot matrix `(n,c)`, with their `vocab`"
     def __init__(self,
@@ -28,7 +34,7 @@ class Labels:
     ):
         codes = np.asarray(codes)
         if codes.ndim==2: codes = codes.astype(bool)
-        elif codes.ndim==1: codes = codes.astype(np.int64, copy=False)
+        elif codes.ndim==1: codes = codes.astype(_code_dtype(codes), copy=False)
         else: raise ValueError(f"codes must be 1-d (single-label) or 2-d (multi-label), got shape {codes.shape}")
         if vocab is None: vocab = range(codes.shape[1] if codes.ndim==2 else (codes.max()+1 if len(codes) else 0))
         self.codes,self.vocab = codes,L(vocab)
@@ -116,6 +122,8 @@ def encode_labels(
     else:
         try: arr = values if isinstance(values, np.ndarray) else np.asarray(values)
         except ValueError: arr = np.array([None]*len(values)); arr[:] = list(values)   # ragged tag lists
+        if arr.ndim>2: raise ValueError(f"labels must be one per row: 1-d (single-label) or a 2-d (rows, classes) 0/1 matrix "
+                                        f"(multi-label); got a {arr.ndim}-d array of shape {arr.shape}")
         if arr.ndim==2 and not np.issubdtype(arr.dtype, np.number) and arr.dtype!=bool:   # equal-length tag lists
             lists = np.array([None]*len(arr)); lists[:] = [list(o) for o in arr]; arr = lists
         if arr.ndim==2 and multi is not False:
@@ -256,7 +264,9 @@ def _(src:Tabular, n_bins=None, strict=True, **kwargs):
     if enc is None: return ys.iloc[:,0]
     codes = ys.iloc[:,0].to_numpy()
     if strict and (codes<0).any():
-        raise ValueError(f"{int((codes<0).sum())} rows have a class that is not in the vocab {list(enc.vocab)[:10]}")
+        raise ValueError(f"{int((codes<0).sum())} of {len(codes)} rows of the target {src.y_names[0]!r} have no class (code -1, first at "
+                         f"row {int(np.argmax(codes<0))}): a missing label (None/NaN), or a class not in the vocab {list(enc.vocab)[:10]}. "
+                         "Drop or fill those rows of the DataFrame before building the TabularPandas")
     return Labels(codes, list(enc.vocab))
 
 def get_labels(

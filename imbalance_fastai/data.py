@@ -32,9 +32,15 @@ def StratifiedSplitter(
     get_y=None, # Column name (DataFrame items) or function of an item giving its label; `None`: items are labels
 ):
     "A fastai splitter that keeps every class in the train split"
+    if not 0<=valid_pct<1: raise ValueError(f"valid_pct must be in [0,1), got {valid_pct}")   # checked when built
+    if get_y is not None and not callable(get_y) and not isinstance(get_y, (str, int)):
+        raise TypeError(f"get_y must be a column name or a function of an item, got {get_y!r}")
     def _inner(items):
         if get_y is None: lbls = items
-        elif isinstance(items, pd.DataFrame) and not callable(get_y): lbls = items[get_y]
+        elif not callable(get_y):
+            if not isinstance(items, pd.DataFrame): raise TypeError(f"get_y={get_y!r} names a column, but the items are a {type(items).__name__}, not a DataFrame")
+            if get_y not in items.columns: raise ValueError(f"StratifiedSplitter(get_y={get_y!r}): no such column; the columns are {list(items.columns)}")
+            lbls = items[get_y]
         else: lbls = [get_y(items.iloc[i] if hasattr(items, 'iloc') else items[i]) for i in range(len(items))]
         trn,val = stratified_split(lbls, valid_pct, seed)
         return L(trn.tolist()), L(val.tolist())

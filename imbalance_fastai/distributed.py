@@ -78,13 +78,20 @@ class ShardedDL(DistributedDL):
         if r is None: return super().get_idxs()
         self.align()
         idxs = np.asarray(self.dl.get_idxs())   # the whole epoch, the same on every rank
+        if self._whole_batches(): idxs = idxs[:len(idxs)//(self.dl.bs*self.world_size)*self.dl.bs*self.world_size]
         self.n = len(idxs)
         self.n_padded = -(-self.n//self.world_size)*self.world_size
         return shard_idxs(idxs, self.rank, self.world_size)
 
+    def _whole_batches(self):
+        "Whether the epoch is laid out in whole batches (`classes_per_batch`): each rank then takes whole ones, as many as the others"
+        r = self.resampler
+        return getattr(r, 'classes_per_batch', None) is not None and self.dl.sample_kwargs.get('strategy') in (None, 'oversample')
+
     def __len__(self):
         r = self.resampler
         if r is None: return super().__len__()
+        if self._whole_batches(): return self.dl._next_n()//(self.dl.bs*self.world_size)
         n,bs = -(-self.dl._next_n()//self.world_size),self.dl.bs   # rows per rank, padding included
         if not bs: return n
         return n//bs + (0 if self.dl.drop_last or n%bs==0 else 1)

@@ -4,18 +4,25 @@
 
 # %% ../nbs/01a_resampler.ipynb #615e0900
 from __future__ import annotations
-import warnings, math, inspect, difflib
+import warnings, math, inspect, difflib, numbers
 import numpy as np, torch
 from fastcore.basics import store_attr, ifnone, patch
 from fastai.torch_core import to_np
-from .core import TrainPriors, get_labels, _rarest
+from .core import Labels, _rarest
+from .epochs import (BaseResampler, _rng, _STREAM_EPOCH, _STREAM_PERM, _STREAM_REPEAT, _STREAM_ROUND,
+    _round_counts, _place, _interleave, _class_batches, _distinct_chunks)
 
 # %% auto #0
-__all__ = ['BaseResampler', 'Resampler']
+__all__ = ['Resampler']
 
 # %% ../nbs/01a_resampler.ipynb #8d0166c2
 _strategies = ('oversample', 'undersample', 'partial', 'natural', 'repeat_factor')
 _LVIS_THRESH = 1e-3   # the repeat-factor threshold of the LVIS paper
+_MAX_GROUPS = 65536   # more distinct weight values than this: rows are drawn one by one (`rng.choice`), not by group
+
+def _num(v): return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
+def _int(v): return isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
+def _a(v): return f"{v!r} (a {type(v).__name__})"
 
 def _check_strategy(
     strategy, # A name in `_strategies`, a float alpha, or a dict {class: share}
@@ -23,15 +30,47 @@ def _check_strategy(
     thresh=None, # Repeat-factor threshold in (0,1], or `None`
 ):
     "The one check of a strategy and its parameters (factory, callback, `Resampler`); a float strategy is the alpha of 'partial'"
-    if isinstance(strategy, (int, float)) and not isinstance(strategy, bool): strategy,alpha = 'partial',float(strategy)
-    elif not isinstance(strategy, dict) and strategy not in _strategies:
-        raise ValueError(f"strategy must be one of {_strategies}, a float alpha or a dict {{class: share}}; got {strategy!r}")
-    if not callable(alpha) and not 0<=alpha<=1:
-        raise ValueError(f"alpha must be in [0,1] (0 natural, 1 balanced), or a schedule of it for OverSamplingCallback; got {alpha}")
-    if thresh is not None and not 0<thresh<=1:
+    if _num(strategy):
+        if not 0<=strategy<=1: raise ValueError(
+            f"strategy={strategy!r} is read as alpha (a number as strategy is the alpha of 'partial': row weights n_c ** -alpha), "
+            "and alpha must be in [0,1] (0 natural, 1 balanced)")
+        strategy,alpha = 'partial',float(strategy)
+    elif isinstance(strategy, dict):
+        v = list(strategy.values())
+        if not all(_num(o) and math.isfinite(o) and o>=0 for o in v) or sum(v)<=0:
+            raise ValueError(f"strategy {{class: share}} needs finite shares >= 0 that sum to a positive number; got {strategy}")
+    elif not isinstance(strategy, str) or strategy not in _strategies:
+        raise ValueError(f"strategy must be one of {_strategies}, a float alpha or a dict {{class: share}}; got {_a(strategy)}")
+    if not callable(alpha):
+        if not _num(alpha): raise TypeError(f"alpha must be a number in [0,1] (0 natural, 1 balanced), got {_a(alpha)}")
+        if not 0<=alpha<=1:
+            raise ValueError(f"alpha must be in [0,1] (0 natural, 1 balanced), or a schedule of it for OverSamplingCallback; got {alpha}")
+    if thresh is not None and (not _num(thresh) or not 0<thresh<=1):
         raise ValueError(f"thresh must be in (0, 1]: classes in fewer than a share `thresh` of the rows are repeated "
-                         f"(LVIS used {_LVIS_THRESH}); got {thresh}")
+                         f"(LVIS used {_LVIS_THRESH}); got {_a(thresh)}")
     return strategy,alpha
+
+def _check_args(
+    ratio=1., n_samples=None, replacement=None, balanced_batches=False, seed=None, thresh=None, classes_per_batch=None,
+    alpha=None, # Not checked here (see `_check_strategy`); accepted so the callback can pass all its keywords
+):
+    "The one check of the `Resampler`'s other keywords, made without labels (so the callback can make it when built)"
+    if not _num(ratio): raise TypeError(f"ratio must be a number >= 1, got {_a(ratio)}")
+    if not (math.isfinite(ratio) and ratio>=1): raise ValueError(
+        f"ratio={ratio}: with 'undersample' each class keeps at most ratio times the smallest class's rows, so ratio must "
+        "be a finite number >= 1 (1: balanced); for shorter epochs pass n_samples")
+    if n_samples is not None:
+        if not _num(n_samples): raise TypeError(
+            f"n_samples must be an int (rows per epoch) or a float (a fraction of the natural epoch length), got {_a(n_samples)}")
+        if not (math.isfinite(n_samples) and n_samples>0): raise ValueError(f"n_samples must be positive, got {n_samples}")
+    for nm,v in (('replacement', replacement), ('balanced_batches', balanced_batches)):
+        if v is not None and not isinstance(v, (bool, np.bool_)): raise TypeError(f"{nm} must be True or False, got {_a(v)}")
+    if seed is not None and not (_int(seed) and seed>=0): raise ValueError(f"seed must be a non-negative integer, got {_a(seed)}")
+    if thresh is not None: _check_strategy('repeat_factor', thresh=thresh)
+    if classes_per_batch is not None:
+        if not (_int(classes_per_batch) and classes_per_batch>=1):
+            raise ValueError(f"classes_per_batch must be a positive integer (P distinct classes in every batch), got {_a(classes_per_batch)}")
+        if balanced_batches: raise ValueError("classes_per_batch and balanced_batches both lay out the batches: pass one of them")
 
 def _check_has_rows(lbls, wanted, why):
     "The one check of classes that must be sampled (`wanted`) but have no train row"
@@ -39,113 +78,67 @@ def _check_has_rows(lbls, wanted, why):
     if empty: raise ValueError(f"classes {empty[:10]} are in the vocab but have no rows in the train split, and {why}: "
                                "add rows for them or build the vocab from the train split")
 
-def _largest_remainder(n, p):
-    "Split the integer `n` into counts proportional to `p` that sum exactly to `n`"
-    raw = n*p
-    k = np.floor(raw).astype(np.int64)
-    rem = int(n - k.sum())
-    if rem>0: k[np.argsort(k-raw, kind='stable')[:rem]] += 1
-    return k
-
-def _check_wgts(wgts, n):
-    w = np.asarray(to_np(wgts) if isinstance(wgts, torch.Tensor) else wgts, dtype=np.float64).ravel()
-    if len(w)!=n: raise ValueError(f"wgts has {len(w)} values but the train split has {n} items; pass one weight per item")
-    if not np.isfinite(w).all(): raise ValueError(f"wgts has {int((~np.isfinite(w)).sum())} NaN or infinite values; weights must be finite")
-    if (w<0).any(): raise ValueError(f"wgts has {int((w<0).sum())} negative values (min {w.min():g}); weights must be >= 0")
+def _check_wgts(wgts, n:int=None, where='the train split'):
+    "Weights as one float array, checked whole: numbers, one per item of `where` (`n` of them), finite, >= 0, not all zero"
+    if isinstance(wgts, (str, bytes, dict)): raise TypeError(f"wgts must be numbers, one weight per item, got {_a(wgts)}")
+    w = to_np(wgts) if isinstance(wgts, torch.Tensor) else np.asarray(wgts)
+    try: w = w.astype(np.float64).ravel() if w.dtype.kind in 'biufO' else None
+    except (TypeError, ValueError): w = None
+    if w is None: raise TypeError(f"wgts must be numbers, one weight per item, got {type(wgts).__name__} values such as {np.ravel(wgts)[:3].tolist()}")
+    if n is not None and len(w)!=n: raise ValueError(f"wgts has {len(w)} values but {where} has {n} items; pass one weight per item")
+    for bad,what in ((~np.isfinite(w), 'NaN or infinite'), (w<0, 'negative')):
+        if bad.any(): raise ValueError(f"wgts has {int(bad.sum())} {what} values (first at item {int(bad.argmax())}, {w[bad.argmax()]:g}); "
+                                       "weights must be finite and >= 0")
     if w.sum()<=0: raise ValueError("wgts are all zero; at least one item needs a positive weight")
     return w
 
-# %% ../nbs/01a_resampler.ipynb #15c1e4a3
-_STREAM_EPOCH,_STREAM_PERM,_STREAM_SORTED,_STREAM_REPEAT = 0,1,2,3
-
-def _rng(seed, stream, *keys):
-    "The generator of random `stream` for `keys` under `seed` (see the table above)"
-    return np.random.default_rng([int(seed), stream, *map(int, keys)])
-
-# %% ../nbs/01a_resampler.ipynb #38b5abb3
-class BaseResampler:
-    "What every epoch sampler shares: the train `labels`, a `seed`, an `epoch` counter and the priors it trains on"
-    n_samples = None   # rows per epoch (expected, when the length varies)
-    def __init__(self,
-        labels, # `Labels`, or anything `get_labels` reads (array, `Datasets`, `TabularPandas`, ...)
-        seed:int=None, # Seed of the epoch draws; drawn from torch's global RNG when `None` (so `set_seed` reproduces)
-    ):
-        lbls = get_labels(labels)
-        if len(lbls)==0: raise ValueError("labels are empty: the train split has no rows")
-        self.labels,self.epoch = lbls,0
-        self.seed = int(torch.randint(0, 2**62, ()).item()) if seed is None else int(seed)
-
-    def _next_epoch(self, epoch):
-        "`epoch`, or (when `None`) the next one, advancing `self.epoch`"
-        if epoch is None: epoch,self.epoch = self.epoch,self.epoch+1
-        return epoch
-
-    def sample(self, epoch:int=None, bs:int=None)->np.ndarray:
-        "Indices of one epoch (into the labels' rows): epoch `epoch`, or the next one when `None`"
-        raise NotImplementedError
-    def epoch_length(self, epoch:int=None)->int:
-        "Rows in `epoch` (the next one when `None`)"
-        return self.n_samples
-    def _forget(self):
-        "Drop what was drawn for the old seed (subclasses cache permutations, fitted rows...)"
-
-    def reseed(self, seed:int):
-        "Draw future epochs from `seed` (e.g. the seed shared by all ranks)"
-        if int(seed)!=self.seed: self.seed = int(seed); self._forget()
-
-    def sampled_counts(self, idxs)->np.ndarray:
-        "Rows per class (positives per label) among `idxs`"
-        lbls = self.labels
-        if lbls.multi: return lbls.codes[idxs].sum(0)
-        return np.bincount(lbls.codes[idxs], minlength=lbls.c)
-
-    @property
-    def natural_prior(self):
-        "Share of each class in the train split (positive rate per label for multi-label data)"
-        return self.labels.prior
-    @property
-    def train_prior(self):
-        "Expected share of each class in a sampled epoch"
-        raise NotImplementedError
-    @property
-    def priors(self)->TrainPriors:
-        "The natural and the sampled train prior, as the record the callback and prior correction share"
-        return TrainPriors(self.natural_prior, self.train_prior, self.labels.vocab)
+def _weight_labels(w):
+    "Labels grouping rows by weight value, for a `Resampler` given `wgts` alone (one group of all rows past `_MAX_GROUPS` values)"
+    vals,grp = np.unique(w, return_inverse=True)
+    if len(vals)>_MAX_GROUPS: return Labels(np.zeros(len(w), dtype=np.int64), ['all rows'])
+    return Labels(grp, [float(v) for v in vals])
 
 # %% ../nbs/01a_resampler.ipynb #655ed3c4
 class Resampler(BaseResampler):
     "Draw one epoch of row indices as a numpy array, from `labels` and a resampling `strategy`"
     def __init__(self,
-        labels, # `Labels`, or anything `get_labels` reads (array, `Datasets`, `TabularPandas`, ...)
+        labels, # `Labels`, or anything `get_labels` reads (array, `Datasets`, `TabularPandas`, ...); `None` with `wgts`: weight groups
         strategy='oversample', # 'oversample', 'undersample', 'partial', 'natural', 'repeat_factor', a float alpha, or a dict {class: share}
         alpha:float=0.5, # Partial balance: row weights `n_c ** -alpha` (0 natural, 1 balanced)
-        ratio:float=1., # Undersample: each class keeps at most `ratio` times the smallest class's count
+        ratio:float=1., # Undersample: each class keeps at most `ratio` (>= 1) times the smallest class's count
         wgts=None, # Explicit weight per row (overrides `strategy`)
         n_samples=None, # Rows per epoch (int), or a fraction of the natural length (float); default depends on `strategy`
         replacement:bool=None, # Draw with replacement; default `True` except for 'undersample'
         balanced_batches:bool=False, # Spread each class evenly over the epoch so every batch holds (nearly) the same mix
         seed:int=None, # Seed of the epoch draws; drawn from torch's global RNG when `None` (so `set_seed` reproduces)
         thresh:float=None, # Repeat-factor threshold in (0,1]: classes in fewer than this share of rows are repeated; `None`: 0.001
+        classes_per_batch:int=None, # P: every batch holds P distinct classes with `bs // P` rows each, classes equally often
     ):
-        super().__init__(labels, seed)
-        lbls = self.labels
         strategy,alpha = _check_strategy(strategy, alpha, thresh)
+        _check_args(ratio, n_samples, replacement, balanced_batches, seed, thresh, classes_per_batch)
+        if labels is None and wgts is None: raise TypeError("Resampler needs labels, or wgts (one weight per row) to sample by weight alone")
+        w = None if wgts is None else _check_wgts(wgts)
+        super().__init__(_weight_labels(w) if labels is None else labels, seed)
+        lbls,self.by_weight = self.labels,labels is None
+        if w is not None and len(w)!=len(lbls): raise ValueError(f"wgts has {len(w)} values but the train split has {len(lbls)} items; pass one weight per item")
         if isinstance(strategy, dict): strategy = self._check_target(strategy, lbls)
-        if ratio<=0: raise ValueError(f"ratio must be positive, got {ratio}")
         if thresh is not None and strategy!='repeat_factor': warnings.warn(f"thresh={thresh} is only used by strategy='repeat_factor'")
-        w = None if wgts is None else _check_wgts(wgts, len(lbls))
         if strategy=='repeat_factor' and w is None and replacement is False:
             raise ValueError("strategy='repeat_factor' repeats rows, so replacement=False does not apply; leave replacement out")
         replacement = ifnone(replacement, strategy!='undersample' or w is not None)
-        store_attr('strategy,alpha,ratio,replacement,balanced_batches', but='')
-        self.thresh,self.wgts,self._perm_cache = ifnone(thresh, _LVIS_THRESH),w,{}
+        store_attr('strategy,alpha,ratio,replacement,balanced_batches,classes_per_batch', but='')
+        self.thresh,self.wgts,self._perm_cache,self._walk = ifnone(thresh, _LVIS_THRESH),w,{},None
+        if classes_per_batch is not None: self._check_pk(lbls, w, strategy, replacement)
         self._group(lbls, w)
-        if isinstance(n_samples, float): n_samples = int(round(n_samples*len(lbls)))
-        if n_samples is not None and n_samples<=0: raise ValueError(f"n_samples must be positive, got {n_samples}")
+        if isinstance(n_samples, float):
+            rows = int(round(n_samples*len(lbls)))
+            if rows<1: raise ValueError(f"n_samples={n_samples} is a fraction of the natural epoch length ({len(lbls)} rows) and "
+                                        f"rounds to {rows} rows; pass a larger fraction, or an int number of rows")
+            n_samples = rows
         self._n = n_samples
         self.n_samples = ifnone(n_samples, self._default_n(strategy))
         if self.balanced_batches and self.order is None:
-            raise ValueError("balanced_batches needs class groups, but wgts has too many distinct values; round the weights")
+            raise ValueError(f"balanced_batches needs class groups, but wgts has more than {_MAX_GROUPS} distinct values; round the weights")
         if strategy=='repeat_factor' and w is None and (self._class_factors()==1).all(): self._warn_no_repeat()
 
     def _check_target(self, target, lbls):
@@ -153,19 +146,29 @@ class Resampler(BaseResampler):
         unknown = [k for k in target if k not in lbls.vocab]
         if unknown: raise ValueError(f"target names classes not in the vocab: {unknown}; vocab is {list(lbls.vocab)}")
         p = np.array([float(target.get(k, 0.)) for k in lbls.vocab])
-        if not np.isfinite(p).all() or (p<0).any() or p.sum()<=0:
-            raise ValueError(f"target shares must be finite, >= 0 and sum to a positive number; got {target}")
         _check_has_rows(lbls, p>0, 'the target gives them a share')
         missing = [k for k in lbls.vocab if k not in target]
         if missing: warnings.warn(f"target gives no share to {missing}: those classes will not be sampled")
         self.target = p/p.sum()
         return 'target'
 
+    def _check_pk(self, lbls, w, strategy, replacement):
+        "`classes_per_batch` needs one class per row and equal class shares; and at least P classes with rows"
+        P = self.classes_per_batch
+        if lbls.multi: raise ValueError(f"classes_per_batch={P} needs single-label data (one class per row), got multi-label labels")
+        if w is not None or strategy!='oversample': raise ValueError(
+            f"classes_per_batch={P} chooses every class equally often (strategy='oversample'); it does not combine with "
+            f"{'wgts' if w is not None else f'strategy={strategy!r}'}")
+        if replacement is False: raise ValueError("classes_per_batch draws the K rows of a class afresh for each batch (distinct "
+                                                  "within the batch); replacement=False does not apply, leave it out")
+        c = int((lbls.counts>0).sum())
+        if P>c: raise ValueError(f"classes_per_batch={P} but the train split has {c} classes with rows; pass at most {c}")
+
     def _group(self, lbls, w):
         "Group rows (by class, rarest label, or weight value) and sort them by group, once"
         if w is not None:
             vals,grp = np.unique(w, return_inverse=True)
-            if len(vals)>65536: self.order,self.p_item = None,w/w.sum(); return
+            if len(vals)>_MAX_GROUPS: self.order,self.p_item = None,w/w.sum(); return
             self.group_w = vals
         elif lbls.multi: grp = _rarest(lbls)
         else:
@@ -259,30 +262,50 @@ def _stochastic(self:Resampler, strategy):
     return strategy=='repeat_factor' and self.wgts is None and self._n is None
 
 @patch
+def _pk(self:Resampler, strategy):
+    "Whether epochs of `strategy` are laid out as batches of `classes_per_batch` classes"
+    return self.classes_per_batch is not None and strategy=='oversample'
+
+@patch
 def _group_counts(self:Resampler, epoch, strategy, alpha):
-    "Rows each group gets in `epoch`"
+    "Rows each group gets in `epoch`: the floor or the ceiling of its expected count, without bias"
     if self._stochastic(strategy):   # floor(r) passes over a group, and Binomial(size, r - floor(r)) extra rows
         r = self._group_factors()
         reps = np.floor(r)
         return reps.astype(np.int64)*self.sizes + _rng(self.seed, _STREAM_REPEAT, epoch).binomial(self.sizes, r-reps)
     if strategy=='undersample' and self._n is None: return self._undersample_k()
-    return _largest_remainder(self.epoch_length(epoch, strategy, alpha), self.shares_for(strategy, alpha))
+    n,p = self.epoch_length(epoch, strategy, alpha),self.shares_for(strategy, alpha)
+    return _round_counts(n, p, _rng(self.seed, _STREAM_ROUND, epoch))
+
+@patch
+def _walk_start(self:Resampler, epoch, strategy, alpha):
+    "Where each group's walk through its permutations stands when `epoch` starts: its partial passes of the epochs before"
+    part = lambda e: self._group_counts(e, strategy, alpha) % np.maximum(self.sizes, 1)
+    n,p = self.epoch_length(epoch, strategy, alpha),self.shares_for(strategy, alpha)
+    if (strategy=='undersample' and self._n is None) or np.floor(n*p/p.sum()).sum()==n: return epoch*part(0)   # the same counts every epoch
+    w = self._walk
+    _,e,pos = w if w is not None and w[0]==(strategy, alpha) and w[1]<=epoch else (None, 0, np.zeros(len(self.sizes), np.int64))
+    for i in range(e, epoch): pos = pos + part(i)
+    self._walk = ((strategy, alpha), epoch, pos)
+    return pos
 
 @patch
 def epoch_length(self:Resampler,
     epoch:int=None, # The epoch; `None`: the next one (`self.epoch`)
     strategy=None, # That epoch's strategy; `None`: the built one
     alpha:float=None, # That epoch's partial-balance exponent; `None`: the built one
+    bs:int=None, # Batch size (`classes_per_batch` epochs hold whole batches)
 )->int:
     "Rows in `epoch` drawn with `strategy`: `n_samples` when given, else the strategy's own length"
     strategy,alpha = self._resolve(strategy, alpha)
+    if self._pk(strategy): return self._pk_batches(bs)*bs
     if self._stochastic(strategy): return int(self._group_counts(ifnone(epoch, self.epoch), strategy, alpha).sum())
     return ifnone(self._n, self._default_n(strategy))
 
 @patch
 def sample(self:Resampler,
     epoch:int=None, # Epoch to draw; `None` draws the next one and advances `self.epoch`
-    bs:int=None, # Batch size, for `balanced_batches`
+    bs:int=None, # Batch size, for `balanced_batches` and `classes_per_batch`
     strategy=None, # This epoch's strategy (a name or a float alpha); `None`: the one the sampler was built with
     alpha:float=None, # This epoch's partial-balance exponent; `None`: the built one
 )->np.ndarray:
@@ -290,11 +313,13 @@ def sample(self:Resampler,
     strategy,alpha = self._resolve(strategy, alpha)
     epoch = self._next_epoch(epoch)
     rng = _rng(self.seed, _STREAM_EPOCH, epoch)
+    if self._pk(strategy): return self._pk_epoch(bs, rng)
     if self.order is None:
         p = None if strategy=='natural' else self.p_item
         return rng.choice(len(self.labels), self.epoch_length(epoch, strategy, alpha), replace=self.replacement, p=p)
     k = self._group_counts(epoch, strategy, alpha)
     repeat = self._stochastic(strategy)
+    walk = None if repeat or self.replacement else self._walk_start(epoch, strategy, alpha)
     out = np.empty(int(k.sum()), dtype=self.order.dtype)
     pos = 0
     for g in np.flatnonzero(k):   # a loop over groups (classes), never over rows
@@ -302,12 +327,10 @@ def sample(self:Resampler,
         dst = out[pos:pos+k[g]]
         if repeat: _draw_repeats(members, k[g], rng, dst)
         elif self.replacement: np.take(members, rng.integers(0, len(members), k[g]), out=dst)
-        else: self._draw_without(g, members, k[g], epoch, dst)
-        if self.balanced_batches and (repeat or not self.replacement): rng.shuffle(dst)
+        else: self._draw_without(g, members, k[g], walk[g], dst)
+        if repeat or not self.replacement: rng.shuffle(dst)   # a random order within the group, as `_place` needs
         pos += k[g]
-    if self.balanced_batches: out = _interleave(out, k, rng, bs)
-    else: rng.shuffle(out)
-    return out
+    return _interleave(out, k, rng, bs) if self.balanced_batches else _place(out, k, rng)
 
 def _draw_repeats(members, k, rng, dst):
     "Every row of the group `k // n` times, then `k % n` distinct rows of it chosen afresh"
@@ -317,13 +340,13 @@ def _draw_repeats(members, k, rng, dst):
     if extra: np.take(members, rng.choice(n, extra, replace=False), out=dst[reps*n:])
 
 @patch
-def _draw_without(self:Resampler, g, members, k, epoch, dst):
-    "Whole passes over group `g`, then the next slice of its stream of random permutations, seeded by (seed, g, pass)"
+def _draw_without(self:Resampler, g, members, k, start, dst):
+    "Whole passes over group `g`, then the slice from `start` of its stream of random permutations, seeded by (seed, g, pass)"
     n = len(members)
     reps,r = divmod(int(k), n)
     if reps: dst[:reps*n] = np.tile(members, reps)
     if not r: return
-    parts,start = [],epoch*r
+    parts = []
     for j in range(start//n, (start+r-1)//n+1):   # at most two permutations
         perm = self._perm(g, j, n)
         parts.append(perm[max(start-j*n, 0):min(start+r-j*n, n)])
@@ -338,27 +361,49 @@ def _perm(self:Resampler, g, j, n):
         self._perm_cache[g] = key
     return key[1]
 
-def _interleave(out, k, rng, bs=None):
-    "Order `out` (groups stored one after the other, sizes `k`) so each group is spread evenly over the epoch"
-    k = k[k>0]
-    rank = np.arange(len(out)) - np.repeat(np.cumsum(k)-k, k)
-    key = (rank + np.repeat(rng.random(len(k)), k)) / np.repeat(k, k)
-    res = out[np.argsort(key, kind='stable')]
-    if bs:   # shuffle inside each full batch so a batch's order carries no class pattern
-        nb = len(res)//bs
-        res[:nb*bs] = rng.permuted(res[:nb*bs].reshape(nb, bs), axis=1).ravel()
-    return res
+@patch
+def _pk_batches(self:Resampler, bs):
+    "Batches of a `classes_per_batch` epoch for batch size `bs`, checked"
+    P = self.classes_per_batch
+    if bs is None: raise ValueError(f"classes_per_batch={P} lays out whole batches, so it needs the batch size: pass bs=P*K")
+    if bs%P: raise ValueError(f"bs={bs} is not a multiple of classes_per_batch={P}: every batch holds K rows of each of its P "
+                              f"classes, so bs must be P*K (e.g. bs={max(bs//P, 1)*P})")
+    if self.n_samples<bs: raise ValueError(f"an epoch of {self.n_samples} rows holds no batch of bs={bs}: pass a smaller bs or a larger n_samples")
+    return self.n_samples//bs
+
+@patch
+def _pk_epoch(self:Resampler, bs, rng):
+    "Batches of `classes_per_batch` distinct classes with `bs // classes_per_batch` rows each, every class equally often"
+    P = self.classes_per_batch
+    nb,K = self._pk_batches(bs),bs//P
+    present = np.flatnonzero(self.sizes)
+    cls = present[_class_batches(len(present), P, nb, rng)].ravel()   # the class of each (batch, class) slot
+    slots,cnt = np.argsort(cls, kind='stable'),np.bincount(cls, minlength=len(self.sizes))
+    out,pos = np.empty((nb*P, K), dtype=self.order.dtype),0
+    for g in np.flatnonzero(cnt):
+        members = self.order[self.starts[g]:self.starts[g+1]]
+        out[slots[pos:pos+cnt[g]]] = members[_distinct_chunks(len(members), cnt[g], K, rng)]
+        pos += cnt[g]
+    return out.ravel()
 
 # %% ../nbs/01a_resampler.ipynb #f6cc520a
+@patch
+def row_weights(self:Resampler,
+    strategy=None, # A strategy name or float alpha; `None`: the built one
+    alpha:float=None, # Partial-balance exponent; `None`: the built one
+)->np.ndarray:
+    "Each row's share of an epoch's draws (they sum to 1): its expected count per epoch over the epoch's length"
+    n = len(self.labels)
+    if self.order is None: return self.p_item if self._resolve(strategy, alpha)[0]!='natural' else np.full(n, 1/n)
+    return (self.shares_for(strategy, alpha)/np.maximum(self.sizes, 1))[self.group_codes]
+
 @patch
 def prior_for(self:Resampler,
     strategy=None, # A strategy name or float alpha; `None`: the built one
     alpha:float=None, # Partial-balance exponent; `None`: the built one
 )->np.ndarray:
     "Expected share of each class in an epoch drawn with `strategy` (positive rate per label for multi-label data)"
-    lbls = self.labels
-    if self.order is None: row_p = self.p_item if self._resolve(strategy, alpha)[0]!='natural' else np.full(len(lbls), 1/len(lbls))
-    else: row_p = (self.shares_for(strategy, alpha)/np.maximum(self.sizes, 1))[self.group_codes]
+    lbls,row_p = self.labels,self.row_weights(strategy, alpha)
     if lbls.multi: return row_p @ lbls.codes
     return np.bincount(lbls.codes, weights=row_p, minlength=lbls.c)
 
@@ -375,13 +420,15 @@ def repeat_factors(self:Resampler)->np.ndarray:
     return np.append(r, 1.)[_rarest(lbls)]   # r(c) falls as f(c) grows: a row's largest factor is its rarest label's
 
 @patch
-def _forget(self:Resampler): self._perm_cache = {}   # cached permutations belong to the old seed
+def _forget(self:Resampler): self._perm_cache,self._walk = {},None   # permutations and walks belong to the old seed
 
 @patch
 def __repr__(self:Resampler):
     n = f"about {self.n_samples}" if self._stochastic(self.strategy) else self.n_samples
-    return (f"Resampler({self.strategy!r}, {len(self.labels)} rows -> {n} per epoch, "
-            f"replacement={self.replacement}, train prior {np.round(self.train_prior, 3).tolist()})")
+    pk = f", {self.classes_per_batch} classes per batch" if self.classes_per_batch else ''
+    by = ' by weight group' if self.by_weight else ''
+    return (f"Resampler({self.strategy!r}, {len(self.labels)} rows -> {n} per epoch{pk}, "
+            f"replacement={self.replacement}, train prior{by} {np.round(self.train_prior, 3).tolist()})")
 
 # %% ../nbs/01a_resampler.ipynb #60cbe152
 _resampler_kw = [k for k in inspect.signature(Resampler.__init__).parameters if k not in ('self', 'labels', 'strategy', 'wgts')]

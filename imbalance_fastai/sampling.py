@@ -14,13 +14,14 @@ from fastai.callback.data import WeightedDL
 from fastai.tabular.core import TabularPandas, TabDataLoader, TabWeightedDL
 from fastai.text.data import SortedDL
 from .core import Labels, get_labels
-from .resampler import BaseResampler, Resampler, _rng, _STREAM_SORTED, _resampler_kw, _check_keywords
+from .epochs import BaseResampler, _rng, _STREAM_SORTED
+from .resampler import Resampler, _resampler_kw, _check_keywords, _check_wgts
 _all_ = ['BaseResampler', 'Resampler']   # the sampler is part of this module's API too
 
 # %% auto #0
 __all__ = ['shard_idxs', 'ResampledDL', 'ResampledTabDL', 'ResampledSortedDL', 'resampled_dl_type', 'resample_dl',
-           'weighted_dataloaders', 'sampling_summary', 'plot_sampling', 'ImbalancedDatasetSampler', 'BaseResampler',
-           'Resampler']
+           'weighted_dataloaders', 'sampling_summary', 'plot_sampling', 'ImbalancedDatasetSampler',
+           'ClassBalancedBatchSampler', 'BaseResampler', 'Resampler']
 
 # %% ../nbs/02_sampling.ipynb #974e42a2
 def shard_idxs(
@@ -53,7 +54,7 @@ class _ResampledMixin:
 
     def _next_n(self):
         "Rows of the next epoch: the resampler knows it before drawing it (it varies for 'repeat_factor')"
-        return self.resampler.epoch_length(**self.sample_kwargs)
+        return self.resampler.epoch_length(bs=self.bs, **self.sample_kwargs)
 
     def __len__(self):
         if self._resampling: self.n = self._next_n()
@@ -140,6 +141,30 @@ def _check_valid_classes(source, train_lbls):
         "Every class needs train rows to be learned and resampled: split with imbalance_fastai.data.StratifiedSplitter(valid_pct) "
         "(keeps every class in train) instead of RandomSplitter")
 
+def _resample_labels(
+    trn, # The train split (or dataset) whose labels to read
+    labels=None, # Labels given instead, one per train item
+    wgts=None, # Weights given: then labels are optional
+    n_bins:int=None, # Bin a continuous target into this many quantiles
+    label_fn=None, # Function of `trn` returning its labels
+):
+    "What to resample by: `labels`, else the labels of `trn`; with `wgts` they are optional (`None`: rows are grouped by weight)"
+    if labels is not None: return get_labels(labels, n_bins=n_bins)
+    if wgts is None: return get_labels(trn, label_fn=label_fn, n_bins=n_bins)
+    try: return get_labels(trn, label_fn=label_fn, n_bins=n_bins)
+    except (ValueError, TypeError): return None   # no target, or no classes in it (as fastai's WeightedDL, weights need none)
+
+def _check_batches(dl):
+    "A resampled train DataLoader must hold a batch: refuse one whose epoch is shorter than `bs` when `drop_last` drops it"
+    if len(dl): return
+    inner = getattr(dl, 'dl', dl)
+    r,per = inner.resampler,-(-inner._next_n()//getattr(dl, 'world_size', 1))
+    rank = f" per process ({getattr(dl, 'world_size', 1)} processes)" if getattr(dl, 'world_size', 1)>1 else ''
+    how = 'wgts' if getattr(r, 'wgts', None) is not None else f"strategy={r.strategy!r}"
+    raise ValueError(f"the resampled train epoch has {per} rows{rank} ({how}, {len(r.labels)} train rows) but bs={inner.bs} "
+                     "and drop_last=True, so it holds no full batch and nothing would be trained. Pass a smaller bs (at most "
+                     f"{per}), drop_last=False to keep the partial batch, or more rows per epoch (n_samples=..., or ratio=... with 'undersample')")
+
 def _dl_kw(dl_type):
     "Keywords that fastai's `dataloaders` and a `dl_type` DataLoader take (their own, inherited and `_methods` ones)"
     names = set(inspect.signature(FilteredBase.dataloaders).parameters)
@@ -160,31 +185,41 @@ def _dataloaders_with(source, resampler, dl_type=None, dl_kwargs=None, **kwargs)
     "`source.dataloaders(...)` whose train DataLoader is the resampled twin of `dl_type`, drawing from `resampler`"
     dl_kwargs = list(dl_kwargs or [{}]*source.n_subsets)
     dl_kwargs[0] = {**dl_kwargs[0], 'resampler': resampler}
-    return source.dataloaders(dl_type=resampled_dl_type(dl_type or source._dl_type), dl_kwargs=dl_kwargs, **kwargs)
+    dls = source.dataloaders(dl_type=resampled_dl_type(dl_type or source._dl_type), dl_kwargs=dl_kwargs, **kwargs)
+    _check_batches(dls.train)
+    return dls
 
 @patch
 @delegates(Resampler.__init__, but=['labels', 'strategy', 'wgts'])   # documented, after fastai's `dataloaders` keywords
 @delegates(FilteredBase.dataloaders, keep=True)
 def resampled_dataloaders(self:FilteredBase,
     strategy='oversample', # 'oversample', 'undersample', 'partial', 'natural', 'repeat_factor', a float alpha, or {class: share}
-    wgts=None, # Explicit weight per train item (overrides `strategy`)
+    wgts=None, # Explicit weight per train item (overrides `strategy`; then no labels are needed)
     labels=None, # Labels to resample by, one per train item, instead of the target
     n_bins:int=None, # Bin a continuous target into this many quantiles
     bs:int=64, # Batch size
     dl_type=None, # DataLoader class (its resampled twin draws the train split's epochs); this source's by default
-    **kwargs, # The `Resampler`'s keywords (`alpha`, `ratio`, `thresh`, `n_samples`, `replacement`, `balanced_batches`, `seed`), then fastai's `dataloaders`'
+    **kwargs, # The `Resampler`'s keywords (`alpha`, `ratio`, `thresh`, `n_samples`, `replacement`, `balanced_batches`, `seed`, `classes_per_batch`), then fastai's `dataloaders`'
 )->DataLoaders:
     "`DataLoaders` of a `Datasets` or `TabularPandas` whose train split is resampled; the validation split is as `dataloaders` makes it"
     dl_type = ifnone(dl_type, self._dl_type)
     rkw,kwargs = _split_kwargs(kwargs, dl_type)
     trn = _train_subset(self)
+    if len(trn)==0: raise ValueError(f"the train split is empty ({len(self)} items in all, none in train): there is nothing to resample; "
+                                     "check the splitter (or the items)")
     if labels is not None and len(labels)!=len(trn):
         raise ValueError(f"labels has {len(labels)} values but the train split has {len(trn)} items; pass one per train item")
-    lbls = get_labels(trn if labels is None else labels, n_bins=n_bins)
-    if labels is None and n_bins is None: _check_valid_classes(self, lbls)
+    if wgts is not None: wgts = _check_wgts(wgts, len(trn))
+    lbls = _resample_labels(trn, labels, wgts, n_bins)
+    if labels is None and n_bins is None and wgts is None: _check_valid_classes(self, lbls)
     return _dataloaders_with(self, Resampler(lbls, strategy=strategy, wgts=wgts, **rkw), bs=bs, dl_type=dl_type, **kwargs)
 
-def _take(v, idx): return None if v is None else np.asarray(v)[idx]
+def _take(v, idx):
+    "The items `idx` of `v` (an array, tensor, Series or list, tag lists too), one per source item"
+    if v is None: return None
+    if isinstance(v, (pd.Series, pd.Index)): v = v.to_numpy()
+    elif not isinstance(v, (np.ndarray, torch.Tensor)): v = pd.Series(list(v)).to_numpy()
+    return v[idx]
 
 @patch
 @delegates(FilteredBase.resampled_dataloaders)
@@ -197,10 +232,18 @@ def resampled_dataloaders(self:DataBlock,
     **kwargs, # Passed to `FilteredBase.resampled_dataloaders`: the `Resampler`'s keywords, then fastai's
 )->DataLoaders:
     "`DataLoaders` from `source`, as `DataBlock.dataloaders` builds them, whose train split is resampled"
-    dsets = self.datasets(source, verbose=verbose)
+    try: dsets = self.datasets(source, verbose=verbose)
+    except Exception as e:   # fastai cannot build a Datasets without items or train items: say which, or let its error be
+        items = (self.get_items or (lambda o: o))(source)
+        n_trn = len(self.splitter(items)[0]) if len(items) and self.splitter is not None else len(items)
+        if n_trn==0: raise ValueError(f"the {'train split' if len(items) else 'source'} is empty ({len(items)} items, {n_trn} in train): "
+                                      "there is nothing to resample; check the splitter (or the items)") from e
+        raise
     n,trn = len(dsets),np.asarray(dsets.splits[0], dtype=np.int64)
-    for nm,v in (('wgts', wgts), ('labels', labels)):
-        if v is not None and len(v)!=n: raise ValueError(f"{nm} has {len(v)} values but the source has {n} items; pass one per source item")
+    if wgts is not None: wgts = _check_wgts(wgts, n, 'the source')   # checked whole, validation rows too
+    if labels is not None:
+        if len(labels)!=n: raise ValueError(f"labels has {len(labels)} values but the source has {n} items; pass one per source item")
+        get_labels(labels, n_bins=kwargs.get('n_bins'))   # checked whole: a missing label on a validation row is an error too
     kwargs = {**self.dls_kwargs, 'after_item': self.item_tfms, 'after_batch': self.batch_tfms, **kwargs}
     return dsets.resampled_dataloaders(strategy, wgts=_take(wgts, trn), labels=_take(labels, trn), **kwargs)
 
@@ -233,13 +276,13 @@ def sampling_summary(
     dls, # `DataLoaders` (or a train DataLoader) whose train DataLoader has a `resampler`
     epoch:int=None, # Epoch to draw for the 'sampled' column; the resampler's current epoch when `None`
 )->pd.DataFrame:
-    "Table of natural vs sampled class counts and shares of the train split"
+    "Table of natural vs sampled class counts and shares of the train split (per weight group when it was resampled by `wgts` alone)"
     dl = getattr(dls, 'train', dls)
     r = getattr(dl, 'resampler', None)
     if r is None: raise ValueError("this DataLoader has no resampler: build it with weighted_dataloaders or use OverSamplingCallback")
-    idxs = r.sample(epoch=ifnone(epoch, r.epoch))
+    idxs = r.sample(epoch=ifnone(epoch, r.epoch), bs=getattr(dl, 'bs', None))
     lbls = r.labels
-    res = pd.DataFrame({'natural': lbls.counts, 'sampled': r.sampled_counts(idxs)}, index=pd.Index(list(map(str, lbls.vocab)), name='class'))
+    res = pd.DataFrame({'natural': lbls.counts, 'sampled': r.sampled_counts(idxs)}, index=pd.Index(list(map(str, lbls.vocab)), name='weight' if r.by_weight else 'class'))
     res['natural_share'],res['sampled_share'] = r.natural_prior,r.sampled_counts(idxs)/len(idxs)
     return res
 
@@ -257,39 +300,110 @@ def plot_sampling(
     return ax
 
 # %% ../nbs/02_sampling.ipynb #32e7245f
+def _torch_labels(dataset, label_fn=None):
+    "Labels of a PyTorch dataset, one per item: `label_fn`'s, a `TensorDataset`'s last tensor (also through `Subset`s), or `get_labels`'"
+    if label_fn is not None: return get_labels(dataset, label_fn=label_fn)
+    base,idx = dataset,None
+    while isinstance(base, torch.utils.data.Subset):
+        i = np.asarray(base.indices, dtype=np.int64)
+        idx,base = (i if idx is None else i[idx]),base.dataset
+    if not isinstance(base, torch.utils.data.TensorDataset): return get_labels(dataset)
+    if len(base.tensors)<2: raise ValueError("this TensorDataset holds a single tensor, so no labels: pass labels=... (one per item)")
+    y = base.tensors[-1]
+    if y.ndim==2 and y.shape[1]==1: y = y[:,0]   # targets as a column
+    return get_labels(y if idx is None else y[torch.as_tensor(idx)])
+
+def _check_indices(indices, n):
+    "Dataset indices as an int64 array, each in `[0, n)`"
+    idx = np.asarray(indices)
+    if idx.ndim!=1 or len(idx)==0 or idx.dtype.kind not in 'iu': raise ValueError(f"indices must be a non-empty 1-d sequence of integer dataset indices, got {np.shape(idx)} {idx.dtype} values")
+    bad = idx[(idx<0) | (idx>=n)]
+    if len(bad): raise ValueError(f"indices {bad[:5].tolist()} are not positions of the dataset, which has {n} items (0..{n-1})")
+    return idx.astype(np.int64)
+
+def _subset_labels(lbls, idx):
+    "The labels of rows `idx`, with the classes they lack left out of the vocab (single-label)"
+    codes = lbls.codes[idx]
+    if lbls.multi: return Labels(codes, lbls.vocab)
+    present = np.flatnonzero(np.bincount(codes, minlength=lbls.c))
+    new = np.full(lbls.c, -1, dtype=np.int64); new[present] = np.arange(len(present))
+    return Labels(new[codes], [lbls.vocab[i] for i in present])
+
 class ImbalancedDatasetSampler(torch.utils.data.Sampler):
-    "A PyTorch `Sampler` drawing resampled epochs, optionally sharded across distributed processes"
+    "A PyTorch `Sampler` drawing resampled epochs (torchsampler's, on the `Resampler`), optionally sharded across processes"
     @delegates(Resampler.__init__, but=['labels', 'n_samples'])
     def __init__(self,
-        dataset, # The dataset to sample from
-        labels=None, # One label per item (read from the dataset when `None`)
-        indices=None, # Restrict sampling to these dataset indices
-        num_samples:int=None, # Rows per epoch (before sharding)
+        dataset=None, # The dataset to sample from (`None` when `labels` are given: a sampler of label positions)
+        labels=None, # One label per dataset item, or per index when `indices` is given (read from the dataset when `None`)
+        indices=None, # Sample only these dataset indices (the sampler yields them); default: all
+        num_samples:int=None, # Rows per epoch (before sharding); default: one per index
         label_fn=None, # Function of the dataset returning all its labels
         callback_get_label=None, # torchsampler's name for `label_fn`
+        batch_size:int=None, # Batch size of the DataLoader, needed with `classes_per_batch`
         num_replicas:int=None, # Number of processes (default: the process group's size if `distributed`, else 1)
         rank:int=None, # This process's rank (default: the process group's rank if `distributed`, else 0)
         distributed:bool=False, # Read `num_replicas`/`rank` from the initialised process group
-        **kwargs, # Passed to `Resampler` (strategy, alpha, thresh, replacement, seed...)
+        **kwargs, # Passed to `Resampler` (strategy, alpha, thresh, replacement, seed, classes_per_batch...)
     ):
-        lbls = get_labels(dataset if labels is None else labels, label_fn=label_fn or callback_get_label)
-        self.indices = None if indices is None else np.asarray(indices, dtype=np.int64)
-        if self.indices is not None: lbls = Labels(lbls.codes[self.indices], lbls.vocab)
+        _check_keywords(kwargs, _resampler_kw + ['strategy', 'wgts'], 'the Resampler takes strategy, wgts and')
+        if dataset is None and labels is None: raise TypeError("pass a dataset, or labels= (one per item)")
+        n = len(labels) if dataset is None else len(dataset)
+        self.indices = np.arange(n) if indices is None else _check_indices(indices, n)
+        if labels is not None:
+            if len(labels)!=len(self.indices): raise ValueError(
+                f"labels has {len(labels)} values but {'indices has' if indices is not None else 'the dataset has'} {len(self.indices)}: "
+                f"pass one label per {'index' if indices is not None else 'item'}")
+            lbls = get_labels(labels)
+        else:
+            lbls = _torch_labels(dataset, label_fn or callback_get_label)
+            if len(lbls)!=n: raise ValueError(f"the dataset's labels have {len(lbls)} values but it has {n} items; pass labels=... (one per item)")
+            if indices is not None: lbls = _subset_labels(lbls, self.indices)
         if distributed and torch.distributed.is_available() and torch.distributed.is_initialized():
             num_replicas = ifnone(num_replicas, torch.distributed.get_world_size())
             rank = ifnone(rank, torch.distributed.get_rank())
-        self.num_replicas,self.rank = ifnone(num_replicas, 1),ifnone(rank, 0)
+        self.num_replicas,self.rank,self.batch_size = ifnone(num_replicas, 1),ifnone(rank, 0),batch_size
         if kwargs.get('seed') is None: kwargs['seed'] = _shared_seed()   # ranks agree, e.g. under accelerate's prepare
         self.resampler = Resampler(lbls, n_samples=num_samples, **kwargs)
+        if self.resampler.classes_per_batch is not None: self.resampler.epoch_length(bs=batch_size)   # checks bs now
         self.epoch = 0
 
+    @property
+    def num_samples(self)->int:
+        "Rows of the next epoch, before sharding (torchsampler's attribute)"
+        return self.resampler.epoch_length(self.epoch, bs=self.batch_size)
+    @property
+    def weights(self)->torch.Tensor:
+        "Each index's share of an epoch's draws, as torchsampler's `weights` (a `DoubleTensor`, in `indices` order)"
+        return torch.as_tensor(self.resampler.row_weights(), dtype=torch.double)
+
     def set_epoch(self, epoch:int): self.epoch = epoch
-    def __len__(self): return -(-self.resampler.epoch_length(self.epoch)//self.num_replicas)
+    def __len__(self): return -(-self.num_samples//self.num_replicas)
     def __iter__(self):
-        idxs = shard_idxs(self.resampler.sample(epoch=self.epoch), self.rank, self.num_replicas)
+        idxs = shard_idxs(self.resampler.sample(epoch=self.epoch, bs=self.batch_size), self.rank, self.num_replicas)
         if self.num_replicas==1: self.epoch += 1   # single process: successive epochs differ without set_epoch
-        if self.indices is not None: idxs = self.indices[idxs]
-        return map(int, idxs)
+        return map(int, self.indices[idxs])
+
+class ClassBalancedBatchSampler(ImbalancedDatasetSampler):
+    "A PyTorch batch sampler: each batch holds `classes_per_batch` distinct classes with `batch_size // classes_per_batch` rows each"
+    @delegates(ImbalancedDatasetSampler.__init__, but=['num_samples', 'batch_size', 'classes_per_batch'])
+    def __init__(self,
+        dataset=None, # The dataset to sample from (`None` when `labels` are given)
+        classes_per_batch:int=None, # P: distinct classes in every batch (catalyst's `num_classes`); required
+        batch_size:int=None, # P*K rows per batch, K of each class (catalyst's `num_samples` is K); required
+        num_batches:int=None, # Batches per epoch (before sharding); default: as many as the indices fill
+        **kwargs, # Passed to `ImbalancedDatasetSampler` (labels, indices, seed, num_replicas, rank...)
+    ):
+        if classes_per_batch is None or batch_size is None:
+            raise TypeError("ClassBalancedBatchSampler needs classes_per_batch=P and batch_size=P*K (K rows of each of P classes per batch)")
+        super().__init__(dataset, num_samples=None if num_batches is None else num_batches*batch_size,
+                         classes_per_batch=classes_per_batch, batch_size=batch_size, **kwargs)
+
+    def __len__(self): return -(-(self.num_samples//self.batch_size)//self.num_replicas)
+    def __iter__(self):
+        b = self.resampler.sample(epoch=self.epoch, bs=self.batch_size).reshape(-1, self.batch_size)
+        b = b[shard_idxs(np.arange(len(b)), self.rank, self.num_replicas)]   # whole batches per process
+        if self.num_replicas==1: self.epoch += 1
+        return iter(self.indices[b].tolist())
 
 def _shared_seed():
     "One seed for every rank: rank 0's, broadcast once (a single integer) when a process group is up"

@@ -12,7 +12,7 @@ from fastai.data.core import DataLoaders, FilteredBase
 from fastai.data.transforms import Categorize, MultiCategorize, EncodedMultiCategorize
 from fastai.tabular.core import Tabular, TabularPandas
 from .core import Labels
-from .resampler import BaseResampler, _rng, _STREAM_PERM
+from .epochs import BaseResampler, _rng, _STREAM_PERM
 from .sampling import _dataloaders_with
 
 # %% auto #0
@@ -146,14 +146,14 @@ def _check_neighbours(s, y, vocab):
                          f"({nm} + 1), but these classes have fewer: {small}; {fix}")
 
 def _class_codes(s, vocab):
-    "A dict `sampling_strategy` may name classes (vocab entries) or codes; imbalanced-learn sees codes"
+    "A `sampling_strategy` dict (keys) or list (cleaning samplers) names classes of the vocab; imbalanced-learn sees their codes"
     ss = s.get_params(deep=False).get('sampling_strategy')
-    if not isinstance(ss, dict): return s
+    if not isinstance(ss, (dict, list, tuple)): return s
     o2i = {v:i for i,v in enumerate(vocab)}
-    if all(k in o2i for k in ss): return s.set_params(sampling_strategy={o2i[k]:v for k,v in ss.items()})
-    if all(isinstance(k, Integral) and 0<=k<len(vocab) for k in ss): return s
-    raise ValueError(f"sampling_strategy names classes {[k for k in ss if k not in o2i]} that are not in the vocab {list(vocab)}; "
-                     "use class names (or codes 0..c-1)")
+    bad = [k for k in ss if k not in o2i]
+    if bad: raise ValueError(f"sampling_strategy names {bad} that are not classes of the vocab {list(vocab)}; name classes as the "
+                             "vocab does (imbalanced-learn sees their codes, which are translated for you)")
+    return s.set_params(sampling_strategy={o2i[k]:v for k,v in ss.items()} if isinstance(ss, dict) else [o2i[k] for k in ss])
 
 def _seed(s, seed):
     "The seed to use: `seed`, else the sampler's int `random_state`, else one drawn from torch's RNG (so `set_seed` reproduces)"

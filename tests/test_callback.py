@@ -298,7 +298,7 @@ def test_exception_mid_fit_then_export_stays_small(tmp_path):
 
 
 def test_a_second_over_sampling_callback_is_refused():
-    dls = _tab_dls(n=600)
+    dls = _tab_dls(n=600, bs=16)   # undersampled, the epoch has 36 rows: two batches of 16
     train = dls.train
     learn = _quiet(tabular_learner(dls, layers=[8], cbs=OverSamplingCallback(seed=0)))
     cbs = list(learn.cbs)
@@ -329,3 +329,29 @@ def test_wgts_with_defer_epochs_defers():
     assert counts['fraud'].tolist()[:2] == [n_fraud, n_fraud]         # natural: each weight group its own count
     assert abs(counts['fraud'].iloc[2] - 800) <= 1                    # then balanced by the weights (1600 rows)
     np.testing.assert_allclose(learn.over_sampling.train_prior, [.5, .5])
+
+
+def test_arguments_checked_when_built_and_short_epochs_refused_before_a_batch():
+    "Bad arguments fail at OverSamplingCallback(...); an undersampled epoch shorter than a batch fails before any batch, the learner as it was"
+    for kw, msg in [(dict(strategy=1.5), 'read as alpha'), (dict(ratoi=2), "did you mean \\['ratio'\\]"), (dict(n_samples=0), 'must be positive'),
+                    (dict(strategy={'ok': -1., 'fraud': 1.}), 'finite shares'), (dict(n_samples='9'), 'n_samples must be an int'),
+                    (dict(alpha='x'), "got 'x'"), (dict(wgts='w'), 'wgts must be numbers'), (dict(ratio=float('nan')), 'ratio must be a finite'),
+                    (dict(strategy='undersample', ratio=0.9), '>= 1'), (dict(classes_per_batch=2, alpha=lambda p: p), 'alpha schedule')]:
+        with pytest.raises((ValueError, TypeError), match=msg): OverSamplingCallback(**kw)
+    dls = _tab_dls(n=520, pos=0.05, bs=64)                 # about 20 fraud rows in train: undersampled, about 40 rows < 64
+    n_fraud = int((dls.train.ys.values.ravel() == dls.vocab.o2i['fraud']).sum())
+    learn = _quiet(tabular_learner(dls, layers=[8], cbs=OverSamplingCallback('undersample', seed=0)))
+    rec = TrainTargets()
+    with pytest.raises(ValueError, match=f'the resampled train epoch has {2 * n_fraud} rows .* bs=64 and drop_last=True'):
+        learn.fit(1, cbs=rec)
+    assert rec.ys == [] and learn.dls.train is dls.train and learn.over_sampling.resampler is None
+
+
+def test_classes_per_batch_through_the_callback():
+    dls = _tab_dls(n=1200, pos=0.1, bs=32)
+    learn = _quiet(tabular_learner(dls, layers=[8], cbs=OverSamplingCallback(classes_per_batch=2, seed=0)))
+    rec = TrainTargets()
+    with learn.no_logging(): learn.fit(1, cbs=rec)
+    for b in rec.ys:   # 16 rows of one class, then 16 of the other
+        b = b.view(2, 16)
+        assert (b == b[:, :1]).all() and b[0, 0] != b[1, 0]

@@ -195,8 +195,8 @@ def test_two_processes_gloo(tmp_path):
             assert np.array_equal(full, b['epochs'][e]), f"{name}: ranks drew different epochs"
             assert np.array_equal(np.concatenate([a['shards'][e], b['shards'][e]]), np.resize(full, 500)), \
                 f"{name}: the shards are not the two halves of the padded epoch"
-            # oversampling makes each class's count exact (largest remainder): 167/166/166 of 499
-            assert np.bincount(codes[full], minlength=3).tolist() == [167, 166, 166], name
+            # oversampling keeps each class's count within one of 499/3: 167 for one class drawn at random, 166 for the others
+            assert sorted(np.bincount(codes[full], minlength=3).tolist()) == [166, 166, 167], name
             for r in (a, b):   # what each rank trained on: its shard, in order (7 full batches of 32, drop_last)
                 ys = np.concatenate(r['ys'][e])
                 assert len(ys) == 7 * 32 and np.array_equal(ys, codes[r['shards'][e][:len(ys)]]), name

@@ -376,3 +376,137 @@ def test_export_with_an_unusual_dataloader_class(tmp_path, fresh_process):
     assert loaded.predict(df.iloc[0])[0] in ('common', 'rare')
     assert pickle.loads(pickle.dumps(twin)) is twin
     assert fresh_process['twin'] == ['ResampledOddDL', True]   # a fresh process, which had made no twin, made it from its name
+
+
+# ---- drop-in for torchsampler, fastai's weighted_dataloaders and P x K samplers (issue 13) ----
+
+class _Folder(torch.utils.data.Dataset):
+    "An ImageFolder stand-in: `targets` and `imgs` as torchvision keeps them; items must never be loaded"
+    def __init__(self, y): self.targets, self.imgs = list(y), [(f'{i}.png', c) for i, c in enumerate(y)]
+    def __len__(self): return len(self.targets)
+    def __getitem__(self, i): raise AssertionError('an item was loaded to read its label')
+
+
+def test_torchsampler_readme_usage_and_logic():
+    "torchsampler's README (`DataLoader(ds, sampler=ImbalancedDatasetSampler(ds), batch_size=...)`) and what its code promises"
+    y = np.repeat([0, 1, 2], [700, 250, 50])
+    ds = torch.utils.data.TensorDataset(torch.arange(1000.), torch.tensor(y))
+    sampler = ImbalancedDatasetSampler(ds, seed=0)
+    loader = torch.utils.data.DataLoader(ds, sampler=sampler, batch_size=64)
+    ys = torch.cat([b[1] for b in loader]).numpy()
+    assert len(ys) == len(sampler) == sampler.num_samples == 1000
+    assert np.ptp(np.bincount(ys)) <= 1                                   # weighed inversely to the class frequency
+    # torchsampler's weights are 1/count per index; ours are the rows' shares of the draws: the same up to a constant
+    w = sampler.weights.numpy()
+    inv = 1 / np.bincount(y)[y]
+    np.testing.assert_allclose(w / w.sum(), inv / inv.sum())
+    assert list(sampler.indices) == list(range(1000))
+    sub = ImbalancedDatasetSampler(ds, indices=list(range(500, 1000)), num_samples=300, seed=0)
+    got = list(sub)
+    assert len(sub) == len(got) == 300 and set(got) <= set(range(500, 1000))   # dataset indices taken from `indices`
+    cb = ImbalancedDatasetSampler(ds, callback_get_label=lambda d: d.tensors[1].numpy(), seed=0)   # torchsampler's callback
+    assert np.ptp(np.bincount(y[list(cb)])) <= 1
+    folder = ImbalancedDatasetSampler(_Folder(y), seed=0)                  # ImageFolder / MNIST: their targets
+    assert np.ptp(np.bincount(y[list(folder)])) <= 1
+
+
+def test_tensor_dataset_and_subsets_read_the_last_tensor():
+    y = np.repeat([0, 1], [90, 10])
+    x = torch.randn(100, 3)
+    for yt in (torch.tensor(y), torch.tensor(y)[:, None]):                 # targets as a vector or a column
+        s = ImbalancedDatasetSampler(torch.utils.data.TensorDataset(x, torch.zeros(100), yt), seed=0)   # the last tensor
+        assert np.bincount(y[list(s)]).tolist() == [50, 50]
+    ds = torch.utils.data.TensorDataset(x, torch.tensor(y))
+    idx = np.r_[0:40, 90:100]
+    sub = torch.utils.data.Subset(ds, idx)
+    got = np.array(list(ImbalancedDatasetSampler(sub, seed=0)))            # positions in the Subset
+    assert got.max() < 50 and np.bincount(y[idx][got]).tolist() == [25, 25]
+    subsub = torch.utils.data.Subset(sub, np.arange(30, 50))               # a Subset of a Subset: rows 30..39 and 90..99
+    assert np.bincount(y[idx][30:50][list(ImbalancedDatasetSampler(subsub, seed=0))]).tolist() == [10, 10]
+    with pytest.raises(ValueError, match='holds a single tensor'):
+        ImbalancedDatasetSampler(torch.utils.data.TensorDataset(x))
+
+
+def test_indices_follow_torchsampler():
+    "labels= holds one label per index; the sampler yields dataset indices from `indices`; mismatched lengths are refused"
+    y = np.repeat([0, 1], [90, 10])
+    ds = torch.utils.data.TensorDataset(torch.arange(100.), torch.tensor(y))
+    idx = np.r_[50:60, 95:100]                                             # 10 of class 0, 5 of class 1
+    s = ImbalancedDatasetSampler(ds, labels=['a'] * 10 + ['b'] * 5, indices=idx, seed=0)
+    got = np.array(list(s))
+    assert set(got) <= set(idx) and np.bincount(y[got]).tolist() == [8, 7] or np.bincount(y[got]).tolist() == [7, 8]
+    assert len(s.weights) == len(s.indices) == 15
+    with pytest.raises(ValueError, match='labels has 101 values but the dataset has 100'):
+        ImbalancedDatasetSampler(ds, labels=np.r_[y, 1])
+    with pytest.raises(ValueError, match='not positions of the dataset'):
+        ImbalancedDatasetSampler(ds, indices=[5, 100])
+
+
+def test_wgts_without_labels_are_a_drop_in_for_fastai():
+    "`weighted_dataloaders(dsets, wgts=w)` and `dsets.resampled_dataloaders(wgts=w)` on a Datasets without target; summary by weight group"
+    items = list(range(160))
+    dsets = Datasets(items, [[lambda o: torch.tensor([float(o)])]], splits=[items[:120], items[120:]])
+    w = np.arange(120.)
+    dls = weighted_dataloaders(dsets, wgts=w, bs=16, seed=0)
+    same = dsets.resampled_dataloaders(wgts=w, bs=16, seed=0)
+    assert np.array_equal(dls.train.get_idxs(), same.train.get_idxs())
+    assert dls.train.one_batch()[0].shape == (16, 1) and len(dls.valid.get_idxs()) == 40
+    s = sampling_summary(dls)
+    assert s.index.name == 'weight' and len(s) == 120 and s['sampled'].sum() == 120
+    np.testing.assert_allclose(dls.train.resampler.train_prior, w / w.sum())
+    with pytest.raises(ValueError, match='no target to read'):   # without wgts labels are needed, and there are none
+        weighted_dataloaders(dsets, bs=16)
+
+
+def test_classes_per_batch_in_the_factory():
+    "`classes_per_batch=P` with `bs=P*K`: every batch holds P distinct classes, K rows each, rare classes as often as common"
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({'x': rng.normal(size=2000).astype(np.float32), 'y': rng.choice(list('abcdef'), 2000, p=[.5, .25, .12, .08, .04, .01])})
+    dls = weighted_dataloaders(_dblock(StratifiedSplitter(0.2, seed=0, get_y='y')), df, classes_per_batch=3, bs=12, seed=0)
+    ys = torch.stack([b[1] for b in dls.train]).numpy()                  # (batches, 12)
+    assert len(ys) == len(dls.train) == 1600 // 12
+    slots = ys.reshape(len(ys), 3, 4)
+    assert (slots == slots[:, :, :1]).all()                               # 4 rows of one class per slot
+    assert all(len(set(b)) == 3 for b in slots[:, :, 0])                  # 3 distinct classes per batch
+    assert np.ptp(np.bincount(slots[:, :, 0].ravel(), minlength=6)) <= 2  # each class in as many batches
+    with pytest.raises(ValueError, match='bs=10 is not a multiple of classes_per_batch=3'):
+        weighted_dataloaders(_dblock(StratifiedSplitter(0.2, seed=0, get_y='y')), df, classes_per_batch=3, bs=10)
+
+
+def test_undersampled_epoch_shorter_than_a_batch_is_refused():
+    "20 minority rows, bs=64, drop_last=True (fastai's train DataLoader): refused with bs, the epoch length and the fixes"
+    df = pd.DataFrame({'x': np.arange(520.).astype(np.float32), 'y': ['common'] * 500 + ['rare'] * 20})
+    db = _dblock(StratifiedSplitter(0., seed=0, get_y='y'))
+    with pytest.raises(ValueError) as e:
+        weighted_dataloaders(db, df, strategy='undersample', bs=64)
+    msg = str(e.value)
+    assert all(s in msg for s in ('40 rows', 'bs=64', 'drop_last=True', 'smaller bs', 'drop_last=False', 'n_samples'))
+    kept = weighted_dataloaders(db, df, strategy='undersample', bs=64, drop_last=False, seed=0)   # the partial batch kept
+    assert len(kept.train) == 1 and len(kept.train.one_batch()[1]) == 40
+
+
+def test_arguments_are_checked_when_built():
+    y = np.array([0] * 90 + [1] * 10)
+    df = _df(300)
+    db = _dblock(StratifiedSplitter(0.2, seed=0, get_y='y'))
+    bad = [(dict(n_samples='100'), TypeError, 'n_samples must be an int'), (dict(alpha='0.5', strategy='partial'), TypeError, "got '0.5'"),
+           (dict(wgts='abc'), TypeError, 'wgts must be numbers'), (dict(strategy='undersample', ratio=np.nan), ValueError, 'ratio must be a finite'),
+           (dict(strategy='undersample', ratio=0.5), ValueError, 'ratio must be a finite number >= 1'), (dict(strategy=1.5), ValueError, 'read as alpha'),
+           (dict(n_samples=1e-5), ValueError, 'rounds to 0 rows'), (dict(n_samples=0), ValueError, 'n_samples must be positive'),
+           (dict(strategy={0: -.5, 1: 1.5}), ValueError, 'finite shares >= 0')]
+    for kw, exc, msg in bad:
+        with pytest.raises(exc, match=msg): Resampler(y, **kw)
+        with pytest.raises(exc, match=msg): weighted_dataloaders(db, df, **kw)
+    wn = np.ones(300); wn[int(db.splitter(df)[1][0])] = np.nan           # a NaN weight on a row the splitter sends to validation
+    with pytest.raises(ValueError, match='wgts has 1 NaN or infinite values'): weighted_dataloaders(db, df, wgts=wn)
+    for src in (df.iloc[:0], df):   # an empty source, and a splitter that leaves train empty
+        with pytest.raises(ValueError, match='is empty .* there is nothing to resample'):
+            weighted_dataloaders(_dblock(IndexSplitter(list(range(len(src))))), src)
+    to0 = TabularPandas(df, procs=[Categorify], cat_names=['cat'], y_names='y', y_block=CategoryBlock(vocab=['common', 'rare']), splits=[[], list(range(300))])
+    with pytest.raises(ValueError, match='the train split is empty'): weighted_dataloaders(to0)
+    with pytest.raises(ValueError, match='3-d array'): Resampler(np.zeros((10, 2, 2)))
+    dfn = df.assign(y=df.y.where(np.arange(300) != 7, None))
+    to = TabularPandas(dfn, procs=[Categorify], cat_names=['cat'], y_names='y', y_block=CategoryBlock(), splits=[list(range(250)), list(range(250, 300))])
+    with pytest.raises(ValueError, match="rows of the target 'y' have no class .* first at row 7"): weighted_dataloaders(to)
+    with pytest.raises(ValueError, match=r"StratifiedSplitter\(get_y='label'\): no such column"):
+        StratifiedSplitter(0.2, get_y='label')(df)

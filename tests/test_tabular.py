@@ -1,5 +1,5 @@
 "imbalanced-learn on TabularPandas: class counts and rows against imbalanced-learn itself, untouched validation, memory, training"
-import subprocess, sys, tracemalloc
+import re, subprocess, sys, tracemalloc
 import numpy as np, pandas as pd, pytest, torch
 from fastai.data.block import CategoryBlock
 from fastai.data.transforms import IndexSplitter
@@ -97,7 +97,7 @@ def test_selector_epoch_e_is_random_state_seed_plus_e(mixed):
     ref = us.RandomUnderSampler(random_state=12); ref.fit_resample(X, y)
     np.testing.assert_array_equal(np.sort(r.sample(epoch=2)), np.sort(ref.sample_indices_))
 
-@pytest.mark.parametrize('strategy', ['not minority', 'majority', {'a': 200}, {0: 200, 1: 50},
+@pytest.mark.parametrize('strategy', ['not minority', 'majority', {'a': 200}, {'a': 200, 'b': 50},
                                       lambda y: {0: int((y == 0).sum() // 2)}])
 def test_sampling_strategy_passes_through(mixed, strategy):
     X, y = train_xy(mixed)
@@ -106,6 +106,21 @@ def test_sampling_strategy_passes_through(mixed, strategy):
     _, y_ref = us.RandomUnderSampler(sampling_strategy=ref_strategy, random_state=0).fit_resample(X, y)
     r = imblearn_resample(mixed, 'RandomUnderSampler', sampling_strategy=strategy, seed=0)
     np.testing.assert_array_equal(r.sampled_counts(r.sample()), np.bincount(y_ref, minlength=3))
+
+def test_sampling_strategy_names_classes(mixed):
+    "Dict keys and list items are class names, translated to codes; anything else (codes included) is refused"
+    from imblearn.under_sampling import TomekLinks, EditedNearestNeighbours
+    X, y = train_xy(mixed)
+    for cls in (TomekLinks, EditedNearestNeighbours):
+        _, y_ref = cls(sampling_strategy=[0, 2]).fit_resample(X, y)
+        dls = imblearn_dataloaders(mixed, cls.__name__, sampling_strategy=['a', 'c'], bs=16)
+        r = dls.train.resampler
+        assert r.sampled_counts(r.sample()).tolist() == np.bincount(y_ref, minlength=3).tolist()
+        assert r.sampled_counts(r.sample())[1] == (y == 1).sum()          # 'b' is not cleaned
+    for bad, name in (({0: 200, 1: 50}, '[0, 1]'), ({'a': 200, 9: 5}, '[9]'), (['a', 'z'], "['z']")):
+        with pytest.raises(ValueError, match=re.escape(f"sampling_strategy names {name} that are not classes of the vocab")):
+            imblearn_resample(mixed, 'RandomUnderSampler' if isinstance(bad, dict) else 'TomekLinks', sampling_strategy=bad, seed=0)
+
 
 def test_float_sampling_strategy_binary():
     df = _mixed_df(); df['y'] = np.where(df.y == 'a', 'no', 'yes')

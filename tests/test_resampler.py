@@ -1,0 +1,175 @@
+"""The Resampler's epochs, statistically: unbiased counts within one of their expectation, never-drawn rows, short epochs,
+the without-replacement walk, and a uniformly random order after the block-wise placement.
+
+Tolerances: a mean over E epochs of a count that is floor(x) or floor(x)+1 has a standard error of at most
+sqrt(f(1-f)/E) (f the fractional part of x); the checks allow 5 of them (a per-check false alarm below 1e-6, below 1e-3
+over the few hundred checks of a test). Order tests are chi-square tests kept only when their p-value is above 1e-4.
+Every test has a fixed seed, so the outcome is reproducible: the tolerances say how unlikely a failure of correct code is.
+"""
+import numpy as np, pandas as pd, pytest, torch
+from scipy import stats
+from fastai.data.core import Datasets
+from fastai.torch_core import set_seed
+from imbalance_fastai.core import Labels
+from imbalance_fastai.resampler import Resampler
+from imbalance_fastai.sampling import weighted_dataloaders
+
+torch.set_num_threads(1)
+Z = 5   # standard errors allowed for a mean
+
+
+def _group_counts(r, epochs, **kw):
+    "Rows of each group (class, rarest label or weight group) in each of `epochs` epochs, `(epochs, groups)`"
+    return np.stack([np.bincount(r.group_codes[r.sample(epoch=e, **kw)], minlength=len(r.sizes)) for e in range(epochs)])
+
+
+def _within_one_and_unbiased(counts, x):
+    "Every epoch's count is floor(x) or ceil(x), and the mean over epochs is x within Z standard errors"
+    lo = np.floor(x + 1e-9)
+    assert ((counts == lo) | (counts == lo + 1)).all(), "a count is not the floor or the ceiling of its expectation"
+    f = x - lo
+    se = np.sqrt(f * (1 - f) / len(counts))
+    assert (np.abs(counts.mean(0) - x) <= Z * se + 1e-9).all(), np.abs(counts.mean(0) - x).max()
+
+
+def test_fastai_wgts_example_every_row_drawn_and_unbiased():
+    "fastai's `wgts=np.arange(160)`: each row's count is within one of 160*w/sum(w), with that mean; none with w>0 is left out"
+    w = np.arange(160.)
+    x = 160 * w / w.sum()                                     # row 50 is expected 50/79.5 = 0.63 times per epoch
+    r = Resampler(None, wgts=w, seed=0)
+    counts = np.stack([np.bincount(r.sample(epoch=e), minlength=160) for e in range(2000)])
+    _within_one_and_unbiased(counts, x)
+    # row 1 is expected 0.0126 times per epoch: never drawn in 2000 epochs with a chance of (1 - 0.0126)**2000 = 1e-11
+    assert (counts[:, 1:].sum(0) > 0).all() and counts[:, 0].sum() == 0
+    row50 = counts[:, 50]
+    assert set(row50) == {0, 1} and abs(row50.mean() - 50 / 79.5) < Z * np.sqrt(.233 / 2000)   # not "exactly once every epoch"
+    nt = Datasets(list(range(160)), [[lambda o: o]], splits=[list(range(160)), []])   # the factory, on a Datasets without target
+    dl = weighted_dataloaders(nt, wgts=w, bs=16, seed=0).train
+    drawn = np.concatenate([dl.get_idxs() for _ in range(300)])
+    assert set(np.unique(drawn)) == set(range(1, 160))   # row 1: missed in 300 epochs with a chance of 0.02 (seeded: drawn)
+
+
+def test_short_epochs_sample_every_class():
+    "n_samples=5 over 10 equal classes: 5 classes an epoch, each half the time, and every row of every class comes up"
+    y = np.repeat(range(10), 50)
+    r = Resampler(y, n_samples=5, seed=0)
+    counts = _group_counts(r, 2000)
+    _within_one_and_unbiased(counts, np.full(10, .5))
+    rows = np.bincount(np.concatenate([r.sample(epoch=e) for e in range(2000)]), minlength=500)
+    assert (rows > 0).all()                                   # a row is expected 20 times: missed with a chance of 2e-9
+
+
+def test_many_long_tailed_classes_in_short_epochs():
+    "1,000 long-tailed classes, n_samples=500: every class is sampled, half the epochs, and which classes share an epoch varies"
+    n_c = np.maximum(1, (2000 * np.exp(-np.arange(1000) / 150)).astype(int))
+    r = Resampler(Labels(np.repeat(np.arange(1000), n_c)), n_samples=500, seed=0)
+    counts = _group_counts(r, 400)
+    _within_one_and_unbiased(counts, np.full(1000, .5))
+    assert (counts.sum(0) > 0).all()
+    # the 500 classes of an epoch are a uniformly random half (random-order systematic sampling): a pair of classes, even of
+    # neighbouring codes, shares an epoch with chance 500/1000 * 499/999 = 0.2497; standard error over 400 epochs 0.022
+    both = (counts[:, :-1] & counts[:, 1:]).mean(0)
+    assert np.abs(both - 500 / 1000 * 499 / 999).max() < Z * np.sqrt(.1875 / 400)
+    assert len({tuple(np.flatnonzero(c)) for c in counts}) == 400   # no two epochs with the same classes
+
+
+@pytest.mark.parametrize('name, make', [
+    ('oversample', lambda y, mh: Resampler(y, seed=1)),
+    ('partial', lambda y, mh: Resampler(y, 'partial', alpha=0.3, seed=1)),
+    ('target', lambda y, mh: Resampler(y, {0: .5, 1: .3, 2: .15, 3: .05}, seed=1)),
+    ('natural n_samples', lambda y, mh: Resampler(y, 'natural', n_samples=97, seed=1)),
+    ('undersample n_samples', lambda y, mh: Resampler(y, 'undersample', n_samples=50, seed=1)),
+    ('wgts groups', lambda y, mh: Resampler(y, wgts=1. + (np.arange(len(y)) % 7), seed=1)),
+    ('multi-label', lambda y, mh: Resampler(mh, seed=1)),
+    ('balanced_batches', lambda y, mh: Resampler(y, balanced_batches=True, seed=1)),
+    ('repeat_factor n_samples', lambda y, mh: Resampler(mh, 'repeat_factor', thresh=0.2, n_samples=333, seed=1)),
+])
+def test_every_strategy_counts_within_one_and_unbiased(name, make):
+    "For every strategy the count of each group is the floor or ceiling of its expectation, with that mean over epochs"
+    rng = np.random.default_rng(0)
+    y = rng.choice(4, 1001, p=[.6, .25, .1, .05])
+    mh = np.stack([rng.random(1001) < p for p in (.9, .3, .05)], 1)
+    r = make(y, mh)
+    counts = _group_counts(r, 600, bs=32)
+    x = r.epoch_length() * r.shares
+    assert np.isclose(x.sum(), counts[0].sum())
+    _within_one_and_unbiased(counts, x)
+    if r.replacement:   # each row's share of a group's draws is equal: row counts over epochs follow the row weights
+        rows = np.bincount(np.concatenate([r.sample(epoch=e, bs=32) for e in range(600)]), minlength=1001)
+        exp = 600 * r.epoch_length() * r.row_weights()
+        assert np.abs(rows - exp).max() < Z * np.sqrt(exp.max()) + 1   # Poisson-like spread of a row's total count
+
+
+def test_repeat_factor_stays_consistent_with_its_shares():
+    "Repeat-factor epochs: each row floor(r) or floor(r)+1 times with mean r; the class shares they give are train_prior"
+    mh = np.zeros((1000, 3), dtype=bool)
+    mh[:, 0] = True; mh[:40, 1] = True; mh[990:, 2] = True
+    r = Resampler(mh, 'repeat_factor', thresh=0.2, seed=3)
+    fac = r.repeat_factors
+    counts = np.stack([np.bincount(r.sample(epoch=e), minlength=1000) for e in range(800)])
+    _within_one_and_unbiased(counts, fac)
+    np.testing.assert_allclose((counts @ mh).sum(0) / counts.sum(), r.train_prior, atol=0.01)
+
+
+def test_undersample_walk_wastes_no_row_across_epochs():
+    "Undersampling with counts that vary between floor and ceiling: within a pass over a class no row is drawn twice"
+    y = np.repeat([0, 1, 2], [700, 120, 13])
+    r = Resampler(y, 'undersample', n_samples=40, seed=5)     # 13.33 rows of each class an epoch
+    seen = np.zeros(len(y), dtype=np.int64)
+    for e in range(150):
+        seen += np.bincount(r.sample(epoch=e), minlength=len(y))
+        for c in range(3): assert np.ptp(seen[y == c]) <= 1, (e, c)   # a pass is finished before any row is drawn again
+    fresh = Resampler(y, 'undersample', n_samples=40, seed=5)
+    for e in (149, 3, 77):   # random access gives the epochs sequential training drew
+        assert np.array_equal(fresh.sample(epoch=e), r.sample(epoch=e))
+
+
+def _class_sequence(n, shares, seed, **kw):
+    y = np.random.default_rng(seed).choice(len(shares), n, p=shares)
+    return y, Resampler(y, seed=seed, **kw)
+
+
+def test_block_placement_is_a_uniform_order():
+    "200,000 rows (49 blocks of 4096): each class spread evenly over the epoch, at block edges as inside, adjacent pairs as for a full shuffle"
+    n, shares = 200_000, [.7, .2, .07, .03]
+    y, r = _class_sequence(n, shares, 0)
+    C, E = len(shares), 6
+    seq = np.stack([y[r.sample(epoch=e)] for e in range(E)])   # the class at each position, (epochs, n)
+    k = np.bincount(seq[0], minlength=C)
+    # positions of each class in 40 segments of 5000: hypergeometric counts around k/40 (chi-square, 39 df per class and epoch)
+    seg = np.stack([[np.bincount(s.reshape(40, -1)[j], minlength=C) for j in range(40)] for s in seq])   # (E, 40, C)
+    chi = ((seg - k / 40) ** 2 / (k / 40)).sum((0, 1))
+    assert (stats.chi2.sf(chi, 39 * E) > 1e-4).all(), chi
+    # the first and last row of every block hold each class as often as any row does
+    edge = seq[:, np.r_[0:n:4096, 4095:n:4096]].ravel()
+    assert stats.chisquare(np.bincount(edge, minlength=C), len(edge) * k / n).pvalue > 1e-4
+    # adjacent pairs, all of them and those across a block edge: P(a, b) = k_a (k_b - [a==b]) / (n (n-1))
+    p = (k[:, None] * (k[None] - np.eye(C))) / (n * (n - 1))
+    for pos in (np.arange(n - 1), np.arange(4095, n - 1, 4096)):
+        pairs = np.bincount((seq[:, pos] * C + seq[:, pos + 1]).ravel(), minlength=C * C)
+        assert stats.chisquare(pairs, pairs.sum() * p.ravel()).pvalue > 1e-4
+
+
+def test_rows_drawn_in_order_are_placed_at_random():
+    "Groups stored in row order (without replacement, repeat factors) are shuffled before the blocks: a row's position says nothing of its index"
+    n = 100_000
+    y = np.random.default_rng(1).choice(3, n, p=[.8, .15, .05])
+    for r in (Resampler(y, 'natural', replacement=False, seed=2), Resampler(y, 'repeat_factor', thresh=0.5, seed=2)):
+        idxs = r.sample(epoch=0)
+        rho = stats.spearmanr(idxs, np.arange(len(idxs))).statistic
+        assert abs(rho) < Z / np.sqrt(len(idxs)), rho     # the standard error of Spearman's rho for independent ranks
+    idxs = Resampler(y, 'natural', replacement=False, seed=2).sample()
+    assert np.array_equal(np.sort(idxs), np.arange(n))    # every row once
+
+
+def test_seed_and_epoch_decide_an_epoch():
+    "set_seed reproduces a Resampler's epochs; (seed, epoch) decides an epoch, whatever was drawn before"
+    y = np.random.default_rng(0).choice(3, 20_000, p=[.9, .08, .02])
+    set_seed(11); a = Resampler(y)
+    set_seed(11); b = Resampler(y)
+    assert a.seed == b.seed
+    ea = [a.sample() for _ in range(3)]
+    assert all(np.array_equal(x, b.sample(epoch=e)) for e, x in enumerate(ea))
+    assert not np.array_equal(ea[0], ea[1])
+    c = Resampler(y, seed=a.seed)
+    assert np.array_equal(c.sample(epoch=2), ea[2]) and np.array_equal(c.sample(epoch=0), ea[0])
