@@ -20,13 +20,12 @@ with warnings.catch_warnings():   # importing fastai warns that torch.jit.script
     from imbalance_fastai.core import Labels, encode_labels
     from imbalance_fastai.data import long_tailed_digits
     from imbalance_fastai.metrics import minority_classes
-    from imbalance_fastai.scores import METRICS, score_predictions, stratified_folds, _holdout
+    from imbalance_fastai.scores import METRICS, Predictions, score_predictions, stratified_folds, _holdout
     from imbalance_fastai.strategies import (Strategy, RunSetup, STRATEGIES, DEFAULT_STRATEGIES,   # noqa: F401 (importable from here)
                                              DEMO_STRATEGIES, QUICK_STRATEGIES)
 
 # %% auto #0
-__all__ = ['InputError', 'infer_columns', 'TabularSource', 'Predictions', 'auto_bs', 'class_counts', 'compare_strategies',
-           'run_demo']
+__all__ = ['InputError', 'infer_columns', 'TabularSource', 'auto_bs', 'class_counts', 'compare_strategies', 'run_demo']
 
 # %% ../nbs/10_compare.ipynb #bf99e5c7
 class InputError(ValueError):
@@ -129,29 +128,6 @@ class TabularSource:
                 f"about 1e-7): {', '.join(map(str, cols[:10]))}{f' and {len(cols)-10} more' if len(cols)>10 else ''}."]
 
 # %% ../nbs/10_compare.ipynb #c03d242c
-class Predictions:
-    "Out-of-fold predictions: per strategy and repeat, the probabilities and decisions of every scored row"
-    def __init__(self,
-        targets, # Class codes of the scored rows `(n,)`
-        vocab, # Class names
-    ):
-        self.targets,self.vocab = np.asarray(targets, dtype=np.int64),list(vocab)
-        self.probs,self.decisions,self.times_scored = {},{},{}
-    def add(self, strategy:str, repeat:int, rows, probs, decisions):
-        "Record the predictions of one run for the scored rows at positions `rows`"
-        key = (strategy, repeat)
-        if key not in self.probs:
-            n,c = len(self.targets),len(self.vocab)
-            self.probs[key],self.decisions[key] = np.full((n, c), np.nan, np.float32),np.full(n, -1, np.int64)
-            self.times_scored[key] = np.zeros(n, np.int64)
-        self.probs[key][rows],self.decisions[key][rows] = probs,decisions
-        self.times_scored[key][rows] += 1
-    @property
-    def strategies(self): return list(dict.fromkeys(k[0] for k in self.probs))
-    def repeats(self, strategy): return [r for s,r in self.probs if s==strategy]
-    def __deepcopy__(self, memo): return self   # carried in `DataFrame.attrs`, which pandas deep-copies on every operation
-    def __repr__(self): return f"Predictions({len(self.targets)} rows, {len(self.probs)} strategy × repeat runs)"
-
 class _SkipFitValidation(Callback):
     "Skip the validation epochs of `fit` (the runner scores one `get_preds` after training)"
     order = -5

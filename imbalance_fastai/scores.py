@@ -10,7 +10,7 @@ import scipy.sparse
 from .core import Labels, encode_labels
 
 # %% auto #0
-__all__ = ['METRICS', 'DECISION_METRICS', 'score_predictions', 'stratified_folds']
+__all__ = ['METRICS', 'DECISION_METRICS', 'score_predictions', 'Predictions', 'stratified_folds']
 
 # %% ../nbs/09a_scores.ipynb #bc78f62b
 _Metric = namedtuple('Metric', 'label higher lo hi')   # private: fastai's `Metric` is another thing
@@ -94,6 +94,30 @@ def score_predictions(
     P = P/P.sum(1, keepdims=True)   # float32 softmax rows sum to 1 only within 1e-7
     D = P.argmax(1) if decisions is None else np.asarray(decisions).reshape(-1).astype(np.int64)
     return {m: float(_score(P, y, D, m, minority)[0]) for m in METRICS}
+
+# %% ../nbs/09a_scores.ipynb #a7e3b9c2
+class Predictions:
+    "Out-of-fold predictions: per strategy and repeat, the probabilities and decisions of every scored row"
+    def __init__(self,
+        targets, # Class codes of the scored rows `(n,)`
+        vocab, # Class names
+    ):
+        self.targets,self.vocab = np.asarray(targets, dtype=np.int64),list(vocab)
+        self.probs,self.decisions,self.times_scored = {},{},{}
+    def add(self, strategy:str, repeat:int, rows, probs, decisions):
+        "Record the predictions of one run for the scored rows at positions `rows`"
+        key = (strategy, repeat)
+        if key not in self.probs:
+            n,c = len(self.targets),len(self.vocab)
+            self.probs[key],self.decisions[key] = np.full((n, c), np.nan, np.float32),np.full(n, -1, np.int64)
+            self.times_scored[key] = np.zeros(n, np.int64)
+        self.probs[key][rows],self.decisions[key][rows] = probs,decisions
+        self.times_scored[key][rows] += 1
+    @property
+    def strategies(self): return list(dict.fromkeys(k[0] for k in self.probs))
+    def repeats(self, strategy): return [r for s,r in self.probs if s==strategy]
+    def __deepcopy__(self, memo): return self   # carried in `DataFrame.attrs`, which pandas deep-copies on every operation
+    def __repr__(self): return f"Predictions({len(self.targets)} rows, {len(self.probs)} strategy × repeat runs)"
 
 # %% ../nbs/09a_scores.ipynb #7e2c0d41
 def stratified_folds(

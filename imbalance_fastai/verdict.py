@@ -7,8 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 import numpy as np, pandas as pd
 from fastcore.basics import ifnone
-from .scores import METRICS, score_predictions, _score
-from .compare import Predictions, class_counts
+from .scores import METRICS, Predictions, score_predictions, _score
+from .compare import class_counts
 from .strategies import STRATEGIES
 
 # %% auto #0
