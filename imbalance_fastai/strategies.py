@@ -108,7 +108,7 @@ STRATEGIES = {
     'partial': Strategy("OverSamplingCallback('partial', alpha=0.5): class shares proportional to sqrt(n_c)",
                         cbs=lambda s: [OverSamplingCallback('partial', alpha=0.5)]),
     'smote': Strategy("imblearn_dataloaders(to, SMOTENC): synthetic rows for the smaller classes (imbalanced-learn)",
-                      dls=_smote_dls, check=_smote_check, max_default_rows=50_000),
+                      dls=_smote_dls, check=_smote_check, max_default_rows=200_000),
     'class-weighted': Strategy("CrossEntropyLossFlat(weight=class_weights(dls)): scikit-learn's 'balanced' weights",
                                loss_func=lambda s: CrossEntropyLossFlat(weight=class_weights(s.dls))),
     'focal': Strategy("FocalLoss(gamma=2)", loss_func=lambda s: FocalLoss(gamma=2.)),
