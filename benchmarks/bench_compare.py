@@ -1,5 +1,5 @@
 """How long `imbalance-fastai compare` takes, as a user runs it: `--help`, `--quick` on scikit-learn's breast-cancer table,
-and the full default (11 strategies x 5 folds) on a 100,000-row table.
+and the full default (`DEFAULT_STRATEGIES` that run on 80,000 train rows, x 5 folds) on a 100,000-row table.
 
     python benchmarks/bench_compare.py                 # all three -> benchmarks/compare.md
     python benchmarks/bench_compare.py --skip-full     # --help and --quick only (a minute)
@@ -69,7 +69,8 @@ def main(argv=None):
         X, y = load_breast_cancer(return_X_y=True, as_frame=True)
         X.assign(target=np.where(y == 0, 'malignant', 'benign')).to_csv(tmp/'breast_cancer.csv', index=False)
         q = _timed(['compare', 'breast_cancer.csv', '--label', 'target', '--quick', '--no-progress'], tmp)
-        rows.append(('`compare breast_cancer.csv --label target --quick`', '569 rows: 5 strategies × 3 folds', q))
+        qr = pd.read_csv(tmp/'breast_cancer_comparison_quick'/'runs.csv')
+        rows.append(('`compare breast_cancer.csv --label target --quick`', f"569 rows: {qr.strategy.nunique()} strategies × {qr.fold.nunique()} folds", q))
         notes.append(f"--quick on breast cancer: {_verdict(q['out'])}")
         if not args.skip_full:
             churn_table(args.rows).to_csv(tmp/'churn.csv', index=False)
@@ -78,6 +79,12 @@ def main(argv=None):
             rows.append((f'`compare churn.csv --label y` (the defaults)', f"{args.rows:,} rows: {runs.strategy.nunique()} strategies × 5 folds", f))
             per = runs.groupby('strategy', sort=False).seconds.agg(['mean', 'sum'])
             notes.append(f"full default on {args.rows:,} rows: {_verdict(f['out'])}")
+            notes += [f"full default: {l.strip()}" for l in f['out'].splitlines() if ' left out: ' in l]
+            summ = pd.read_csv(tmp/'churn_comparison'/'comparison.csv', index_col='strategy')
+            cell = lambda nm: f"{nm} {summ.loc[nm, 'balanced_accuracy']:.3f} / {summ.loc[nm, 'log_loss']:.3f} / {summ.loc[nm, 'ece']:.3f}"
+            pairs = [(a, b) for a, b in (('plain', 'plain+prior'), ('oversample', 'oversample+prior')) if {a, b} <= set(summ.index)]
+            if pairs: notes.append('full default, balanced acc / log-loss / ECE (PriorCorrection: probabilities for the data\'s prior, '
+                                   'decisions of the balanced model): ' + '; '.join(f"{cell(a)} -> {cell(b)}" for a, b in pairs))
             notes.append('seconds per run (mean over folds) / in all: ' +
                          ', '.join(f"{k} {v['mean']:.1f}/{v['sum']:.0f}" for k, v in per.iterrows()))
     md = ['| command | data | wall time | CPU time | load average before/after |', '|:---|:---|---:|---:|---:|']

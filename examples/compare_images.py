@@ -42,7 +42,7 @@ def main(argv=None):
     p.add_argument('--size', type=int, default=32, help='images are resized to SIZE x SIZE (default: 32)')
     p.add_argument('--folds', type=int, default=3)
     p.add_argument('--epochs', type=int, default=5)
-    p.add_argument('--strategies', nargs='+', default=['oversample', 'class-weighted', 'logit-adjusted', 'plain+threshold'])
+    p.add_argument('--strategies', nargs='+', default=['plain+threshold', 'plain+prior', 'oversample', 'class-weighted', 'balanced-softmax', 'crt'])
     p.add_argument('--out', type=Path, default=Path('images_comparison'))
     args = p.parse_args(argv)
     from imbalance_fastai.images import compare_images

@@ -23,6 +23,7 @@ from .calibration import *
 from .report import *
 from .tabular import *
 from .scores import *
+from .strategies import *
 from .compare import *
 from .verdict import *
 from .images import *

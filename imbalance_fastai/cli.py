@@ -9,7 +9,7 @@ from pathlib import Path
 import imbalance_fastai
 
 # %% auto #0
-__all__ = ['METRIC_NAMES', 'read_table', 'check_labels', 'load_for_compare', 'make_parser', 'main']
+__all__ = ['METRIC_NAMES', 'QUICK_NAMES', 'read_table', 'check_labels', 'load_for_compare', 'make_parser', 'main']
 
 # %% ../nbs/11_cli.ipynb #c226657c
 _COMPRESSED = ('.gz', '.bz2', '.zip', '.xz', '.zst')
@@ -100,8 +100,10 @@ def load_for_compare(
     return df,cont,cat
 
 # %% ../nbs/11_cli.ipynb #8aa23fbc
-# The keys of `scores.METRICS`, listed here so that `--help` needs no import of PyTorch (a test checks they agree)
+# The keys of `scores.METRICS` and the names of `strategies.QUICK_STRATEGIES`, listed here so that `--help` needs no
+# import of PyTorch (a test checks they agree)
 METRIC_NAMES = ('balanced_accuracy', 'macro_f1', 'mcc', 'minority_recall', 'pr_auc', 'log_loss', 'ece')
+QUICK_NAMES = ('plain', 'plain+threshold', 'plain+prior', 'oversample', 'class-weighted', 'balanced-softmax')
 
 class _Parser(argparse.ArgumentParser):
     "An `ArgumentParser` whose errors are one line on stderr (exit status 2)"
@@ -147,7 +149,7 @@ def make_parser()->argparse.ArgumentParser:
                        description="Every strategy on long-tailed digits (scikit-learn's, no download), scored on a balanced hold-out.")
     d.add_argument('--imbalance-ratio', type=_positive(float), default=20., help="most common / rarest digit in the train split (default: 20)")
     d.add_argument('--bs', type=_positive(int), default=32, help="batch size (default: 32)")
-    _common(d, "one seed of the quick strategies (plain, plain+threshold, oversample, class-weighted, logit-adjusted)",
+    _common(d, f"one seed of the quick strategies ({', '.join(QUICK_NAMES)})",
             "seeds, each a training on the same hold-out (default: 3; 1 with --quick)")
     c = sub.add_parser('compare', help="your own table (CSV, parquet) or images",
                        description="Every strategy on your data, cross-validated (repeated stratified k-fold), compared with plain training.")
@@ -165,10 +167,11 @@ def make_parser()->argparse.ArgumentParser:
                    "timm model name such as resnet18, pretrained only when its weights are on this machine")
     c.add_argument('--size', type=_positive(int), default=64, help="images: resized to SIZE x SIZE (default: 64)")
     c.add_argument('--bs', type=_positive(int), help="batch size (default: tables about 100 steps per epoch, 32 to 4096; images 64)")
-    c.add_argument('--target-prior', choices=['valid','natural','uniform'], default='valid', help="what oversample+prior corrects to (default: valid, the scored rows' prior)")
-    _common(c, "the quick strategies (plain, plain+threshold, oversample, class-weighted, logit-adjusted), 3 folds, 1 repeat",
+    c.add_argument('--target-prior', choices=['valid','natural','uniform'], default='valid', help="what the +prior strategies correct their probabilities to (default: valid, the scored rows' prior)")
+    _common(c, f"the quick strategies ({', '.join(QUICK_NAMES)}), 3 folds, 1 repeat",
             "repeats of the cross-validation, each a new partition and seed (default: 1; with --valid-pct: seeds, default 3)")
-    sub.add_parser('strategies', help="list the strategies", description="List the strategies.")
+    sub.add_parser('strategies', help="list the strategies", description="List the strategies: what each one is, and where it runs "
+                   "(default: compare without --strategies; demo; quick: --quick).")
     return p
 
 # %% ../nbs/11_cli.ipynb #4b7c9e21
@@ -226,13 +229,20 @@ def _holdout_split(df, label, valid_pct):
     trn,val = stratified_split(df[label], valid_pct, seed=0)
     return df.iloc[np.sort(trn)].reset_index(drop=True),df.iloc[np.sort(val)].reset_index(drop=True)
 
+def _where(nm):
+    "Where strategy `nm` runs: in the defaults of compare, the demo, --quick; or only when asked for"
+    from imbalance_fastai.strategies import STRATEGIES, DEFAULT_STRATEGIES, DEMO_STRATEGIES, QUICK_STRATEGIES
+    on = [w for w,names in (('default', DEFAULT_STRATEGIES), ('demo', DEMO_STRATEGIES), ('quick', QUICK_STRATEGIES)) if nm in names]
+    if not on: return "not in the defaults: ask for it with --strategies"
+    most = STRATEGIES[nm].max_default_rows
+    return ', '.join(on) + (f"; default up to {most:,} train rows" if most and 'default' in on else '')
+
 def _run(args):
-    from imbalance_fastai.compare import STRATEGIES, DEFAULT_STRATEGIES, QUICK_STRATEGIES, InputError, run_demo
+    from imbalance_fastai.compare import STRATEGIES, QUICK_STRATEGIES, InputError, run_demo
     from imbalance_fastai.verdict import write_report
     if args.command=='strategies':
         w = max(map(len, STRATEGIES))
-        for nm,st in STRATEGIES.items():
-            print(f"{nm.ljust(w)}  {st.description}{'' if nm in DEFAULT_STRATEGIES else '  (not in the defaults)'}")
+        for nm,st in STRATEGIES.items(): print(f"{nm.ljust(w)}  {st.description} [{_where(nm)}]")
         return 0
     strategies = _flat(args.strategies)
     if strategies is not None:

@@ -143,7 +143,7 @@ def compare_images(
     lr:float=1e-2, # Maximum learning rate of `fit_one_cycle`
     bs:int=64, # Batch size
     metric:str='balanced_accuracy', # Headline metric (a key of `METRICS`)
-    target_prior='valid', # What `oversample+prior` corrects to (see `compare_strategies`)
+    target_prior='valid', # What the `+prior` strategies correct to (see `compare_strategies`)
     min_rows:int=20, # Warn about classes with fewer scored images than this
     progress:bool=True, # Show progress
     threads:int=None, # PyTorch CPU threads; `None`: PyTorch's setting

@@ -7,8 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 import numpy as np, pandas as pd
 from fastcore.basics import ifnone
-from .scores import METRICS, score_predictions, _score
-from .compare import Predictions, class_counts
+from .scores import METRICS, Predictions, score_predictions, _score
+from .compare import class_counts
+from .strategies import STRATEGIES
 
 # %% auto #0
 __all__ = ['paired_bootstrap', 'summarize', 'verdict', 'format_table', 'plot_comparison', 'class_table', 'write_report']
@@ -232,18 +233,22 @@ def _notes(summary):
            f"{'s' if a['epochs']>1 else ''} of plain training (bs {a['bs']}); 'epochs' is what each one ran."]
     idx = summary.index
     if 'plain+threshold' in idx:
+        tuned = m if m in ('balanced_accuracy', 'macro_f1', 'mcc') else 'balanced_accuracy'
         res.append(f"plain+threshold trains on 80% of {'each train fold' if a['mode']=='cv' else 'the train rows'} and tunes "
-                   f"per-class decision offsets for {METRICS[m].label} on the other 20%.")
+                   f"per-class decision offsets for {METRICS[tuned].label} on the other 20%.")
     if 'oversample+prior' in idx:
         cc,tp = class_counts(summary),a.get('target_prior')
-        bal = cc is not None and tp=='valid' and a['mode']=='holdout' and cc.scored_per_repeat.nunique()==1
+        if cc is not None and tp=='valid' and a['mode']=='holdout' and cc.scored_per_repeat.nunique()==1:
+            res.append("oversample+prior: PriorCorrection to the class prior of the scored rows, which is balanced here: the prior "
+                       "oversampling trains on, so it equals oversample.")
+    if any(nm.endswith('+prior') for nm in idx):
         to = {'valid': "the class prior of the scored rows", 'natural': "the class prior of the train rows",
-              'uniform': "a uniform prior"}.get(tp, "the given prior")
-        res.append("oversample+prior: PriorCorrection to the class prior of the scored rows, which is balanced here: the prior "
-                   "oversampling trains on, so it equals oversample." if bal else
-                   f"oversample+prior: an oversampled model's probabilities corrected by PriorCorrection to {to} (honest "
-                   "probabilities: see its log-loss and ECE); it decides as the learner decodes them.")
-    if 'plain+prior' in idx: res.append("plain+prior: a plain model's probabilities corrected to a uniform prior (post-hoc logit adjustment).")
+              'uniform': "a uniform prior"}.get(a.get('target_prior'), "the given prior")
+        res.append(f"The target prior of the +prior strategies: {to}. Their decisions are the balanced model's (PriorCorrection's default).")
+    derived = [nm for nm in idx if nm in STRATEGIES and STRATEGIES[nm].base]
+    if derived: res.append(f"{', '.join(derived)} start{'s' if len(derived)==1 else ''} from a copy of another strategy's trained model "
+                           "(named below): their s/run is what they add to it.")
+    res += [f"{nm}: {STRATEGIES[nm].description}." for nm in idx if nm in STRATEGIES]
     cc,few = class_counts(summary),None
     if cc is not None:
         few = cc[cc.scored_per_repeat<a.get('min_rows', 20)]
