@@ -78,18 +78,20 @@ def _round_counts(
 )->np.ndarray:
     "Split `n` in proportion to `p`: each count is the floor or the ceiling of `n*p`, the ceiling with probability its fractional part"
     x = np.asarray(p, dtype=np.float64)*(n/np.sum(p))
-    k = np.floor(x).astype(np.int64)
+    k = x.astype(np.int64)   # the floor (x >= 0)
     m = int(n - k.sum())   # the leftover rows: one each to m groups
     if m<=0: return k
     o = None if in_order else rng.permutation(len(x))
-    x -= k
-    frac = x if o is None else x[o]
-    F = np.cumsum(frac); F *= m/F[-1]
+    x -= k   # the fractional parts, then (in place: few passes over millions of rows) their running sum
+    F = np.cumsum(x, out=x) if o is None else np.cumsum(x[o]); F *= m/F[-1]
     F -= rng.random(); c = np.ceil(F, out=F); c[-1] = m   # points u+j falling in each group's interval
     up = np.empty(len(c), dtype=bool); up[0] = c[0]>0
     np.greater(c[1:], c[:-1], out=up[1:])   # the groups whose interval holds a point
     short = m - int(up.sum())   # 0 unless rounding error put two points in one interval (a chance of about 1e-15)
-    if short: up[np.argsort(np.where(up, np.inf, -frac) if short>0 else np.where(up, frac, np.inf))[:abs(short)]] ^= True
+    if short:   # give the missing points to the largest fractional parts without one (or take the extra from the smallest)
+        frac = np.asarray(p, dtype=np.float64)*(n/np.sum(p)) - k
+        frac = frac if o is None else frac[o]
+        up[np.argsort(np.where(up, np.inf, -frac) if short>0 else np.where(up, frac, np.inf))[:abs(short)]] ^= True
     if o is None: k += up
     else: k[o[up]] += 1
     return k
@@ -157,7 +159,7 @@ def _place(
         if full<hi-lo: out[lo+full:hi] = _sort_shuffle(blk[full:][None], rng)
     return out
 
-# %% ../nbs/00a_epochs.ipynb #63e3670e
+# %% ../nbs/00a_epochs.ipynb #27b2fbb0
 _CHUNK = 2**16   # rows shuffled together (in the cache) before `_place` mixes the chunks
 
 def _shuffle_all(
@@ -238,7 +240,7 @@ def _distinct_chunks(
     perms = rng.permuted(np.tile(np.arange(n), (-(-m//per), 1)), axis=1)
     return perms[:, :per*K].reshape(-1, K)[:m]
 
-# %% ../nbs/00a_epochs.ipynb #438ebb04
+# %% ../nbs/00a_epochs.ipynb #be376035
 def _patterns(
     x:np.ndarray, # 0/1 matrix `(n, t)`
 ):
