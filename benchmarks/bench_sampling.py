@@ -25,6 +25,7 @@ LOADS = []   # 1-minute load averages sampled during the run
 SHARES = np.array([.5, .2, .1, .05, .05, .04, .03, .015, .01, .005])   # 10 classes, the rarest 0.5% of rows
 TORCH_MAX = 2**24   # torch.multinomial refuses more categories than this
 TORCH_BIG_ROUNDS = 2   # torch.multinomial at 2**24 takes 20-40 s a round here: median (mean) of 2, not of --repeat
+CHOICE_BIG_ROUNDS = 2   # rng.choice(n, n, p) above 1M takes 15-30 s a round here: median (mean) of 2
 clock = time.process_time   # CPU seconds of this process: with other jobs on the cores, wall time mostly measures the wait for one
 TORCH_THREADS = 1   # numpy's draws use one thread, and the machine has 2 cores shared with other jobs
 
@@ -66,17 +67,28 @@ def bench_epochs(repeat):
         t = clock(); under.sample(); t_under_first = clock()-t   # draws each class's permutation
         cnt = np.bincount(codes)
         w = torch.as_tensor(1/cnt[codes], dtype=torch.double)   # WeightedRandomSampler's weights: 1/n_c per row
-        fns = {'perm': lambda: np.random.permutation(n), 'over': over.sample, 'under': under.sample}
+        wj = w.numpy()*(1 + np.random.default_rng(3).random(n))   # per-row weights: more than 65,536 distinct values
+        t = clock(); byrow = Resampler(None, wgts=wj, seed=3); t_setup_rows = clock()-t
+        assert byrow.order is None   # drawn row by row, not by weight group
+        pj,gen = wj/wj.sum(),np.random.default_rng(4)
+        fns = {'perm': lambda: np.random.permutation(n), 'over': over.sample, 'under': under.sample,
+               'rows': byrow.sample, 'choice': lambda: gen.choice(n, n, p=pj)}   # choice: what the rows path did before
         if n<=TORCH_MAX: fns['multinomial'] = lambda: torch.multinomial(w, n, replacement=True)
         if n==SIZES[0]:
             fns['wrs'] = lambda: list(WeightedRandomSampler(w, n))
             p = w.numpy()/w.numpy().sum()
             fns['wdl'] = lambda: _weighted_dl_idxs(p)
-        times = _rounds(fns, repeat, limit={'multinomial': TORCH_BIG_ROUNDS} if n==TORCH_MAX else None)
+        limit = {'multinomial': TORCH_BIG_ROUNDS} if n==TORCH_MAX else {}
+        if n>SIZES[0]: limit['choice'] = CHOICE_BIG_ROUNDS
+        times = _rounds(fns, repeat, limit=limit)
         r = {k: float(np.median(v)) for k,v in times.items()}
         r['ratio_rounds'] = [o/p for o,p in zip(times['over'], times['perm'])]   # the ratio in each round, for its spread
         LOADS.append(os.getloadavg()[0])
-        r.update(n=n, n_under=under.n_samples, setup=t_setup, under_first=t_under_first, rounds={k: len(v) for k,v in times.items()})
+        r.update(n=n, n_under=under.n_samples, setup=t_setup, under_first=t_under_first, rounds={k: len(v) for k,v in times.items()},
+                 setup_rows=t_setup_rows)
+        c = np.bincount(byrow.sample(epoch=0), minlength=n); x = n*pj   # what was timed is right: each row within one
+        assert ((c==np.floor(x)) | (c==np.ceil(x))).all()
+        del c, x
         if n>TORCH_MAX:
             try: torch.multinomial(w, n, replacement=True); r['multinomial_error'] = None
             except RuntimeError as e: r['multinomial_error'] = str(e).splitlines()[0]
@@ -90,7 +102,7 @@ def bench_epochs(repeat):
             r['steps'] = _sample_steps(over)
         if n==SIZES[0]: r['mem_wdl'] = _peak(lambda: _weighted_dl_idxs(p))
         res[n] = r
-        del over, under, w
+        del over, under, w, byrow, wj, pj
     return res
 
 def _sample_steps(r, epoch=0):
@@ -178,8 +190,15 @@ def to_markdown(ep, lb, repeat, t_total, load):
     row("fastai `WeightedDL.get_idxs` (`list(np.random.choice(n, n, p=wgts))`)",
         lambda r: _cell(r['wdl'], r['perm'], r['n']) if 'wdl' in r else
                   f"skipped (too slow: extrapolated ≥ ~{r0['wdl']*r['n']/n0:.0f} s, linear per row from 1M; a lower bound)")
+    row("**imbalance_fastai** `Resampler(None, wgts=w).sample()`, `w` one weight per row with more than 65,536 distinct values: "
+        "systematic sampling over the rows (every row's count within one of its expectation), then the chunked placement",
+        lambda r: _cell(r['rows'], r['perm'], r['n']))
+    row(f"↳ what that path did before: `rng.choice(n, n, p=w)` (independent draws; median of {CHOICE_BIG_ROUNDS} above 1M)",
+        lambda r: _cell(r['choice'], r['perm'], r['n']) + f" · **{r['choice']/r['rows']:.0f}×** the new path")
     row("`Resampler(labels)` setup from a raw label array (once per training run, not per epoch; single run)",
         lambda r: f"{_fmt_s(r['setup'])} · {r['setup']/r['perm']:.2f}×")
+    row("`Resampler(None, wgts=w)` setup, `w` as above (checks the weights, sorts their values once; single run)",
+        lambda r: f"{_fmt_s(r['setup_rows'])} · {r['setup_rows']/r['perm']:.2f}×")
     L.append("")
     big = ep[max(SIZES)]; mid = ep[TORCH_MAX]
     ratio_perm = big['over']/big['perm']
@@ -192,7 +211,11 @@ def to_markdown(ep, lb, repeat, t_total, load):
           f"{'yes' if big['codes_bytes']/big['n']<=4 else '**no**'} |",
           f"| at least 10× faster per row than `torch.multinomial` (which raises above 2**24 categories, so its per-row time is taken at 2**24) | "
           f"ours at 20M {ns_ours_big:.0f} ns/row vs torch at 2**24 {ns_torch:.0f} ns/row: **{ns_torch/ns_ours_big:.1f}×** faster "
-          f"(same n = 2**24: {ns_torch/ns_ours_mid:.1f}×) | {'yes' if ns_torch/ns_ours_big>=10 else '**no**'} |", ""]
+          f"(same n = 2**24: {ns_torch/ns_ours_mid:.1f}×) | {'yes' if ns_torch/ns_ours_big>=10 else '**no**'} |",
+          f"| more than 65,536 distinct weights: every row's count within one of its expectation (checked on a drawn epoch at each size), "
+          f"no slower than the `rng.choice` it replaces | at 20M {_fmt_s(big['rows'])} vs {_fmt_s(big['choice'])}: "
+          f"**{big['choice']/big['rows']:.0f}×** faster, {big['rows']/big['perm']:.2f}× `np.random.permutation` | "
+          f"{'yes' if big['rows']<=big['choice'] else '**no**'} |", ""]
     L += ["## Peak memory of one draw at 20M", "",
           "Traced with `tracemalloc` (numpy reports its buffers to it), above what was allocated before the call; it includes "
           "the returned index array. Not comparable for torch, whose allocations `tracemalloc` does not see.", "",

@@ -8,7 +8,7 @@ import numpy as np, pandas as pd
 from fastcore.basics import store_attr, patch
 from fastai.callback.core import Callback
 from fastai.distributed import DistributedDL
-from .core import get_labels, TrainPriors
+from .core import get_labels, TrainPriors, _mask_codes
 from .resampler import Resampler, _check_strategy, _check_args, _check_wgts, _check_keywords, _resampler_kw
 from .sampling import resample_dl, _shared_seed, _resample_labels, _check_batches
 from .distributed import ShardedDL
@@ -65,18 +65,27 @@ class OverSamplingCallback(Callback):
                              "the train split: remove it first (learn.remove_cb(learn.over_sampling)) or pass your strategy to one of them")
         self.__dict__['_learn'] = learn
 
+    _by_weight,_vocab = False,None   # the last fit's (class defaults: for callbacks pickled before they were kept)
+    @property
+    def by_weight(self)->bool:
+        "Whether this fit (or the last) resampled by `wgts` alone, its target not readable as classes: it then has no class priors"
+        return self._by_weight if self.resampler is None else self.resampler.by_weight
     @property
     def priors(self)->TrainPriors:
-        "The natural and sampled train priors of the current epoch, or of the last epoch of the last fit; `None` before the first"
+        "The natural and sampled class priors of the current epoch, or of the last epoch of the last fit; `None` before the first, or `by_weight`"
         r = self.resampler
         if r is None: return self._priors
+        if r.by_weight: return None   # weight groups are not classes
         return TrainPriors(r.natural_prior, r.prior_for(**self._epoch_kw), r.labels.vocab)
     @property
     def natural_prior(self): return None if self.priors is None else self.priors.natural
     @property
     def train_prior(self): return None if self.priors is None else self.priors.sampled
     @property
-    def vocab(self): return None if self.priors is None else list(self.priors.vocab)
+    def vocab(self):
+        "The classes of this fit or the last (its weight groups, when `by_weight`)"
+        if self.resampler is not None: return list(self.resampler.labels.vocab)
+        return self._vocab if self._priors is None else list(self._priors.vocab)
 
     def before_fit(self):
         "Start clean: drop what a fit stopped by an exception left behind"
@@ -99,14 +108,14 @@ class OverSamplingCallback(Callback):
     def _build(self, dl):
         "The resampler and the resampled twin of `dl`, the fit's train DataLoader (sharded when fastai's `DistributedDL` wraps it)"
         natural = _unwrap(dl)
-        r = self._build_resampler(natural.dataset)
+        r = self._build_resampler(natural.dataset, _mask_codes(natural))   # MaskBlock's codes: mask values are checked against them
         twin = resample_dl(natural, r)
         if natural is not dl: twin = ShardedDL(twin, rank=dl.rank, world_size=dl.world_size, device=dl.device)
         _check_batches(twin)   # an epoch that holds no batch is refused before anything is trained
         self.resampler,self.sampled,self._twin = r,[],twin
 
-    def _build_resampler(self, ds):
-        lbls = _resample_labels(ds, self.labels, self.wgts, self.n_bins, self.label_fn)
+    def _build_resampler(self, ds, codes=None):
+        lbls = _resample_labels(ds, self.labels, self.wgts, self.n_bins, self.label_fn, codes)
         kw = {'seed': None, **self.resampler_kwargs}
         if kw['seed'] is None: kw['seed'] = _shared_seed()   # one seed for all ranks of a distributed fit
         alpha = self.alpha(0.) if callable(self.alpha) else self.alpha
@@ -120,7 +129,8 @@ class OverSamplingCallback(Callback):
 
     def _finish(self):
         "Keep the priors of the fit that ends (or was stopped); drop its resampler and twin, and `learn.dl` if it is the twin"
-        if self.resampler is not None: self._priors = self.priors
+        r = self.resampler
+        if r is not None: self._priors,self._by_weight,self._vocab = self.priors,r.by_weight,list(r.labels.vocab)
         if self._twin is not None and getattr(self.learn, 'dl', None) is self._twin: self.learn.dl = None
         self._init_state()
 

@@ -190,13 +190,17 @@ def _reweight(prior, factor, multilabel):
     q = prior*factor
     return q/q.sum()
 
+_BY_WEIGHT = ("its train split was resampled by wgts alone, with no class labels (its target could not be read as classes), so "
+              "the class prior the model saw is not known: pass train_prior=... (and target_prior=...), or labels=... to the resampler")
+
 def _learner_priors(learn)->TrainPriors:
     "The `TrainPriors` of `learn`: its `OverSamplingCallback`'s, its train DataLoader's resampler's, or its train labels'; or why it has none"
     os = next((cb for cb in learn.cbs if isinstance(cb, OverSamplingCallback)), None)
     if os is not None and os.priors is not None: return os.priors
+    if os is not None and os.by_weight: return _BY_WEIGHT
     try: r = getattr(learn.dls.train, 'resampler', None)
     except Exception: r = None
-    if r is not None: return r.priors
+    if r is not None: return _BY_WEIGHT if getattr(r, 'by_weight', False) else r.priors
     try: lbls = get_labels(learn.dls)
     except Exception as e: return f"{type(e).__name__}: {e}"
     if len(lbls)==0: return "the train split is empty (as in a learner from load_learner)"

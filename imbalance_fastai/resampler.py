@@ -10,7 +10,7 @@ from fastcore.basics import store_attr, ifnone, patch
 from fastai.torch_core import to_np
 from .core import Labels, _rarest
 from .epochs import (BaseResampler, _rng, _STREAM_EPOCH, _STREAM_PERM, _STREAM_REPEAT, _STREAM_ROUND,
-    _round_counts, _place, _interleave, _class_batches, _distinct_chunks)
+    _round_counts, _place, _interleave, _class_batches, _distinct_chunks, _systematic_rows, _share_target_wgts)
 
 # %% auto #0
 __all__ = ['Resampler']
@@ -18,7 +18,7 @@ __all__ = ['Resampler']
 # %% ../nbs/01a_resampler.ipynb #8d0166c2
 _strategies = ('oversample', 'undersample', 'partial', 'natural', 'repeat_factor')
 _LVIS_THRESH = 1e-3   # the repeat-factor threshold of the LVIS paper
-_MAX_GROUPS = 65536   # more distinct weight values than this: rows are drawn one by one (`rng.choice`), not by group
+_MAX_GROUPS = 65536   # more distinct weight values than this: rows are drawn one by one (`_systematic_rows`), not by group
 
 def _num(v): return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
 def _int(v): return isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
@@ -92,10 +92,9 @@ def _check_wgts(wgts, n:int=None, where='the train split'):
     if w.sum()<=0: raise ValueError("wgts are all zero; at least one item needs a positive weight")
     return w
 
-def _weight_labels(w):
-    "Labels grouping rows by weight value, for a `Resampler` given `wgts` alone (one group of all rows past `_MAX_GROUPS` values)"
-    vals,grp = np.unique(w, return_inverse=True)
-    if len(vals)>_MAX_GROUPS: return Labels(np.zeros(len(w), dtype=np.int64), ['all rows'])
+def _weight_labels(vals, grp):
+    "Labels grouping rows by weight value (`vals`, each row's in `grp`), for a `Resampler` given `wgts` alone (one group past `_MAX_GROUPS` values)"
+    if len(vals)>_MAX_GROUPS: return Labels(np.zeros(len(grp), dtype=np.int64), ['all rows'])
     return Labels(grp, [float(v) for v in vals])
 
 # %% ../nbs/01a_resampler.ipynb #655ed3c4
@@ -118,8 +117,9 @@ class Resampler(BaseResampler):
         _check_args(ratio, n_samples, replacement, balanced_batches, seed, thresh, classes_per_batch)
         if labels is None and wgts is None: raise TypeError("Resampler needs labels, or wgts (one weight per row) to sample by weight alone")
         w = None if wgts is None else _check_wgts(wgts)
-        super().__init__(_weight_labels(w) if labels is None else labels, seed)
-        lbls,self.by_weight = self.labels,labels is None
+        wg = None if w is None else np.unique(w, return_inverse=True)   # the weight values and each row's (sorted once)
+        super().__init__(_weight_labels(*wg) if labels is None else labels, seed)
+        lbls,self.by_weight,self._target_w = self.labels,labels is None,None
         if w is not None and len(w)!=len(lbls): raise ValueError(f"wgts has {len(w)} values but the train split has {len(lbls)} items; pass one weight per item")
         if isinstance(strategy, dict): strategy = self._check_target(strategy, lbls)
         if thresh is not None and strategy!='repeat_factor': warnings.warn(f"thresh={thresh} is only used by strategy='repeat_factor'")
@@ -129,7 +129,7 @@ class Resampler(BaseResampler):
         store_attr('strategy,alpha,ratio,replacement,balanced_batches,classes_per_batch', but='')
         self.thresh,self.wgts,self._perm_cache,self._walk = ifnone(thresh, _LVIS_THRESH),w,{},None
         if classes_per_batch is not None: self._check_pk(lbls, w, strategy, replacement)
-        self._group(lbls, w)
+        self._group(lbls, ifnone(w, self._target_w), wg)
         if isinstance(n_samples, float):
             rows = int(round(n_samples*len(lbls)))
             if rows<1: raise ValueError(f"n_samples={n_samples} is a fraction of the natural epoch length ({len(lbls)} rows) and "
@@ -138,13 +138,16 @@ class Resampler(BaseResampler):
         self._n = n_samples
         self.n_samples = ifnone(n_samples, self._default_n(strategy))
         if self.balanced_batches and self.order is None:
-            raise ValueError(f"balanced_batches needs class groups, but wgts has more than {_MAX_GROUPS} distinct values; round the weights")
+            raise ValueError(f"balanced_batches needs groups of rows, but the row weights take more than {_MAX_GROUPS} distinct values; round them")
         if strategy=='repeat_factor' and w is None and (self._class_factors()==1).all(): self._warn_no_repeat()
 
     def _check_target(self, target, lbls):
-        if lbls.multi: raise ValueError("a target distribution {class: share} needs single-label data")
         unknown = [k for k in target if k not in lbls.vocab]
         if unknown: raise ValueError(f"target names classes not in the vocab: {unknown}; vocab is {list(lbls.vocab)}")
+        if lbls.multi:   # the share of rows containing each named class: met by row weights fitted to the shares
+            self._target_w = _share_target_wgts(lbls, target)
+            self.target = np.array([float(target.get(k, np.nan)) for k in lbls.vocab])
+            return 'target'
         p = np.array([float(target.get(k, 0.)) for k in lbls.vocab])
         _check_has_rows(lbls, p>0, 'the target gives them a share')
         missing = [k for k in lbls.vocab if k not in target]
@@ -164,10 +167,10 @@ class Resampler(BaseResampler):
         c = int((lbls.counts>0).sum())
         if P>c: raise ValueError(f"classes_per_batch={P} but the train split has {c} classes with rows; pass at most {c}")
 
-    def _group(self, lbls, w):
-        "Group rows (by class, rarest label, or weight value) and sort them by group, once"
+    def _group(self, lbls, w, wg=None):
+        "Group rows (by class, rarest label, or weight value: `wg`, `np.unique(w, return_inverse=True)`) and sort them by group, once"
         if w is not None:
-            vals,grp = np.unique(w, return_inverse=True)
+            vals,grp = np.unique(w, return_inverse=True) if wg is None else wg
             if len(vals)>_MAX_GROUPS: self.order,self.p_item = None,w/w.sum(); return
             self.group_w = vals
         elif lbls.multi: grp = _rarest(lbls)
@@ -224,7 +227,7 @@ _group_weights = {   # strategy -> unnormalised share of each group in an epoch,
     'partial': _power,
     'natural': lambda r,a: r.sizes.astype(np.float64),
     'repeat_factor': lambda r,a: r.sizes*r._group_factors(),
-    'target': lambda r,a: r.target,
+    'target': lambda r,a: r.target if r._target_w is None else r.group_w*r.sizes,
 }
 
 @patch
@@ -235,7 +238,11 @@ def _resolve(self:Resampler, strategy=None, alpha=None):
     alpha = ifnone(alpha, self.alpha)
     if strategy is None: strategy = 'wgts' if self.wgts is not None else self.strategy
     own = (strategy=='wgts' and self.wgts is not None) or (strategy=='target' and self.strategy=='target')
-    return (strategy,_check_strategy('natural', alpha)[1]) if own else _check_strategy(strategy, alpha)
+    strategy,alpha = (strategy,_check_strategy('natural', alpha)[1]) if own else _check_strategy(strategy, alpha)
+    if self._target_w is not None and self.wgts is None and strategy not in ('natural', 'target'): raise ValueError(
+        f"this Resampler's rows are grouped by the weights fitted to its target shares, so an epoch can be drawn with them or "
+        f"'natural', not {strategy!r}: build a Resampler with that strategy")
+    return strategy,alpha
 
 @patch
 def shares_for(self:Resampler,
@@ -314,9 +321,9 @@ def sample(self:Resampler,
     epoch = self._next_epoch(epoch)
     rng = _rng(self.seed, _STREAM_EPOCH, epoch)
     if self._pk(strategy): return self._pk_epoch(bs, rng)
-    if self.order is None:
+    if self.order is None:   # rows one by one: each row's count within one of its expectation
         p = None if strategy=='natural' else self.p_item
-        return rng.choice(len(self.labels), self.epoch_length(epoch, strategy, alpha), replace=self.replacement, p=p)
+        return _systematic_rows(self.epoch_length(epoch, strategy, alpha), p, len(self.labels), rng)
     k = self._group_counts(epoch, strategy, alpha)
     repeat = self._stochastic(strategy)
     walk = None if repeat or self.replacement else self._walk_start(epoch, strategy, alpha)

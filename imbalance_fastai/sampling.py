@@ -13,7 +13,7 @@ from fastai.data.block import DataBlock
 from fastai.callback.data import WeightedDL
 from fastai.tabular.core import TabularPandas, TabDataLoader, TabWeightedDL
 from fastai.text.data import SortedDL
-from .core import Labels, get_labels
+from .core import Labels, get_labels, _mask_codes
 from .epochs import BaseResampler, _rng, _STREAM_SORTED
 from .resampler import Resampler, _resampler_kw, _check_keywords, _check_wgts
 _all_ = ['BaseResampler', 'Resampler']   # the sampler is part of this module's API too
@@ -147,11 +147,13 @@ def _resample_labels(
     wgts=None, # Weights given: then labels are optional
     n_bins:int=None, # Bin a continuous target into this many quantiles
     label_fn=None, # Function of `trn` returning its labels
+    codes=None, # `MaskBlock`'s codes (read from the item transforms), so that mask values outside them are refused
 ):
     "What to resample by: `labels`, else the labels of `trn`; with `wgts` they are optional (`None`: rows are grouped by weight)"
     if labels is not None: return get_labels(labels, n_bins=n_bins)
-    if wgts is None: return get_labels(trn, label_fn=label_fn, n_bins=n_bins)
-    try: return get_labels(trn, label_fn=label_fn, n_bins=n_bins)
+    read = lambda: get_labels(trn, label_fn=label_fn, n_bins=n_bins, codes=codes)
+    if wgts is None: return read()
+    try: return read()
     except (ValueError, TypeError): return None   # no target, or no classes in it (as fastai's WeightedDL, weights need none)
 
 def _check_batches(dl):
@@ -210,7 +212,7 @@ def resampled_dataloaders(self:FilteredBase,
     if labels is not None and len(labels)!=len(trn):
         raise ValueError(f"labels has {len(labels)} values but the train split has {len(trn)} items; pass one per train item")
     if wgts is not None: wgts = _check_wgts(wgts, len(trn))
-    lbls = _resample_labels(trn, labels, wgts, n_bins)
+    lbls = _resample_labels(trn, labels, wgts, n_bins, codes=_mask_codes(kwargs.get('after_item')))
     if labels is None and n_bins is None and wgts is None: _check_valid_classes(self, lbls)
     return _dataloaders_with(self, Resampler(lbls, strategy=strategy, wgts=wgts, **rkw), bs=bs, dl_type=dl_type, **kwargs)
 

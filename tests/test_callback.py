@@ -355,3 +355,42 @@ def test_classes_per_batch_through_the_callback():
     for b in rec.ys:   # 16 rows of one class, then 16 of the other
         b = b.view(2, 16)
         assert (b == b[:, :1]).all() and b[0, 0] != b[1, 0]
+
+
+def _tags_dls(n=600, seed=0):
+    rng = np.random.default_rng(seed)
+    tags = np.where(rng.random(n) < 0.05, 'a rare', 'a')
+    df = pd.DataFrame({'x': rng.normal(size=n), 'tags': tags})
+    return DataBlock(blocks=(TransformBlock, MultiCategoryBlock), get_x=lambda r: torch.tensor([r['x']], dtype=torch.float32),
+                     get_y=ColReader('tags', label_delim=' '), splitter=IndexSplitter(list(range(500, 600)))).dataloaders(df, bs=50)
+
+
+def test_multilabel_target_share_through_the_callback():
+    "OverSamplingCallback({'rare': .3}) on multi-label rows: 30% of every training epoch's rows carry the tag (150 of 500, give or take one)"
+    dls = _tags_dls()
+    learn = _quiet(Learner(dls, nn.Linear(1, 2), loss_func=BCEWithLogitsLossFlat(), cbs=OverSamplingCallback({'rare': .3}, seed=0)))
+    rec = TrainTargets()
+    with learn.no_logging(): learn.fit(3, cbs=rec)
+    rare = dls.vocab.o2i['rare']
+    per_epoch = torch.cat(rec.ys)[:, rare].view(3, 500).sum(1).tolist()
+    assert set(per_epoch) <= {149., 150., 151.}
+    assert learn.over_sampling.sampled_counts['rare'].tolist() == per_epoch
+    np.testing.assert_allclose(learn.over_sampling.train_prior, [1., .3])
+
+
+def test_weights_without_classes_leave_prior_correction_asking_for_the_prior():
+    "A fit resampled by wgts alone (a regression target: weight groups, no classes) records no class priors; PriorCorrection then says what it needs"
+    from fastai.data.block import RegressionBlock
+    from imbalance_fastai.prior import PriorCorrection
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({'x': rng.normal(size=400).astype(np.float32)})
+    dls = DataBlock(blocks=(TransformBlock, RegressionBlock), get_x=lambda r: torch.tensor([r['x']]), get_y=ColReader('x'),
+                    splitter=IndexSplitter(list(range(300, 400)))).dataloaders(df, bs=50)
+    w = np.where(np.arange(300) % 3 == 0, 4., 1.)
+    learn = _quiet(Learner(dls, nn.Linear(1, 2), loss_func=lambda p, y: ((p[:, 0] - y.view(-1)) ** 2).mean(),
+                           cbs=[OverSamplingCallback(wgts=w, seed=0), PriorCorrection(multilabel=False)]))
+    with learn.no_logging(): learn.fit(1)
+    assert learn.over_sampling.by_weight and learn.over_sampling.priors is None
+    assert learn.over_sampling.sampled_counts.columns.tolist() == [1., 4.]   # the weight groups, not classes
+    with pytest.raises(ValueError, match=r"resampled by wgts alone.*pass train_prior="):
+        learn.prior_correction.priors(2)

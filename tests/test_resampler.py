@@ -173,3 +173,94 @@ def test_seed_and_epoch_decide_an_epoch():
     assert not np.array_equal(ea[0], ea[1])
     c = Resampler(y, seed=a.seed)
     assert np.array_equal(c.sample(epoch=2), ea[2]) and np.array_equal(c.sample(epoch=0), ea[0])
+
+
+def _tags(n=3000, seed=0):
+    "Five overlapping tags: t0 common, t1 and t2 rare (t2 mostly with t1), t3 on half the rows, t4 on t0's rows only"
+    rng = np.random.default_rng(seed)
+    mh = np.zeros((n, 5), dtype=bool)
+    mh[:, 0] = rng.random(n) < .7
+    mh[:, 1] = rng.random(n) < .04
+    mh[:, 2] = (mh[:, 1] & (rng.random(n) < .5)) | (rng.random(n) < .01)
+    mh[:, 3] = rng.random(n) < .5
+    mh[:, 4] = mh[:, 0] & (rng.random(n) < .2)
+    return Labels(mh, ['t0', 't1', 't2', 't3', 't4'])
+
+
+@pytest.mark.parametrize('kw', [{}, dict(replacement=False), dict(balanced_batches=True), dict(n_samples=777)])
+def test_multilabel_target_shares_met_every_epoch(kw):
+    "{class: share} on multi-label rows: the share of an epoch's rows containing each named class is its target, every epoch"
+    lbls = _tags()
+    target = {'t1': .3, 't2': .2, 't4': .1}
+    r = Resampler(lbls, target, seed=4, **kw)
+    cols = [1, 2, 4]
+    np.testing.assert_allclose(r.train_prior[cols], list(target.values()), atol=1e-8)
+    assert len(r.sizes) <= 2 ** len(target)                  # rows grouped by their pattern of named classes
+    n, E = r.epoch_length(), 500
+    counts = _group_counts(r, E, bs=32)
+    _within_one_and_unbiased(counts, n * r.shares)           # each weight group's count within one of its expectation
+    # the rows containing class c in an epoch: the sum over the G_c groups holding c, each within one of its expectation,
+    # so every epoch's count is within G_c of n * t_c (a bound, not a tolerance); the mean over epochs within Z standard errors
+    # of a sum of G_c independent roundings (each of variance <= 1/4)
+    per = np.stack([r.sampled_counts(r.sample(epoch=e, bs=32))[cols] for e in range(E)])
+    holds = np.array([[lbls.codes[r.group_codes == g, c].any() for g in range(len(r.sizes))] for c in cols])
+    G = holds.sum(1)
+    exp = n * np.array(list(target.values()))
+    assert (np.abs(per - exp) <= G).all()
+    assert (np.abs(per.mean(0) - exp) <= Z * np.sqrt(G / 4 / E)).all(), per.mean(0) - exp
+
+
+def test_multilabel_target_weights_and_what_cannot_be_met():
+    "The fitted weights depend only on the named classes a row contains; unreachable shares are refused with what is possible"
+    lbls = _tags()
+    r = Resampler(lbls, {'t1': .3, 't3': .6}, seed=0)
+    w = r.row_weights()
+    pat = lbls.codes[:, 1] * 2 + lbls.codes[:, 3]
+    assert all(np.ptp(w[pat == p]) == 0 for p in range(4))
+    assert np.isnan(r.target[[0, 2, 4]]).all() and r.target[1] == .3
+    free = Resampler(lbls, {'t1': .3}, seed=0)               # t3 free: its share moves only as much as t1's rows carry it
+    share_t3 = lambda rows_w: rows_w @ lbls.codes[:, 3]
+    in_t1 = lbls.codes[:, 1]
+    np.testing.assert_allclose(share_t3(free.row_weights()), .3 * lbls.codes[in_t1, 3].mean() + .7 * lbls.codes[~in_t1, 3].mean())
+    with pytest.raises(ValueError, match=r"'t1' is in \d+ of the 3000 train rows: a share of 1 would weight every row without it 0"):
+        Resampler(lbls, {'t1': 1.})
+    with pytest.raises(ValueError, match=r"every row with 't4' also has 't0', so its share cannot exceed 't0''s"):
+        Resampler(lbls, {'t0': .2, 't4': .3})
+    # three tags, every row holding exactly two of them: the shares always add up to 2, so (.5, .5, .5) cannot be met,
+    # which no pair of tags shows: the fit does not converge and says so, with the shares it reached
+    two = Labels(np.array([[1, 1, 0], [0, 1, 1], [1, 0, 1]] * 50, dtype=bool), list('abc'))
+    with pytest.raises(ValueError, match=r"cannot be met together by these rows: the fit reached .*Which classes occur together"):
+        Resampler(two, {'a': .5, 'b': .5, 'c': .5})
+    r2 = Resampler(two, {'a': .8, 'b': .7}, seed=0)           # reachable: c then takes 2 - .8 - .7
+    np.testing.assert_allclose(r2.train_prior, [.8, .7, .5], atol=1e-8)
+
+
+def test_many_distinct_weights_drawn_row_by_row():
+    "More than 65,536 distinct weights: every row's count is within one of its expectation, unbiased, from (seed, epoch), in a random order"
+    N, E = 70_000, 400
+    rng = np.random.default_rng(0)
+    w = rng.exponential(size=N) * np.linspace(.2, 3, N)
+    w[:100] = 0
+    r = Resampler(None, wgts=w, seed=3)
+    assert r.order is None                                   # rows one by one, not by group
+    x = N * w / w.sum()
+    lo = np.floor(x)
+    extra = np.zeros(N, dtype=np.int64)
+    for e in range(E):
+        c = np.bincount(r.sample(epoch=e), minlength=N)
+        assert ((c == lo) | (c == lo + 1)).all(), e          # within one of the expectation, every epoch
+        extra += c - lo.astype(np.int64)
+    assert extra[:100].sum() == 0                             # a zero weight is never drawn
+    # a row's extra draw comes with probability f (its fractional part), independently over epochs: Binomial(E, f) exactly.
+    # Two-sided binomial p-values, Bonferroni over the rows: the whole check fails by chance with probability below 1e-4
+    f = x - lo
+    p = 2 * np.minimum(stats.binom.cdf(extra, E, f), stats.binom.sf(extra - 1, E, f))
+    assert p[100:].min() > 1e-4 / N, p[100:].min()
+    assert np.array_equal(r.sample(epoch=5), Resampler(None, wgts=w, seed=3).sample(epoch=5))
+    assert not np.array_equal(r.sample(epoch=5), r.sample(epoch=6))
+    idxs = r.sample(epoch=0)                                  # drawn in row order, then placed: no trace of the order left
+    rho = stats.spearmanr(idxs, np.arange(len(idxs))).statistic
+    assert abs(rho) < Z / np.sqrt(len(idxs)), rho
+    nat = r.sample(epoch=0, strategy='natural')               # equal weights, N rows: every row once
+    assert np.array_equal(np.sort(nat), np.arange(N))
+    assert np.array_equal(Resampler(None, wgts=w, replacement=False, seed=3).sample(epoch=2), r.sample(epoch=2))

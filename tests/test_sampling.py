@@ -510,3 +510,56 @@ def test_arguments_are_checked_when_built():
     with pytest.raises(ValueError, match="rows of the target 'y' have no class .* first at row 7"): weighted_dataloaders(to)
     with pytest.raises(ValueError, match=r"StratifiedSplitter\(get_y='label'\): no such column"):
         StratifiedSplitter(0.2, get_y='label')(df)
+
+
+def test_multilabel_target_share_in_the_factory_and_the_torch_sampler():
+    "strategy={tag: share} on multi-label rows: that share of every epoch's rows carries the tag; the other tags follow their rows"
+    df = pd.DataFrame({'x': np.arange(300.), 'tags': ['a'] * 240 + ['a b'] * 45 + ['c'] * 15})
+    db = DataBlock(blocks=(TransformBlock, MultiCategoryBlock), get_x=lambda r: torch.tensor([r['x']]),
+                   get_y=ColReader('tags', label_delim=' '), splitter=IndexSplitter([]))
+    dls = weighted_dataloaders(db, df, strategy={'c': .3}, bs=30, seed=0)
+    codes = dls.train.resampler.labels.codes
+    E = 200
+    per = np.stack([codes[dls.train.get_idxs()].sum(0) for _ in range(E)])   # rows with a, b, c in each epoch
+    # two weight groups (rows with c, rows without): 90 rows with c and 210 without in every epoch, give or take one
+    assert set(per[:, 2]) <= {89, 90, 91} and (per[:, 0] + per[:, 2] == 300).all()
+    # b rides on the rows without c (45 of 285 of them), drawn with replacement: Binomial(210, 45/285) an epoch
+    q = 45 / 285
+    assert abs(per[:, 1].mean() - 210 * q) < 5 * np.sqrt(210 * q * (1 - q) / E) + 1
+    assert dls.train.one_batch()[1].shape == (30, 3)
+    x, y = torch.randn(300, 2), torch.as_tensor(codes, dtype=torch.float32)
+    s = ImbalancedDatasetSampler(torch.utils.data.TensorDataset(x, y), strategy={2: .3}, seed=0)   # the last tensor: multi-hot
+    got = np.stack([codes[list(s)].sum(0) for _ in range(20)])
+    assert set(got[:, 2]) <= {89, 90, 91}
+    with pytest.raises(ValueError, match=r"'a' is in \d+ of the 300 train rows: a share of 0 would weight"):
+        weighted_dataloaders(db, df, strategy={'a': 0., 'c': .5})
+
+
+def test_priors_of_weights_are_class_priors_only_with_classes():
+    "wgts with a readable target: class priors from the weights; with no classes to read (by weight group): no priors, and PriorCorrection says what it needs"
+    from torch import nn
+    from fastai.learner import Learner
+    from fastai.losses import CrossEntropyLossFlat, MSELossFlat
+    from imbalance_fastai.prior import PriorCorrection
+    df = _df(500)
+    splitter = IndexSplitter(list(range(400, 500)))
+    w = np.where(df.y == 'rare', 5., 1.)
+    dls = weighted_dataloaders(_dblock(splitter), df, wgts=w, bs=20, seed=0)
+    r = dls.train.resampler
+    codes, wt = r.labels.codes, w[:400]
+    assert not r.by_weight
+    np.testing.assert_allclose(r.priors.sampled, np.bincount(codes, weights=wt) / wt.sum())
+    learn = Learner(dls, nn.Linear(1, 2), loss_func=CrossEntropyLossFlat(), cbs=PriorCorrection())
+    np.testing.assert_allclose(learn.prior_correction.sampled_prior, r.priors.sampled)
+    df['t'] = np.random.default_rng(0).exponential(size=500)   # a regression target: no classes, the rows are weight groups
+    db = DataBlock(blocks=(TransformBlock, RegressionBlock), get_x=lambda r: torch.tensor([r['x']]), get_y=ColReader('t'),
+                   splitter=splitter)
+    rdls = weighted_dataloaders(db, df, wgts=w, bs=20, seed=0)
+    assert rdls.train.resampler.by_weight and rdls.train.resampler.priors is None
+    rlearn = Learner(rdls, nn.Linear(1, 2), loss_func=MSELossFlat(), cbs=PriorCorrection(multilabel=False))
+    with pytest.raises(ValueError, match=r"resampled by wgts alone, with no class labels.*pass train_prior="):
+        rlearn.prior_correction.priors(2)
+    given = Learner(rdls, nn.Linear(1, 2), loss_func=MSELossFlat(),
+                    cbs=PriorCorrection(train_prior=[.5, .5], target_prior=[.9, .1], multilabel=False))
+    s, t = given.prior_correction.priors(2)
+    np.testing.assert_allclose(s, [.5, .5]); np.testing.assert_allclose(t, [.9, .1])

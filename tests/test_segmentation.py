@@ -15,7 +15,7 @@ from fastai.torch_core import set_seed
 import imbalance_fastai.core as core
 from imbalance_fastai.core import get_labels, MaskLabels, clear_mask_cache
 from imbalance_fastai.resampler import Resampler
-from imbalance_fastai.sampling import weighted_dataloaders, sampling_summary
+from imbalance_fastai.sampling import weighted_dataloaders, sampling_summary, ImbalancedDatasetSampler
 from imbalance_fastai.callback import OverSamplingCallback
 
 torch.set_num_threads(1)
@@ -194,3 +194,51 @@ def test_report_reads_train_pixel_counts_from_the_cache(folder, monkeypatch):
     def _no_open(*args, **kwargs): raise AssertionError(f'{args[0]} was opened again')
     monkeypatch.setattr(Image, 'open', _no_open)                 # every mask reader (ours, fastai's PILMask) opens with PIL
     assert _train_mask_counts(learn, 3).tolist() == expected.tolist()
+
+
+def _fit_quietly(learn, n=1):
+    with learn.no_bar(), learn.no_logging(), warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        learn.fit(n)
+
+
+def _tiny(pretrained=False):
+    return nn.Sequential(ConvLayer(3, 8, stride=2), ConvLayer(8, 16, stride=2), nn.AdaptiveAvgPool2d(1))
+
+
+def test_target_share_of_images_with_the_rare_class(folder):
+    "strategy={'rare': .3}: 30% of every epoch's images contain the rare class (2 of the 32 train images), in the factory, the callback and the torch sampler"
+    dls = weighted_dataloaders(_dblock(), _fns(folder), strategy={'rare': .3}, bs=8, seed=0)
+    r = dls.train.resampler
+    np.testing.assert_allclose(r.train_prior, [1., 1., .3])   # bg and road are in every image
+    codes = r.labels.codes
+    E = 400
+    per = np.array([codes[dls.train.get_idxs(), 2].sum() for _ in range(E)])
+    # 32 rows an epoch, two weight groups: the rare images get floor or ceil of 9.6 rows, 9.6 on average (standard error
+    # over E epochs sqrt(.24/E) = 0.024; 5 of them allowed)
+    assert set(per) <= {9, 10} and abs(per.mean() - 9.6) < 5 * np.sqrt(.24 / E)
+    x, y = dls.one_batch()
+    assert x.shape == (8, 3, 16, 16) and y.shape == (8, 16, 16)
+    set_seed(0)
+    learn = unet_learner(_dblock().dataloaders(_fns(folder), bs=8), _tiny, pretrained=False, n_in=3,
+                         cbs=OverSamplingCallback({'rare': .3}, seed=0))
+    _fit_quietly(learn, 2)
+    assert set(learn.over_sampling.sampled_counts['rare']) <= {9, 10}
+    assert learn.over_sampling.train_prior[2] == pytest.approx(.3)
+    s = ImbalancedDatasetSampler(labels=get_labels(dls), strategy={'rare': .3}, seed=0)
+    got = np.array([codes[list(s), 2].sum() for _ in range(50)])
+    assert set(got) <= {9, 10}
+
+
+def test_mask_values_outside_the_codes_are_refused_on_the_training_paths(folder):
+    "A mask value outside MaskBlock(codes): the factory and the callback name the file (they read the codes as get_labels(dls) does); nothing changes"
+    Image.fromarray(np.full((16, 16), 5, np.uint8)).save(folder/'3_m.png')
+    msg = r"1 of 32 masks have pixel values outside the vocabulary of 3 codes \['bg', 'road', 'rare'\].*3_m\.png'\) has \[5\]"
+    with pytest.raises(ValueError, match=msg):
+        weighted_dataloaders(_dblock(), _fns(folder), bs=8, seed=0)
+    dls = _dblock().dataloaders(_fns(folder), bs=8)
+    learn = unet_learner(dls, _tiny, pretrained=False, n_in=3, cbs=OverSamplingCallback('repeat_factor', thresh=1., seed=0))
+    train = learn.dls.train
+    with pytest.raises(ValueError, match=msg):
+        _fit_quietly(learn)
+    assert learn.dls.train is train and learn.over_sampling.resampler is None
