@@ -9,95 +9,7 @@ from pathlib import Path
 import imbalance_fastai
 
 # %% auto #0
-__all__ = ['METRIC_NAMES', 'QUICK_NAMES', 'read_table', 'check_labels', 'load_for_compare', 'make_parser', 'main']
-
-# %% ../nbs/11_cli.ipynb #c226657c
-_COMPRESSED = ('.gz', '.bz2', '.zip', '.xz', '.zst')
-
-def _kind(path):
-    "'csv', 'tsv' or 'parquet' from the file name (a compression suffix is looked through)"
-    sfx = [s.lower() for s in Path(path).suffixes]
-    if sfx and sfx[-1] in _COMPRESSED: sfx = sfx[:-1]
-    ext = sfx[-1] if sfx else ''
-    if ext in ('.parquet', '.pq'): return 'parquet'
-    if ext in ('.tsv', '.tab'): return 'tsv'
-    return 'csv'
-
-def read_table(
-    path, # A CSV (`.csv`, `.txt`, optionally compressed), TSV (`.tsv`) or parquet (`.parquet`, `.pq`) file
-):
-    "Read a table with pandas, with an `InputError` naming the file for anything that stops it"
-    import pandas as pd
-    from imbalance_fastai.compare import InputError
-    p = Path(path)
-    if not p.exists(): raise InputError(f"file not found: {p}")
-    if p.is_dir(): raise InputError(f"{p} is a directory; pass a CSV or parquet file (or a folder of class sub-folders of images)")
-    kind = _kind(p)
-    try:
-        if kind=='parquet': df = pd.read_parquet(p)
-        else: df = pd.read_csv(p, sep='\t' if kind=='tsv' else ',', low_memory=False)
-    except ImportError as e:
-        raise InputError(f"reading {p.name} needs a parquet engine: pip install pyarrow ({str(e).splitlines()[0]})") from None
-    except pd.errors.EmptyDataError: raise InputError(f"{p} is empty") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as e:
-        raise InputError(f"cannot read {p} as {kind}: {str(e).splitlines()[0]}") from None
-    if len(df)==0: raise InputError(f"{p} has a header but no rows")
-    return df
-
-# %% ../nbs/11_cli.ipynb #78b19477
-def check_labels(
-    df, # The table (a pandas `DataFrame`)
-    label:str, # Name of the label column
-    bins:int=None, # Bin a continuous label into this many quantiles (`--bins`)
-):
-    "The classes of `df[label]` as `Labels`, or an `InputError` saying why they cannot be compared"
-    from imbalance_fastai.core import encode_labels
-    from imbalance_fastai.compare import InputError
-    if label not in df.columns:
-        raise InputError(f"label column {label!r} not found; the columns are {list(map(str, df.columns))}")
-    y = df[label]
-    if y.isna().any(): raise InputError(f"label column {label!r} has {int(y.isna().sum())} missing values; drop those rows first")
-    try: lbls = encode_labels(y, n_bins=bins)
-    except ValueError as e:
-        if 'look continuous' not in str(e): raise InputError(f"label column {label!r}: {e}") from None
-        raise InputError(f"label column {label!r} looks continuous ({y.nunique()} distinct values: a regression target); "
-                         "pass --bins N to compare over N quantile bins of it (e.g. --bins 5)") from None
-    if lbls.c<2: raise InputError(f"label column {label!r} has a single class ({lbls.vocab[0]!r}): there is nothing to balance")
-    small = {str(v): int(n) for v,n in zip(lbls.vocab, lbls.counts) if n<2}
-    if small:
-        raise InputError(f"label column {label!r} has classes with fewer than 2 rows, which cannot be both trained on and "
-                         f"scored: {small}; drop those rows or merge the classes")
-    return lbls
-
-# %% ../nbs/11_cli.ipynb #84594e7f
-def load_for_compare(
-    path, # CSV or parquet file
-    label:str, # Label column
-    cont_names:list=None, # Continuous columns; inferred when `None`
-    cat_names:list=None, # Categorical columns; inferred when `None`
-    bins:int=None, # Bin a continuous label into this many quantiles
-    log=None, # Function called with each note (e.g. `print`)
-)->tuple:
-    "`(df, cont_names, cat_names)` from a file, checked (the label binned with `bins`)"
-    import numpy as np
-    from imbalance_fastai.compare import InputError, infer_columns, _check_finite
-    log = log or (lambda msg: None)
-    df = read_table(path)
-    if label not in df.columns:
-        raise InputError(f"label column {label!r} not found in {Path(path).name}; the columns are {list(map(str, df.columns))}")
-    miss = df[label].isna()
-    if miss.all(): raise InputError(f"label column {label!r} is empty: all {len(df)} rows are missing")
-    if miss.any():
-        log(f"dropped {int(miss.sum()):,} of {len(df):,} rows without a label")
-        df = df[~miss].reset_index(drop=True)
-    lbls = check_labels(df, label, bins)
-    if bins is not None: df = df.assign(**{label: np.asarray(lbls.vocab, dtype=object)[lbls.codes]})
-    cont,cat,skipped = infer_columns(df, label, cont_names, cat_names)
-    _check_finite(df, cont)
-    for c,why in skipped.items(): log(f"column {c!r} left out: {why}; pass it with --cat or --cont to use it")
-    log(f"{len(df):,} rows, {lbls.c} classes ({', '.join(f'{v}: {n:,}' for v,n in zip(lbls.vocab, lbls.counts))}); "
-        f"continuous: {cont}; categorical: {cat}")
-    return df,cont,cat
+__all__ = ['METRIC_NAMES', 'QUICK_NAMES', 'make_parser', 'main']
 
 # %% ../nbs/11_cli.ipynb #8aa23fbc
 # The keys of `scores.METRICS` and the names of `strategies.QUICK_STRATEGIES`, listed here so that `--help` needs no
@@ -194,71 +106,33 @@ def _check_out(out, quick, force):
     if full: raise InputError(f"{out} holds the results of a full run; a --quick run would overwrite them: "
                               "pass --out another folder, or --force to overwrite")
 
-def _compare_cmd(args):
-    "Run `compare` on a table or on images; `(runs, title)`"
-    from imbalance_fastai.compare import InputError, compare_strategies
-    p = Path(args.path)
-    images = p.is_dir() or args.images is not None
-    folds = args.folds or (3 if args.quick else 5)
-    kw = dict(strategies=args.strategies_, skip_unavailable=not args.given, repeats=args.repeats_, epochs=args.epochs,
-              lr=args.lr, metric=args.metric, target_prior=args.target_prior, progress=not args.no_progress, threads=args.threads)
-    if args.valid_pct is not None and not 0<args.valid_pct<1: raise InputError(f"--valid-pct must be between 0 and 1, got {args.valid_pct}")
-    if images:
-        from imbalance_fastai.images import compare_images, image_table
-        for o in ('cont', 'cat', 'layers', 'bins'):
-            if getattr(args, o) is not None: raise InputError(f"--{o} is for tables; {p} is {'a folder of images' if p.is_dir() else 'a table of images'}")
-        if not p.exists(): raise InputError(f"file not found: {p}")
-        t = image_table(p, args.label, args.images)
-        check_labels(t, 'label')
-        _note(f"{len(t):,} images, {t.label.nunique()} classes ({', '.join(f'{k}: {n:,}' for k,n in t.label.value_counts().sort_index().items())})")
-        vdf = None
-        if args.valid_pct is not None: t,vdf = _holdout_split(t, 'label', args.valid_pct)
-        runs = compare_images(t, valid=vdf, arch=args.arch, size=args.size, folds=folds, bs=args.bs or 64, **kw)
-        return runs,f"{p.name}: images"
-    if args.label is None: raise InputError("a table needs --label, the label column")
-    df,cont,cat = load_for_compare(p, args.label, _flat(args.cont), _flat(args.cat), args.bins, log=_note)
-    vdf = None
-    if args.valid_pct is not None: df,vdf = _holdout_split(df, args.label, args.valid_pct)
-    runs = compare_strategies(df, vdf, args.label, cont, cat, folds=folds, bs=args.bs, layers=args.layers, **kw)
-    return runs,f"{p.name}: {args.label}"
-
-def _holdout_split(df, label, valid_pct):
-    "Train and hold-out rows, split class by class"
-    import numpy as np
-    from imbalance_fastai.data import stratified_split
-    trn,val = stratified_split(df[label], valid_pct, seed=0)
-    return df.iloc[np.sort(trn)].reset_index(drop=True),df.iloc[np.sort(val)].reset_index(drop=True)
-
-def _where(nm):
-    "Where strategy `nm` runs: in the defaults of compare, the demo, --quick; or only when asked for"
-    from imbalance_fastai.strategies import STRATEGIES, DEFAULT_STRATEGIES, DEMO_STRATEGIES, QUICK_STRATEGIES
-    on = [w for w,names in (('default', DEFAULT_STRATEGIES), ('demo', DEMO_STRATEGIES), ('quick', QUICK_STRATEGIES)) if nm in names]
-    if not on: return "not in the defaults: ask for it with --strategies"
-    most = STRATEGIES[nm].max_default_rows
-    return ', '.join(on) + (f"; default up to {most:,} train rows" if most and 'default' in on else '')
+def _runs(args, strategies, given, repeats):
+    "The runs and title of `demo` (`run_demo`) or `compare` (`compare_file`)"
+    from imbalance_fastai.compare import run_demo
+    from imbalance_fastai.files import compare_file
+    kw = dict(epochs=args.epochs, lr=args.lr, metric=args.metric, progress=not args.no_progress, threads=args.threads)
+    if args.command=='demo':
+        return (run_demo(args.imbalance_ratio, seeds=repeats, strategies=strategies if given else None, quick=args.quick, bs=args.bs, **kw),
+                f"Long-tailed digits, imbalance ratio {args.imbalance_ratio:g}")
+    runs = compare_file(args.path, args.label, args.images, args.valid_pct, args.folds or (3 if args.quick else 5), _flat(args.cont),
+                        _flat(args.cat), args.bins, args.layers, args.arch, args.size, args.bs, log=_note, strategies=strategies,
+                        skip_unavailable=not given, repeats=repeats, target_prior=args.target_prior, **kw)
+    return runs,runs.attrs['title']
 
 def _run(args):
-    from imbalance_fastai.compare import STRATEGIES, QUICK_STRATEGIES, InputError, run_demo
+    from imbalance_fastai.strategies import STRATEGIES, QUICK_STRATEGIES, strategy_lines
+    from imbalance_fastai.compare import InputError
     from imbalance_fastai.verdict import write_report
-    if args.command=='strategies':
-        w = max(map(len, STRATEGIES))
-        for nm,st in STRATEGIES.items(): print(f"{nm.ljust(w)}  {st.description} [{_where(nm)}]")
-        return 0
+    if args.command=='strategies': print('\n'.join(strategy_lines())); return 0
     strategies = _flat(args.strategies)
-    if strategies is not None:
-        unknown = [o for o in strategies if o not in STRATEGIES]
-        if unknown: raise InputError(f"unknown strategies {unknown}; choose from {', '.join(STRATEGIES)}")
-    args.given = strategies is not None
-    if args.quick and strategies is None: strategies = list(QUICK_STRATEGIES)
-    args.strategies_,args.repeats_ = strategies,(1 if args.quick and args.repeats is None else args.repeats)
+    unknown = [o for o in strategies or [] if o not in STRATEGIES]
+    if unknown: raise InputError(f"unknown strategies {unknown}; choose from {', '.join(STRATEGIES)}")
+    given = strategies is not None
+    if args.quick and not given: strategies = list(QUICK_STRATEGIES)
     out = args.out if args.out is not None else _default_out(args)
     _check_out(out, args.quick, args.force)
     start = time.perf_counter()
-    if args.command=='demo':
-        runs = run_demo(args.imbalance_ratio, seeds=args.repeats_, epochs=args.epochs, strategies=strategies if args.given else None,
-                        quick=args.quick, lr=args.lr, bs=args.bs, metric=args.metric, progress=not args.no_progress, threads=args.threads)
-        title = f"Long-tailed digits, imbalance ratio {args.imbalance_ratio:g}"
-    else: runs,title = _compare_cmd(args)
+    runs,title = _runs(args, strategies, given, 1 if args.quick and args.repeats is None else args.repeats)
     txt = write_report(runs, out, title)
     (out/'run.json').write_text(json.dumps({'command': args.command, 'quick': args.quick, 'argv': sys.argv[1:],
                                             'metric': args.metric, 'seconds': round(time.perf_counter()-start, 1)}) + '\n')

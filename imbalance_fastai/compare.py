@@ -19,7 +19,7 @@ with warnings.catch_warnings():   # importing fastai warns that torch.jit.script
     from fastai.tabular.learner import tabular_learner
     from imbalance_fastai.core import Labels, encode_labels
     from imbalance_fastai.data import long_tailed_digits
-    from imbalance_fastai.metrics import minority_classes
+    from imbalance_fastai.metrics import _rarest_classes
     from imbalance_fastai.scores import METRICS, Predictions, score_predictions, stratified_folds, _holdout
     from imbalance_fastai.strategies import (Strategy, RunSetup, STRATEGIES, DEFAULT_STRATEGIES,   # noqa: F401 (importable from here)
                                              DEMO_STRATEGIES, QUICK_STRATEGIES)
@@ -255,6 +255,12 @@ def _class_counts(codes, vocab, splits):
                          'scored_min': val.min(0), 'scored_max': val.max(0), 'scored_per_repeat': rep.min(0)},
                         index=pd.Index([str(v) for v in vocab], name='class'))
 
+def _minority(codes, c, splits):
+    "The minority classes (the rarest 30%) of the train rows of every fold taken together, and whether each train fold has the same"
+    per = np.array([np.bincount(codes[t], minlength=c) for _,_,t,_ in splits])
+    res = _rarest_classes(per.sum(0))   # cross-validation: every row K-1 times, so the data's ranking
+    return res,all(set(_rarest_classes(n))==set(res) for n in per)
+
 def class_counts(
     runs:pd.DataFrame, # The output of `compare_strategies` (or `compare_images`, or `summarize`)
 )->pd.DataFrame:
@@ -291,15 +297,14 @@ def _compare(source, splits, strategies=None, skip_unavailable=None, seeds=None,
     thin = min(splits, key=lambda sp: np.bincount(codes[sp[2]], minlength=c).min())[2]   # the train fold with the fewest rows of a class
     s0 = RunSetup(source, None, Labels(codes[thin], vocab), epochs=epochs)   # what a strategy's `check` reads
     names,notes = _pick_strategies(strategies, s0, n_train, skip_unavailable)
-    minority = minority_classes(Labels(codes[scored] if mode=='cv' else codes[splits[0][2]], vocab))
+    minority,same = _minority(codes, c, splits)
     preds = Predictions(codes[scored], vocab)
     runs = [(sp, nm) for sp in splits for nm in names]
     bar = _progress(runs, progress)
     if threads is None and n_train<100_000: threads = 1
     bases = {STRATEGIES[nm].base for nm in names} - {None}
     rows,cache,trained,start,spent = [],{},{},time.perf_counter(),{}
-    n_folds = len({sp[1] for sp in splits})
-    n_rep = len({sp[0] for sp in splits})
+    n_folds,n_rep = len({sp[1] for sp in splits}),len({sp[0] for sp in splits})
     for i,((rep,fold,trn,val),nm) in enumerate(bar if bar is not None else runs):
         st,b,seed = STRATEGIES[nm],_base(nm),seeds[rep]
         tag = f"{nm}, " + (f"fold {fold+1}/{n_folds}" if mode=='cv' else "hold-out") + (f", repeat {rep+1}/{n_rep}" if n_rep>1 else '')
@@ -344,7 +349,7 @@ def _compare(source, splits, strategies=None, skip_unavailable=None, seeds=None,
     res = pd.DataFrame(rows)
     notes += source.notes() if hasattr(source, 'notes') else []
     res.attrs.update(vocab=[str(v) for v in vocab], class_counts=counts.to_dict('index'), minority=[str(vocab[i]) for i in minority],
-                     notes=notes, epochs=epochs, bs=bs, lr=lr, seeds=list(seeds), metric=metric, mode=mode,
+                     minority_every_fold=same, notes=notes, epochs=epochs, bs=bs, lr=lr, seeds=list(seeds), metric=metric, mode=mode,
                      folds=n_folds, repeats=n_rep, n_scored=len(scored), model=source.describe(), predictions=preds,
                      target_prior=target_prior if isinstance(target_prior, str) else 'given', min_rows=min_rows)
     return res

@@ -11,6 +11,15 @@ from .core import get_labels, _rarest
 # %% auto #0
 __all__ = ['stratified_split', 'StratifiedSplitter', 'long_tailed_digits']
 
+# %% ../nbs/01_data.ipynb #5e1c7a2b
+def _class_ranks(codes, rng)->np.ndarray:
+    "Each row's rank within its class (0, 1, ...), the rows of each class in a random order drawn from `rng`"
+    order = np.lexsort((rng.random(len(codes)), codes))   # rows grouped by class, in a random order within each
+    counts = np.bincount(codes)
+    rank = np.empty(len(codes), dtype=np.int64)
+    rank[order] = np.arange(len(codes)) - np.repeat(np.cumsum(counts)-counts, counts)
+    return rank
+
 # %% ../nbs/01_data.ipynb #d5223789
 def stratified_split(labels, valid_pct:float=0.2, seed:int=None):
     "Train and valid index arrays, split class by class, every class keeping at least one train row"

@@ -4,11 +4,11 @@
 
 # %% ../nbs/10b_images.ipynb #05947336
 from __future__ import annotations
-import os
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from torch import nn
 from fastcore.basics import ifnone
+from fastcore.xtras import modified_env
 from fastai.data.transforms import get_image_files
 from .core import encode_labels
 from .compare import InputError, _compare, _cv_splits, _seeds
@@ -61,6 +61,22 @@ def _weights_file(fn, weights):
     except (ValueError, KeyError, AttributeError): return None
     return Path(torch.hub.get_dir())/'checkpoints'/Path(w.url).name
 
+def _timm_weights(timm, arch):
+    "The local file of timm model `arch`'s pretrained weights (the file its config names, torch's cache, the Hugging Face cache), or `None`"
+    try: cfg = timm.models.get_pretrained_cfg(arch)
+    except Exception: return None
+    if cfg is None: return None
+    if getattr(cfg, 'file', None) and Path(cfg.file).is_file(): return Path(cfg.file)
+    url,hf = getattr(cfg, 'url', None),getattr(cfg, 'hf_hub_id', None)
+    if url and (f:=Path(torch.hub.get_dir())/'checkpoints'/Path(url).name).is_file(): return f
+    if hf:
+        try: from huggingface_hub import try_to_load_from_cache
+        except ImportError: return None
+        for fn in ('model.safetensors', 'pytorch_model.bin'):   # what timm loads from the hub, in its order
+            f = try_to_load_from_cache(hf.split('@')[0], fn)
+            if isinstance(f, str): return Path(f)
+    return None
+
 def resolve_arch(
     arch='small', # 'small' (`small_cnn`), a torchvision/fastai model name ('resnet18'...), a timm model name, or a model function
 )->tuple:
@@ -79,9 +95,8 @@ def resolve_arch(
     try: import timm
     except ImportError: timm = None
     if timm is not None and arch in timm.list_models():
-        os.environ['HF_HUB_OFFLINE'] = '1'   # never download
-        try: timm.create_model(arch, pretrained=True); return arch,True,None
-        except Exception: return arch,False,f"no pretrained weights of {arch} in timm's cache: it trains from scratch; nothing is downloaded"
+        if _timm_weights(timm, arch) is not None: return arch,True,None
+        return arch,False,f"no pretrained weights of {arch} in timm's cache: it trains from scratch; nothing is downloaded"
     raise InputError(f"unknown --arch {arch!r}: use 'small' (the default, no download), a torchvision/fastai model name "
                      "such as resnet18 or resnet34, or a timm model name (pip install timm)")
 
@@ -121,7 +136,8 @@ class ImageSource:
     def test_dl(self, dls, rows): return dls.test_dl(self.df.iloc[rows], with_labels=True)
     def learner(self, dls, loss_func=None, cbs=None):
         from fastai.vision.learner import vision_learner
-        return vision_learner(dls, self.arch, pretrained=self.pretrained, loss_func=loss_func, cbs=cbs)
+        with modified_env(HF_HUB_OFFLINE='1'):   # a timm model loads its weights from the cache, never from the hub
+            return vision_learner(dls, self.arch, pretrained=self.pretrained, loss_func=loss_func, cbs=cbs)
     def describe(self):
         return (f"vision_learner({self.arch_name}, {'pretrained, body frozen' if self.pretrained else 'trained from scratch'}) "
                 f"on {self.size}×{self.size} images")

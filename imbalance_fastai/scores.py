@@ -8,6 +8,7 @@ from collections import namedtuple
 import numpy as np
 import scipy.sparse
 from .core import Labels, encode_labels
+from .data import _class_ranks
 
 # %% auto #0
 __all__ = ['METRICS', 'DECISION_METRICS', 'score_predictions', 'Predictions', 'stratified_folds']
@@ -137,11 +138,7 @@ def stratified_folds(
 
 def _holdout(codes, share, seed):
     "(fit, tune) positions of `codes`: `share` of each class held out, at least one row of a class with 2 or more"
-    rng = np.random.default_rng(seed)
-    order = np.lexsort((rng.random(len(codes)), codes))
-    counts = np.bincount(codes)
-    rank = np.empty(len(codes), dtype=np.int64)
-    rank[order] = np.arange(len(codes)) - np.repeat(np.cumsum(counts)-counts, counts)
+    rank,counts = _class_ranks(codes, np.random.default_rng(seed)),np.bincount(codes)
     n_tune = np.clip(np.round(counts*share), (counts>=2).astype(int), np.maximum(counts-1, 0))
     tune = rank < n_tune[codes]
     return np.flatnonzero(~tune),np.flatnonzero(tune)

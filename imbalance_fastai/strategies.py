@@ -17,11 +17,11 @@ with warnings.catch_warnings():   # importing fastai warns that torch.jit.script
     from imbalance_fastai.losses import FocalLoss, LogitAdjustedLoss, BalancedSoftmaxLoss, class_weights
     from imbalance_fastai.longtail import LDAMLoss, DeferredReweighting
     from imbalance_fastai.prior import PriorCorrection
-    from imbalance_fastai.metrics import best_offsets
+    from imbalance_fastai.metrics import best_offsets, _offset_scores
     from imbalance_fastai.tabular import imblearn_dataloaders
 
 # %% auto #0
-__all__ = ['STRATEGIES', 'DEMO_STRATEGIES', 'DEFAULT_STRATEGIES', 'QUICK_STRATEGIES', 'Strategy', 'RunSetup']
+__all__ = ['STRATEGIES', 'DEMO_STRATEGIES', 'DEFAULT_STRATEGIES', 'QUICK_STRATEGIES', 'Strategy', 'RunSetup', 'strategy_lines']
 
 # %% ../nbs/09b_strategies.ipynb #6a4b4f99
 class Strategy:
@@ -85,12 +85,10 @@ def _drw_check(s):
     if start>=s.epochs: return (f"DeferredReweighting switches to class-balanced weights after 80% of the epochs (epoch {start} of "
                                 f"{s.epochs}): it needs at least 3 epochs (--epochs)")
 
-_offset_metrics = ('balanced_accuracy', 'macro_f1', 'mcc')   # what `best_offsets` tunes for
-
 def _tune_offsets(learn, s):
     "`post_fit` of plain+threshold: the learner decides with offsets tuned on the held-out train rows for the headline metric"
     probs,targs = learn.get_preds(dl=s.tune_dl)
-    metric = s.metric if s.metric in _offset_metrics else 'balanced_accuracy'
+    metric = s.metric if s.metric in _offset_scores else 'balanced_accuracy'   # what `best_offsets` tunes for
     learn.set_decision(offsets=best_offsets(probs, targs, metric))
 
 def _crt(learn, s): learn.retrain_classifier(10, lr=3e-2, seed=s.seed)
@@ -137,3 +135,16 @@ DEMO_STRATEGIES = ('plain', 'plain+threshold', 'plain+prior', 'oversample', 'und
                    'focal', 'class-balanced-focal', 'balanced-softmax', 'ldam-drw', 'drw', 'oversample+prior', 'crt', 'tau-norm')
 DEFAULT_STRATEGIES = DEMO_STRATEGIES
 QUICK_STRATEGIES = ('plain', 'plain+threshold', 'plain+prior', 'oversample', 'class-weighted', 'balanced-softmax')
+
+# %% ../nbs/09b_strategies.ipynb #bfb1f10b
+def _where(nm):
+    "Where strategy `nm` runs: in the defaults of compare, the demo, --quick; or only when asked for"
+    on = [w for w,names in (('default', DEFAULT_STRATEGIES), ('demo', DEMO_STRATEGIES), ('quick', QUICK_STRATEGIES)) if nm in names]
+    if not on: return "not in the defaults: ask for it with --strategies"
+    most = STRATEGIES[nm].max_default_rows
+    return ', '.join(on) + (f"; default up to {most:,} train rows" if most and 'default' in on else '')
+
+def strategy_lines()->list:
+    "One line per strategy of `STRATEGIES`: its name, what it is, and where it runs (compare's defaults, the demo, --quick)"
+    w = max(map(len, STRATEGIES))
+    return [f"{nm.ljust(w)}  {st.description} [{_where(nm)}]" for nm,st in STRATEGIES.items()]

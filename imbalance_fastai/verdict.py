@@ -10,6 +10,7 @@ from fastcore.basics import ifnone
 from .scores import METRICS, Predictions, score_predictions, _score
 from .compare import class_counts
 from .strategies import STRATEGIES
+from .metrics import _offset_scores
 
 # %% auto #0
 __all__ = ['paired_bootstrap', 'summarize', 'verdict', 'format_table', 'plot_comparison', 'class_table', 'write_report']
@@ -227,13 +228,15 @@ def _notes(summary):
            f"interval of a paired bootstrap over the scored rows ({a.get('n_boot', 0):,} resamples, each class resampled "
            f"within itself, the same resamples for every strategy{f'; each also draws the {R} {unit}s with replacement' if R>1 else ''}); "
            "'better' or 'worse': the interval excludes zero.",
-           f"Minority recall: the mean recall of the minority classes, the rarest 30% of the classes of the train split: "
-           f"{', '.join(map(repr, a['minority']))}. PR-AUC: macro average precision, each class against the rest.",
+           f"Minority recall: the mean recall of the minority classes, the rarest 30% of the classes "
+           + (("in each train fold" if a.get('minority_every_fold', True) else "of the train folds taken together (single train "
+               "folds rank the classes near the cut differently)") if a['mode']=='cv' else "of the train split")
+           + f": {', '.join(map(repr, a['minority']))}. PR-AUC: macro average precision, each class against the rest.",
            f"Model: {a.get('model', '?')}. Every strategy makes about as many optimizer steps as {a['epochs']} epoch"
            f"{'s' if a['epochs']>1 else ''} of plain training (bs {a['bs']}); 'epochs' is what each one ran."]
     idx = summary.index
     if 'plain+threshold' in idx:
-        tuned = m if m in ('balanced_accuracy', 'macro_f1', 'mcc') else 'balanced_accuracy'
+        tuned = m if m in _offset_scores else 'balanced_accuracy'   # what best_offsets tunes for
         res.append(f"plain+threshold trains on 80% of {'each train fold' if a['mode']=='cv' else 'the train rows'} and tunes "
                    f"per-class decision offsets for {METRICS[tuned].label} on the other 20%.")
     if 'oversample+prior' in idx:

@@ -36,6 +36,38 @@ def _verdict(out):
     return lines[0]
 
 
+def _check_verdict(out, label='balanced acc'):
+    """The verdict line says what the printed table says (a metric where higher is better): 'better' marks exactly the
+    intervals above zero; with one, the verdict names a strategy marked 'better' (the table's best when the best is
+    marked) and quotes its row; without one, it says no strategy beats plain, and names the best other strategy."""
+    tab, v = _table(out), _verdict(out)
+    others = {k: r for k, r in tab.items() if k != 'plain'}
+    for nm, r in others.items():   # printed to 3 decimals: an interval from +0.000 may be either
+        assert (r['vs'] == 'better') == (r['lo'] > 0) or r['lo'] == 0, (nm, r)
+        assert (r['vs'] == 'worse') == (r['hi'] < 0) or r['hi'] == 0, (nm, r)
+    if not others: return v
+    top = max(r['score'] for r in others.values())
+    best = {k for k, r in others.items() if r['score'] == top}   # ties at the printed precision: either may be named
+    beats = {k for k, r in others.items() if r['vs'] == 'better'}
+    plain = tab['plain']['score']
+    detail = lambda k: (f"{tab[k]['score']:.3f} against plain's {plain:.3f}, a difference of {tab[k]['diff']:+.3f} "
+                        f"(95% interval {tab[k]['lo']:+.3f} to {tab[k]['hi']:+.3f})")
+    if beats:
+        named = re.match(r'Verdict: (\S+) ', v).group(1)
+        assert named in beats and detail(named) in v, (v, tab)
+        if best & beats: assert named in best and v.startswith(f"Verdict: {named} is best on {label} and beats plain training beyond the 95% interval: "), v
+        else:
+            assert max(tab[k]['score'] for k in beats) == tab[named]['score'], (v, tab)   # the best of those that beat plain
+            assert v.startswith(f"Verdict: {named} beats plain training on {label} beyond the 95% interval: ") and 'but its difference to plain is within its interval' in v, v
+    else:
+        assert v.startswith(f"Verdict: no strategy beats plain training on {label}"), (v, tab)
+        named = re.search(r'the best(?: other)?, (\S+?),? ', v).group(1)
+        assert named in best, (v, tab)
+        if top > plain: assert detail(named) in v, (v, tab)
+        elif top < plain: assert f"plain scores best ({plain:.3f}; the best other, {named}, {top:.3f})" in v, (v, tab)
+    return v
+
+
 def _run(capsys, *argv):
     rc = main([str(a) for a in argv])
     out, err = capsys.readouterr()
@@ -102,7 +134,7 @@ def test_demo_quick_prints_table_verdict_and_writes_its_own_folder(capsys, tmp_p
     assert list(tab) == list(QUICK_STRATEGIES)
     assert all(tab['plain']['score'] < tab[s]['score'] for s in ('oversample', 'class-weighted', 'balanced-softmax', 'plain+prior')), tab
     assert tab['oversample']['vs'] == 'better' and tab['oversample']['lo'] > 0
-    assert _verdict(out).split(':')[1].split()[0] in QUICK_STRATEGIES   # the verdict names a strategy
+    assert _check_verdict(out).split(':')[1].split()[0] in QUICK_STRATEGIES   # the verdict names a strategy
     assert "'4', '6', '2'" in out and 'a fixed hold-out of 500 rows, scored by 1 seed' in out
     folder = tmp_path / 'imbalance-fastai-demo-quick'   # --quick: a folder of its own
     assert sorted(p.name for p in folder.iterdir()) == ['comparison.csv', 'comparison.md', 'comparison.png', 'run.json', 'runs.csv']
@@ -140,8 +172,7 @@ def test_compare_on_csv_cross_validates(capsys, csv):
     assert list(tab) == ['plain', 'oversample']   # plain, the baseline, is always run
     assert tab['oversample']['minority recall'] >= tab['plain']['minority recall']
     assert tab['oversample']['lo'] <= tab['oversample']['diff'] <= tab['oversample']['hi']
-    v = _verdict(out)
-    assert v.startswith('Verdict: oversample ') or v.startswith('Verdict: no strategy beats plain'), v
+    _check_verdict(out)
     assert "continuous: ['x1', 'x2']; categorical: ['shop']" in err and "column 'id' left out: an identifier?" in err
     n_rare = int((df.y == 'rare').sum())
     assert re.search(rf"^rare\s+{n_rare}\s+", out, re.M), out   # rows per class printed
@@ -174,7 +205,7 @@ def test_compare_holdout_metric_bins_and_rare_class_warning(capsys, csv, tmp_pat
     assert list(_table(out)) == ['plain', 'class-weighted'] and out.split()[:2] == ['strategy', 'MCC']
     assert 'a fixed hold-out of 297 rows' in out and '[1/' not in err   # --no-progress: no per-run lines
     assert re.search(r"warning: few rows to score in classes 'rare' \(\d+\) \(fewer than 20\).*while cross-validation \(the default", err), err
-    assert 'on MCC' in _verdict(out)
+    _check_verdict(out, 'MCC')
     # a continuous label: the advice names an option that exists, and the option works
     rc, out, err = _run(capsys, 'compare', p, '--label', 'x2', '--strategies', 'plain', '--folds', '2', '--epochs', '1', '--no-progress')
     assert rc == 2 and 'pass --bins N to compare over N quantile bins of it' in err
@@ -258,7 +289,8 @@ def test_compare_image_folder_end_to_end(capsys, tmp_path):
     rc, out, err = _run(capsys, 'compare', root, '--strategies', 'oversample', '--folds', '2', '--epochs', '1', '--size', '16',
                         '--bs', '8', '--no-progress')
     assert rc == 0, err
-    assert list(_table(out)) == ['plain', 'oversample'] and _verdict(out).startswith('Verdict: ')
+    assert list(_table(out)) == ['plain', 'oversample']
+    _check_verdict(out)
     assert '30 images, 3 classes (cat: 18, dog: 8, owl: 4)' in err
     assert re.search(r"^owl\s+4\s+2\s+2$", out, re.M) and 'vision_learner(small, trained from scratch) on 16×16 images' in out, out
     assert re.search(r"warning: few rows to score in classes 'cat' \(18\), 'dog' \(8\), 'owl' \(4\)", err), err

@@ -43,6 +43,13 @@ def test_every_row_scored_once_per_repeat():
     from sklearn.metrics import balanced_accuracy_score
     r = runs[(runs.strategy == 'plain') & (runs.repeat == 0) & (runs.fold == 0)].iloc[0]
     assert r.balanced_accuracy == pytest.approx(balanced_accuracy_score(pr.targets[fold0], d))
+    # minority recall's classes are those of every train fold, as the report says
+    from imbalance_fastai.metrics import minority_classes
+    vocab = runs.attrs['vocab']
+    for sd in (0, 1):
+        f = stratified_folds(df.y, 3, seed=sd)
+        for k in range(3): assert [vocab[i] for i in minority_classes(df.y[f != k])] == runs.attrs['minority'] == ['rare']
+    assert runs.attrs['minority_every_fold'] is True
 
 
 def test_breast_cancer_rare_class_warned_and_scored_on_all_its_rows():

@@ -84,3 +84,17 @@ def test_plot_error_bars_stay_in_the_metric_range():
     ax = fig.axes[1]   # the score panel: its caps (lines) and bars (collections)
     xs = [np.asarray(l.get_xdata(), dtype=float) for l in ax.get_lines()] + [np.concatenate(c.get_segments())[:, 0] for c in ax.collections]
     assert s.loc['perfect', 'hi'] == 1 and max(x.max() for x in xs) <= 1 + 1e-9 and min(x.min() for x in xs) >= 0, xs
+
+
+def test_notes_say_where_the_minority_classes_come_from():
+    "Cross-validated, the minority classes are the train folds' (one set in each, or pooled when ties split them); a hold-out's are its train split's"
+    from imbalance_fastai.verdict import _notes
+    rng = np.random.default_rng(3)
+    y, a, b = _sim(rng, n_rare=40, gain=.35)
+    runs = _runs(_preds(y, plain=a, good=b))
+    note = lambda runs: next(n for n in _notes(summarize(runs, n_boot=50)) if n.startswith('Minority recall: '))
+    assert note(runs).startswith("Minority recall: the mean recall of the minority classes, the rarest 30% of the classes in each train fold: 'rare'.")
+    runs.attrs['minority_every_fold'] = False
+    assert "of the train folds taken together (single train folds rank the classes near the cut differently): 'rare'." in note(runs)
+    runs.attrs.update(mode='holdout', minority_every_fold=True)
+    assert "the rarest 30% of the classes of the train split: 'rare'." in note(runs)
