@@ -27,6 +27,7 @@ from .strategies import *
 from .compare import *
 from .verdict import *
 from .images import *
+from .files import *
 
 # nbdev writes `__all__ = []` for a module that defines no names of its own, and then `import *` would bring nothing.
 # The names the imports above brought in are this module's public API, so list them instead.
