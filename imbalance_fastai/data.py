@@ -27,10 +27,7 @@ def stratified_split(labels, valid_pct:float=0.2, seed:int=None):
     lbls = get_labels(labels)
     codes = lbls.codes if not lbls.multi else _rarest(lbls)
     rng = np.random.default_rng(np.random.randint(2**31-1) if seed is None else seed)
-    order = np.lexsort((rng.random(len(codes)), codes))
-    counts = np.bincount(codes, minlength=lbls.c)
-    rank = np.empty(len(codes), dtype=np.int64)
-    rank[order] = np.arange(len(codes)) - np.repeat(np.cumsum(counts)-counts, counts)
+    rank,counts = _class_ranks(codes, rng),np.bincount(codes, minlength=lbls.c)
     n_valid = np.minimum(np.round(counts*valid_pct), np.maximum(counts-1, 0))
     is_valid = rank < n_valid[codes]
     return rng.permutation(np.flatnonzero(~is_valid)), rng.permutation(np.flatnonzero(is_valid))
