@@ -29,7 +29,7 @@ def _code_dtype(codes):
 class Labels:
     "Class labels of one split: integer `codes` `(n,)`, or a multi-hot matrix `(n,c)`, with their `vocab`"
     def __init__(self,
-        codes, # Integer class codes `(n,)` in `[0,c)`, or a 0/1 matrix `(n,c)` for multi-label data
+        codes, # Integer class codes `(n,)` in `[0,c)` (-1: a row without a class), or a 0/1 matrix `(n,c)` for multi-label data
         vocab=None, # Class names in code order; defaults to `range(c)`
     ):
         codes = np.asarray(codes)
@@ -40,6 +40,9 @@ class Labels:
         self.codes,self.vocab = codes,L(vocab)
         if self.multi and codes.shape[1]!=len(self.vocab):
             raise ValueError(f"multi-hot labels have {codes.shape[1]} columns but vocab has {len(self.vocab)} classes")
+        if not self.multi and len(codes) and (codes.min()<-1 or codes.max()>=self.c):
+            raise ValueError(f"class codes must be in [0, {self.c}) for a vocab of {self.c} classes (-1: a row without a class), "
+                             f"got codes from {codes.min()} to {codes.max()}")
 
     @property
     def multi(self): return self.codes.ndim==2
@@ -47,17 +50,29 @@ class Labels:
     def c(self): return len(self.vocab)
     def __len__(self): return len(self.codes)
     @functools.cached_property
+    def n_unclassed(self)->int:
+        "Rows without a class (code -1: a label outside the vocab, read with `strict=False`); 0 for multi-label data"
+        return 0 if self.multi or not len(self) else int((self.codes<0).sum())
+    @functools.cached_property
     def counts(self):
-        "Rows per class (positives per label for multi-label data), in vocab order"
+        "Rows per class (positives per label for multi-label data), in vocab order; rows without a class are not counted"
         if self.multi: return self.codes.sum(0).astype(np.int64)
-        return np.bincount(self.codes, minlength=self.c)
+        return np.bincount(self.codes[self.codes>=0] if self.n_unclassed else self.codes, minlength=self.c)
     @property
     def prior(self):
-        "Share of rows per class (positive rate per label for multi-label data)"
+        "Share of rows per class among the rows with one (positive rate per label for multi-label data)"
         return self.counts/max(len(self) if self.multi else self.counts.sum(), 1)
     def __repr__(self):
         kind = 'multi-label' if self.multi else 'single-label'
-        return f"Labels({len(self)} rows, {self.c} classes, {kind}; counts {dict(zip(self.vocab, self.counts.tolist()))})"
+        un = f", {self.n_unclassed} rows without a class (code -1)" if self.n_unclassed else ''
+        return f"Labels({len(self)} rows, {self.c} classes, {kind}{un}; counts {dict(zip(self.vocab, self.counts.tolist()))})"
+
+def _check_classed(lbls, what='the train split'):
+    "The one refusal of rows without a class (code -1) where every row must have one (to be resampled)"
+    if lbls.n_unclassed: raise ValueError(
+        f"{lbls.n_unclassed} of {len(lbls)} rows of {what} have no class (code -1: a label outside the vocab {list(lbls.vocab)[:10]}, "
+        "read with strict=False, or a class the splitter left out of the split the vocab was built on): drop those rows, "
+        "or split with imbalance_fastai.data.StratifiedSplitter so every class is in the train split")
 
 def _rarest(lbls):
     "For multi-hot labels: each row's rarest label (rows without labels get their own code `c`)"
@@ -255,9 +270,13 @@ def _(src:torch.utils.data.Subset, **kwargs):
     return Labels(lbls.codes[np.asarray(src.indices)], lbls.vocab)
 
 @_raw_labels.register
-def _(src:Tabular, n_bins=None, strict=True, **kwargs):
+def _(src:Tabular, n_bins=None, strict=True, **kwargs): return _tabular_labels(src, None, strict)
+
+def _tabular_labels(src, n=None, strict=True):
+    "The target of a `TabularPandas` (its first `n` rows: `to.split` for the train split), checked for missing labels"
     if not len(src.y_names): raise ValueError("this TabularPandas has no y_names: no target to read")
     ys = src.items[list(src.y_names)]
+    if n is not None: ys = ys.iloc[:n]
     enc = next((f for f in src.procs.fs if isinstance(f, Categorize)), None)
     if len(src.y_names)>1 or isinstance(enc, EncodedMultiCategorize):
         return Labels(ys.to_numpy(), list(enc.vocab) if enc is not None else list(src.y_names))

@@ -8,7 +8,7 @@ import warnings, math, inspect, difflib, numbers
 import numpy as np, torch
 from fastcore.basics import store_attr, ifnone, patch
 from fastai.torch_core import to_np
-from .core import Labels, _rarest
+from .core import Labels, _rarest, _check_classed
 from .epochs import (BaseResampler, _rng, _STREAM_EPOCH, _STREAM_PERM, _STREAM_REPEAT, _STREAM_ROUND,
     _round_counts, _place, _interleave, _class_batches, _distinct_chunks, _systematic_rows, _share_target_wgts)
 
@@ -126,6 +126,7 @@ class Resampler(BaseResampler):
         wg = None if w is None else np.unique(w, return_inverse=True)   # the weight values and each row's (sorted once)
         super().__init__(_weight_labels(*wg) if labels is None else labels, seed)
         lbls,self.by_weight,self._target_w = self.labels,labels is None,None
+        _check_classed(lbls)
         if w is not None and len(w)!=len(lbls): raise ValueError(f"wgts has {len(w)} values but the train split has {len(lbls)} items; pass one weight per item")
         if isinstance(strategy, dict): strategy = self._check_target(strategy, lbls)
         if thresh is not None and strategy!='repeat_factor': warnings.warn(f"thresh={thresh} is only used by strategy='repeat_factor'")
@@ -272,9 +273,7 @@ def _stochastic(self:Resampler, strategy):
     return strategy=='repeat_factor' and self.wgts is None and self._n is None
 
 @patch
-def _pk(self:Resampler, strategy):
-    "Whether epochs of `strategy` are laid out as batches of `classes_per_batch` classes"
-    return self.classes_per_batch is not None and strategy=='oversample'
+def _pk(self:Resampler, strategy): return self.classes_per_batch is not None and strategy=='oversample'   # epochs laid out as P x K batches
 
 @patch
 def _group_counts(self:Resampler, epoch, strategy, alpha):
