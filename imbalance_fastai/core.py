@@ -111,17 +111,25 @@ def _check_missing(miss, what='labels'):
         raise ValueError(f"{what} are missing (NaN/None) for {int(miss.sum())} of {len(miss)} rows (first at row {i}); "
                          "drop or fill those rows before resampling")
 
-def _multi_hot(lists, vocab):
-    "Multi-hot matrix from a sequence of label lists, vectorised over the flattened tags"
+def _item(items, i):
+    "A short repr of item `i` of `items` (a list, `L` or DataFrame), for error messages"
+    r = repr(items.iloc[i] if hasattr(items, 'iloc') else items[i])
+    return r if len(r)<=120 else r[:117]+'...'
+
+def _multi_hot(lists, vocab=None, items=None, strict=True):
+    "Multi-hot matrix of tag lists (multi-label tags, box labels) and its vocab (the sorted tags when `None`), vectorised over the tags"
     lens = np.fromiter((len(o) for o in lists), dtype=np.int64, count=len(lists))
     flat = list(itertools.chain.from_iterable(lists))
     if vocab is None: vocab = sorted(set(flat))
-    idx = pd.Index(list(vocab)).get_indexer(flat)
-    if (idx<0).any():
-        unk = sorted({str(o) for o,i in zip(flat, idx) if i<0})
-        raise ValueError(f"labels {unk[:5]} are not in the vocab {list(vocab)[:10]}")
+    idx,row = pd.Index(list(vocab)).get_indexer(flat),np.repeat(np.arange(len(lists)), lens)
+    if strict and (idx<0).any():   # a tag outside `vocab` names its row (and item, from `items`); `strict=False` ignores it
+        bad = np.unique(row[idx<0])
+        unk = sorted({str(flat[j]) for j in np.flatnonzero(idx<0)[:1000]})
+        raise ValueError(f"{len(bad)} of {len(lists)} items have labels that are not in the vocab: {unk[:5]} (first: item {bad[0]}"
+                         f"{'' if items is None else ', '+_item(items, bad[0])}); the vocab is {list(vocab)[:10]}. Fix those labels, add "
+                         "them to the vocab (e.g. BBoxLblBlock(vocab=...)), or pass strict=False to ignore them")
     res = np.zeros((len(lists), len(vocab)), dtype=bool)
-    res[np.repeat(np.arange(len(lists)), lens), idx] = True
+    res[row[idx>=0], idx[idx>=0]] = True
     return res, vocab
 
 def encode_labels(
@@ -186,26 +194,6 @@ def _apply_pre(pre, items):
         return o
     return [_one(get(i)) for i in range(len(items))]
 
-def _item(items, i):
-    "A short repr of item `i` of `items` (a list, `L` or DataFrame), for error messages"
-    r = repr(items.iloc[i] if hasattr(items, 'iloc') else items[i])
-    return r if len(r)<=120 else r[:117]+'...'
-
-def _tags_multi_hot(lists, vocab, items, strict=True):
-    "Multi-hot matrix of tag lists (multi-label tags, box labels); a tag outside `vocab` names its item (ignored unless `strict`)"
-    lens = np.fromiter((len(o) for o in lists), dtype=np.int64, count=len(lists))
-    flat = list(itertools.chain.from_iterable(lists))
-    idx,row = pd.Index(vocab).get_indexer(flat),np.repeat(np.arange(len(lists)), lens)
-    if strict and (idx<0).any():
-        bad = np.unique(row[idx<0])
-        unk = sorted({str(flat[j]) for j in np.flatnonzero(idx<0)[:1000]})
-        raise ValueError(f"{len(bad)} of {len(lists)} items have labels that are not in the vocab: {unk[:5]} (first: item "
-                         f"{bad[0]}, {_item(items, bad[0])}); the vocab is {list(vocab)[:10]}. Fix those labels, add them "
-                         "to the vocab (e.g. BBoxLblBlock(vocab=...)), or pass strict=False to ignore them")
-    res = np.zeros((len(lists), len(vocab)), dtype=bool)
-    res[row[idx>=0], idx[idx>=0]] = True
-    return res
-
 def _mask_opener(tl):
     "fastai's mask opener (`MaskBlock`'s `PILMask.create`) in the pipeline of `tl`, if any"
     return next((f for f in tl.tfms.fs if f is PILMask.create), None)
@@ -231,7 +219,7 @@ def _tl_labels(tl, n_bins=None, strict=True, codes=None):
     raw = _apply_pre(pre, tl.items)
     vocab = list(enc.vocab)
     if isinstance(enc, EncodedMultiCategorize): return Labels(np.stack([np.asarray(o) for o in raw]), vocab)
-    if isinstance(enc, MultiCategorize): return Labels(_tags_multi_hot(list(raw), vocab, tl.items, strict), vocab)
+    if isinstance(enc, MultiCategorize): return Labels(_multi_hot(list(raw), vocab, tl.items, strict)[0], vocab)
     codes = pd.Index(vocab).get_indexer(pd.Series(raw).to_numpy())
     if strict and (codes<0).any():
         unk = pd.unique(pd.Series(raw)[codes<0])[:5].tolist()
@@ -264,6 +252,12 @@ def _(src:Datasets, **kwargs):
     if len(src.tls)<=src.n_inp: raise ValueError(f"this Datasets has {len(src.tls)} pipelines and n_inp={src.n_inp}: no target to read")
     tgts = src.tls[src.n_inp:]   # the first target with classes: for detection the box labels, not the boxes
     return _raw_labels(next((tl for tl in tgts if _encoder(tl) is not None or _mask_opener(tl) is not None), tgts[0]), **kwargs)
+@_raw_labels.register
+def _(src:torch.utils.data.TensorDataset, **kwargs):
+    "A `TensorDataset`'s labels are its last tensor (as torchsampler reads `tensors[1]`), targets as a column `(n,1)` too"
+    if len(src.tensors)<2: raise ValueError("this TensorDataset holds a single tensor, so no labels: pass labels=... (one per item)")
+    y = src.tensors[-1]
+    return y[:,0] if y.ndim==2 and y.shape[1]==1 else y
 @_raw_labels.register
 def _(src:torch.utils.data.Subset, **kwargs):
     lbls = get_labels(src.dataset, **kwargs)
