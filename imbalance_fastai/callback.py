@@ -6,6 +6,7 @@
 from __future__ import annotations
 import numpy as np, pandas as pd
 from fastcore.basics import store_attr, patch
+from fastcore.meta import delegates
 from fastai.callback.core import Callback
 from fastai.distributed import DistributedDL
 from .core import get_labels, TrainPriors, _mask_codes
@@ -17,10 +18,15 @@ from .distributed import ShardedDL
 __all__ = ['OverSamplingCallback']
 
 # %% ../nbs/04_callback.ipynb #4eb86a6f
+def _describe(cb):
+    "A short description of an `OverSamplingCallback`, for messages"
+    return f"OverSamplingCallback({'wgts=...' if cb.wgts is not None else repr(cb.strategy)})"
+
 def _unwrap(dl):
     "The DataLoader inside fastai's `DistributedDL` (or `ShardedDL`), or `dl` itself"
     return dl.dl if isinstance(dl, DistributedDL) else dl
 
+@delegates(Resampler)   # the Resampler's keywords show in the signature; any other keyword is refused
 class OverSamplingCallback(Callback):
     "Resample the train split while fitting; the `dls` you pass, validation and inference are left alone"
     order = 12   # after fastai's DistributedTrainer (11), before progress (60) and schedulers
@@ -33,7 +39,7 @@ class OverSamplingCallback(Callback):
         wgts=None, # Explicit weight per train item (overrides `strategy`; deferred epochs are natural)
         n_bins:int=None, # Bin a continuous target into this many quantiles
         label_fn=None, # Function of the train dataset returning its labels
-        **kwargs, # Passed to `Resampler`: ratio, thresh, n_samples, replacement, balanced_batches, seed, classes_per_batch
+        **kwargs, # Passed to `Resampler` (ratio, thresh, n_samples, replacement, balanced_batches, seed, classes_per_batch)
     ):
         strategy,alpha = _check_strategy(strategy, alpha, kwargs.get('thresh'))   # the checks the factory and the Resampler make
         _check_keywords(kwargs, _resampler_kw, 'the Resampler takes')
@@ -55,15 +61,16 @@ class OverSamplingCallback(Callback):
         self.resampler = self._twin = None
         self._epoch_kw = {}
 
+    _nth = 0   # how many other OverSamplingCallbacks the learner had when this one was attached
     @property
     def learn(self): return self.__dict__.get('_learn')
     @learn.setter
     def learn(self, learn):
-        "Attaching the callback (`add_cb` sets `learn`) to a learner that already has one is refused"
-        if learn is not None and any(isinstance(cb, OverSamplingCallback) and cb is not self for cb in learn.cbs):
-            raise ValueError("this Learner already has an OverSamplingCallback (learn.over_sampling), and only one can resample "
-                             "the train split: remove it first (learn.remove_cb(learn.over_sampling)) or pass your strategy to one of them")
+        "Attached (`add_cb` sets `learn`) beside another one, this one is `learn.over_sampling_2`: removing it keeps `learn.over_sampling`"
+        if learn is not None: self._nth = sum(isinstance(cb, OverSamplingCallback) and cb is not self for cb in learn.cbs)
         self.__dict__['_learn'] = learn
+    @property
+    def name(self): return 'over_sampling' + (f'_{self._nth+1}' if self._nth else '')
 
     _by_weight,_vocab = False,None   # the last fit's (class defaults: for callbacks pickled before they were kept)
     @property
@@ -88,7 +95,11 @@ class OverSamplingCallback(Callback):
         return self._vocab if self._priors is None else list(self._priors.vocab)
 
     def before_fit(self):
-        "Start clean: drop what a fit stopped by an exception left behind"
+        "Refuse a second `OverSamplingCallback` (fastai then detaches `fit(cbs=...)`); start clean, dropping what a stopped fit left"
+        mine = [cb for cb in self.learn.cbs if isinstance(cb, OverSamplingCallback)]
+        if len(mine)>1: raise ValueError(
+            f"this Learner already has an OverSamplingCallback, and is fitted with {len(mine)}: {' and '.join(map(_describe, mine))}; "
+            "only one can resample the train split: remove one (learn.remove_cb(learn.over_sampling)), or pass your strategy to one of them")
         self._finish()
 
     def before_train(self):

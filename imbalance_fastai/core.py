@@ -29,7 +29,7 @@ def _code_dtype(codes):
 class Labels:
     "Class labels of one split: integer `codes` `(n,)`, or a multi-hot matrix `(n,c)`, with their `vocab`"
     def __init__(self,
-        codes, # Integer class codes `(n,)` in `[0,c)`, or a 0/1 matrix `(n,c)` for multi-label data
+        codes, # Integer class codes `(n,)` in `[0,c)` (-1: a row without a class), or a 0/1 matrix `(n,c)` for multi-label data
         vocab=None, # Class names in code order; defaults to `range(c)`
     ):
         codes = np.asarray(codes)
@@ -40,6 +40,9 @@ class Labels:
         self.codes,self.vocab = codes,L(vocab)
         if self.multi and codes.shape[1]!=len(self.vocab):
             raise ValueError(f"multi-hot labels have {codes.shape[1]} columns but vocab has {len(self.vocab)} classes")
+        if not self.multi and len(codes) and (codes.min()<-1 or codes.max()>=self.c):
+            raise ValueError(f"class codes must be in [0, {self.c}) for a vocab of {self.c} classes (-1: a row without a class), "
+                             f"got codes from {codes.min()} to {codes.max()}")
 
     @property
     def multi(self): return self.codes.ndim==2
@@ -47,17 +50,29 @@ class Labels:
     def c(self): return len(self.vocab)
     def __len__(self): return len(self.codes)
     @functools.cached_property
+    def n_unclassed(self)->int:
+        "Rows without a class (code -1: a label outside the vocab, read with `strict=False`); 0 for multi-label data"
+        return 0 if self.multi or not len(self) else int((self.codes<0).sum())
+    @functools.cached_property
     def counts(self):
-        "Rows per class (positives per label for multi-label data), in vocab order"
+        "Rows per class (positives per label for multi-label data), in vocab order; rows without a class are not counted"
         if self.multi: return self.codes.sum(0).astype(np.int64)
-        return np.bincount(self.codes, minlength=self.c)
+        return np.bincount(self.codes[self.codes>=0] if self.n_unclassed else self.codes, minlength=self.c)
     @property
     def prior(self):
-        "Share of rows per class (positive rate per label for multi-label data)"
+        "Share of rows per class among the rows with one (positive rate per label for multi-label data)"
         return self.counts/max(len(self) if self.multi else self.counts.sum(), 1)
     def __repr__(self):
         kind = 'multi-label' if self.multi else 'single-label'
-        return f"Labels({len(self)} rows, {self.c} classes, {kind}; counts {dict(zip(self.vocab, self.counts.tolist()))})"
+        un = f", {self.n_unclassed} rows without a class (code -1)" if self.n_unclassed else ''
+        return f"Labels({len(self)} rows, {self.c} classes, {kind}{un}; counts {dict(zip(self.vocab, self.counts.tolist()))})"
+
+def _check_classed(lbls, what='the train split'):
+    "The one refusal of rows without a class (code -1) where every row must have one (to be resampled)"
+    if lbls.n_unclassed: raise ValueError(
+        f"{lbls.n_unclassed} of {len(lbls)} rows of {what} have no class (code -1: a label outside the vocab {list(lbls.vocab)[:10]}, "
+        "read with strict=False, or a class the splitter left out of the split the vocab was built on): drop those rows, "
+        "or split with imbalance_fastai.data.StratifiedSplitter so every class is in the train split")
 
 def _rarest(lbls):
     "For multi-hot labels: each row's rarest label (rows without labels get their own code `c`)"
@@ -96,17 +111,25 @@ def _check_missing(miss, what='labels'):
         raise ValueError(f"{what} are missing (NaN/None) for {int(miss.sum())} of {len(miss)} rows (first at row {i}); "
                          "drop or fill those rows before resampling")
 
-def _multi_hot(lists, vocab):
-    "Multi-hot matrix from a sequence of label lists, vectorised over the flattened tags"
+def _item(items, i):
+    "A short repr of item `i` of `items` (a list, `L` or DataFrame), for error messages"
+    r = repr(items.iloc[i] if hasattr(items, 'iloc') else items[i])
+    return r if len(r)<=120 else r[:117]+'...'
+
+def _multi_hot(lists, vocab=None, items=None, strict=True):
+    "Multi-hot matrix of tag lists (multi-label tags, box labels) and its vocab (the sorted tags when `None`), vectorised over the tags"
     lens = np.fromiter((len(o) for o in lists), dtype=np.int64, count=len(lists))
     flat = list(itertools.chain.from_iterable(lists))
     if vocab is None: vocab = sorted(set(flat))
-    idx = pd.Index(list(vocab)).get_indexer(flat)
-    if (idx<0).any():
-        unk = sorted({str(o) for o,i in zip(flat, idx) if i<0})
-        raise ValueError(f"labels {unk[:5]} are not in the vocab {list(vocab)[:10]}")
+    idx,row = pd.Index(list(vocab)).get_indexer(flat),np.repeat(np.arange(len(lists)), lens)
+    if strict and (idx<0).any():   # a tag outside `vocab` names its row (and item, from `items`); `strict=False` ignores it
+        bad = np.unique(row[idx<0])
+        unk = sorted({str(flat[j]) for j in np.flatnonzero(idx<0)[:1000]})
+        raise ValueError(f"{len(bad)} of {len(lists)} items have labels that are not in the vocab: {unk[:5]} (first: item {bad[0]}"
+                         f"{'' if items is None else ', '+_item(items, bad[0])}); the vocab is {list(vocab)[:10]}. Fix those labels, add "
+                         "them to the vocab (e.g. BBoxLblBlock(vocab=...)), or pass strict=False to ignore them")
     res = np.zeros((len(lists), len(vocab)), dtype=bool)
-    res[np.repeat(np.arange(len(lists)), lens), idx] = True
+    res[row[idx>=0], idx[idx>=0]] = True
     return res, vocab
 
 def encode_labels(
@@ -171,26 +194,6 @@ def _apply_pre(pre, items):
         return o
     return [_one(get(i)) for i in range(len(items))]
 
-def _item(items, i):
-    "A short repr of item `i` of `items` (a list, `L` or DataFrame), for error messages"
-    r = repr(items.iloc[i] if hasattr(items, 'iloc') else items[i])
-    return r if len(r)<=120 else r[:117]+'...'
-
-def _tags_multi_hot(lists, vocab, items, strict=True):
-    "Multi-hot matrix of tag lists (multi-label tags, box labels); a tag outside `vocab` names its item (ignored unless `strict`)"
-    lens = np.fromiter((len(o) for o in lists), dtype=np.int64, count=len(lists))
-    flat = list(itertools.chain.from_iterable(lists))
-    idx,row = pd.Index(vocab).get_indexer(flat),np.repeat(np.arange(len(lists)), lens)
-    if strict and (idx<0).any():
-        bad = np.unique(row[idx<0])
-        unk = sorted({str(flat[j]) for j in np.flatnonzero(idx<0)[:1000]})
-        raise ValueError(f"{len(bad)} of {len(lists)} items have labels that are not in the vocab: {unk[:5]} (first: item "
-                         f"{bad[0]}, {_item(items, bad[0])}); the vocab is {list(vocab)[:10]}. Fix those labels, add them "
-                         "to the vocab (e.g. BBoxLblBlock(vocab=...)), or pass strict=False to ignore them")
-    res = np.zeros((len(lists), len(vocab)), dtype=bool)
-    res[row[idx>=0], idx[idx>=0]] = True
-    return res
-
 def _mask_opener(tl):
     "fastai's mask opener (`MaskBlock`'s `PILMask.create`) in the pipeline of `tl`, if any"
     return next((f for f in tl.tfms.fs if f is PILMask.create), None)
@@ -216,7 +219,7 @@ def _tl_labels(tl, n_bins=None, strict=True, codes=None):
     raw = _apply_pre(pre, tl.items)
     vocab = list(enc.vocab)
     if isinstance(enc, EncodedMultiCategorize): return Labels(np.stack([np.asarray(o) for o in raw]), vocab)
-    if isinstance(enc, MultiCategorize): return Labels(_tags_multi_hot(list(raw), vocab, tl.items, strict), vocab)
+    if isinstance(enc, MultiCategorize): return Labels(_multi_hot(list(raw), vocab, tl.items, strict)[0], vocab)
     codes = pd.Index(vocab).get_indexer(pd.Series(raw).to_numpy())
     if strict and (codes<0).any():
         unk = pd.unique(pd.Series(raw)[codes<0])[:5].tolist()
@@ -250,14 +253,24 @@ def _(src:Datasets, **kwargs):
     tgts = src.tls[src.n_inp:]   # the first target with classes: for detection the box labels, not the boxes
     return _raw_labels(next((tl for tl in tgts if _encoder(tl) is not None or _mask_opener(tl) is not None), tgts[0]), **kwargs)
 @_raw_labels.register
+def _(src:torch.utils.data.TensorDataset, **kwargs):
+    "A `TensorDataset`'s labels are its last tensor (as torchsampler reads `tensors[1]`), targets as a column `(n,1)` too"
+    if len(src.tensors)<2: raise ValueError("this TensorDataset holds a single tensor, so no labels: pass labels=... (one per item)")
+    y = src.tensors[-1]
+    return y[:,0] if y.ndim==2 and y.shape[1]==1 else y
+@_raw_labels.register
 def _(src:torch.utils.data.Subset, **kwargs):
     lbls = get_labels(src.dataset, **kwargs)
     return Labels(lbls.codes[np.asarray(src.indices)], lbls.vocab)
 
 @_raw_labels.register
-def _(src:Tabular, n_bins=None, strict=True, **kwargs):
+def _(src:Tabular, n_bins=None, strict=True, **kwargs): return _tabular_labels(src, None, strict)
+
+def _tabular_labels(src, n=None, strict=True):
+    "The target of a `TabularPandas` (its first `n` rows: `to.split` for the train split), checked for missing labels"
     if not len(src.y_names): raise ValueError("this TabularPandas has no y_names: no target to read")
     ys = src.items[list(src.y_names)]
+    if n is not None: ys = ys.iloc[:n]
     enc = next((f for f in src.procs.fs if isinstance(f, Categorize)), None)
     if len(src.y_names)>1 or isinstance(enc, EncodedMultiCategorize):
         return Labels(ys.to_numpy(), list(enc.vocab) if enc is not None else list(src.y_names))

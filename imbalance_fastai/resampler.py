@@ -8,7 +8,7 @@ import warnings, math, inspect, difflib, numbers
 import numpy as np, torch
 from fastcore.basics import store_attr, ifnone, patch
 from fastai.torch_core import to_np
-from .core import Labels, _rarest
+from .core import Labels, _rarest, _check_classed
 from .epochs import (BaseResampler, _rng, _STREAM_EPOCH, _STREAM_PERM, _STREAM_REPEAT, _STREAM_ROUND,
     _round_counts, _place, _interleave, _class_batches, _distinct_chunks, _systematic_rows, _share_target_wgts)
 
@@ -23,6 +23,15 @@ _MAX_GROUPS = 65536   # more distinct weight values than this: rows are drawn on
 def _num(v): return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
 def _int(v): return isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
 def _a(v): return f"{v!r} (a {type(v).__name__})"
+
+def _n_samples(n):
+    "`n_samples` read once: `None`, an int of rows (numpy ints, and whole floats such as `1e4`, too), or a float fraction in (0, 1)"
+    if n is None: return None
+    if not _num(n): raise TypeError(f"n_samples must be an int (rows per epoch) or a float (a fraction in (0, 1) of the natural epoch length), got {_a(n)}")
+    if not (math.isfinite(n) and n>0): raise ValueError(f"n_samples must be positive and finite (rows per epoch, or a fraction in (0, 1) of the natural epoch length), got {n}")
+    if _int(n) or float(n).is_integer(): return int(n)   # 1e4: 10,000 rows, not 10,000 times the natural length
+    if n>1: raise ValueError(f"n_samples={n} is neither a fraction in (0, 1) of the natural epoch length nor a whole number of rows: pass an int, e.g. round({n}*len(labels))")
+    return float(n)
 
 def _check_strategy(
     strategy, # A name in `_strategies`, a float alpha, or a dict {class: share}
@@ -59,10 +68,7 @@ def _check_args(
     if not (math.isfinite(ratio) and ratio>=1): raise ValueError(
         f"ratio={ratio}: with 'undersample' each class keeps at most ratio times the smallest class's rows, so ratio must "
         "be a finite number >= 1 (1: balanced); for shorter epochs pass n_samples")
-    if n_samples is not None:
-        if not _num(n_samples): raise TypeError(
-            f"n_samples must be an int (rows per epoch) or a float (a fraction of the natural epoch length), got {_a(n_samples)}")
-        if not (math.isfinite(n_samples) and n_samples>0): raise ValueError(f"n_samples must be positive, got {n_samples}")
+    _n_samples(n_samples)
     for nm,v in (('replacement', replacement), ('balanced_batches', balanced_batches)):
         if v is not None and not isinstance(v, (bool, np.bool_)): raise TypeError(f"{nm} must be True or False, got {_a(v)}")
     if seed is not None and not (_int(seed) and seed>=0): raise ValueError(f"seed must be a non-negative integer, got {_a(seed)}")
@@ -106,7 +112,7 @@ class Resampler(BaseResampler):
         alpha:float=0.5, # Partial balance: row weights `n_c ** -alpha` (0 natural, 1 balanced)
         ratio:float=1., # Undersample: each class keeps at most `ratio` (>= 1) times the smallest class's count
         wgts=None, # Explicit weight per row (overrides `strategy`)
-        n_samples=None, # Rows per epoch (int), or a fraction of the natural length (float); default depends on `strategy`
+        n_samples=None, # Rows per epoch (an int, or a whole float such as `1e4`), or a fraction in (0, 1) of the natural length; default depends on `strategy`
         replacement:bool=None, # Draw with replacement; default `True` except for 'undersample'
         balanced_batches:bool=False, # Spread each class evenly over the epoch so every batch holds (nearly) the same mix
         seed:int=None, # Seed of the epoch draws; drawn from torch's global RNG when `None` (so `set_seed` reproduces)
@@ -120,6 +126,7 @@ class Resampler(BaseResampler):
         wg = None if w is None else np.unique(w, return_inverse=True)   # the weight values and each row's (sorted once)
         super().__init__(_weight_labels(*wg) if labels is None else labels, seed)
         lbls,self.by_weight,self._target_w = self.labels,labels is None,None
+        _check_classed(lbls)
         if w is not None and len(w)!=len(lbls): raise ValueError(f"wgts has {len(w)} values but the train split has {len(lbls)} items; pass one weight per item")
         if isinstance(strategy, dict): strategy = self._check_target(strategy, lbls)
         if thresh is not None and strategy!='repeat_factor': warnings.warn(f"thresh={thresh} is only used by strategy='repeat_factor'")
@@ -130,13 +137,11 @@ class Resampler(BaseResampler):
         self.thresh,self.wgts,self._perm_cache,self._walk = ifnone(thresh, _LVIS_THRESH),w,{},None
         if classes_per_batch is not None: self._check_pk(lbls, w, strategy, replacement)
         self._group(lbls, ifnone(w, self._target_w), wg)
-        if isinstance(n_samples, float):
-            rows = int(round(n_samples*len(lbls)))
-            if rows<1: raise ValueError(f"n_samples={n_samples} is a fraction of the natural epoch length ({len(lbls)} rows) and "
-                                        f"rounds to {rows} rows; pass a larger fraction, or an int number of rows")
-            n_samples = rows
-        self._n = n_samples
-        self.n_samples = ifnone(n_samples, self._default_n(strategy))
+        n_samples = _n_samples(n_samples)
+        if isinstance(n_samples, float) and round(n_samples*len(lbls))<1: raise ValueError(f"n_samples={n_samples} is a fraction of the "
+            f"natural epoch length ({len(lbls)} rows) and rounds to 0 rows; pass a larger fraction, or an int number of rows")
+        if isinstance(n_samples, float): n_samples = int(round(n_samples*len(lbls)))
+        self._n,self.n_samples = n_samples,ifnone(n_samples, self._default_n(strategy))
         if self.balanced_batches and self.order is None:
             raise ValueError(f"balanced_batches needs groups of rows, but the row weights take more than {_MAX_GROUPS} distinct values; round them")
         if strategy=='repeat_factor' and w is None and (self._class_factors()==1).all(): self._warn_no_repeat()
@@ -205,8 +210,7 @@ class Resampler(BaseResampler):
                       f"is in {f[i]:.3g} of them): no row is repeated, the epochs are natural; raise thresh")
 
     def _undersample_k(self):
-        n_min = self.sizes[self.sizes>0].min()
-        return np.minimum(self.sizes, int(math.ceil(self.ratio*n_min)))
+        return np.minimum(self.sizes, int(math.ceil(self.ratio*self.sizes[self.sizes>0].min())))
 
     def _default_n(self, strategy):
         "Rows of an epoch drawn with `strategy` when `n_samples` is not given (the expected count for 'repeat_factor')"
@@ -269,9 +273,7 @@ def _stochastic(self:Resampler, strategy):
     return strategy=='repeat_factor' and self.wgts is None and self._n is None
 
 @patch
-def _pk(self:Resampler, strategy):
-    "Whether epochs of `strategy` are laid out as batches of `classes_per_batch` classes"
-    return self.classes_per_batch is not None and strategy=='oversample'
+def _pk(self:Resampler, strategy): return self.classes_per_batch is not None and strategy=='oversample'   # epochs laid out as P x K batches
 
 @patch
 def _group_counts(self:Resampler, epoch, strategy, alpha):
@@ -432,8 +434,7 @@ def _forget(self:Resampler): self._perm_cache,self._walk = {},None   # permutati
 @patch
 def __repr__(self:Resampler):
     n = f"about {self.n_samples}" if self._stochastic(self.strategy) else self.n_samples
-    pk = f", {self.classes_per_batch} classes per batch" if self.classes_per_batch else ''
-    by = ' by weight group' if self.by_weight else ''
+    pk,by = f", {self.classes_per_batch} classes per batch" if self.classes_per_batch else '',' by weight group' if self.by_weight else ''
     return (f"Resampler({self.strategy!r}, {len(self.labels)} rows -> {n} per epoch{pk}, "
             f"replacement={self.replacement}, train prior{by} {np.round(self.train_prior, 3).tolist()})")
 

@@ -11,7 +11,7 @@ from fastcore.meta import delegates
 from fastai.data.core import DataLoaders, FilteredBase
 from fastai.data.transforms import Categorize, MultiCategorize, EncodedMultiCategorize
 from fastai.tabular.core import Tabular, TabularPandas
-from .core import Labels
+from .core import _tabular_labels
 from .epochs import BaseResampler, _rng, _STREAM_PERM
 from .sampling import _dataloaders_with
 
@@ -51,9 +51,9 @@ def _check_tabular(to):
     return encs[0]
 
 def _train_labels(to):
-    "The train split's `Labels`, read from the target column's codes (no copy of the train split)"
-    enc = _check_tabular(to)
-    return Labels(to.items[to.y_names[0]].to_numpy()[:to.split], list(enc.vocab))
+    "The train split's `Labels`, read as `get_labels` reads them (a missing label is refused), without a copy of the train split"
+    _check_tabular(to)
+    return _tabular_labels(to, to.split)
 
 def _features(to):
     "The processed train features as one array (cat codes, then conts), built column by column"
@@ -190,15 +190,16 @@ class ImblearnResampler(BaseResampler):
                              and getattr(s, 'shrinkage', None) is None)
         self.to = to if self.random and not self._labels_only else None   # features are re-read only for re-fits
         self.replacement = isinstance(s, im.over_sampling.RandomOverSampler) or bool(getattr(s, 'replacement', False))
-        self._cache = (self._key(0), self._fit(0, to))
-        self._counts0 = self.sampled_counts(self._cache[1])
-        self.n_samples = len(self._cache[1])
+        self._cache,self._counts = (self._key(0), self._fit(0, to)),{}
+        self.epoch_counts(0)   # fitted when built: a sampler that fails fails here, not at `fit`
 
     def _key(self, epoch):
         "What a fit depends on: `(seed, epoch)` when re-fitted each epoch, `(seed, 0)` when fitted once, nothing if deterministic"
         return (self.seed, epoch if self.redraw else 0) if self.random else None
 
-    def _forget(self): self._cache = None   # the rows were fitted with the old seed
+    def _forget(self):
+        "Drop every fit of the old seed, rows and counts (a deterministic sampler's rows do not depend on the seed)"
+        if self.random: self._cache,self._counts = None,{}
 
     def _fit(self, epoch, to=None):
         "Fit a fresh clone of the sampler for `epoch`; keep only its row indices (compact integers), not the fitted sampler"
@@ -225,15 +226,42 @@ class ImblearnResampler(BaseResampler):
         epoch = self._next_epoch(epoch)
         return _rng(self.seed, _STREAM_PERM, epoch).permutation(self.indices(epoch))
 
+    def epoch_counts(self,
+        epoch:int=None, # The epoch; `None`: the next one (`self.epoch`)
+    )->np.ndarray:
+        "Rows per class the sampler keeps in `epoch` (each re-fit may keep other counts), cached per fit"
+        epoch = ifnone(epoch, self.epoch)
+        key = self._key(epoch)
+        if key not in self._counts: self._counts[key] = self.sampled_counts(self.indices(epoch))
+        return self._counts[key]
+
+    def epoch_length(self,
+        epoch:int=None, # The epoch; `None`: the next one (`self.epoch`), as the DataLoader asks before drawing it
+        bs:int=None, # Batch size (unused: kept for the `BaseResampler` protocol)
+    )->int:
+        "Rows in `epoch`: the train rows that epoch's fit keeps"
+        return int(self.epoch_counts(epoch).sum())
+    @property
+    def n_samples(self)->int:
+        "Rows of the next epoch"
+        return self.epoch_length()
+
+    def epoch_prior(self,
+        epoch:int=None, # The epoch; `None`: the last one drawn (epoch 0 before any)
+    )->np.ndarray:
+        "Share of each class in the rows of `epoch`"
+        c = self.epoch_counts(max(self.epoch-1, 0) if epoch is None else epoch)
+        return c/max(c.sum(), 1)
     @property
     def train_prior(self):
-        "Share of each class in a sampled epoch (epoch 0's; the same every epoch when `sampling_strategy` fixes the counts)"
-        return self._counts0/max(self._counts0.sum(), 1)
+        "Share of each class in the last epoch drawn (epoch 0's before any): the same every epoch when `sampling_strategy` fixes the counts"
+        return self.epoch_prior()
     @property
     def shares(self): return self.train_prior
 
     def __repr__(self):
-        return (f"ImblearnResampler({self.strategy}, {len(self.labels)} train rows -> {self.n_samples} per epoch, "
+        n = f"{self.n_samples} in epoch {self.epoch}" if self.redraw else f"{self.n_samples} per epoch"
+        return (f"ImblearnResampler({self.strategy}, {len(self.labels)} train rows -> {n}, "
                 f"{'re-fitted each epoch' if self.redraw else 'fitted once'}, train prior {np.round(self.train_prior, 3).tolist()})")
 
 # %% ../nbs/09_tabular.ipynb #7e505f20

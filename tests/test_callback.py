@@ -1,5 +1,5 @@
 "OverSamplingCallback with fastai's learners, schedules and export: what a user does around `fit`."
-import warnings
+import inspect, warnings
 import numpy as np, pandas as pd, pytest, torch
 from torch import nn
 from fastai.learner import Learner, load_learner
@@ -298,15 +298,26 @@ def test_exception_mid_fit_then_export_stays_small(tmp_path):
 
 
 def test_a_second_over_sampling_callback_is_refused():
+    "A second OverSamplingCallback is refused at before_fit, naming both; fastai then detaches every fit(cbs=...) callback"
+    class Other(Callback): pass
     dls = _tab_dls(n=600, bs=16)   # undersampled, the epoch has 36 rows: two batches of 16
     train = dls.train
-    learn = _quiet(tabular_learner(dls, layers=[8], cbs=OverSamplingCallback(seed=0)))
+    first = OverSamplingCallback(seed=0)
+    learn = _quiet(tabular_learner(dls, layers=[8], cbs=first))
     cbs = list(learn.cbs)
-    for attach in (lambda: learn.fit(1, cbs=OverSamplingCallback('undersample')), lambda: learn.add_cb(OverSamplingCallback())):
-        with pytest.raises(ValueError, match='already has an OverSamplingCallback'): attach()
-        assert list(learn.cbs) == cbs and learn.dls.train is train
+    with pytest.raises(ValueError, match=r"fitted with 2: OverSamplingCallback\('oversample'\) and OverSamplingCallback\('undersample'\)"):
+        learn.fit(1, cbs=[Other(), OverSamplingCallback('undersample')])
+    assert list(learn.cbs) == cbs and learn.dls.train is train          # Other was left attached when the learn setter refused
+    assert learn.over_sampling is first and not hasattr(learn, 'over_sampling_2')
+    second = OverSamplingCallback(wgts=np.ones(480))
+    learn.add_cb(second)                                                 # attached for good: refused when a fit starts
+    assert learn.over_sampling is first and learn.over_sampling_2 is second
+    with pytest.raises(ValueError, match=r"OverSamplingCallback\(wgts=...\); only one can resample"): learn.fit(1)
+    assert learn.dls.train is train and first.resampler is None and second.resampler is None
+    learn.remove_cb(second)
+    assert learn.over_sampling is first
     with pytest.raises(ValueError, match='only one can resample'):
-        tabular_learner(dls, layers=[8], cbs=[OverSamplingCallback(), OverSamplingCallback()])
+        tabular_learner(dls, layers=[8], cbs=[OverSamplingCallback(), OverSamplingCallback()]).fit(1)
     with learn.no_logging(): learn.fit(1)
     assert learn.over_sampling.sampled_counts.values.tolist() == [[240, 240]]
     learn.remove_cb(learn.over_sampling)
@@ -314,6 +325,14 @@ def test_a_second_over_sampling_callback_is_refused():
     with learn.no_logging(): learn.fit(1)
     under = learn.over_sampling.sampled_counts.values[0]
     assert under[0] == under[1] == (dls.train.ys.values.ravel() == dls.vocab.o2i['fraud']).sum()
+
+
+def test_resampler_keywords_are_in_the_signature():
+    "@delegates(Resampler): the Resampler's keywords show in the callback's signature; an unknown one is still refused"
+    sig = inspect.signature(OverSamplingCallback).parameters
+    assert {'ratio', 'n_samples', 'replacement', 'balanced_batches', 'seed', 'thresh', 'classes_per_batch'} <= set(sig)
+    assert 'kwargs' not in sig and sig['ratio'].default == 1.
+    with pytest.raises(TypeError, match=r"did you mean \['n_samples'\]"): OverSamplingCallback(n_sample=10)
 
 
 def test_wgts_with_defer_epochs_defers():

@@ -264,3 +264,17 @@ def test_many_distinct_weights_drawn_row_by_row():
     nat = r.sample(epoch=0, strategy='natural')               # equal weights, N rows: every row once
     assert np.array_equal(np.sort(nat), np.arange(N))
     assert np.array_equal(Resampler(None, wgts=w, replacement=False, seed=3).sample(epoch=2), r.sample(epoch=2))
+
+
+def test_rows_without_a_class_are_counted_apart_and_refused():
+    "get_labels(strict=False) reads a class the train split lacks as code -1: Labels report it, the Resampler refuses it with the fix"
+    from fastai.data.block import DataBlock, CategoryBlock
+    from fastai.data.transforms import IndexSplitter
+    from imbalance_fastai.core import get_labels
+    items = list('aaaabbbbcc')
+    dsets = DataBlock(blocks=(CategoryBlock, CategoryBlock), splitter=IndexSplitter([6, 7, 8, 9])).datasets(items)  # no 'c' in train
+    val = get_labels(dsets.valid, strict=False)
+    assert val.codes.tolist() == [1, 1, -1, -1] and val.n_unclassed == 2 and val.counts.tolist() == [0, 2]
+    assert '2 rows without a class (code -1)' in repr(val)
+    with pytest.raises(ValueError, match='2 of 4 rows of the train split have no class .*StratifiedSplitter'): Resampler(val)
+    with pytest.raises(ValueError, match='class codes must be in'): Labels([0, 3], vocab=['a', 'b'])

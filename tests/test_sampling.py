@@ -434,7 +434,7 @@ def test_indices_follow_torchsampler():
     idx = np.r_[50:60, 95:100]                                             # 10 of class 0, 5 of class 1
     s = ImbalancedDatasetSampler(ds, labels=['a'] * 10 + ['b'] * 5, indices=idx, seed=0)
     got = np.array(list(s))
-    assert set(got) <= set(idx) and np.bincount(y[got]).tolist() == [8, 7] or np.bincount(y[got]).tolist() == [7, 8]
+    assert set(got) <= set(idx) and np.bincount(y[got]).tolist() in ([8, 7], [7, 8])   # 15 draws, 7.5 per class: 7 or 8
     assert len(s.weights) == len(s.indices) == 15
     with pytest.raises(ValueError, match='labels has 101 values but the dataset has 100'):
         ImbalancedDatasetSampler(ds, labels=np.r_[y, 1])

@@ -68,7 +68,7 @@ def test_selector_rows_match_imblearn(mixed, sampler):
     np.testing.assert_array_equal(np.sort(e0), np.sort(ref.sample_indices_))   # the very rows imbalanced-learn keeps
     np.testing.assert_array_equal(r.sampled_counts(e0), np.bincount(y_ref, minlength=3))
     ys = torch.cat([b[-1] for b in dls.train.new(drop_last=False)]).view(-1).numpy()   # what training iterates
-    assert len(ys) == r.n_samples
+    assert len(ys) == r.epoch_length(0) and r.epoch == 1   # it drew epoch 0
     _same_valid(dls, mixed)
     pd.testing.assert_frame_equal(mixed.items, before)
     assert not hasattr(sampler, 'sample_indices_')   # the user's instance is never fitted
@@ -314,3 +314,36 @@ def test_ranks_with_other_seeds_train_the_same_rows(mixed, redraw):
         assert np.array_equal(dls[1].last_idxs, dls[0].last_idxs), f"epoch {epoch}: the ranks drew different rows"
     assert np.array_equal(np.sort(dls[0].last_idxs), np.sort(ImblearnResampler(mixed, 'RandomUnderSampler', seed=11,
                                                                                redraw=redraw).indices(1)))
+
+
+def test_missing_target_is_refused_as_get_labels_refuses():
+    "A NaN target in the train split: every sampler here gives get_labels' error (it used to fail inside np.bincount)"
+    from imbalance_fastai.core import get_labels
+    df = _mixed_df(); df.loc[5, 'y'] = None
+    to = _mixed_to(df)
+    with pytest.raises(ValueError, match='have no class') as ref: get_labels(to.train)
+    for f in (lambda: ImblearnResampler(to, 'RandomUnderSampler'), lambda: imblearn_dataloaders(to, 'SMOTENC'), lambda: train_xy(to)):
+        with pytest.raises(ValueError, match=re.escape(str(ref.value))): f()
+
+
+def test_reseeded_sampler_draws_what_one_built_with_that_seed_draws(mixed):
+    "After reseed every per-epoch cache (rows, counts, length, prior) is the new seed's; OneSidedSelection keeps other counts per fit"
+    fresh, other = [ImblearnResampler(mixed, us.OneSidedSelection(), seed=s) for s in (11, 22)]
+    assert other.epoch_length(0) != fresh.epoch_length(0) and other.n_samples != fresh.n_samples   # cached for seed 22
+    other.reseed(11)
+    for e in range(4):
+        assert other.epoch_length() == fresh.epoch_length() == fresh.epoch_counts(e).sum()
+        np.testing.assert_array_equal(other.sample(), fresh.sample())
+        np.testing.assert_array_equal(other.train_prior, fresh.train_prior)
+        np.testing.assert_array_equal(fresh.train_prior, fresh.epoch_counts(e) / fresh.epoch_counts(e).sum())   # the epoch drawn
+    assert len({fresh.epoch_length(e) for e in range(4)}) > 1
+
+
+def test_dataloader_length_follows_each_epoch(mixed):
+    "The train DataLoader's len is the epoch it is about to draw (it was epoch 0's for good)"
+    dls = imblearn_dataloaders(mixed, us.OneSidedSelection(), bs=16, seed=0, num_workers=0)
+    r = dls.train.resampler
+    for e in range(5):
+        n = len(dls.train)
+        assert len(list(dls.train)) == n == r.epoch_length(e) // 16   # the train DataLoader drops the last partial batch
+    assert len({r.epoch_length(e) // 16 for e in range(5)}) > 1
