@@ -303,17 +303,9 @@ def plot_sampling(
 
 # %% ../nbs/02_sampling.ipynb #32e7245f
 def _torch_labels(dataset, label_fn=None):
-    "Labels of a PyTorch dataset, one per item: `label_fn`'s, a `TensorDataset`'s last tensor (also through `Subset`s), or `get_labels`'"
-    if label_fn is not None: return get_labels(dataset, label_fn=label_fn)
-    base,idx = dataset,None
-    while isinstance(base, torch.utils.data.Subset):
-        i = np.asarray(base.indices, dtype=np.int64)
-        idx,base = (i if idx is None else i[idx]),base.dataset
-    if not isinstance(base, torch.utils.data.TensorDataset): return get_labels(dataset)
-    if len(base.tensors)<2: raise ValueError("this TensorDataset holds a single tensor, so no labels: pass labels=... (one per item)")
-    y = base.tensors[-1]
-    if y.ndim==2 and y.shape[1]==1: y = y[:,0]   # targets as a column
-    return get_labels(y if idx is None else y[torch.as_tensor(idx)])
+    "Labels of a PyTorch dataset, one per item, as `get_labels` reads them; a `Subset` keeps only the classes it holds"
+    lbls = get_labels(dataset, label_fn=label_fn)
+    return _subset_labels(lbls, np.arange(len(lbls))) if isinstance(dataset, torch.utils.data.Subset) else lbls
 
 def _check_indices(indices, n):
     "Dataset indices as an int64 array, each in `[0, n)`"
