@@ -7,7 +7,7 @@ from __future__ import annotations
 import math, warnings
 import numpy as np, torch, torch.nn.functional as F
 from torch import Tensor
-from fastcore.basics import store_attr
+from fastcore.basics import store_attr, ifnone
 from fastcore.meta import delegates
 from fastai.losses import BaseLoss
 from .core import get_labels
@@ -176,10 +176,20 @@ class _AxisLoss(BaseLoss):
     def decodes(self, x:Tensor)->Tensor:
         "Most likely class"
         return x.argmax(dim=self.axis)
-    def to(self, device):
-        "Move the tensors this loss holds (weights, adjustments) to `device`"
+    def to(self, *args, **kwargs):
+        "Move the tensors this loss holds (weights, adjustments) as `Tensor.to(*args, **kwargs)` does; returns the loss, as `nn.Module.to`"
         for k,v in list(vars(self).items()):
-            if isinstance(v, Tensor): setattr(self, k, v.to(device))
+            if isinstance(v, Tensor): setattr(self, k, v.to(*args, **kwargs))
+        return self
+    def cuda(self, device=None):
+        "`to` the GPU `device` (the current one by default); returns the loss"
+        return self.to(torch.device('cuda', device) if isinstance(device, int) else ifnone(device, 'cuda'))
+    def cpu(self):
+        "`to` the CPU; returns the loss"
+        return self.to('cpu')
+    def forward(self, inp:Tensor, targ:Tensor, **kwargs)->Tensor:
+        "The loss, as calling it: for code that calls `nn.Module.forward`"
+        return self(inp, targ, **kwargs)
     def _check_len(self, v, c, name, shape):
         if v is not None and v.ndim==1 and len(v)!=c:
             raise ValueError(f"{type(self).__name__}: {name} has {len(v)} values but the output has {c} classes (output "

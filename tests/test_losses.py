@@ -322,8 +322,10 @@ def test_losses_pickle_and_move():
                if isinstance(loss, AsymmetricLoss) else (out, targ)
         loss2 = pickle.loads(pickle.dumps(loss))
         assert repr(loss2) == repr(loss) and torch.equal(loss(o, t), loss2(o, t))
-        loss.to(torch.device('cpu'))
-        assert torch.equal(loss(o, t), loss2(o, t))
+        assert loss.to(torch.device('cpu')) is loss and loss.cpu() is loss   # chainable, as nn.Module.to
+        assert torch.equal(loss(o, t), loss2(o, t)) and torch.equal(loss.forward(o, t), loss(o, t))
+    w = LDAMLoss([90, 10], weight=[1., 3.]).to(torch.float64).weight   # dtype arguments reach the tensors it holds
+    assert w.dtype == torch.float64 and torch.equal(w, torch.tensor([1., 3.], dtype=torch.float64))
 
 def test_large_batch_matches_cross_entropy():
     "gamma=0 with weights, label smoothing and ignored targets: F.cross_entropy's sum, and the mean over the targets kept"
