@@ -64,7 +64,7 @@ def cases():
     t_ml = (torch.rand(4096, c, generator=g) < .05).float()
     x_bin, t_bin = torch.randn(262144, 1, generator=g)*2, (torch.rand(262144, 1, generator=g) < .1).float()
     counts = (1000*torch.logspace(0, -2, c)).round().clamp_min(1)   # long tail, ratio 100
-    cbw = class_weights(torch.repeat_interleave(torch.arange(c), counts.long()), 'effective', beta=.9999)
+    cbw = class_weights(counts, 'effective', beta=.9999)   # the counts themselves, one per class
     seg_counts = torch.arange(1., 22)
     ce, ce_seg, bce = CrossEntropyLossFlat(), CrossEntropyLossFlat(axis=1), BCEWithLogitsLossFlat()
     mc, seg = (x_mc, t_mc), (x_seg, t_seg)

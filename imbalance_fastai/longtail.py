@@ -22,7 +22,7 @@ class LDAMLoss(_AxisLoss):
     "Label-distribution-aware margin loss (Cao et al. 2019): cross-entropy of `s*(logits - m_y)`, margins `m_c ∝ n_c**(-1/4)`"
     y_int = True
     def __init__(self,
-        counts, # Class counts (numbers, one per class), or labels: a `DataLoaders` (its train split) or anything `get_labels` reads
+        counts, # Class counts (numbers, one per class: list, tuple, 1-d array or tensor), or labels as `class_weights` reads them (a `DataLoaders`: its train split)
         max_m:float=0.5, # Margin of the rarest class; class `c` gets `max_m*(n_min/n_c)**(1/4)`
         s:float=30., # Scale of the logits in the cross-entropy (and in `activation`)
         weight=None, # Per-class weights, as in `CrossEntropyLossFlat(weight=...)` (what `DeferredReweighting` sets)

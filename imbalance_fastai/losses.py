@@ -19,6 +19,23 @@ __all__ = ['class_weights', 'FocalLoss', 'LogitAdjustedLoss', 'BalancedSoftmaxLo
 _methods = ('inverse', 'sqrt', 'balanced', 'effective')
 _method_aliases = {'inverse_frequency': 'inverse', 'sqrt_inverse': 'sqrt', 'inverse_sqrt': 'sqrt', 'effective_number': 'effective'}
 
+_AS_LABELS = ("a sequence of numbers is read as one count or share per class; to pass labels, pass a `Labels`, "
+              "a pandas Series or the `DataLoaders`")
+
+def _read_counts(src, who, name='class counts', **kwargs):
+    "`(counts, vocab, lbls)`: a 1-d sequence of numbers (list, tuple, array, tensor) is one count or share per class (`lbls` None); anything else is read by `get_labels`"
+    a = src.detach().cpu().numpy() if isinstance(src, Tensor) else src
+    if isinstance(a, (list, tuple, np.ndarray)):
+        a = np.asarray(a)
+        if a.ndim==1 and a.dtype!=bool and np.issubdtype(a.dtype, np.number):
+            if kwargs: raise TypeError(f"{who}: {sorted(kwargs)} are for reading labels, but the numbers passed are read as "
+                                       f"one count per class ({_AS_LABELS})")
+            n = a.astype(np.float64)
+            if not (np.isfinite(n).all() and (n>=0).all()): raise ValueError(f"{who}: {name} must be finite and >= 0, got {n.tolist()}")
+            return n, list(range(len(n))), None
+    lbls = get_labels(src, **kwargs)
+    return lbls.counts.astype(np.float64), list(lbls.vocab), lbls
+
 def _inv_freq(n, method, beta):
     "Weight per count `n` (array) under `method`; infinite where `n==0`"
     n = np.asarray(n, dtype=np.float64)
@@ -29,7 +46,7 @@ def _inv_freq(n, method, beta):
 
 @delegates(get_labels, but=['src'])
 def class_weights(
-    labels, # Anything `get_labels` reads (`DataLoaders` -> train split, `Datasets`, `TabularPandas`, array...) or a `Labels`
+    labels, # Class counts (numbers, one per class: list, tuple, 1-d array or tensor), or labels `get_labels` reads: `DataLoaders` (train split), `Datasets`, `TabularPandas`, `Labels`, pandas Series, class names
     method:str='balanced', # 'inverse' (or 'inverse_frequency'), 'sqrt', 'balanced' (scikit-learn's) or 'effective' (Cui et al. 2019; or 'effective_number')
     beta:float=0.999, # For `method='effective'`: the `beta` in `(1-beta)/(1-beta**n_c)`, in [0,1)
     normalize:bool=True, # Scale so that `sum(w_c*n_c) = n` (a row weighs 1 on average); `False`: raw formula
@@ -39,20 +56,24 @@ def class_weights(
     method = _method_aliases.get(method, method)
     if method not in _methods: raise ValueError(f"method must be one of {_methods}, got {method!r}")
     if not 0<=beta<1: raise ValueError(f"beta must be in [0,1) for the effective number of samples, got {beta}")
-    lbls = get_labels(labels, **kwargs)
-    if len(lbls)==0: raise ValueError("class_weights got no labels: the split is empty")
-    vocab = np.array([str(v) for v in lbls.vocab], dtype=object)
-    if lbls.multi:
+    n,vocab,lbls = _read_counts(labels, 'class_weights', **kwargs)
+    if lbls is None and method=='effective' and (n!=n.round()).any():
+        raise ValueError(f"class_weights(method='effective') needs whole class counts (the effective number of samples "
+                         f"counts rows), got {n.tolist()}")
+    if (len(n)==0 if lbls is None else len(lbls)==0): raise ValueError("class_weights got no labels: the split is empty")
+    vocab = np.array([str(v) for v in vocab], dtype=object)
+    if lbls is not None and lbls.multi:
         pos = lbls.counts; neg = len(lbls)-pos
         w = np.where(pos==0, 0., np.where(neg==0, 1., _inv_freq(pos, method, beta)/_inv_freq(neg, method, beta)))
         if (pos==0).any(): warnings.warn(f"labels {list(vocab[pos==0])} have no positive train row: their pos_weight is 0")
         if (neg==0).any(): warnings.warn(f"labels {list(vocab[neg==0])} have no negative train row: their pos_weight is 1")
         return torch.tensor(w, dtype=torch.float32)
-    n = lbls.counts; empty = n==0
+    empty = n==0
     if empty.all(): raise ValueError("class_weights: no class has a train row")
     w = np.where(empty, 0., _inv_freq(n, method, beta))
     if method=='balanced': w = w*n.sum()/(~empty).sum()
-    if empty.any(): warnings.warn(f"classes {list(vocab[empty])} have no train row: their weight is 0")
+    if empty.any(): warnings.warn(f"classes {list(vocab[empty])} have no train row: their weight is 0"
+                                  + (f" ({_AS_LABELS})" if lbls is None else ''))
     if normalize: w = w*n.sum()/(w*n).sum()
     return torch.tensor(w, dtype=torch.float32)
 
@@ -342,24 +363,13 @@ class FocalLoss(_AxisLoss):
         return d.squeeze(self.axis) if d.ndim>1 and d.shape[self.axis]==1 else d
 
 # %% ../nbs/05_losses.ipynb #31854d28
-def _class_counts(src, who):
-    "Counts (or shares) per class, their vocab, and whether `src` was numbers: a 1-d sequence of numbers is one value per class"
-    a = src.detach().cpu().numpy() if isinstance(src, Tensor) else src
-    if isinstance(a, (list, tuple, np.ndarray)):
-        a = np.asarray(a)
-        if a.ndim==1 and a.dtype!=bool and np.issubdtype(a.dtype, np.number): return a.astype(np.float64), list(range(len(a))), True
-    lbls = get_labels(src)
-    if lbls.multi: raise ValueError(f"{who} is for single-label (softmax) data; got multi-label labels")
-    return lbls.counts.astype(np.float64), list(lbls.vocab), False
-
 def _positive_counts(src, who, name):
-    "`_class_counts`, refusing empty, negative, non-finite and zero values"
-    n,vocab,numbers = _class_counts(src, who)
+    "Single-label counts (or shares) per class and their vocab, read as `class_weights` reads them; refusing empty and zero ones"
+    n,vocab,lbls = _read_counts(src, who, name)
+    if lbls is not None and lbls.multi: raise ValueError(f"{who} is for single-label (softmax) data; got multi-label labels")
     if len(n)==0: raise ValueError(f"{who}: {name} is empty")
-    if not (np.isfinite(n).all() and (n>=0).all()): raise ValueError(f"{who}: {name} must be finite and >= 0, got {n.tolist()}")
     if (n==0).any():
-        hint = (" (a sequence of numbers is read as one count or share per class; to pass labels, pass a `Labels`, "
-                "a pandas Series or the `DataLoaders`)") if numbers else ''
+        hint = f" ({_AS_LABELS})" if lbls is None else ''
         raise ValueError(f"{who}: classes {[vocab[i] for i in np.flatnonzero(n==0)]} have {name} 0 (no train row){hint}; "
                          "give them a small positive value, or drop them from the vocab")
     return n,vocab
@@ -368,7 +378,7 @@ class LogitAdjustedLoss(_AxisLoss):
     "Cross-entropy on logits plus `tau*log(prior)` while training (Menon et al. 2021); predictions use the raw logits"
     y_int = True
     def __init__(self,
-        prior, # Class prior or counts (numbers, one per class), or labels: a `DataLoaders` (its train split) or anything `get_labels` reads
+        prior, # Class prior or counts (numbers, one per class: list, tuple, 1-d array or tensor), or labels as `class_weights` reads them (a `DataLoaders`: its train split)
         tau:float=1., # Strength of the adjustment; 0 gives plain cross-entropy
         weight=None, # Per-class weights, as in `CrossEntropyLossFlat(weight=...)`
         reduction:str='mean', # 'mean' (weighted by `weight`, as `F.cross_entropy`), 'sum' or 'none' (one loss per target)
@@ -404,7 +414,7 @@ class LogitAdjustedLoss(_AxisLoss):
 class BalancedSoftmaxLoss(LogitAdjustedLoss):
     "Balanced softmax (Ren et al. 2020): cross-entropy on `logits + log(prior)` while training; predictions use the raw logits"
     def __init__(self,
-        prior, # Class counts or prior (numbers, one per class), or labels: a `DataLoaders` (its train split) or anything `get_labels` reads
+        prior, # Class counts or prior (numbers, one per class: list, tuple, 1-d array or tensor), or labels as `class_weights` reads them (a `DataLoaders`: its train split)
         weight=None, # Per-class weights, as in `CrossEntropyLossFlat(weight=...)`
         reduction:str='mean', # 'mean' (weighted by `weight`, as `F.cross_entropy`), 'sum' or 'none' (one loss per target)
         axis:int=1, # Class axis of the output

@@ -12,6 +12,7 @@ from fastai.callback.mixup import MixUp
 from fastai.tabular.learner import tabular_learner
 from fastai.torch_core import set_seed
 from torchvision.ops import sigmoid_focal_loss
+from imbalance_fastai.core import Labels
 from imbalance_fastai.prior import loss_prior_factor
 from imbalance_fastai.losses import FocalLoss, LogitAdjustedLoss, BalancedSoftmaxLoss, class_weights
 from imbalance_fastai.longtail import LDAMLoss, DeferredReweighting, AsymmetricLoss
@@ -274,7 +275,7 @@ def test_segmentation_learner_with_reduction_none():
     img = torch.randn(40, 1, 6, 6); mask = (img[:, 0] > .5).long() + (img[:, 0] > 1.5).long()
     dls = DataLoaders.from_dsets(list(zip(img[:32], mask[:32])), list(zip(img[32:], mask[32:])), bs=8, num_workers=0)
     counts = torch.bincount(mask[:32].flatten(), minlength=3).float()
-    for lf in (FocalLoss(weight=class_weights(mask[:32].flatten())), BalancedSoftmaxLoss(counts), LDAMLoss(counts, s=5.)):
+    for lf in (FocalLoss(weight=class_weights(counts)), BalancedSoftmaxLoss(counts), LDAMLoss(counts, s=5.)):
         learn = _fit(Learner(dls, nn.Conv2d(1, 3, 1), loss_func=lf), 2)
         probs, targs, decoded = _preds(learn, with_decoded=True)
         assert probs.shape == (8, 3, 6, 6) and decoded.shape == (8, 6, 6) and torch.equal(decoded, probs.argmax(1))
@@ -352,3 +353,15 @@ def test_prior_factors_of_the_long_tail_losses():
 
 # ---------------------------------------------------------------- deferred re-weighting
 
+
+def test_class_weights_read_numbers_as_counts_as_the_losses_do():
+    "class_weights([900, 100]) is two classes of 900 and 100 rows (it used to be two labels, named 900 and 100), as LogitAdjustedLoss reads it"
+    w = class_weights([900, 100])
+    assert w.shape == (2,) and torch.allclose(w, torch.tensor([1000/1800, 1000/200]))
+    for src in ((900, 100), np.array([900, 100]), torch.tensor([900, 100])):
+        assert torch.equal(class_weights(src), w)
+    lbls = Labels(np.repeat([0, 1], [900, 100]))
+    for m in ('inverse', 'sqrt', 'balanced', 'effective'):   # the same weights from the labels and from their counts
+        assert torch.allclose(class_weights(lbls, m), class_weights([900, 100], m))
+    assert np.allclose(loss_prior_factor(BalancedSoftmaxLoss([900, 100])), [1/.9, 10])   # the same reading of the numbers
+    with pytest.raises(ValueError, match='needs whole class counts'): class_weights([.9, .1], 'effective')
