@@ -9,6 +9,7 @@ import numpy as np, torch, torch.nn.functional as F
 from torch import Tensor, nn
 from fastcore.basics import store_attr
 from fastai.callback.core import Callback
+from fastai.callback.mixup import MixHandler
 from .core import get_labels
 from .losses import (class_weights, _AxisLoss, _as_class_first,
                                      _check_number, _check_reduction, _check_weights, _dtype, _focal_factor, _positive_counts,
@@ -78,8 +79,8 @@ def _weight_owner(loss):
                     f"CrossEntropyLossFlat, FocalLoss, LDAMLoss), got {loss!r}")
 
 class DeferredReweighting(Callback):
-    "Deferred re-weighting (Cao et al. 2019): train unweighted, then with class-balanced weights, in a copy of the loss"
-    order = -5   # before MixUp (0), which wraps the loss it finds in `before_train`
+    "Deferred re-weighting (Cao et al. 2019): train unweighted, then with class-balanced weights, through a weighted copy of the loss"
+    order = -5   # `after_loss` before the callbacks that scale the loss there (`GradientAccumulation`)
     def __init__(self,
         start_epoch:int=None, # First epoch trained with the weights; `None`: `round(pct_start*n_epoch)`
         pct_start:float=0.8, # With `start_epoch=None`: the share of the fit trained unweighted (LDAM-DRW: 160 of 200 epochs)
@@ -104,8 +105,7 @@ class DeferredReweighting(Callback):
         return self.start_epoch if self.start_epoch is not None else int(round(self.pct_start*n_epoch))
 
     def before_fit(self):
-        "Undo what an interrupted fit left: a fit starts unweighted (fastai's validation context runs this too)"
-        self._restore()
+        "A fit starts unweighted (fastai's validation context runs this too)"
         self._orig = self._copy = self._w = None
 
     def _start(self):
@@ -123,33 +123,38 @@ class DeferredReweighting(Callback):
         if start>=self.n_epoch:
             warnings.warn(f"DeferredReweighting switches the weights on at epoch {start}, but this fit has {self.n_epoch} "
                           "epochs: it trains unweighted throughout")
-        self._w = w
+        self._orig,self._w = self.learn.loss_func,w
 
     def before_train(self):
-        "From the switch epoch on, train with a weighted copy of the loss (built once per fit)"
+        "At the switch epoch, build the weighted copy of the loss (once per fit)"
         if self._w is None: self._start()
-        if self.epoch < self.switch_epoch(self.n_epoch): return
-        learn = self.learn
-        if self._copy is None:
-            self._orig,self._copy = learn.loss_func,copy.deepcopy(learn.loss_func)
-            p = next(iter(learn.model.parameters()), None)
+        if self._copy is None and self.epoch>=self.switch_epoch(self.n_epoch):
+            self._copy = copy.deepcopy(self._orig)
+            p = next(iter(self.learn.model.parameters()), None)
             _weight_owner(self._copy).weight = self._w.to(p.device if p is not None else 'cpu')
-        if learn.loss_func is self._orig: learn.loss_func = self._copy
 
-    def before_validate(self):
-        "Validate with the loss as it was built"
-        self._restore()
+    def after_loss(self):
+        "While training with the weights: replace the batch's loss by the weighted copy's (`learn.loss_func` is left as it is)"
+        if not self.training or self._copy is None or not len(self.yb): return
+        lf = self.learn.loss_func
+        if lf is self._orig: loss = self._copy(self.pred, *self.yb)
+        else:   # a `MixUp`/`CutMix` mixing the loss it keeps as `old_lf`: mix the weighted copy instead, for this call
+            mix = next((cb for cb in self.learn.cbs if isinstance(cb, MixHandler) and getattr(cb, 'old_lf', None) is self._orig
+                        and lf==cb.lf), None)
+            if mix is None:
+                raise TypeError(f"DeferredReweighting: the learner trains with {lf!r}, not the loss {self._orig!r} it had when "
+                                "the fit started, and cannot weigh it; put the weight in the loss you train with instead")
+            mix.old_lf = self._copy
+            try: loss = lf(self.pred, *self.yb)
+            finally: mix.old_lf = self._orig
+        self.learn.loss_grad = loss
+        self.learn.loss = loss.clone()
 
     def after_fit(self):
-        "Put the learner's loss back; keep as `trained_loss` the weighted copy the fit ended with (`None`: it never switched)"
+        "Keep as `trained_loss` the weighted copy the fit ended with (`None`: it never switched)"
         if self._w is not None: self.trained_loss = self._copy
-        self._restore()
         self._orig = self._copy = self._w = None
     after_cancel_fit = after_fit
-
-    def _restore(self):
-        learn = self.learn
-        if learn is not None and self._copy is not None and learn.loss_func is self._copy: learn.loss_func = self._orig
 
 # %% ../nbs/05a_longtail.ipynb #8fb41f20
 class AsymmetricLoss(_AxisLoss):
