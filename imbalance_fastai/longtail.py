@@ -12,7 +12,7 @@ from fastai.callback.core import Callback
 from fastai.callback.mixup import MixHandler
 from .core import get_labels
 from .losses import (class_weights, _AxisLoss, _as_class_first,
-                                     _check_number, _check_reduction, _check_weights, _dtype, _focal_factor, _positive_counts,
+                                     _check_number, _check_reduction, _check_weights, _dtype, _focal_factor, _focusing_bend, _positive_counts,
                                      _reduce, _sigmoid_keep)
 
 # %% auto #0
@@ -44,6 +44,11 @@ class LDAMLoss(_AxisLoss):
     def logit_scale(self):
         "What `activation` multiplies the logits by before the softmax (`s`)"
         return self.s
+
+    def bends_probabilities(self):
+        "Margins above 0 make the probabilities over-confident; a temperature undoes most of it"
+        m = float(self.margins.max())
+        if m>0: return (f"the margins of {type(self).__name__} (up to {m:g}, times s={self.s:g}) make its probabilities over-confident", True)
 
     def __call__(self, inp:Tensor, targ:Tensor, **kwargs)->Tensor:
         "Cross-entropy of `s*(inp - margin of the target class)` against `targ`"
@@ -176,6 +181,14 @@ class AsymmetricLoss(_AxisLoss):
 
     def _repr_args(self):
         return dict(gamma_neg=self.gamma_neg, gamma_pos=self.gamma_pos, clip=self.clip, reduction=self.reduction).items()
+
+    def bends_probabilities(self):
+        "Negatives and positives focused apart (or clipped) raise the probabilities, which no temperature undoes; equal gammas are a focal term"
+        gn,gp,clip = self.gamma_neg,self.gamma_pos,self.clip
+        if gn!=gp or clip:
+            return (f"{type(self).__name__}(gamma_neg={gn:g}, gamma_pos={gp:g}, clip={clip:g}) focuses negatives and positives apart, which "
+                    "raises the probabilities (with the defaults a true 2% reads about 36% at the loss's optimum)", False)
+        return _focusing_bend(type(self).__name__, gn)
 
     def __call__(self, inp:Tensor, targ:Tensor, **kwargs)->Tensor:
         "Asymmetric loss of the logits `inp` against the multi-hot `targ`"

@@ -13,7 +13,7 @@ from fastai.tabular.learner import tabular_learner
 from fastai.torch_core import set_seed
 from torchvision.ops import sigmoid_focal_loss
 from imbalance_fastai.core import Labels
-from imbalance_fastai.prior import loss_prior_factor
+from imbalance_fastai.prior import loss_prior_factor, _bends
 from imbalance_fastai.losses import FocalLoss, LogitAdjustedLoss, BalancedSoftmaxLoss, class_weights
 from imbalance_fastai.longtail import LDAMLoss, DeferredReweighting, AsymmetricLoss
 from tabular_data import VOCAB, _df, _tab_dls, _train_counts, _raw_outputs, _fit, _preds, _grad
@@ -350,6 +350,18 @@ def test_prior_factors_of_the_long_tail_losses():
     assert np.allclose(loss_prior_factor(LDAMLoss(n, weight=[1., 2., 3.])), [1, 2, 3])
     assert np.allclose(loss_prior_factor(FocalLoss(weight=[1., 2., 3.])), [1, 2, 3])
     assert np.allclose(loss_prior_factor(FocalLoss(alpha=[1., 2., 3.])), [1, 2, 3])
+
+def test_prior_correction_asks_the_losses_through_their_methods():
+    "loss_prior_factor and the bend check call prior_factor / bends_probabilities, so a subclass that reweights differently is read right"
+    for lf, ml in ((FocalLoss(weight=[1., 2.]), False), (FocalLoss(alpha=.3, mode='binary'), True), (LogitAdjustedLoss([3, 1], tau=.5), False),
+                   (BalancedSoftmaxLoss([3, 1]), False), (LDAMLoss([3, 1], weight=[1., 2.]), False), (AsymmetricLoss(), True)):
+        f, got = lf.prior_factor(ml), loss_prior_factor(lf, multilabel=ml)
+        assert (f is None and got is None) or (got.dtype == np.float64 and np.allclose(got, f))
+        assert _bends(lf) == lf.bends_probabilities()
+    class _Halved(FocalLoss):   # its own reading of what it trains on, and no bend: what prior correction uses
+        def prior_factor(self, multilabel=False): return np.array([1., 7.])
+        def bends_probabilities(self): return None
+    assert np.allclose(loss_prior_factor(_Halved(alpha=[1., 2.])), [1, 7]) and _bends(_Halved()) is None
 
 # ---------------------------------------------------------------- deferred re-weighting
 
