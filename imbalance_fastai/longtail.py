@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy, warnings
 import numpy as np, torch, torch.nn.functional as F
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 from fastcore.basics import store_attr
 from fastai.callback.core import Callback
 from fastai.callback.mixup import MixHandler
@@ -19,6 +20,23 @@ from .losses import (class_weights, _AxisLoss, _as_class_first,
 __all__ = ['LDAMLoss', 'DeferredReweighting', 'AsymmetricLoss']
 
 # %% ../nbs/05a_longtail.ipynb #ba43d638
+class _Scaled(torch.autograd.Function):
+    "`x*s`, whose backward passes the gradient on unscaled: `LDAMLoss` multiplies the gradient of its (small) loss by `s` instead"
+    @staticmethod
+    def forward(ctx, x, s): return x*s
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, g): return g, None
+
+class _GradTimes(torch.autograd.Function):
+    "`x` as it is, whose backward multiplies the gradient by `s`"
+    @staticmethod
+    def forward(ctx, x, s):
+        ctx.s = s
+        return x.clone()
+    @staticmethod
+    def backward(ctx, g): return g*ctx.s, None
+
 class LDAMLoss(_AxisLoss):
     "Label-distribution-aware margin loss (Cao et al. 2019): cross-entropy of `s*(logits - m_y)`, margins `m_c ∝ n_c**(-1/4)`"
     y_int = True
@@ -59,10 +77,12 @@ class LDAMLoss(_AxisLoss):
                              f"{tuple(inp.shape)}, class axis {self.axis}); pass one count per class")
         self._check_len(self.weight, c, 'weight', inp.shape)
         t0 = (t.masked_fill(t==self.ignore_index, 0) if ignored else t).unsqueeze(1)   # ignored rows (left out by F.cross_entropy) index class 0
-        z = x.to(dt)*self.s
-        z.scatter_add_(1, t0, (-self.s*self.margins.to(x.device, dt))[t0])   # in place: `z` is new, and `*s` does not keep it for backward
+        # d loss/dx = s * d loss/dz: the factor `s` is paid on the loss (one number per target) rather than on every logit
+        z = _Scaled.apply(x.to(dt), self.s)
+        z.scatter_add_(1, t0, (-self.s*self.margins.to(x.device, dt))[t0])   # in place: `z` is new, and its backward does not need it
         w = None if self.weight is None else self.weight.to(x.device, dt)
-        return F.cross_entropy(z, t, weight=w, ignore_index=self.ignore_index, reduction=self.reduction)
+        loss = F.cross_entropy(z, t, weight=w, ignore_index=self.ignore_index, reduction=self.reduction)
+        return _GradTimes.apply(loss, self.s)
 
     def activation(self, x:Tensor)->Tensor:
         "Softmax of `s*x` over the class axis: the model's probabilities, without the training margins"

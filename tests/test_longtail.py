@@ -37,6 +37,30 @@ def test_ldam_values_and_gradients():
         assert torch.allclose(v1, v2) and torch.allclose(g1, g2)
 
 
+def test_ldam_gradient_scaled_on_the_loss_matches_autograd_of_the_definition():
+    "The factor s is applied to the loss's gradient, not the logits': per-target losses (any upstream gradient), ignored pixels, weights, float16"
+    torch.manual_seed(6)
+    x, t = torch.randn(3, 4, 5, 5), torch.randint(0, 4, (3, 5, 5))
+    t[0, :2] = -100
+    n, w = torch.tensor([400., 90., 20., 3.]), torch.tensor([.5, 1., 2., 4.])
+    up = torch.randn(3, 5, 5)
+    for s, wt, red in ((30., None, 'none'), (7., w, 'none'), (7., w, 'sum'), (2., w, 'mean'), (30., None, 'mean')):
+        lf = LDAMLoss(n, s=s, weight=wt, reduction=red)
+        m = lf.margins
+        def ref(x):
+            z = x - m[:, None, None]*F.one_hot(t.clamp_min(0), 4).permute(0, 3, 1, 2)
+            return F.cross_entropy(s*z, t, weight=wt, reduction=red)
+        xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+        la, lb = lf(xa, t), ref(xb)
+        (la*up if red == 'none' else la).sum().backward(); (lb*up if red == 'none' else lb).sum().backward()
+        assert torch.allclose(la, lb, atol=1e-5) and torch.allclose(xa.grad, xb.grad, atol=1e-6), (s, red)
+    xh = x.half().requires_grad_()
+    LDAMLoss(n)(xh, t).backward()
+    assert xh.grad.dtype == torch.float16 and torch.isfinite(xh.grad).all()
+    xg = x.clone().requires_grad_()
+    g, = torch.autograd.grad(LDAMLoss(n)(xg, t), xg, create_graph=True)
+    with pytest.raises(RuntimeError): g.sum().backward()   # no silent wrong second derivative: torch refuses
+
 def test_asymmetric_values_and_gradients_and_the_papers_sum():
     torch.manual_seed(5)
     x, y = torch.randn(12, 7)*3, (torch.rand(12, 7) < .25).double()
