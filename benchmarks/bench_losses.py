@@ -64,7 +64,7 @@ def cases():
     t_ml = (torch.rand(4096, c, generator=g) < .05).float()
     x_bin, t_bin = torch.randn(262144, 1, generator=g)*2, (torch.rand(262144, 1, generator=g) < .1).float()
     counts = (1000*torch.logspace(0, -2, c)).round().clamp_min(1)   # long tail, ratio 100
-    cbw = class_weights(torch.repeat_interleave(torch.arange(c), counts.long()), 'effective', beta=.9999)
+    cbw = class_weights(counts, 'effective', beta=.9999)   # the counts themselves, one per class
     seg_counts = torch.arange(1., 22)
     ce, ce_seg, bce = CrossEntropyLossFlat(), CrossEntropyLossFlat(axis=1), BCEWithLogitsLossFlat()
     mc, seg = (x_mc, t_mc), (x_seg, t_seg)
@@ -76,6 +76,7 @@ def cases():
         ('BalancedSoftmaxLoss(counts)', BalancedSoftmaxLoss(counts), *mc, *vs_ce),
         ('LDAMLoss(counts), on logits/30', LDAMLoss(counts), x_mc/30, t_mc, *vs_ce),
         ('LDAMLoss(counts, weight=w) (DRW phase), on logits/30', LDAMLoss(counts, weight=cbw), x_mc/30, t_mc, *vs_ce),
+        ('F.cross_entropy(30*x) (the scale alone, by autograd), on logits/30', lambda x, t: F.cross_entropy(30*x, t), x_mc/30, t_mc, *vs_ce),
         ('LDAMLoss(counts), on logits/30', LDAMLoss(counts), x_mc/30, t_mc, 'LDAM as usually written (one-hot mask, where)',
          _ldam_usual(LDAMLoss(counts).margins, 30.), x_mc/30, t_mc),
         ('CrossEntropyLossFlat(weight=w) (DRW phase)', CrossEntropyLossFlat(weight=cbw), *mc, *vs_ce),
@@ -128,8 +129,9 @@ def main(repeats=15, out=Path(__file__).parent/'losses.md'):
         "`LogitAdjustedLoss` add one vector over the class axis, `LDAMLoss` scales the logits and subtracts one margin per "
         "row (its rows run on logits/30, the logits a model trained with it learns, so that its cross-entropy sees the "
         "baseline's logits; on logits 30 times too large `exp` underflows into slow denormals). Its cost over "
-        "cross-entropy is the scale `s` itself, one multiply forward and backward over the logits, which "
-        "`F.cross_entropy(30*x)` pays too. Weights (`DeferredReweighting`'s second phase) cost nothing measurable. "
+        "cross-entropy is the scale `s` itself: one multiply over the logits forward; backward, the factor `s` is applied "
+        "to the gradient of the loss (one number per target) instead of to every logit, a pass that "
+        "`F.cross_entropy(30*x)` pays. Weights (`DeferredReweighting`'s second phase) cost nothing measurable. "
         "`FocalLoss` computes "
         "`(1-p_t)**gamma` on the target's log-probability only. `AsymmetricLoss` and the multi-label `FocalLoss` work on "
         "every element of a `(bs, n_labels)` output, so their fair baselines are the elementwise ones "

@@ -7,22 +7,41 @@ from __future__ import annotations
 import copy, warnings
 import numpy as np, torch, torch.nn.functional as F
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 from fastcore.basics import store_attr
 from fastai.callback.core import Callback
+from fastai.callback.mixup import MixHandler
 from .core import get_labels
 from .losses import (class_weights, _AxisLoss, _as_class_first,
-                                     _check_number, _check_reduction, _check_weights, _dtype, _focal_factor, _positive_counts,
+                                     _check_number, _check_reduction, _check_weights, _dtype, _focal_factor, _focusing_bend, _positive_counts,
                                      _reduce, _sigmoid_keep)
 
 # %% auto #0
 __all__ = ['LDAMLoss', 'DeferredReweighting', 'AsymmetricLoss']
 
 # %% ../nbs/05a_longtail.ipynb #ba43d638
+class _Scaled(torch.autograd.Function):
+    "`x*s`, whose backward passes the gradient on unscaled: `LDAMLoss` multiplies the gradient of its (small) loss by `s` instead"
+    @staticmethod
+    def forward(ctx, x, s): return x*s
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, g): return g, None
+
+class _GradTimes(torch.autograd.Function):
+    "`x` as it is, whose backward multiplies the gradient by `s`"
+    @staticmethod
+    def forward(ctx, x, s):
+        ctx.s = s
+        return x.clone()
+    @staticmethod
+    def backward(ctx, g): return g*ctx.s, None
+
 class LDAMLoss(_AxisLoss):
     "Label-distribution-aware margin loss (Cao et al. 2019): cross-entropy of `s*(logits - m_y)`, margins `m_c ∝ n_c**(-1/4)`"
     y_int = True
     def __init__(self,
-        counts, # Class counts (numbers, one per class), or labels: a `DataLoaders` (its train split) or anything `get_labels` reads
+        counts, # Class counts (numbers, one per class: list, tuple, 1-d array or tensor), or labels as `class_weights` reads them (a `DataLoaders`: its train split)
         max_m:float=0.5, # Margin of the rarest class; class `c` gets `max_m*(n_min/n_c)**(1/4)`
         s:float=30., # Scale of the logits in the cross-entropy (and in `activation`)
         weight=None, # Per-class weights, as in `CrossEntropyLossFlat(weight=...)` (what `DeferredReweighting` sets)
@@ -44,6 +63,11 @@ class LDAMLoss(_AxisLoss):
         "What `activation` multiplies the logits by before the softmax (`s`)"
         return self.s
 
+    def bends_probabilities(self):
+        "Margins above 0 make the probabilities over-confident; a temperature undoes most of it"
+        m = float(self.margins.max())
+        if m>0: return (f"the margins of {type(self).__name__} (up to {m:g}, times s={self.s:g}) make its probabilities over-confident", True)
+
     def __call__(self, inp:Tensor, targ:Tensor, **kwargs)->Tensor:
         "Cross-entropy of `s*(inp - margin of the target class)` against `targ`"
         x,t,ignored = _as_class_first(inp, targ, self.axis, 'LDAMLoss', self.ignore_index)
@@ -53,10 +77,12 @@ class LDAMLoss(_AxisLoss):
                              f"{tuple(inp.shape)}, class axis {self.axis}); pass one count per class")
         self._check_len(self.weight, c, 'weight', inp.shape)
         t0 = (t.masked_fill(t==self.ignore_index, 0) if ignored else t).unsqueeze(1)   # ignored rows (left out by F.cross_entropy) index class 0
-        z = x.to(dt)*self.s
-        z.scatter_add_(1, t0, (-self.s*self.margins.to(x.device, dt))[t0])   # in place: `z` is new, and `*s` does not keep it for backward
+        # d loss/dx = s * d loss/dz: the factor `s` is paid on the loss (one number per target) rather than on every logit
+        z = _Scaled.apply(x.to(dt), self.s)
+        z.scatter_add_(1, t0, (-self.s*self.margins.to(x.device, dt))[t0])   # in place: `z` is new, and its backward does not need it
         w = None if self.weight is None else self.weight.to(x.device, dt)
-        return F.cross_entropy(z, t, weight=w, ignore_index=self.ignore_index, reduction=self.reduction)
+        loss = F.cross_entropy(z, t, weight=w, ignore_index=self.ignore_index, reduction=self.reduction)
+        return _GradTimes.apply(loss, self.s)
 
     def activation(self, x:Tensor)->Tensor:
         "Softmax of `s*x` over the class axis: the model's probabilities, without the training margins"
@@ -78,8 +104,8 @@ def _weight_owner(loss):
                     f"CrossEntropyLossFlat, FocalLoss, LDAMLoss), got {loss!r}")
 
 class DeferredReweighting(Callback):
-    "Deferred re-weighting (Cao et al. 2019): train unweighted, then with class-balanced weights, in a copy of the loss"
-    order = -5   # before MixUp (0), which wraps the loss it finds in `before_train`
+    "Deferred re-weighting (Cao et al. 2019): train unweighted, then with class-balanced weights, through a weighted copy of the loss"
+    order = -5   # `after_loss` before the callbacks that scale the loss there (`GradientAccumulation`)
     def __init__(self,
         start_epoch:int=None, # First epoch trained with the weights; `None`: `round(pct_start*n_epoch)`
         pct_start:float=0.8, # With `start_epoch=None`: the share of the fit trained unweighted (LDAM-DRW: 160 of 200 epochs)
@@ -104,8 +130,7 @@ class DeferredReweighting(Callback):
         return self.start_epoch if self.start_epoch is not None else int(round(self.pct_start*n_epoch))
 
     def before_fit(self):
-        "Undo what an interrupted fit left: a fit starts unweighted (fastai's validation context runs this too)"
-        self._restore()
+        "A fit starts unweighted (fastai's validation context runs this too)"
         self._orig = self._copy = self._w = None
 
     def _start(self):
@@ -123,33 +148,38 @@ class DeferredReweighting(Callback):
         if start>=self.n_epoch:
             warnings.warn(f"DeferredReweighting switches the weights on at epoch {start}, but this fit has {self.n_epoch} "
                           "epochs: it trains unweighted throughout")
-        self._w = w
+        self._orig,self._w = self.learn.loss_func,w
 
     def before_train(self):
-        "From the switch epoch on, train with a weighted copy of the loss (built once per fit)"
+        "At the switch epoch, build the weighted copy of the loss (once per fit)"
         if self._w is None: self._start()
-        if self.epoch < self.switch_epoch(self.n_epoch): return
-        learn = self.learn
-        if self._copy is None:
-            self._orig,self._copy = learn.loss_func,copy.deepcopy(learn.loss_func)
-            p = next(iter(learn.model.parameters()), None)
+        if self._copy is None and self.epoch>=self.switch_epoch(self.n_epoch):
+            self._copy = copy.deepcopy(self._orig)
+            p = next(iter(self.learn.model.parameters()), None)
             _weight_owner(self._copy).weight = self._w.to(p.device if p is not None else 'cpu')
-        if learn.loss_func is self._orig: learn.loss_func = self._copy
 
-    def before_validate(self):
-        "Validate with the loss as it was built"
-        self._restore()
+    def after_loss(self):
+        "While training with the weights: replace the batch's loss by the weighted copy's (`learn.loss_func` is left as it is)"
+        if not self.training or self._copy is None or not len(self.yb): return
+        lf = self.learn.loss_func
+        if lf is self._orig: loss = self._copy(self.pred, *self.yb)
+        else:   # a `MixUp`/`CutMix` mixing the loss it keeps as `old_lf`: mix the weighted copy instead, for this call
+            mix = next((cb for cb in self.learn.cbs if isinstance(cb, MixHandler) and getattr(cb, 'old_lf', None) is self._orig
+                        and lf==cb.lf), None)
+            if mix is None:
+                raise TypeError(f"DeferredReweighting: the learner trains with {lf!r}, not the loss {self._orig!r} it had when "
+                                "the fit started, and cannot weigh it; put the weight in the loss you train with instead")
+            mix.old_lf = self._copy
+            try: loss = lf(self.pred, *self.yb)
+            finally: mix.old_lf = self._orig
+        self.learn.loss_grad = loss
+        self.learn.loss = loss.clone()
 
     def after_fit(self):
-        "Put the learner's loss back; keep as `trained_loss` the weighted copy the fit ended with (`None`: it never switched)"
+        "Keep as `trained_loss` the weighted copy the fit ended with (`None`: it never switched)"
         if self._w is not None: self.trained_loss = self._copy
-        self._restore()
         self._orig = self._copy = self._w = None
     after_cancel_fit = after_fit
-
-    def _restore(self):
-        learn = self.learn
-        if learn is not None and self._copy is not None and learn.loss_func is self._copy: learn.loss_func = self._orig
 
 # %% ../nbs/05a_longtail.ipynb #8fb41f20
 class AsymmetricLoss(_AxisLoss):
@@ -171,6 +201,14 @@ class AsymmetricLoss(_AxisLoss):
 
     def _repr_args(self):
         return dict(gamma_neg=self.gamma_neg, gamma_pos=self.gamma_pos, clip=self.clip, reduction=self.reduction).items()
+
+    def bends_probabilities(self):
+        "Negatives and positives focused apart (or clipped) raise the probabilities, which no temperature undoes; equal gammas are a focal term"
+        gn,gp,clip = self.gamma_neg,self.gamma_pos,self.clip
+        if gn!=gp or clip:
+            return (f"{type(self).__name__}(gamma_neg={gn:g}, gamma_pos={gp:g}, clip={clip:g}) focuses negatives and positives apart, which "
+                    "raises the probabilities (with the defaults a true 2% reads about 36% at the loss's optimum)", False)
+        return _focusing_bend(type(self).__name__, gn)
 
     def __call__(self, inp:Tensor, targ:Tensor, **kwargs)->Tensor:
         "Asymmetric loss of the logits `inp` against the multi-hot `targ`"

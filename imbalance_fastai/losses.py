@@ -7,7 +7,7 @@ from __future__ import annotations
 import math, warnings
 import numpy as np, torch, torch.nn.functional as F
 from torch import Tensor
-from fastcore.basics import store_attr
+from fastcore.basics import store_attr, ifnone
 from fastcore.meta import delegates
 from fastai.losses import BaseLoss
 from .core import get_labels
@@ -19,6 +19,23 @@ __all__ = ['class_weights', 'FocalLoss', 'LogitAdjustedLoss', 'BalancedSoftmaxLo
 _methods = ('inverse', 'sqrt', 'balanced', 'effective')
 _method_aliases = {'inverse_frequency': 'inverse', 'sqrt_inverse': 'sqrt', 'inverse_sqrt': 'sqrt', 'effective_number': 'effective'}
 
+_AS_LABELS = ("a sequence of numbers is read as one count or share per class; to pass labels, pass a `Labels`, "
+              "a pandas Series or the `DataLoaders`")
+
+def _read_counts(src, who, name='class counts', **kwargs):
+    "`(counts, vocab, lbls)`: a 1-d sequence of numbers (list, tuple, array, tensor) is one count or share per class (`lbls` None); anything else is read by `get_labels`"
+    a = src.detach().cpu().numpy() if isinstance(src, Tensor) else src
+    if isinstance(a, (list, tuple, np.ndarray)):
+        a = np.asarray(a)
+        if a.ndim==1 and a.dtype!=bool and np.issubdtype(a.dtype, np.number):
+            if kwargs: raise TypeError(f"{who}: {sorted(kwargs)} are for reading labels, but the numbers passed are read as "
+                                       f"one count per class ({_AS_LABELS})")
+            n = a.astype(np.float64)
+            if not (np.isfinite(n).all() and (n>=0).all()): raise ValueError(f"{who}: {name} must be finite and >= 0, got {n.tolist()}")
+            return n, list(range(len(n))), None
+    lbls = get_labels(src, **kwargs)
+    return lbls.counts.astype(np.float64), list(lbls.vocab), lbls
+
 def _inv_freq(n, method, beta):
     "Weight per count `n` (array) under `method`; infinite where `n==0`"
     n = np.asarray(n, dtype=np.float64)
@@ -29,7 +46,7 @@ def _inv_freq(n, method, beta):
 
 @delegates(get_labels, but=['src'])
 def class_weights(
-    labels, # Anything `get_labels` reads (`DataLoaders` -> train split, `Datasets`, `TabularPandas`, array...) or a `Labels`
+    labels, # Class counts (numbers, one per class: list, tuple, 1-d array or tensor), or labels `get_labels` reads: `DataLoaders` (train split), `Datasets`, `TabularPandas`, `Labels`, pandas Series, class names
     method:str='balanced', # 'inverse' (or 'inverse_frequency'), 'sqrt', 'balanced' (scikit-learn's) or 'effective' (Cui et al. 2019; or 'effective_number')
     beta:float=0.999, # For `method='effective'`: the `beta` in `(1-beta)/(1-beta**n_c)`, in [0,1)
     normalize:bool=True, # Scale so that `sum(w_c*n_c) = n` (a row weighs 1 on average); `False`: raw formula
@@ -39,20 +56,24 @@ def class_weights(
     method = _method_aliases.get(method, method)
     if method not in _methods: raise ValueError(f"method must be one of {_methods}, got {method!r}")
     if not 0<=beta<1: raise ValueError(f"beta must be in [0,1) for the effective number of samples, got {beta}")
-    lbls = get_labels(labels, **kwargs)
-    if len(lbls)==0: raise ValueError("class_weights got no labels: the split is empty")
-    vocab = np.array([str(v) for v in lbls.vocab], dtype=object)
-    if lbls.multi:
+    n,vocab,lbls = _read_counts(labels, 'class_weights', **kwargs)
+    if lbls is None and method=='effective' and (n!=n.round()).any():
+        raise ValueError(f"class_weights(method='effective') needs whole class counts (the effective number of samples "
+                         f"counts rows), got {n.tolist()}")
+    if (len(n)==0 if lbls is None else len(lbls)==0): raise ValueError("class_weights got no labels: the split is empty")
+    vocab = np.array([str(v) for v in vocab], dtype=object)
+    if lbls is not None and lbls.multi:
         pos = lbls.counts; neg = len(lbls)-pos
         w = np.where(pos==0, 0., np.where(neg==0, 1., _inv_freq(pos, method, beta)/_inv_freq(neg, method, beta)))
         if (pos==0).any(): warnings.warn(f"labels {list(vocab[pos==0])} have no positive train row: their pos_weight is 0")
         if (neg==0).any(): warnings.warn(f"labels {list(vocab[neg==0])} have no negative train row: their pos_weight is 1")
         return torch.tensor(w, dtype=torch.float32)
-    n = lbls.counts; empty = n==0
+    empty = n==0
     if empty.all(): raise ValueError("class_weights: no class has a train row")
     w = np.where(empty, 0., _inv_freq(n, method, beta))
     if method=='balanced': w = w*n.sum()/(~empty).sum()
-    if empty.any(): warnings.warn(f"classes {list(vocab[empty])} have no train row: their weight is 0")
+    if empty.any(): warnings.warn(f"classes {list(vocab[empty])} have no train row: their weight is 0"
+                                  + (f" ({_AS_LABELS})" if lbls is None else ''))
     if normalize: w = w*n.sum()/(w*n).sum()
     return torch.tensor(w, dtype=torch.float32)
 
@@ -156,10 +177,16 @@ def _check_reduction(reduction):
 
 def _check_number(v, name, strict=False, hi=math.inf):
     "Refuse `v` unless it is a finite number >= 0 (> 0 if `strict`) and below `hi`"
-    ok = isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and math.isfinite(v) and (v>0 if strict else v>=0) and v<hi
-    if not ok:
+    if not (isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and math.isfinite(v) and (v>0 if strict else v>=0) and v<hi):
         rng = ('> 0' if strict else '>= 0') + ('' if hi==math.inf else f' and < {hi:g}')
         raise ValueError(f"{name} must be a finite number {rng}, got {v!r}")
+
+def _arr(v): return None if v is None else v.detach().cpu().double().numpy().reshape(-1)   # a tensor as a 1-d float64 array
+
+def _focusing_bend(name, gamma):
+    "`bends_probabilities` of a focusing term `(1-p_t)**gamma`: `None` for `gamma=0`"
+    if gamma>0: return (f"the focusing term of {name} (gamma={gamma:g}) pulls its probabilities towards 1/2 (with gamma=2 a true 2% "
+                        "reads about 19% at the loss's optimum)", True)
 
 class _AxisLoss(BaseLoss):
     "A `BaseLoss` that is its own loss function, working on the class `axis` without copying the output"
@@ -176,16 +203,26 @@ class _AxisLoss(BaseLoss):
     def decodes(self, x:Tensor)->Tensor:
         "Most likely class"
         return x.argmax(dim=self.axis)
-    def to(self, device):
-        "Move the tensors this loss holds (weights, adjustments) to `device`"
+    def to(self, *args, **kwargs):
+        "Move the tensors this loss holds (weights, adjustments) as `Tensor.to(*args, **kwargs)` does; returns the loss, as `nn.Module.to`"
         for k,v in list(vars(self).items()):
-            if isinstance(v, Tensor): setattr(self, k, v.to(device))
+            if isinstance(v, Tensor): setattr(self, k, v.to(*args, **kwargs))
+        return self
+    # `nn.Module`'s conventions, for code written for `nn.Module` losses
+    def cuda(self, device=None): return self.to(torch.device('cuda', device) if isinstance(device, int) else ifnone(device, 'cuda'))
+    def cpu(self): return self.to('cpu')
+    def forward(self, inp:Tensor, targ:Tensor, **kwargs)->Tensor: return self(inp, targ, **kwargs)
+    def prior_factor(self, multilabel:bool=False):
+        "Per-class factor by which training with this loss reweights the prior (softmax: its class `weight`), as an array; `None` if none"
+        return None if multilabel else _arr(getattr(self, 'weight', None))
+    def bends_probabilities(self):
+        "`(why, whether a temperature undoes most of it)` when the loss bends its probabilities in a way no prior shift undoes; else `None`"
+        return None
     def _check_len(self, v, c, name, shape):
         if v is not None and v.ndim==1 and len(v)!=c:
             raise ValueError(f"{type(self).__name__}: {name} has {len(v)} values but the output has {c} classes (output "
                              f"shape {tuple(shape)}, class axis {self.axis}); pass one per class")
-    def __repr__(self):
-        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k,v in self._repr_args())})"
+    def __repr__(self): return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k,v in self._repr_args())})"
 
 # %% ../nbs/05_losses.ipynb #25ae5ecc
 _modes = ('multiclass', 'binary', 'multilabel')
@@ -209,8 +246,7 @@ class FocalLoss(_AxisLoss):
         if mode not in _modes: raise ValueError(f"mode must be one of {_modes}, got {mode!r}")
         _check_number(gamma, 'gamma'); _check_reduction(reduction)
         if not 0<=label_smoothing<=1: raise ValueError(f"label_smoothing must be in [0,1], got {label_smoothing}")
-        if label_smoothing and mode!='multiclass':
-            raise ValueError(f"label_smoothing is for mode='multiclass'; with mode={mode!r} smooth the targets instead")
+        if label_smoothing and mode!='multiclass': raise ValueError(f"label_smoothing is for mode='multiclass'; with mode={mode!r} smooth the targets instead")
         if not 0<=thresh<=1: raise ValueError(f"thresh is a probability threshold in [0,1], got {thresh}")
         weight,alpha = self._check_weight(weight, mode),self._check_alpha(alpha, mode)
         if mode=='multiclass' and alpha is not None:
@@ -254,7 +290,6 @@ class FocalLoss(_AxisLoss):
     def y_int(self):
         "Targets are class codes (for `MixUp`, which then mixes losses instead of targets)"
         return self.mode!='multilabel'
-
     @property
     def _who(self): return f"FocalLoss(mode={self.mode!r})"
 
@@ -320,6 +355,23 @@ class FocalLoss(_AxisLoss):
             loss = loss*(w[0] + (w[1]-w[0])*t if self.mode=='binary' else along(w))
         return _reduce(loss, self.reduction, keep)
 
+    def prior_factor(self, multilabel:bool=False):
+        "Multiclass: `weight`. Sigmoid modes: the factor on each label's positive odds, `alpha/(1-alpha)` (binary: times `weight[1]/weight[0]`)"
+        if self.mode=='multiclass': return super().prior_factor(multilabel)
+        if self.mode=='multilabel' and not multilabel:
+            raise ValueError(f"{self!r} has sigmoid outputs, one per label: read its factor with multilabel=True")
+        f,a,w = None,_arr(self.alpha),_arr(self.weight) if self.mode=='binary' else None   # multilabel: `weight` scales both terms
+        if a is not None:
+            if ((a<=0)|(a>=1)).any(): raise ValueError(f"focal alpha {a.tolist()} weighs a whole class by 0; use alpha strictly inside (0,1)")
+            f = a/(1-a)
+        if w is not None:
+            if not (w>0).all(): raise ValueError(f"a binary focal weight is [negative, positive], both > 0; got {w.tolist()}")
+            f = w[1:]/w[:1] if f is None else f*w[1:]/w[:1]
+        return f if multilabel or f is None else np.r_[1., f]   # binary read as 2 classes: [negatives, positives]
+    def bends_probabilities(self):
+        "The focusing term (`gamma>0`) pulls the probabilities towards 1/2; a temperature undoes most of it"
+        return _focusing_bend(type(self).__name__, self.gamma)
+
     def activation(self, x:Tensor)->Tensor:
         "Softmax over the class axis (multiclass) or sigmoid (binary, multilabel)"
         return super().activation(x) if self.mode=='multiclass' else torch.sigmoid(x)
@@ -332,24 +384,13 @@ class FocalLoss(_AxisLoss):
         return d.squeeze(self.axis) if d.ndim>1 and d.shape[self.axis]==1 else d
 
 # %% ../nbs/05_losses.ipynb #31854d28
-def _class_counts(src, who):
-    "Counts (or shares) per class, their vocab, and whether `src` was numbers: a 1-d sequence of numbers is one value per class"
-    a = src.detach().cpu().numpy() if isinstance(src, Tensor) else src
-    if isinstance(a, (list, tuple, np.ndarray)):
-        a = np.asarray(a)
-        if a.ndim==1 and a.dtype!=bool and np.issubdtype(a.dtype, np.number): return a.astype(np.float64), list(range(len(a))), True
-    lbls = get_labels(src)
-    if lbls.multi: raise ValueError(f"{who} is for single-label (softmax) data; got multi-label labels")
-    return lbls.counts.astype(np.float64), list(lbls.vocab), False
-
 def _positive_counts(src, who, name):
-    "`_class_counts`, refusing empty, negative, non-finite and zero values"
-    n,vocab,numbers = _class_counts(src, who)
+    "Single-label counts (or shares) per class and their vocab, read as `class_weights` reads them; refusing empty and zero ones"
+    n,vocab,lbls = _read_counts(src, who, name)
+    if lbls is not None and lbls.multi: raise ValueError(f"{who} is for single-label (softmax) data; got multi-label labels")
     if len(n)==0: raise ValueError(f"{who}: {name} is empty")
-    if not (np.isfinite(n).all() and (n>=0).all()): raise ValueError(f"{who}: {name} must be finite and >= 0, got {n.tolist()}")
     if (n==0).any():
-        hint = (" (a sequence of numbers is read as one count or share per class; to pass labels, pass a `Labels`, "
-                "a pandas Series or the `DataLoaders`)") if numbers else ''
+        hint = f" ({_AS_LABELS})" if lbls is None else ''
         raise ValueError(f"{who}: classes {[vocab[i] for i in np.flatnonzero(n==0)]} have {name} 0 (no train row){hint}; "
                          "give them a small positive value, or drop them from the vocab")
     return n,vocab
@@ -358,7 +399,7 @@ class LogitAdjustedLoss(_AxisLoss):
     "Cross-entropy on logits plus `tau*log(prior)` while training (Menon et al. 2021); predictions use the raw logits"
     y_int = True
     def __init__(self,
-        prior, # Class prior or counts (numbers, one per class), or labels: a `DataLoaders` (its train split) or anything `get_labels` reads
+        prior, # Class prior or counts (numbers, one per class: list, tuple, 1-d array or tensor), or labels as `class_weights` reads them (a `DataLoaders`: its train split)
         tau:float=1., # Strength of the adjustment; 0 gives plain cross-entropy
         weight=None, # Per-class weights, as in `CrossEntropyLossFlat(weight=...)`
         reduction:str='mean', # 'mean' (weighted by `weight`, as `F.cross_entropy`), 'sum' or 'none' (one loss per target)
@@ -375,6 +416,11 @@ class LogitAdjustedLoss(_AxisLoss):
         store_attr('tau,weight,reduction,axis,label_smoothing,ignore_index,prior,adjustment')
 
     def _repr_args(self): return dict(prior=[round(o, 4) for o in self.prior.tolist()], tau=self.tau, axis=self.axis).items()
+
+    def prior_factor(self, multilabel:bool=False):
+        "`weight` times `exp(-adjustment)`: the prior the model trains on is `∝ prior*weight*prior**-tau` (uniform for `tau=1`)"
+        w = super().prior_factor(multilabel)
+        return None if multilabel else np.exp(-_arr(self.adjustment))*(1. if w is None else w)
 
     def __call__(self, inp:Tensor, targ:Tensor, **kwargs)->Tensor:
         "Cross-entropy of `inp + tau*log(prior)` against `targ`"
@@ -394,7 +440,7 @@ class LogitAdjustedLoss(_AxisLoss):
 class BalancedSoftmaxLoss(LogitAdjustedLoss):
     "Balanced softmax (Ren et al. 2020): cross-entropy on `logits + log(prior)` while training; predictions use the raw logits"
     def __init__(self,
-        prior, # Class counts or prior (numbers, one per class), or labels: a `DataLoaders` (its train split) or anything `get_labels` reads
+        prior, # Class counts or prior (numbers, one per class: list, tuple, 1-d array or tensor), or labels as `class_weights` reads them (a `DataLoaders`: its train split)
         weight=None, # Per-class weights, as in `CrossEntropyLossFlat(weight=...)`
         reduction:str='mean', # 'mean' (weighted by `weight`, as `F.cross_entropy`), 'sum' or 'none' (one loss per target)
         axis:int=1, # Class axis of the output

@@ -108,6 +108,8 @@ def correct_prior(
     return res
 
 # %% ../nbs/06_prior.ipynb #b5031474
+from .losses import _focusing_bend
+
 def _loss_attr(loss_func, name):
     "`loss_func.<name>`, or fastai's flattened-loss `loss_func.func.<name>`, as a float array (`None` if absent)"
     for o in (loss_func, getattr(loss_func, 'func', None)):
@@ -115,36 +117,17 @@ def _loss_attr(loss_func, name):
         if v is not None and not callable(v): return _np(v).reshape(-1)
     return None
 
-def _times(f, g): return g if f is None else f*g
-
-def _focal_odds(loss_func, mode):
-    "The factor on the positive odds of a sigmoid focal loss: `alpha/(1-alpha)`, and in binary mode `weight[1]/weight[0]`"
-    f,a = None,_loss_attr(loss_func, 'alpha')
-    if a is not None:
-        if ((a<=0)|(a>=1)).any(): raise ValueError(f"focal alpha {a.tolist()} weighs a whole class by 0; use alpha strictly inside (0,1)")
-        f = a/(1-a)
-    w = _loss_attr(loss_func, 'weight') if mode=='binary' else None   # multilabel: `weight` scales both terms of a label
-    if w is not None:
-        if len(w)!=2 or not (w>0).all(): raise ValueError(f"a binary focal weight is [negative, positive], both > 0; got {w.tolist()}")
-        f = _times(f, w[1:]/w[:1])
-    return f
-
 def loss_prior_factor(
     loss_func, # The learner's loss function (a `DecisionLoss` is read through)
     multilabel:bool=False, # Sigmoid outputs: return the factor on each label's positive odds
 ):
     "Per-class factor by which `loss_func` reweights the training prior (softmax) or each label's odds (sigmoid); `None` if it does not"
     if isinstance(loss_func, DecisionLoss): loss_func = loss_func.loss_func
-    mode = getattr(loss_func, 'mode', None)
-    if mode in ('binary','multilabel'):   # a sigmoid focal loss
-        if not multilabel and mode=='multilabel':
-            raise ValueError(f"{loss_func!r} has sigmoid outputs, one per label: read its factor with multilabel=True")
-        f = _times(_loss_attr(loss_func, 'pos_weight'), _focal_odds(loss_func, mode))
-        return f if multilabel or f is None else np.r_[1., f]   # binary read as 2 classes: [negatives, positives]
-    if multilabel: return _loss_attr(loss_func, 'pos_weight')
-    w,adj = _loss_attr(loss_func, 'weight'),_loss_attr(loss_func, 'adjustment')
-    if adj is not None: w = _times(w, np.exp(-adj))
-    return w
+    f = getattr(loss_func, 'prior_factor', None)
+    if callable(f):   # the losses of 05_losses and 05a_longtail, and any loss that implements the method
+        f = f(multilabel)
+        return None if f is None else _np(f).reshape(-1)
+    return _loss_attr(loss_func, 'pos_weight' if multilabel else 'weight')   # fastai's: `CrossEntropyLossFlat(weight)`, `BCEWithLogitsLossFlat(pos_weight)`
 
 def _trained_loss(learn):
     "The loss the model was last trained with: a `DeferredReweighting`'s class-weighted `trained_loss` after its fit, else the learner's"
@@ -155,18 +138,10 @@ def _trained_loss(learn):
 def _bends(loss_func):
     "(why, whether a temperature undoes most of it) when the loss bends its probabilities in a way no prior shift undoes; `None` if it does not"
     lf = loss_func.loss_func if isinstance(loss_func, DecisionLoss) else loss_func
-    nm,g = type(lf).__name__,lambda k: getattr(lf, k, None)
-    gn,gp,clip = g('gamma_neg'),g('gamma_pos'),g('clip')
-    if gn is not None and (gn!=gp or clip):
-        return (f"{nm}(gamma_neg={gn:g}, gamma_pos={gp:g}, clip={clip:g}) focuses negatives and positives apart, which raises the "
-                "probabilities (with the defaults a true 2% reads about 36% at the loss's optimum)", False)
-    m = g('margins')
-    if m is not None and (_np(m)>0).any():
-        return (f"the margins of {nm} (up to {_np(m).max():g}, times s={_logit_scale(lf):g}) make its probabilities over-confident", True)
-    gamma = g('gamma') if gn is None else gn
-    if isinstance(gamma, (int, float)) and gamma>0:
-        return (f"the focusing term of {nm} (gamma={gamma:g}) pulls its probabilities towards 1/2 (with gamma=2 a true 2% reads about "
-                "19% at the loss's optimum)", True)
+    b = getattr(lf, 'bends_probabilities', None)
+    if callable(b): return b()   # the losses of 05_losses and 05a_longtail, and any loss that implements the method
+    g = getattr(lf, 'gamma', None)   # fastai's `FocalLoss`/`FocalLossFlat`: their focusing `gamma`
+    return _focusing_bend(type(lf).__name__, g) if isinstance(g, (int, float)) else None
 
 def _warn_bent(learn, who='PriorCorrection'):
     "Warn that the corrected probabilities are approximate when the learner's loss bends them (unless a temperature undoes the bend)"

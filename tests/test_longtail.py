@@ -37,6 +37,30 @@ def test_ldam_values_and_gradients():
         assert torch.allclose(v1, v2) and torch.allclose(g1, g2)
 
 
+def test_ldam_gradient_scaled_on_the_loss_matches_autograd_of_the_definition():
+    "The factor s is applied to the loss's gradient, not the logits': per-target losses (any upstream gradient), ignored pixels, weights, float16"
+    torch.manual_seed(6)
+    x, t = torch.randn(3, 4, 5, 5), torch.randint(0, 4, (3, 5, 5))
+    t[0, :2] = -100
+    n, w = torch.tensor([400., 90., 20., 3.]), torch.tensor([.5, 1., 2., 4.])
+    up = torch.randn(3, 5, 5)
+    for s, wt, red in ((30., None, 'none'), (7., w, 'none'), (7., w, 'sum'), (2., w, 'mean'), (30., None, 'mean')):
+        lf = LDAMLoss(n, s=s, weight=wt, reduction=red)
+        m = lf.margins
+        def ref(x):
+            z = x - m[:, None, None]*F.one_hot(t.clamp_min(0), 4).permute(0, 3, 1, 2)
+            return F.cross_entropy(s*z, t, weight=wt, reduction=red)
+        xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+        la, lb = lf(xa, t), ref(xb)
+        (la*up if red == 'none' else la).sum().backward(); (lb*up if red == 'none' else lb).sum().backward()
+        assert torch.allclose(la, lb, atol=1e-5) and torch.allclose(xa.grad, xb.grad, atol=1e-6), (s, red)
+    xh = x.half().requires_grad_()
+    LDAMLoss(n)(xh, t).backward()
+    assert xh.grad.dtype == torch.float16 and torch.isfinite(xh.grad).all()
+    xg = x.clone().requires_grad_()
+    g, = torch.autograd.grad(LDAMLoss(n)(xg, t), xg, create_graph=True)
+    with pytest.raises(RuntimeError): g.sum().backward()   # no silent wrong second derivative: torch refuses
+
 def test_asymmetric_values_and_gradients_and_the_papers_sum():
     torch.manual_seed(5)
     x, y = torch.randn(12, 7)*3, (torch.rand(12, 7) < .25).double()
@@ -51,32 +75,41 @@ def test_asymmetric_values_and_gradients_and_the_papers_sum():
     assert torch.allclose(AsymmetricLoss(0., 0., 0.)(x, y.float()), F.binary_cross_entropy_with_logits(x, y.float()))
 
 
+def _weighted(loss, w):
+    "A copy of `loss` with class weights `w` (fastai's flattened losses hold them on `func`), to compare against"
+    wl = copy.deepcopy(loss)
+    getattr(wl, 'func', wl).weight = w
+    return wl
+
 class _LossSpy(Callback):
-    "Record, per training batch, the loss object in use and its class weight"
+    "Record, per batch: the learner's loss object, and whether the batch's loss is that object's, or `ref`'s (weighted)"
     order = 10
+    def __init__(self, ref=None): self.ref = ref
     def before_fit(self): self.seen = []
     def after_loss(self):
-        lf = self.learn.loss_func
-        w = getattr(getattr(lf, 'func', lf), 'weight', None)
-        self.seen.append((self.epoch, self.training, lf, None if w is None else w.clone()))
+        lf, loss, p, yb = self.learn.loss_func, self.learn.loss, self.pred, self.yb
+        assert torch.equal(loss, self.learn.loss_grad.detach())
+        self.seen.append((self.epoch, self.training, lf, torch.allclose(loss, lf(p, *yb)),
+                          self.ref is not None and torch.allclose(loss, self.ref(p, *yb))))
 
 def test_drw_never_writes_into_fastais_shared_default_loss():
     "tabular_learner's default loss is Categorize's one CrossEntropyLossFlat, shared by every learner: it stays unweighted"
     set_seed(8)
     dls = _tab_dls('y', CategoryBlock())
     shared = Categorize.loss_func
-    spy = _LossSpy()
+    cbw = class_weights(dls, 'effective', beta=.9999)
+    spy = _LossSpy(_weighted(shared, cbw))
     learn = tabular_learner(dls, layers=[8], cbs=[DeferredReweighting(start_epoch=1), spy])
     assert learn.loss_func is shared
     other = tabular_learner(dls, layers=[8])
     class _Other(Callback):   # during the weighted epochs, the other learner's loss is still unweighted
         def after_batch(self):
-            if self.training and self.epoch>=1: assert other.loss_func.func.weight is None and self.learn.loss_func is not shared
+            if self.training and self.epoch>=1: assert other.loss_func.func.weight is None and self.learn.loss_func is shared
     learn.add_cb(_Other())
     _fit(learn, 3)
-    cbw = class_weights(dls, 'effective', beta=.9999)
-    assert [(e, torch.equal(w, cbw)) for e, tr, lf, w in spy.seen if tr and w is not None][0] == (1, True)
-    assert all(lf is shared for e, tr, lf, w in spy.seen if not tr or e==0)
+    assert all(lf is shared for e, tr, lf, plain, wtd in spy.seen)                 # never replaced
+    assert {(e, plain, wtd) for e, tr, lf, plain, wtd in spy.seen if tr} == {(0, True, False), (1, False, True), (2, False, True)}
+    assert all(plain for e, tr, lf, plain, wtd in spy.seen if not tr)              # validation: the loss as built
     assert learn.loss_func is shared and shared.func.weight is None and other.loss_func is shared
     drw = learn.cbs.filter(lambda c: isinstance(c, DeferredReweighting))[0]
     assert torch.equal(drw.applied_weight, cbw) and np.allclose(loss_prior_factor(drw.trained_loss), cbw.numpy())
@@ -87,19 +120,16 @@ def test_drw_never_writes_into_fastais_shared_default_loss():
 def test_drw_works_with_any_loss_that_takes_weight(make):
     set_seed(9)
     dls = _tab_dls('y', CategoryBlock())
-    loss = make(dls)
-    spy, drw = _LossSpy(), DeferredReweighting(weight=[1., 5., 10.])
+    loss, w = make(dls), torch.tensor([1., 5., 10.])
+    spy, drw = _LossSpy(_weighted(make(dls), w)), DeferredReweighting(weight=w)
     learn = _fit(tabular_learner(dls, layers=[8], loss_func=loss, cbs=[drw, spy]), 5)
-    weighted = {e for e, tr, lf, w in spy.seen if tr and w is not None}
-    assert weighted == {4}, weighted                  # round(0.8*5) = 4: the last epoch
+    assert {e for e, tr, lf, plain, wtd in spy.seen if tr and wtd and not plain} == {4}   # round(0.8*5) = 4: the last epoch
+    assert all(plain for e, tr, lf, plain, wtd in spy.seen if not tr or e<4)
+    assert all(lf is loss for e, tr, lf, plain, wtd in spy.seen)
     assert learn.loss_func is loss and getattr(getattr(loss, 'func', loss), 'weight') is None
-    assert torch.equal(drw.applied_weight, torch.tensor([1., 5., 10.]))
-    copy_used = next(lf for e, tr, lf, w in spy.seen if tr and e==4)
-    assert drw.trained_loss is copy_used and copy_used is not loss   # what PriorCorrection should read
+    assert torch.equal(drw.applied_weight, w) and drw.trained_loss is not loss   # what PriorCorrection should read
     x, t = torch.randn(6, 3), torch.tensor([0, 1, 2, 2, 1, 0])
-    wl = copy.deepcopy(loss)
-    getattr(wl, 'func', wl).weight = torch.tensor([1., 5., 10.])   # fastai's flattened losses hold it on `func`
-    assert torch.allclose(copy_used(x, t), wl(x, t)) and not torch.allclose(copy_used(x, t), loss(x, t))
+    assert torch.allclose(drw.trained_loss(x, t), spy.ref(x, t)) and not torch.allclose(drw.trained_loss(x, t), loss(x, t))
 
 class _TensorDS(torch.utils.data.Dataset):
     "Tensors with their labels as `targets`, which `get_labels` reads"
@@ -108,21 +138,29 @@ class _TensorDS(torch.utils.data.Dataset):
     def __getitem__(self, i): return self.x[i], self.targets[i]
 
 def test_drw_with_mixup():
-    "MixUp wraps the weighted copy DRW puts in (DRW's order is before MixUp's), and both put the loss back"
+    "MixUp (its own lf, mixing the loss it keeps as old_lf) mixes DRW's weighted copy in the weighted epochs; nothing is replaced after"
     set_seed(2)
     x = torch.randn(96, 4); y = (x[:, 0] > .8).long()
     dls = DataLoaders.from_dsets(_TensorDS(x[:64], y[:64]), _TensorDS(x[64:], y[64:]), bs=16, num_workers=0)
     loss, drw, mix, seen = LDAMLoss(dls), DeferredReweighting(start_epoch=1), MixUp(), []
+    cbw = class_weights(torch.bincount(y[:64]), 'effective', beta=.9999)
+    def mixed(lf, p, yb):   # MixUp's definition, with the loss `lf`
+        lf = copy.deepcopy(lf); lf.reduction = 'none'
+        return torch.lerp(lf(p, *mix.yb1), lf(p, *yb), mix.lam).mean()
     class _Check(Callback):
         order = 10
         def after_loss(self):
-            if self.training: seen.append((self.epoch, mix.old_lf is loss, mix.old_lf.weight is not None))
+            if self.training:
+                l = self.learn.loss
+                seen.append((self.epoch, mix.old_lf is loss, torch.allclose(l, mixed(loss, self.pred, self.yb)),
+                             torch.allclose(l, mixed(_weighted(loss, cbw), self.pred, self.yb))))
     learn = _fit(Learner(dls, nn.Linear(4, 2), loss_func=loss, cbs=[drw, mix, _Check()]), 2)
-    assert set(seen) == {(0, True, False), (1, False, True)}   # epoch 1: MixUp mixes DRW's weighted copy
+    assert set(seen) == {(0, True, True, False), (1, True, False, True)}   # epoch 1: MixUp mixes DRW's weighted copy
     assert learn.loss_func is loss and loss.weight is None and loss.reduction == 'mean'
-    assert torch.equal(drw.applied_weight, class_weights(y[:64], 'effective', beta=.9999))
+    assert torch.equal(drw.applied_weight, cbw)
 
 def test_drw_export_and_interruption(tmp_path):
+    "An exception in a weighted epoch (fastai then runs no after_fit) leaves the learner's loss as built: export saves it"
     set_seed(10)
     dls = _tab_dls('y', CategoryBlock())
     loss = LDAMLoss(dls)
@@ -138,10 +176,22 @@ def test_drw_export_and_interruption(tmp_path):
             if self.training and self.epoch==1: raise RuntimeError('boom')
     learn.add_cb(_Boom())
     with pytest.raises(RuntimeError, match='boom'): _fit(learn, 2, lr=1e-3)
-    assert learn.loss_func is not loss   # fastai runs no after_fit for an exception: the weighted copy is still in
+    assert learn.loss_func is loss and loss.weight is None   # mid-weighted-epoch: nothing to put back
     learn.remove_cbs(learn.cbs.filter(lambda c: isinstance(c, _Boom)))
-    _preds(learn)                        # its validation context fires before_fit, which puts the loss back
-    assert learn.loss_func is loss and loss.weight is None
+    learn.export(tmp_path/'drw2.pkl')
+    lf = load_learner(tmp_path/'drw2.pkl').loss_func
+    assert isinstance(lf, LDAMLoss) and lf.weight is None and torch.equal(lf.margins, loss.margins)
+    _fit(learn, 2)                                            # the next fit switches again, from a fresh copy
+    assert learn.loss_func is loss and torch.equal(drw.applied_weight, class_weights(dls, 'effective', beta=.9999))
+
+def test_drw_refuses_a_loss_swapped_in_during_the_fit():
+    "A callback that puts another loss in place for training (not MixUp's lf): DRW cannot weigh it, and says so"
+    set_seed(12)
+    dls = _tab_dls('y', CategoryBlock())
+    class _Swap(Callback):
+        def before_train(self): self.learn.loss_func = CrossEntropyLossFlat()
+    learn = tabular_learner(dls, layers=[8], loss_func=CrossEntropyLossFlat(), cbs=[DeferredReweighting(start_epoch=0), _Swap()])
+    with pytest.raises(TypeError, match='cannot weigh it'): _fit(learn)
 
 def test_drw_refusals():
     set_seed(11)

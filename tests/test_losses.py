@@ -12,7 +12,8 @@ from fastai.callback.mixup import MixUp
 from fastai.tabular.learner import tabular_learner
 from fastai.torch_core import set_seed
 from torchvision.ops import sigmoid_focal_loss
-from imbalance_fastai.prior import loss_prior_factor
+from imbalance_fastai.core import Labels
+from imbalance_fastai.prior import loss_prior_factor, _bends
 from imbalance_fastai.losses import FocalLoss, LogitAdjustedLoss, BalancedSoftmaxLoss, class_weights
 from imbalance_fastai.longtail import LDAMLoss, DeferredReweighting, AsymmetricLoss
 from tabular_data import VOCAB, _df, _tab_dls, _train_counts, _raw_outputs, _fit, _preds, _grad
@@ -274,7 +275,7 @@ def test_segmentation_learner_with_reduction_none():
     img = torch.randn(40, 1, 6, 6); mask = (img[:, 0] > .5).long() + (img[:, 0] > 1.5).long()
     dls = DataLoaders.from_dsets(list(zip(img[:32], mask[:32])), list(zip(img[32:], mask[32:])), bs=8, num_workers=0)
     counts = torch.bincount(mask[:32].flatten(), minlength=3).float()
-    for lf in (FocalLoss(weight=class_weights(mask[:32].flatten())), BalancedSoftmaxLoss(counts), LDAMLoss(counts, s=5.)):
+    for lf in (FocalLoss(weight=class_weights(counts)), BalancedSoftmaxLoss(counts), LDAMLoss(counts, s=5.)):
         learn = _fit(Learner(dls, nn.Conv2d(1, 3, 1), loss_func=lf), 2)
         probs, targs, decoded = _preds(learn, with_decoded=True)
         assert probs.shape == (8, 3, 6, 6) and decoded.shape == (8, 6, 6) and torch.equal(decoded, probs.argmax(1))
@@ -322,8 +323,10 @@ def test_losses_pickle_and_move():
                if isinstance(loss, AsymmetricLoss) else (out, targ)
         loss2 = pickle.loads(pickle.dumps(loss))
         assert repr(loss2) == repr(loss) and torch.equal(loss(o, t), loss2(o, t))
-        loss.to(torch.device('cpu'))
-        assert torch.equal(loss(o, t), loss2(o, t))
+        assert loss.to(torch.device('cpu')) is loss and loss.cpu() is loss   # chainable, as nn.Module.to
+        assert torch.equal(loss(o, t), loss2(o, t)) and torch.equal(loss.forward(o, t), loss(o, t))
+    w = LDAMLoss([90, 10], weight=[1., 3.]).to(torch.float64).weight   # dtype arguments reach the tensors it holds
+    assert w.dtype == torch.float64 and torch.equal(w, torch.tensor([1., 3.], dtype=torch.float64))
 
 def test_large_batch_matches_cross_entropy():
     "gamma=0 with weights, label smoothing and ignored targets: F.cross_entropy's sum, and the mean over the targets kept"
@@ -348,5 +351,29 @@ def test_prior_factors_of_the_long_tail_losses():
     assert np.allclose(loss_prior_factor(FocalLoss(weight=[1., 2., 3.])), [1, 2, 3])
     assert np.allclose(loss_prior_factor(FocalLoss(alpha=[1., 2., 3.])), [1, 2, 3])
 
+def test_prior_correction_asks_the_losses_through_their_methods():
+    "loss_prior_factor and the bend check call prior_factor / bends_probabilities, so a subclass that reweights differently is read right"
+    for lf, ml in ((FocalLoss(weight=[1., 2.]), False), (FocalLoss(alpha=.3, mode='binary'), True), (LogitAdjustedLoss([3, 1], tau=.5), False),
+                   (BalancedSoftmaxLoss([3, 1]), False), (LDAMLoss([3, 1], weight=[1., 2.]), False), (AsymmetricLoss(), True)):
+        f, got = lf.prior_factor(ml), loss_prior_factor(lf, multilabel=ml)
+        assert (f is None and got is None) or (got.dtype == np.float64 and np.allclose(got, f))
+        assert _bends(lf) == lf.bends_probabilities()
+    class _Halved(FocalLoss):   # its own reading of what it trains on, and no bend: what prior correction uses
+        def prior_factor(self, multilabel=False): return np.array([1., 7.])
+        def bends_probabilities(self): return None
+    assert np.allclose(loss_prior_factor(_Halved(alpha=[1., 2.])), [1, 7]) and _bends(_Halved()) is None
+
 # ---------------------------------------------------------------- deferred re-weighting
 
+
+def test_class_weights_read_numbers_as_counts_as_the_losses_do():
+    "class_weights([900, 100]) is two classes of 900 and 100 rows (it used to be two labels, named 900 and 100), as LogitAdjustedLoss reads it"
+    w = class_weights([900, 100])
+    assert w.shape == (2,) and torch.allclose(w, torch.tensor([1000/1800, 1000/200]))
+    for src in ((900, 100), np.array([900, 100]), torch.tensor([900, 100])):
+        assert torch.equal(class_weights(src), w)
+    lbls = Labels(np.repeat([0, 1], [900, 100]))
+    for m in ('inverse', 'sqrt', 'balanced', 'effective'):   # the same weights from the labels and from their counts
+        assert torch.allclose(class_weights(lbls, m), class_weights([900, 100], m))
+    assert np.allclose(loss_prior_factor(BalancedSoftmaxLoss([900, 100])), [1/.9, 10])   # the same reading of the numbers
+    with pytest.raises(ValueError, match='needs whole class counts'): class_weights([.9, .1], 'effective')
