@@ -11,7 +11,7 @@ from scipy.special import logsumexp, log_expit, expit, softmax
 from fastcore.basics import patch, noop
 from fastai.callback.core import Callback
 from fastai.learner import Learner
-from .decisions import _np, _activation_kind, _base_loss, _logit_scale
+from .decisions import _np, _activation_kind, _base_loss, _logit_scale, _restage_learner, DecisionLoss
 from .prior import _check_probs, _reading_correction, logit_shift, PriorCorrection
 from .metrics import _as_preds, _eval_dl
 
@@ -149,6 +149,9 @@ def calibrate(self:Learner,
     T = fit_temperature(z, y, None if pri is None else logit_shift(*pri, multilabel=ml), ml, ax)
     self.remove_cbs([cb for cb in self.cbs if isinstance(cb, TemperatureScaling)])
     self.add_cb(TemperatureScaling(T))
+    lf = self.loss_func
+    if isinstance(lf, DecisionLoss) and lf.stage is not None:   # the learner's own rule: for the new probabilities, deciding the same
+        _restage_learner(self, (T, lf.stage[1]), f"calibrate (temperature {T:.4g})")
     return T
 
 # %% ../nbs/07a_calibration.ipynb #5f4b70a6
