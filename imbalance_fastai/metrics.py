@@ -40,6 +40,12 @@ def _candidates(p, thresholds):
     if isinstance(thresholds, int): return np.linspace(0, 1, thresholds+2)[1:-1]
     return np.sort(_np(thresholds).reshape(-1))
 
+def _quantile_grid(p, n:int=200):
+    "At most `n` of the default candidates: for each of `n` evenly spaced quantiles of `p`, the midpoint just above it"
+    cands = _candidates(p, None)
+    if len(cands)<=n: return cands
+    return cands[np.unique(np.r_[0, np.searchsorted(cands, np.quantile(p, np.linspace(0, 1, n-1)), side='right')])]   # and the lowest: all positive
+
 def threshold_scores(
     probs, # Positive-class probabilities `(n,)` (or `(n,1)`, or 2-class probabilities `(n,2)`)
     targets, # 0/1 targets `(n,)`
@@ -86,6 +92,7 @@ def best_threshold(
     if yb.all() or not yb.any():
         raise ValueError(f"targets has a single class ({'all' if yb.all() else 'no'} positives in {len(yb)} rows): no threshold can be "
                          "tuned on it; tune on a set with positives and negatives")
+    if callable(metric) and thresholds is None: thresholds = _quantile_grid(pb)
     df = threshold_scores(pb, yb, thresholds)
     df['score'] = [metric(yb, pb>t) for t in df.threshold] if callable(metric) else df[metric]
     ok = np.ones(len(df), bool)
