@@ -43,6 +43,14 @@ def calibration_bins(
     return pd.DataFrame(dict(lo=edges[:-1], hi=edges[1:], count=cnt, mean_prob=div(np.bincount(b, conf, n_bins)),
                              frequency=div(np.bincount(b, hit, n_bins))))
 
+def _ece(P, Y, ml=False, n_bins=10, w=None):
+    "Expected calibration error of probabilities `P (n,c)` and targets `Y` (as `_as_preds` gives them), per row of row weights `w (b,n)` (a bootstrap resample each): `(b,)`"
+    conf,hit = _confidence(P, Y, ml)
+    b = np.searchsorted(np.linspace(0., 1., n_bins+1)[1:-1], conf)
+    if w is None: return np.abs(np.bincount(b, conf-hit, n_bins))[None].sum(1)/len(conf)
+    if ml: w = np.repeat(w, P.shape[1], axis=1)   # a row's weight on each of its labels
+    return np.abs((w*(conf-hit)) @ (b[:,None]==np.arange(n_bins))).sum(1)/w.sum(1)
+
 def expected_calibration_error(
     probs, # Probabilities `(n,c)`, or positive-class probabilities `(n,)`
     targets, # Class codes `(n,)` or a multi-hot matrix `(n,c)`
@@ -50,9 +58,9 @@ def expected_calibration_error(
     multilabel:bool=None, # Multi-label targets; inferred from the shapes when `None`
 )->float:
     "Expected calibration error: bin-size-weighted mean gap between predicted probability and observed frequency"
-    df = calibration_bins(probs, targets, n_bins, multilabel)
-    ok = df['count']>0
-    return float((df['count'][ok]*(df.frequency[ok]-df.mean_prob[ok]).abs()).sum()/df['count'].sum())
+    if n_bins<1: raise ValueError(f"n_bins must be at least 1, got {n_bins}")
+    P,Y,ml = _as_preds(probs, targets, multilabel)
+    return float(_ece(P, Y, ml, n_bins)[0])
 
 # %% ../nbs/07a_calibration.ipynb #f98a8aa7
 def _class_last(z, axis):

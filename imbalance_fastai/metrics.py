@@ -107,18 +107,23 @@ def best_threshold(
 # %% ../nbs/07_metrics.ipynb #7f61a2e3
 _offset_scores = ('balanced_accuracy', 'macro_f1', 'mcc')
 
-def _counts_score(tp, pred, true, metric):
-    "`metric` of each row of true positives `tp (k,c)` and predicted counts `pred (k,c)`, with true counts `true (c,)`"
-    if metric=='balanced_accuracy':
-        ok = true>0
-        return (tp[:,ok]/true[ok]).mean(1)
-    if metric=='macro_f1':
-        den = pred+true
-        return (2*tp/np.where(den>0, den, 1)).mean(1)
-    n = true.sum()
-    cov = tp.sum(1)*n - pred@true
-    den = np.sqrt((n*n - (pred*pred).sum(1))*(n*n - (true*true).sum()))
-    return np.where(den>0, cov/np.where(den>0, den, 1), 0.)
+_count_scores = _offset_scores + ('minority_recall',)
+
+def _counts_score(tp, pred, true, metric, minority=None):
+    "`metric` from per-class sums of true positives, predictions and rows, each `(..., c)` (vectorised over the leading axes), as scikit-learn defines it; NaN where undefined"
+    with np.errstate(divide='ignore', invalid='ignore'):
+        if metric in ('balanced_accuracy', 'minority_recall'):   # mean recall over the classes with rows (of `minority`)
+            ok = true>0
+            if metric=='minority_recall': ok = ok & np.isin(np.arange(tp.shape[-1]), minority)
+            return np.where(ok, tp/np.where(ok, true, 1), 0).sum(-1)/ok.sum(-1)
+        if metric=='macro_f1':   # over the classes with rows or predictions, as f1_score(average='macro')
+            den = true+pred
+            return np.where(den>0, 2*tp/np.where(den>0, den, 1), 0).sum(-1)/(den>0).sum(-1)
+        if metric=='mcc':
+            s,hits = true.sum(-1),tp.sum(-1)
+            den = np.sqrt((s**2 - (pred**2).sum(-1))*(s**2 - (true**2).sum(-1)))
+            return np.where(den>0, (hits*s - (pred*true).sum(-1))/np.where(den>0, den, 1), 0.)
+    raise ValueError(f"{metric!r} is not a decision metric; choose from {_count_scores}")
 
 def _score_decisions(y, d, c, metric)->float:
     "The score of class decisions `d` for targets `y`"

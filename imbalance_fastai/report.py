@@ -13,7 +13,7 @@ from fastcore.meta import delegates
 from fastai.learner import Learner
 from .core import get_labels, MaskLabels
 from .decisions import _np, _along, _balanced_rule, _correction, _numeric, _restage, DecisionLoss, DecisionRule
-from .prior import _prior_array, _warn_bent, logit_shift, correct_prior
+from .prior import _decisions, _prior_array, _warn_bent, logit_shift, correct_prior
 from .metrics import _as_preds, _eval_dl, _rarest_classes
 from .calibration import (_raw_outputs, _kind, TemperatureScaling, expected_calibration_error,
                                           calibration_bins)
@@ -56,7 +56,7 @@ def _scores(P, Y, ml, rule=None, vocab=None, n_bins=10)->pd.Series:
         binary = c==2
         Pn = P/P.sum(1, keepdims=True)   # float32 softmax rows sum to 1 only within 1e-7, which scikit-learn's log-loss warns about
         allm = dict(accuracy=skm.accuracy_score(Y, D), balanced_accuracy=_safe(skm.balanced_accuracy_score, Y, D),
-                    macro_f1=skm.f1_score(Y, D, labels=labels, average='macro', zero_division=0), mcc=skm.matthews_corrcoef(Y, D),
+                    macro_f1=skm.f1_score(Y, D, average='macro', zero_division=0), mcc=skm.matthews_corrcoef(Y, D),   # over the classes that appear, as everywhere
                     roc_auc=auc[1] if binary else nanmean(auc), average_precision=ap[1] if binary else nanmean(ap),
                     log_loss=skm.log_loss(Y, Pn, labels=labels),
                     brier=skm.brier_score_loss(Y, P[:,1], pos_label=1) if binary else skm.brier_score_loss(Y, Pn, labels=labels))
@@ -199,8 +199,6 @@ def _seg_decisions(P, rule, c):
     return np.asarray(rule(P)) if rule is not None else P.argmax(1)
 
 # %% ../nbs/08_report.ipynb #90375ce5
-_decisions = ('balanced', 'accuracy')
-
 def _report_columns(src, targets=None, train_prior=None, target_prior=None, vocab=None, multilabel=None, thresh=None,
                     decision='balanced', ds_idx=1, dl=None, rule=None):
     "{stage: (probabilities, rule)}, targets, multi-label?, vocab: what the report and its plots score"
