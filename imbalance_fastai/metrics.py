@@ -293,7 +293,7 @@ def _as_preds(probs, targets, multilabel=None):
     if Y.shape[1]!=1: raise ValueError(f"targets has shape {Y.shape}: pass class codes (n,) or a multi-hot matrix shaped like probs")
     Y = Y[:,0]
     if not (np.mod(Y, 1)==0).all() or (Y<0).any(): raise ValueError("targets must be integer class codes >= 0")
-    if P.ndim==1 or P.shape[1]==1: P = np.stack([1-P.reshape(-1), P.reshape(-1)], 1)
+    P,_ = _as_probs(P)   # a binary model's positive-class column read as (n, 2), as everywhere
     if Y.max(initial=0)>=P.shape[1]: raise ValueError(f"targets has class code {int(Y.max())} but probs has {P.shape[1]} classes")
     return P,Y.astype(np.int64),False
 
