@@ -11,7 +11,7 @@ from scipy.special import logsumexp, log_expit, expit, softmax
 from fastcore.basics import patch, noop
 from fastai.callback.core import Callback
 from fastai.learner import Learner
-from .decisions import _np, _activation_kind, _base_loss, _logit_scale, _restage_learner, DecisionLoss
+from .decisions import _np, _activation_kind, _base_loss, _logit_scale, _restage_learner, _temperature, DecisionLoss
 from .prior import _check_probs, _reading_correction, logit_shift, PriorCorrection
 from .metrics import _as_preds, _eval_dl
 
@@ -108,6 +108,24 @@ class TemperatureScaling(Callback):
         t = float(temperature)
         if not (np.isfinite(t) and t>0): raise ValueError(f"temperature must be a positive number, got {temperature}")
         self.temperature,self.enabled,self._fitting = t,True,False
+    @property
+    def learn(self): return self.__dict__.get('_learn')
+    @learn.setter
+    def learn(self, learn):
+        "Attached (`add_cb`) or taken off (`remove_cb`): the learner's own decision rule is re-expressed for its new probabilities, deciding the same"
+        old = self.__dict__.get('_learn')
+        self.__dict__['_learn'] = learn
+        on = self.enabled and self.temperature
+        if old is not None and learn is None and self in old.cbs: self._restage(old, _temperature(old)/(on or 1.), 'TemperatureScaling removed')
+        if learn is not None and self not in learn.cbs: self._restage(learn, _temperature(learn)*(on or 1.), f'TemperatureScaling({self.temperature:.4g}) added')
+    def __setstate__(self, state):
+        "Learners exported by earlier versions kept the learner as `learn`"
+        if 'learn' in state: state['_learn'] = state.pop('learn')
+        super().__setstate__(state)
+    def _restage(self, learn, T, why):
+        lf = learn.loss_func
+        if isinstance(lf, DecisionLoss) and lf.stage is not None: _restage_learner(learn, (T, lf.stage[1]), why)
+
     def before_epoch(self): self._fitting = False
     def before_train(self): self._fitting = True
     def after_fit(self): self._fitting = False
@@ -156,10 +174,7 @@ def calibrate(self:Learner,
     pri = _train_natural(self, n_out, ml)
     T = fit_temperature(z, y, None if pri is None else logit_shift(*pri, multilabel=ml), ml, ax)
     self.remove_cbs([cb for cb in self.cbs if isinstance(cb, TemperatureScaling)])
-    self.add_cb(TemperatureScaling(T))
-    lf = self.loss_func
-    if isinstance(lf, DecisionLoss) and lf.stage is not None:   # the learner's own rule: for the new probabilities, deciding the same
-        _restage_learner(self, (T, lf.stage[1]), f"calibrate (temperature {T:.4g})")
+    self.add_cb(TemperatureScaling(T))   # (the learner's own rule follows it, deciding the same)
     return T
 
 # %% ../nbs/07a_calibration.ipynb #5f4b70a6
