@@ -11,7 +11,7 @@ from scipy.special import logsumexp, log_expit, expit, softmax
 from fastcore.basics import patch, noop
 from fastai.callback.core import Callback
 from fastai.learner import Learner
-from .decisions import _np, _activation_kind, _base_loss, _logit_scale
+from .decisions import _np, _activation_kind, _base_loss, _logit_scale, _restage_learner, _temperature, DecisionLoss
 from .prior import _check_probs, _reading_correction, logit_shift, PriorCorrection
 from .metrics import _as_preds, _eval_dl
 
@@ -43,6 +43,14 @@ def calibration_bins(
     return pd.DataFrame(dict(lo=edges[:-1], hi=edges[1:], count=cnt, mean_prob=div(np.bincount(b, conf, n_bins)),
                              frequency=div(np.bincount(b, hit, n_bins))))
 
+def _ece(P, Y, ml=False, n_bins=10, w=None):
+    "Expected calibration error of probabilities `P (n,c)` and targets `Y` (as `_as_preds` gives them), per row of row weights `w (b,n)` (a bootstrap resample each): `(b,)`"
+    conf,hit = _confidence(P, Y, ml)
+    b = np.searchsorted(np.linspace(0., 1., n_bins+1)[1:-1], conf)
+    if w is None: return np.abs(np.bincount(b, conf-hit, n_bins))[None].sum(1)/len(conf)
+    if ml: w = np.repeat(w, P.shape[1], axis=1)   # a row's weight on each of its labels
+    return np.abs((w*(conf-hit)) @ (b[:,None]==np.arange(n_bins))).sum(1)/w.sum(1)
+
 def expected_calibration_error(
     probs, # Probabilities `(n,c)`, or positive-class probabilities `(n,)`
     targets, # Class codes `(n,)` or a multi-hot matrix `(n,c)`
@@ -50,9 +58,9 @@ def expected_calibration_error(
     multilabel:bool=None, # Multi-label targets; inferred from the shapes when `None`
 )->float:
     "Expected calibration error: bin-size-weighted mean gap between predicted probability and observed frequency"
-    df = calibration_bins(probs, targets, n_bins, multilabel)
-    ok = df['count']>0
-    return float((df['count'][ok]*(df.frequency[ok]-df.mean_prob[ok]).abs()).sum()/df['count'].sum())
+    if n_bins<1: raise ValueError(f"n_bins must be at least 1, got {n_bins}")
+    P,Y,ml = _as_preds(probs, targets, multilabel)
+    return float(_ece(P, Y, ml, n_bins)[0])
 
 # %% ../nbs/07a_calibration.ipynb #f98a8aa7
 def _class_last(z, axis):
@@ -100,6 +108,24 @@ class TemperatureScaling(Callback):
         t = float(temperature)
         if not (np.isfinite(t) and t>0): raise ValueError(f"temperature must be a positive number, got {temperature}")
         self.temperature,self.enabled,self._fitting = t,True,False
+    @property
+    def learn(self): return self.__dict__.get('_learn')
+    @learn.setter
+    def learn(self, learn):
+        "Attached (`add_cb`) or taken off (`remove_cb`): the learner's own decision rule is re-expressed for its new probabilities, deciding the same"
+        old = self.__dict__.get('_learn')
+        self.__dict__['_learn'] = learn
+        on = self.enabled and self.temperature
+        if old is not None and learn is None and self in old.cbs: self._restage(old, _temperature(old)/(on or 1.), 'TemperatureScaling removed')
+        if learn is not None and self not in learn.cbs: self._restage(learn, _temperature(learn)*(on or 1.), f'TemperatureScaling({self.temperature:.4g}) added')
+    def __setstate__(self, state):
+        "Learners exported by earlier versions kept the learner as `learn`"
+        if 'learn' in state: state['_learn'] = state.pop('learn')
+        super().__setstate__(state)
+    def _restage(self, learn, T, why):
+        lf = learn.loss_func
+        if isinstance(lf, DecisionLoss) and lf.stage is not None: _restage_learner(learn, (T, lf.stage[1]), why)
+
     def before_epoch(self): self._fitting = False
     def before_train(self): self._fitting = True
     def after_fit(self): self._fitting = False
@@ -148,7 +174,7 @@ def calibrate(self:Learner,
     pri = _train_natural(self, n_out, ml)
     T = fit_temperature(z, y, None if pri is None else logit_shift(*pri, multilabel=ml), ml, ax)
     self.remove_cbs([cb for cb in self.cbs if isinstance(cb, TemperatureScaling)])
-    self.add_cb(TemperatureScaling(T))
+    self.add_cb(TemperatureScaling(T))   # (the learner's own rule follows it, deciding the same)
     return T
 
 # %% ../nbs/07a_calibration.ipynb #5f4b70a6

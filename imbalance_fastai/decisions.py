@@ -4,7 +4,7 @@
 
 # %% ../nbs/05b_decisions.ipynb #371296a3
 from __future__ import annotations
-import copy
+import copy, warnings
 import numpy as np, torch
 from torch import nn
 from fastcore.basics import store_attr, ifnone, patch, getcallable, GetAttr
@@ -135,16 +135,16 @@ class DecisionRule:
         return len(getattr(self, self.kind))
 
     def __call__(self, probs):
-        "Decisions for `probs`: class codes (softmax outputs) or a boolean per label (sigmoid outputs); a tensor for a tensor"
+        "Decisions for `probs`: class codes (softmax outputs, or one positive-class output) or a boolean per label (sigmoid outputs); a tensor for a tensor"
         if self.multilabel:
             P = _np(probs)
             if np.isnan(P).any(): raise ValueError("probs has NaN values; check the model's outputs before deciding")
-            t = self.thresh
+            t,c = self.thresh,1 if P.ndim==1 else P.shape[self.axis]
             if np.ndim(t):
-                c = 1 if P.ndim==1 else P.shape[self.axis]
                 if len(t)!=c: raise ValueError(f"the rule has {len(t)} thresholds but the probabilities have {c} labels")
                 t = _along(t, self.axis, P.ndim)
             d = P > t
+            if c==1: d = (d.reshape(-1) if P.ndim==1 else d.squeeze(self.axis)).astype(np.int64)   # one positive-class output: class codes
         elif self.kind=='thresh':
             P,ax = _as_probs(probs, self.axis)
             if P.shape[ax]!=2: raise ValueError(f"a threshold decides between 2 classes, but the probabilities have {P.shape[ax]}; use offsets=...")
@@ -163,6 +163,22 @@ def _balanced_rule(target_prior, multilabel:bool, axis:int=-1)->DecisionRule:
     if multilabel: return DecisionRule(thresh=t, multilabel=True, axis=axis)
     with np.errstate(divide='ignore'): return DecisionRule(offsets=np.where(t>0, -np.log(np.where(t>0, t, 1.)), -np.inf), axis=axis)
 
+def _restage(rule, old, new):
+    "A tuned rule for probabilities at stage `new` that decides exactly as `rule` does at stage `old` (`None` if none does); a stage is (temperature, logit shift) of the activation's input"
+    if rule is None or old is None or new is None: return rule
+    (T0,s0),(T1,s1) = old,new
+    s0,s1 = (np.zeros(1) if v is None else _np(v).reshape(-1) for v in (s0,s1))
+    if rule.kind=='costs' or (T0==T1 and s0.shape==s1.shape and (s0==s1).all()): return rule
+    if not (np.isfinite(s0).all() and np.isfinite(s1).all()): return None   # a class the correction gives probability 0
+    r = T0/T1
+    if rule.kind=='offsets': return DecisionRule(offsets=(rule.offsets + s0)*r - s1, axis=rule.axis)
+    if not rule.multilabel: s0,s1 = (v[1:]-v[:1] if len(v)==2 else v for v in (s0,s1))   # a 2-class softmax: class 1's log-odds
+    t = _np(rule.thresh)
+    with np.errstate(divide='ignore', over='ignore'):
+        t = 1/(1 + np.exp(-((np.log(t) - np.log1p(-t) - s0)*r + s1)))
+    t = float(t[0]) if np.ndim(rule.thresh)==0 and t.size==1 else t
+    return DecisionRule(thresh=t, multilabel=rule.multilabel, axis=rule.axis)
+
 # %% ../nbs/05b_decisions.ipynb #614eb37d
 class DecisionLoss(GetAttr, BaseLoss):
     "A learner's own wrapper of its loss: training and probabilities are `loss_func`'s, decisions follow the learner's rule"
@@ -171,11 +187,12 @@ class DecisionLoss(GetAttr, BaseLoss):
         loss_func, # The loss to train with; never written to (fastai's default loss objects are shared by every learner of a block type)
         rule:DecisionRule=None, # The learner's decision rule; `None`: `correction`'s default while it corrects, else `loss_func.decodes`
         correction=None, # The learner's `PriorCorrection`, if it has one
+        stage=None, # (temperature, corrected?) of the probabilities `rule` was set on; `None`: unknown, the rule is never re-expressed
     ):
         if isinstance(loss_func, DecisionLoss): loss_func = loss_func.loss_func
-        store_attr()
+        store_attr(store_args=False)   # no `__stored_args__`: a copy of it would copy the correction, and its learner, behind our back
 
-    _own = ('loss_func', 'rule', 'correction')
+    _own = ('loss_func', 'rule', 'correction', 'stage')
     def __setattr__(self, k, v):
         "What is read through to `loss_func` is set on it (`weight`, as `DeferredReweighting` sets on its copy); the wrapper's own fields here"
         inner = self.__dict__.get('loss_func')
@@ -183,18 +200,30 @@ class DecisionLoss(GetAttr, BaseLoss):
         else: setattr(inner, k, v)
 
     def __deepcopy__(self, memo):
-        "A copy with its own loss and rule, tied to the same `correction` (the learner's callback: not the loss's to copy, nor the learner behind it)"
+        "A copy with its own loss and rule, tied to the learner's `correction`: the same one, or its copy when the learner is copied with it"
         new = type(self).__new__(type(self))
         memo[id(self)] = new
-        new.__dict__.update({k: v if k=='correction' else copy.deepcopy(v, memo) for k,v in vars(self).items()})
+        cb = self.correction
+        if cb is not None and id(cb) not in memo and id(getattr(cb, 'learn', None)) in memo: copy.deepcopy(cb, memo)   # its learner is copied
+        new.__dict__.update({k: memo.get(id(v), v) if k=='correction' else copy.deepcopy(v, memo) for k,v in vars(self).items()
+                             if k!='__stored_args__'})   # (kept by versions before this one)
         return new
 
     def __call__(self, *args, **kwargs): return self.loss_func(*args, **kwargs)
     def activation(self, x): return getcallable(self.loss_func, 'activation')(x)
+    def now(self):
+        "The stage of the probabilities `decodes` sees now: (the temperature last recorded, whether the correction corrects them)"
+        cb,st = self.correction,self.__dict__.get('stage')
+        return (1. if st is None else st[0], cb is not None and cb.correcting)
+
     def active_rule(self, n_out:int=None)->DecisionRule:
-        "The rule `decodes` uses now: `rule`, else the correction's default while it corrects; `None`: `loss_func`'s own `decodes`"
-        if self.rule is not None: return self.rule
-        cb = self.correction
+        "The rule `decodes` uses now: `rule` (re-expressed for the probabilities now), else the correction's default while it corrects; `None`: `loss_func`'s own `decodes`"
+        cb,st = self.correction,self.__dict__.get('stage')
+        if self.rule is not None:
+            now = self.now()
+            if cb is None or st is None or now==st: return self.rule
+            sh = cb.stage_shift(n_out)   # the correction's shift now (its priors are recaptured after each fit)
+            return _restage(self.rule, _numeric(st, sh), _numeric(now, sh))
         if cb is not None and cb.correcting: return cb.decision_rule(n_out)
 
     def decodes(self, x):
@@ -212,7 +241,9 @@ class DecisionLoss(GetAttr, BaseLoss):
         rule = self.active_rule()
         return rule.thresh if rule is not None and rule.kind=='thresh' else self.loss_func.thresh
     @thresh.setter
-    def thresh(self, v): self.rule = DecisionRule(thresh=v, multilabel=_activation_kind(self.loss_func)=='sigmoid', axis=getattr(self, 'axis', -1))
+    def thresh(self, v):
+        self.rule = DecisionRule(thresh=v, multilabel=_activation_kind(self.loss_func)=='sigmoid', axis=getattr(self, 'axis', -1))
+        if self.__dict__.get('stage') is not None: self.stage = self.now()
     def to(self, device):
         if isinstance(self.loss_func, (nn.Module, BaseLoss)): self.loss_func.to(device)
     def __repr__(self): return f"DecisionLoss({self.loss_func!r}, rule={self.rule!r})"
@@ -233,6 +264,26 @@ def _base_loss(learn):
 def _correction(learn):
     "The learner's callback that corrects its probabilities and offers default decisions (its `PriorCorrection`), if any"
     return next((cb for cb in learn.cbs if callable(getattr(cb, 'decision_rule', None))), None)
+
+def _temperature(learn)->float:
+    "The temperature the learner's enabled `TemperatureScaling` divides the logits by (1 without one)"
+    return float(np.prod([cb.temperature for cb in learn.cbs if isinstance(getattr(cb, 'temperature', None), float) and getattr(cb, 'enabled', True)]))
+
+def _numeric(stage, shift):
+    "A recorded stage (temperature, corrected?) as the (temperature, logit shift) `_restage` reads, with the correction's `shift`"
+    return None if stage is None else (stage[0], shift if stage[1] else None)
+
+def _restage_learner(learn, stage, why:str):
+    "Re-express the learner's own rule for its probabilities at `stage` (temperature, corrected?); drop it with a warning when no rule decides the same there"
+    lf = learn.loss_func
+    if not isinstance(lf, DecisionLoss) or lf.__dict__.get('stage') is None: return
+    cb = lf.correction
+    sh = cb.stage_shift() if cb is not None and (lf.stage[1] or stage[1]) and lf.rule is not None else None
+    rule = _restage(lf.rule, _numeric(lf.stage, sh), _numeric(stage, sh))
+    if rule is None and lf.rule is not None:
+        warnings.warn(f"{why}: the learner's decision rule {lf.rule!r} was set on the probabilities before, and no rule decides the same on "
+                      "the new ones: it is dropped; tune it again on the new probabilities (learn.tune_threshold, or learn.set_decision)")
+    lf.rule,lf.stage = rule,stage
 
 def _n_outputs(learn):
     "The number of outputs the learner's data implies (classes, or labels), `None` if it cannot tell"
@@ -264,7 +315,10 @@ def set_decision(self:Learner,
     if c is not None and need is not None and need!=c and not (rule.multilabel and c==1 and need==1):
         raise ValueError(f"the rule {rule!r} decides between {need} outputs but this learner's data has {c}")
     cb = _correction(self)
-    self.loss_func = base if rule is None and cb is None else DecisionLoss(base, rule, cb)
+    if rule is None and cb is None: self.loss_func = base; return rule
+    lf = DecisionLoss(base, rule, cb, (_temperature(self), None))
+    lf.stage = lf.now()   # the rule is for the probabilities get_preds returns now
+    self.loss_func = lf
     return rule
 
 @patch

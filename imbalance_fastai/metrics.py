@@ -40,6 +40,12 @@ def _candidates(p, thresholds):
     if isinstance(thresholds, int): return np.linspace(0, 1, thresholds+2)[1:-1]
     return np.sort(_np(thresholds).reshape(-1))
 
+def _quantile_grid(p, n:int=200):
+    "At most `n` of the default candidates: for each of `n` evenly spaced quantiles of `p`, the midpoint just above it"
+    cands = _candidates(p, None)
+    if len(cands)<=n: return cands
+    return cands[np.unique(np.r_[0, np.searchsorted(cands, np.quantile(p, np.linspace(0, 1, n-1)), side='right')])]   # and the lowest: all positive
+
 def threshold_scores(
     probs, # Positive-class probabilities `(n,)` (or `(n,1)`, or 2-class probabilities `(n,2)`)
     targets, # 0/1 targets `(n,)`
@@ -86,6 +92,7 @@ def best_threshold(
     if yb.all() or not yb.any():
         raise ValueError(f"targets has a single class ({'all' if yb.all() else 'no'} positives in {len(yb)} rows): no threshold can be "
                          "tuned on it; tune on a set with positives and negatives")
+    if callable(metric) and thresholds is None: thresholds = _quantile_grid(pb)
     df = threshold_scores(pb, yb, thresholds)
     df['score'] = [metric(yb, pb>t) for t in df.threshold] if callable(metric) else df[metric]
     ok = np.ones(len(df), bool)
@@ -100,18 +107,23 @@ def best_threshold(
 # %% ../nbs/07_metrics.ipynb #7f61a2e3
 _offset_scores = ('balanced_accuracy', 'macro_f1', 'mcc')
 
-def _counts_score(tp, pred, true, metric):
-    "`metric` of each row of true positives `tp (k,c)` and predicted counts `pred (k,c)`, with true counts `true (c,)`"
-    if metric=='balanced_accuracy':
-        ok = true>0
-        return (tp[:,ok]/true[ok]).mean(1)
-    if metric=='macro_f1':
-        den = pred+true
-        return (2*tp/np.where(den>0, den, 1)).mean(1)
-    n = true.sum()
-    cov = tp.sum(1)*n - pred@true
-    den = np.sqrt((n*n - (pred*pred).sum(1))*(n*n - (true*true).sum()))
-    return np.where(den>0, cov/np.where(den>0, den, 1), 0.)
+_count_scores = _offset_scores + ('minority_recall',)
+
+def _counts_score(tp, pred, true, metric, minority=None):
+    "`metric` from per-class sums of true positives, predictions and rows, each `(..., c)` (vectorised over the leading axes), as scikit-learn defines it; NaN where undefined"
+    with np.errstate(divide='ignore', invalid='ignore'):
+        if metric in ('balanced_accuracy', 'minority_recall'):   # mean recall over the classes with rows (of `minority`)
+            ok = true>0
+            if metric=='minority_recall': ok = ok & np.isin(np.arange(tp.shape[-1]), minority)
+            return np.where(ok, tp/np.where(ok, true, 1), 0).sum(-1)/ok.sum(-1)
+        if metric=='macro_f1':   # over the classes with rows or predictions, as f1_score(average='macro')
+            den = true+pred
+            return np.where(den>0, 2*tp/np.where(den>0, den, 1), 0).sum(-1)/(den>0).sum(-1)
+        if metric=='mcc':
+            s,hits = true.sum(-1),tp.sum(-1)
+            den = np.sqrt((s**2 - (pred**2).sum(-1))*(s**2 - (true**2).sum(-1)))
+            return np.where(den>0, (hits*s - (pred*true).sum(-1))/np.where(den>0, den, 1), 0.)
+    raise ValueError(f"{metric!r} is not a decision metric; choose from {_count_scores}")
 
 def _score_decisions(y, d, c, metric)->float:
     "The score of class decisions `d` for targets `y`"
@@ -281,7 +293,7 @@ def _as_preds(probs, targets, multilabel=None):
     if Y.shape[1]!=1: raise ValueError(f"targets has shape {Y.shape}: pass class codes (n,) or a multi-hot matrix shaped like probs")
     Y = Y[:,0]
     if not (np.mod(Y, 1)==0).all() or (Y<0).any(): raise ValueError("targets must be integer class codes >= 0")
-    if P.ndim==1 or P.shape[1]==1: P = np.stack([1-P.reshape(-1), P.reshape(-1)], 1)
+    P,_ = _as_probs(P)   # a binary model's positive-class column read as (n, 2), as everywhere
     if Y.max(initial=0)>=P.shape[1]: raise ValueError(f"targets has class code {int(Y.max())} but probs has {P.shape[1]} classes")
     return P,Y.astype(np.int64),False
 

@@ -12,7 +12,7 @@ from .core import get_labels, TrainPriors
 from .callback import OverSamplingCallback
 from .longtail import DeferredReweighting
 from .decisions import (_np, _along, _activation_kind, _balanced_rule, _base_loss, _correction, _logit_scale,
-                                        _loss_rule, _n_outputs, DecisionLoss, DecisionRule)
+                                        _loss_rule, _n_outputs, _numeric, _restage, _temperature, DecisionLoss, DecisionRule)
 
 # %% auto #0
 __all__ = ['logit_shift', 'correct_prior', 'loss_prior_factor', 'PriorCorrection']
@@ -185,15 +185,28 @@ def _learner_priors(learn)->TrainPriors:
 _decisions = ('balanced', 'accuracy')
 
 def _attach_decisions(learn, cb):
-    "Give `learn` its own `DecisionLoss`, tied to its `PriorCorrection` `cb`, keeping any rule it has (its own, or one its loss was given)"
+    "Give `learn` its own `DecisionLoss`, tied to its `PriorCorrection` `cb`, keeping any rule it has (its own, or one its loss was given) for the probabilities it was set on"
     lf = learn.loss_func
     if isinstance(lf, DecisionLoss) and lf.correction is cb: return
-    learn.loss_func = DecisionLoss(lf, lf.rule if isinstance(lf, DecisionLoss) else _loss_rule(lf), cb)
+    own = isinstance(lf, DecisionLoss)
+    stage = lf.__dict__.get('stage') if own else (_temperature(learn), False)
+    learn.loss_func = DecisionLoss(lf, lf.rule if own else _loss_rule(lf), cb, stage)
 
 def _detach_decisions(learn, cb):
+    "Back to the plain loss, or to one with the learner's rule re-expressed for the uncorrected probabilities (dropped, warning, if none decides the same)"
     lf = learn.loss_func
-    if isinstance(lf, DecisionLoss) and lf.correction is cb:
-        learn.loss_func = lf.loss_func if lf.rule is None else DecisionLoss(lf.loss_func, lf.rule)
+    if not (isinstance(lf, DecisionLoss) and lf.correction is cb): return
+    st = lf.__dict__.get('stage')
+    new = None if st is None else (st[0], False)
+    sh = cb.stage_shift() if st is not None and st[1] and lf.rule is not None else None
+    rule = _restage(lf.rule, _numeric(st, sh), _numeric(new, sh))
+    if rule is None and lf.rule is not None:
+        warnings.warn(f"PriorCorrection removed: the learner's decision rule {lf.rule!r} cannot decide the same on the uncorrected probabilities "
+                      "and is dropped: tune it again (learn.tune_threshold)")
+    learn.loss_func = lf.loss_func if rule is None else DecisionLoss(lf.loss_func, rule, None, new)
+
+def _others(learn, cb): return [o for o in learn.cbs if isinstance(o, PriorCorrection) and o is not cb]
+def _describe(cb): return f"PriorCorrection(target_prior={cb.given_target!r}, train_prior={cb.given_train!r}, decision={cb.decision!r})"
 
 class PriorCorrection(Callback):
     "At inference, probabilities for the natural (or a given) prior instead of the one the model was trained on; decisions of the balanced model"
@@ -226,13 +239,29 @@ class PriorCorrection(Callback):
     def learn(self, learn):
         "Attaching the callback (`add_cb` sets `learn`) captures the priors the learner holds now and gives it its own `DecisionLoss`"
         old = self.__dict__.get('_learn')
-        if learn is not None and any(isinstance(cb, PriorCorrection) and cb is not self for cb in learn.cbs):
-            raise ValueError("this learner already has a PriorCorrection; replace it: learn.remove_cb(learn.prior_correction), then add the new one")
         if learn is None and old is not None: _detach_decisions(old, self)
         self.__dict__['_learn'] = learn
         if learn is not None:
             self.capture_priors()
-            _attach_decisions(learn, self)
+            dup = bool(_others(learn, self))   # a second one is refused at before_fit (fit's callbacks come off then)
+            self.__dict__['_name'] = 'prior_correction_extra' if dup else 'prior_correction'   # `learn.prior_correction` stays the first
+            if not dup: _attach_decisions(learn, self)
+
+    @property
+    def name(self): return self.__dict__.get('_name', 'prior_correction')
+
+    def stage_shift(self,
+        n_out:int=None, # Outputs of the model on the class axis; `None`: those of the last prediction, else of the data
+    )->np.ndarray:
+        "The shift this correction adds to the activation's input (the logits times the loss's `logit_scale`) for `n_out` outputs"
+        n_out = ifnone(n_out, self._outputs())
+        return logit_shift(*self.priors(n_out), self.is_multilabel or n_out==1)
+
+    def before_fit(self):
+        "Refuse a second `PriorCorrection` on the learner (one passed to `fit(cbs=...)` or `add_cb` while it has one); `fit` then takes its callbacks off again"
+        others = _others(self.learn, self)
+        if others: raise ValueError(f"this learner has {len(others)+1} PriorCorrection callbacks: {_describe(others[0])} and {_describe(self)}; "
+                                    "keep one: learn.remove_cb(learn.prior_correction) before adding the new one")
 
     def capture_priors(self)->bool:
         "Read the train split's `TrainPriors` from the learner; keep the old ones if it has none"

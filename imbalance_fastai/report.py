@@ -12,8 +12,8 @@ from fastcore.basics import ifnone
 from fastcore.meta import delegates
 from fastai.learner import Learner
 from .core import get_labels, MaskLabels
-from .decisions import _np, _along, _balanced_rule, _correction, DecisionLoss, DecisionRule
-from .prior import _prior_array, _warn_bent, logit_shift, correct_prior
+from .decisions import _np, _along, _balanced_rule, _correction, _numeric, _restage, DecisionLoss, DecisionRule
+from .prior import _decisions, _prior_array, _warn_bent, logit_shift, correct_prior
 from .metrics import _as_preds, _eval_dl, _rarest_classes
 from .calibration import (_raw_outputs, _kind, TemperatureScaling, expected_calibration_error,
                                           calibration_bins)
@@ -56,7 +56,7 @@ def _scores(P, Y, ml, rule=None, vocab=None, n_bins=10)->pd.Series:
         binary = c==2
         Pn = P/P.sum(1, keepdims=True)   # float32 softmax rows sum to 1 only within 1e-7, which scikit-learn's log-loss warns about
         allm = dict(accuracy=skm.accuracy_score(Y, D), balanced_accuracy=_safe(skm.balanced_accuracy_score, Y, D),
-                    macro_f1=skm.f1_score(Y, D, labels=labels, average='macro', zero_division=0), mcc=skm.matthews_corrcoef(Y, D),
+                    macro_f1=skm.f1_score(Y, D, average='macro', zero_division=0), mcc=skm.matthews_corrcoef(Y, D),   # over the classes that appear, as everywhere
                     roc_auc=auc[1] if binary else nanmean(auc), average_precision=ap[1] if binary else nanmean(ap),
                     log_loss=skm.log_loss(Y, Pn, labels=labels),
                     brier=skm.brier_score_loss(Y, P[:,1], pos_label=1) if binary else skm.brier_score_loss(Y, Pn, labels=labels))
@@ -99,20 +99,22 @@ def _learner_columns(learn, train_prior, target_prior, multilabel, ds_idx, dl):
     pc = _correction(learn)
     ts = next((cb for cb in learn.cbs if isinstance(cb, TemperatureScaling)), None)
     lf = learn.loss_func
-    own = lf.rule if isinstance(lf, DecisionLoss) else None
+    own,st = (lf.rule, lf.__dict__.get('stage')) if isinstance(lf, DecisionLoss) else (None, None)
+    at = lambda T, sh: _restage(own, _numeric(st, None if pc is None else pc.stage_shift(n_out)), (T, sh))   # the learner's rule, for a column's probabilities
     cols = {'uncorrected': (act(z), own if pc is None and ts is None else None)}
-    shift,default = 0.,None
+    shift,flat,default = 0.,None,None
     if pc is not None or (train_prior is not None and target_prior is not None):
         s,t = pc.priors(n_out) if pc is not None else (None,None)
         vocab = None if pc is None else pc.vocab
         if train_prior is not None: s = _prior_array(train_prior, vocab, 'train_prior')
         if target_prior is not None: t = _prior_array(target_prior, vocab, 'target_prior')
         if n_out==1 and len(s)==2: s,t = s[1:]/s.sum(),t[1:]/t.sum()
-        shift = _along(logit_shift(s, t, odds), ax, z.ndim) if z.ndim>1 else logit_shift(s, t, odds)
+        flat = logit_shift(s, t, odds)
+        shift = _along(flat, ax, z.ndim) if z.ndim>1 else flat
         if (pc.decision if pc is not None else 'balanced')=='balanced': default = _balanced_rule(t, odds, ax)
         _warn_bent(learn, 'imbalance_report')
-        cols['corrected'] = (act(z + shift), ifnone(own, default) if ts is None else default)
-    if ts is not None: cols['calibrated'] = (act(z/ts.temperature + shift), ifnone(own, default))
+        cols['corrected'] = (act(z + shift), ifnone(at(1., flat), default) if ts is None else default)
+    if ts is not None: cols['calibrated'] = (act(z/ts.temperature + shift), ifnone(at(ts.temperature, flat), default))
     if n_out==1: cols = {k: (P, _two_class(r)) for k,(P,r) in cols.items()}   # the report reads one positive-class column as (n, 2)
     vocab = getattr(learn.dls, 'vocab', None)
     c = 2 if n_out==1 else n_out
@@ -197,8 +199,6 @@ def _seg_decisions(P, rule, c):
     return np.asarray(rule(P)) if rule is not None else P.argmax(1)
 
 # %% ../nbs/08_report.ipynb #90375ce5
-_decisions = ('balanced', 'accuracy')
-
 def _report_columns(src, targets=None, train_prior=None, target_prior=None, vocab=None, multilabel=None, thresh=None,
                     decision='balanced', ds_idx=1, dl=None, rule=None):
     "{stage: (probabilities, rule)}, targets, multi-label?, vocab: what the report and its plots score"

@@ -14,6 +14,9 @@ from .data import _class_ranks
 __all__ = ['METRICS', 'DECISION_METRICS', 'score_predictions', 'Predictions', 'stratified_folds']
 
 # %% ../nbs/09a_scores.ipynb #bc78f62b
+from .metrics import _counts_score   # the library's one definition of each decision metric (scikit-learn's)
+from .calibration import _ece        # and of the calibration error
+
 _Metric = namedtuple('Metric', 'label higher lo hi')   # private: fastai's `Metric` is another thing
 METRICS = {'balanced_accuracy': _Metric('balanced acc', True, 0., 1.), 'macro_f1': _Metric('macro-F1', True, 0., 1.),
            'mcc': _Metric('MCC', True, -1., 1.), 'minority_recall': _Metric('minority recall', True, 0., 1.),
@@ -38,22 +41,6 @@ def _decision_counts(y, D, c, w=None):
     if w is None: w = np.ones((1, len(y)))
     return _wsum(w*(D==y), y, c),_wsum(w, D, c),_wsum(w, y, c)
 
-def _from_counts(tp, pred, true, metric, minority=None):
-    "A decision metric from per-class sums, vectorised over the leading axes (NaN where undefined)"
-    with np.errstate(divide='ignore', invalid='ignore'):
-        if metric in ('balanced_accuracy', 'minority_recall'):
-            ok = true>0
-            if metric=='minority_recall': ok = ok & np.isin(np.arange(tp.shape[-1]), minority)
-            return np.where(ok, tp/np.where(ok, true, 1), 0).sum(-1)/ok.sum(-1)
-        if metric=='macro_f1':
-            den = true+pred
-            return np.where(den>0, 2*tp/np.where(den>0, den, 1), 0).sum(-1)/(den>0).sum(-1)
-        if metric=='mcc':
-            s,hits = true.sum(-1),tp.sum(-1)
-            den = np.sqrt((s**2 - (pred**2).sum(-1))*(s**2 - (true**2).sum(-1)))
-            return np.where(den>0, (hits*s - (pred*true).sum(-1))/np.where(den>0, den, 1), 0.)
-    raise ValueError(f"{metric!r} is not a decision metric; choose from {DECISION_METRICS}")
-
 def _pr_auc(P, y, w):
     "Macro average precision over the classes present (each against the rest), per row of weights"
     res = []
@@ -69,19 +56,13 @@ def _pr_auc(P, y, w):
         res.append((np.diff(rec, axis=1, prepend=0)*prec).sum(1))
     return np.mean(res, 0) if res else np.full(len(w), np.nan)
 
-def _ece(P, y, w, n_bins=10):
-    "Expected calibration error (as `expected_calibration_error`), per row of weights"
-    conf,hit = (P[:,1],(y==1)) if P.shape[1]==2 else (P.max(1),(P.argmax(1)==y))
-    b = np.searchsorted(np.linspace(0., 1., n_bins+1)[1:-1], conf)
-    return np.abs(_wsum(w*(conf-hit), b, n_bins)).sum(1)/w.sum(1)
-
 def _score(P, y, D, metric, minority, w=None):
     "One metric of probabilities `P` `(n, c)` and decisions `D` `(n,)` against targets `y`, per row of weights `w` `(b, n)`"
     if w is None: w = np.ones((1, len(y)))
-    if metric in DECISION_METRICS: return _from_counts(*_decision_counts(y, D, P.shape[1], w), metric, minority)
+    if metric in DECISION_METRICS: return _counts_score(*_decision_counts(y, D, P.shape[1], w), metric, minority)
     if metric=='pr_auc': return _pr_auc(P, y, w)
     if metric=='log_loss': return (w @ -np.log(np.clip(P[np.arange(len(y)), y], 1e-15, 1)))/w.sum(1)
-    if metric=='ece': return _ece(P, y, w)
+    if metric=='ece': return _ece(P, y, w=w)
     raise ValueError(f"unknown metric {metric!r}; choose from {list(METRICS)}")
 
 def score_predictions(

@@ -74,3 +74,43 @@ def test_set_decision_errors():
     with pytest.raises(ValueError, match='offsets has 2 values'): DecisionRule(offsets=[0, 0])(np.ones((2, 3))/3)
     with pytest.raises(TypeError, match="unexpected keywords"): learn.set_decision(offset=[0, 0, 0])
     with pytest.raises(ValueError, match='exactly one of thresh, offsets or costs'): DecisionRule()
+
+def test_single_logit_sigmoid_decodes_class_codes():
+    "One positive-class logit (BCE on a 0/1 float target): with a rule, decisions are long class codes (n,), as FocalLoss's binary mode gives"
+    import pandas as pd
+    from fastai.data.block import RegressionBlock
+    from fastai.tabular.core import TabularPandas, Normalize
+    from fastai.tabular.learner import tabular_learner
+    from fastai.losses import BCEWithLogitsLossFlat
+    from imbalance_fastai.prior import PriorCorrection
+    rng = np.random.default_rng(0)
+    y = (rng.random(300) < .2).astype(np.float32)
+    df = pd.DataFrame({'x0': y + rng.standard_normal(300), 't': y})
+    to = TabularPandas(df, procs=[Normalize], cont_names=['x0'], y_names='t', y_block=RegressionBlock(), splits=[list(range(200)), list(range(200, 300))])
+    dls = to.dataloaders(bs=50, num_workers=0)
+    learn = tabular_learner(dls, layers=[8], n_out=1, loss_func=BCEWithLogitsLossFlat())
+    learn.set_decision(thresh=.3)
+    p, _, d = preds(learn, dls.valid, with_decoded=True)
+    assert d.dtype == torch.long and d.shape == (100,)
+    np.testing.assert_array_equal(d.numpy(), (p.view(-1) > .3).long().numpy())
+    with learn.no_bar(): _, cls, prob = learn.predict(df.iloc[200])
+    assert cls.dtype == torch.long and cls.ndim == 0 and cls.item() == int(prob.item() > .3)
+    learn.set_decision()
+    learn.add_cb(PriorCorrection(train_prior=[.5, .5], target_prior=[.8, .2]))   # the balanced default rule is one too
+    p, _, d = preds(learn, dls.valid, with_decoded=True)
+    assert d.dtype == torch.long and d.shape == (100,)
+    np.testing.assert_array_equal(d.numpy(), (p.view(-1) > .2).long().numpy())
+
+def test_deepcopy_of_a_learner_keeps_its_correction():
+    "A copied learner's DecisionLoss is tied to the copied PriorCorrection (the original's stays with the original)"
+    import copy
+    from imbalance_fastai.prior import PriorCorrection
+    learn, _ = small_learner('binary', cbs=[PriorCorrection()])
+    learn.set_decision(thresh=.3)
+    new = copy.deepcopy(learn)
+    assert new.prior_correction is not learn.prior_correction
+    assert new.loss_func.correction is new.prior_correction and new.prior_correction.learn is new
+    assert learn.loss_func.correction is learn.prior_correction
+    assert new.decision.thresh == learn.decision.thresh
+    loss_only = copy.deepcopy(learn.loss_func)              # the loss alone (DeferredReweighting's copy): the learner's correction
+    assert loss_only.correction is learn.prior_correction

@@ -57,7 +57,7 @@ def _multiclass(seed, n=1500, prior=(.6, .25, .1, .05)):
     return np.exp(z)/np.exp(z).sum(1, keepdims=True), y
 
 SK = {'balanced_accuracy': skm.balanced_accuracy_score, 'mcc': skm.matthews_corrcoef,
-      'macro_f1': lambda a, b: skm.f1_score(a, b, average='macro', labels=range(4), zero_division=0)}
+      'macro_f1': lambda a, b: skm.f1_score(a, b, average='macro')}
 
 @pytest.mark.parametrize('metric', list(SK))
 def test_best_offsets_never_lower_the_metric(metric):
@@ -135,7 +135,7 @@ def test_multiclass_tuning_never_lowers_the_metric(metric):
     "On the validation set it tunes on, a multiclass learner's metric after tuning is at least that of its decisions before (PriorCorrection's balanced ones)"
     learn, _ = small_learner('multiclass', cbs=[OverSamplingCallback(seed=0), PriorCorrection()], epochs=3, n=1500)
     p, y, before = preds(learn, learn.dls.valid, with_decoded=True)
-    sk = {**SK, 'macro_f1': lambda a, b: skm.f1_score(a, b, average='macro', labels=range(3), zero_division=0)}[metric]
+    sk = {**SK, 'macro_f1': lambda a, b: skm.f1_score(a, b, average='macro')}[metric]
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
         with learn.no_bar(): o = learn.tune_threshold(metric)
@@ -214,3 +214,36 @@ def test_tune_threshold_with_the_new_losses():
     p, y, d = preds(ml, ml.dls.valid, with_decoded=True)
     assert tm.shape == (3,) and np.array_equal(d.numpy(), (p > torch.tensor(tm)).numpy())
     for k in range(3): assert skm.f1_score(y[:, k], d[:, k]) == pytest.approx(skm.f1_score(y[:, k], p[:, k] > best_threshold(p[:, k], y[:, k])))
+
+
+# ---------------------------------------------------------------- one implementation of each score, as scikit-learn's
+
+def test_count_scores_are_sklearns_with_absent_classes():
+    "The one confusion-count scorer (metrics' `_counts_score`, which compare's scores use): macro-F1 over the classes that appear, as f1_score"
+    from imbalance_fastai.metrics import _counts_score
+    from imbalance_fastai.scores import score_predictions
+    rng = np.random.default_rng(0)
+    y = rng.choice(5, 400, p=[.5, .3, .2, 0, 0])            # classes 3 and 4 have no rows
+    D = np.stack([np.where(rng.random(400) < .7, y, rng.choice(4, 400)) for _ in range(3)])   # class 3 decided, 4 never
+    cnt = lambda v: np.stack([np.bincount(x, minlength=5) for x in v]).astype(float)
+    tp, pred, true = cnt([d[d == y] for d in D]), cnt(D), np.bincount(y, minlength=5).astype(float)
+    sk = {'macro_f1': lambda a, b: skm.f1_score(a, b, average='macro'), 'mcc': skm.matthews_corrcoef,
+          'balanced_accuracy': skm.balanced_accuracy_score}
+    P = np.full((400, 5), .2)
+    for m, f in sk.items():
+        want = [f(y, d) for d in D]
+        np.testing.assert_allclose(_counts_score(tp, pred, true, m), want, rtol=1e-12)
+        np.testing.assert_allclose([score_predictions(P, y, [2], d)[m] for d in D], want, rtol=1e-12)
+    assert _counts_score(tp, pred, true, 'macro_f1')[0] != pytest.approx((2*tp/(pred + true + (pred + true == 0)))[0].mean())   # not the mean over all 5
+
+def test_weighted_average_precision_is_sklearns_with_unit_weights():
+    "compare's PR-AUC (weighted, for the bootstrap) with unit weights is scikit-learn's macro AP over the classes with rows, ties included"
+    from imbalance_fastai.scores import _pr_auc
+    rng = np.random.default_rng(1)
+    y = rng.choice(4, 300, p=[.6, .3, .1, 0])
+    P = np.round(rng.dirichlet(np.ones(4), 300), 1)          # many ties
+    want = np.mean([skm.average_precision_score(y == k, P[:, k]) for k in range(3)])
+    np.testing.assert_allclose(_pr_auc(P, y, np.ones((2, 300))), [want, want], rtol=1e-12)
+    w = rng.multinomial(300, np.full(300, 1/300))[None].astype(float)   # and a weight is a repeated row
+    r = np.repeat(np.arange(300), w[0].astype(int))
+    np.testing.assert_allclose(_pr_auc(P, y, w), [np.mean([skm.average_precision_score(y[r] == k, P[r, k]) for k in np.unique(y[r])])], rtol=1e-12)

@@ -282,3 +282,27 @@ def test_no_warning_for_losses_that_do_not_bend(setup):
     with warnings.catch_warnings():
         warnings.simplefilter('error')
         preds(setup['os_learn'], setup['tdl'])
+
+
+# ---------------------------------------------------------------- rules set before the correction
+
+@pytest.mark.parametrize('kind', ['binary', 'multiclass', 'multilabel'])
+def test_rule_tuned_before_the_correction_keeps_its_decisions(kind):
+    "A rule tuned on the uncorrected probabilities is re-expressed when PriorCorrection is added (it used to be reused on the corrected ones)"
+    import imbalance_fastai.metrics   # noqa: F401 (patches Learner.tune_threshold)
+    learn, _ = small_learner(kind, epochs=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')   # few rows of the rare class
+        learn.tune_threshold()
+    tuned = learn.decision
+    _, _, d0 = preds(learn, learn.dls.valid, with_decoded=True)
+    prior = None if kind == 'multilabel' else [.2, .8] if kind == 'binary' else [.2, .3, .5]   # a train prior far from the natural one
+    learn.add_cb(PriorCorrection(train_prior=prior) if prior else PriorCorrection(train_prior=[.5, .5, .5]))
+    p, _, d1 = preds(learn, learn.dls.valid, with_decoded=True)
+    np.testing.assert_array_equal(d1.numpy(), d0.numpy())
+    assert not np.allclose(np.atleast_1d(getattr(learn.decision, tuned.kind)), np.atleast_1d(getattr(tuned, tuned.kind)))
+    assert not (tuned(p) == d1).all(), "the test is void: the old rule decides the same on the corrected probabilities"
+    learn.remove_cb(learn.prior_correction)                 # and back to the uncorrected probabilities
+    _, _, d2 = preds(learn, learn.dls.valid, with_decoded=True)
+    np.testing.assert_array_equal(d2.numpy(), d0.numpy())
+    np.testing.assert_allclose(np.atleast_1d(getattr(learn.decision, tuned.kind)), np.atleast_1d(getattr(tuned, tuned.kind)), atol=1e-9)

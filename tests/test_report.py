@@ -210,3 +210,25 @@ def test_report_warns_for_the_asymmetric_loss():
     rep, warned = _report_warnings(learn)
     assert warned and 'AsymmetricLoss' in warned[0] and 'does not undo' in warned[0]
     np.testing.assert_allclose(rep.loc['mean_prob', 'corrected'].to_numpy(), p.mean(0).numpy(), atol=1e-6)
+
+
+@pytest.mark.parametrize('kind', ['binary', 'multiclass'])
+def test_report_uses_a_rule_tuned_before_the_correction_for_the_corrected_column(kind):
+    "A threshold (offsets) tuned on the uncorrected probabilities, then PriorCorrection and calibrate(): every column that uses it decides as it did"
+    import imbalance_fastai.metrics, imbalance_fastai.calibration   # noqa: F401 (patch Learner.tune_threshold, Learner.calibrate)
+    learn, _ = small_learner(kind, epochs=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        learn.tune_threshold()
+    _, y, d0 = preds(learn, learn.dls.valid, with_decoded=True)
+    rec0 = skm.recall_score(y.view(-1).numpy(), d0.numpy(), average=None)
+    learn.add_cb(PriorCorrection(train_prior=[.2, .8] if kind == 'binary' else [.2, .3, .5]))
+    with learn.no_bar(): rep = imbalance_report(learn)
+    np.testing.assert_allclose(rep.loc['recall', 'corrected'].drop('all', errors='ignore').to_numpy(), rec0)
+    with warnings.catch_warnings(), learn.no_bar():
+        warnings.simplefilter('ignore')
+        learn.calibrate()
+        rep = imbalance_report(learn)
+    np.testing.assert_allclose(rep.loc['recall', 'calibrated'].drop('all', errors='ignore').to_numpy(), rec0)
+    _, _, d1 = preds(learn, learn.dls.valid, with_decoded=True)
+    np.testing.assert_array_equal(d1.numpy(), d0.numpy())
