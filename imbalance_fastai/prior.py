@@ -10,6 +10,7 @@ from fastcore.basics import store_attr, ifnone
 from fastai.callback.core import Callback
 from .core import get_labels, TrainPriors
 from .callback import OverSamplingCallback
+from .losses import _focusing_bend
 from .longtail import DeferredReweighting
 from .decisions import (_np, _along, _activation_kind, _balanced_rule, _base_loss, _correction, _logit_scale,
                                         _loss_rule, _n_outputs, _numeric, _restage, _temperature, DecisionLoss, DecisionRule)
@@ -108,8 +109,6 @@ def correct_prior(
     return res
 
 # %% ../nbs/06_prior.ipynb #b5031474
-from .losses import _focusing_bend
-
 def _loss_attr(loss_func, name):
     "`loss_func.<name>`, or fastai's flattened-loss `loss_func.func.<name>`, as a float array (`None` if absent)"
     for o in (loss_func, getattr(loss_func, 'func', None)):
