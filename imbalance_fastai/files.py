@@ -126,7 +126,7 @@ def compare_file(
     layers:list=None, # A table's hidden layer sizes of `tabular_learner`; `None`: fastai's default
     arch='small', # Images: the architecture, as in `resolve_arch`
     size:int=64, # Images: the side of the squished images
-    bs:int=None, # Batch size; `None`: `auto_bs` of a table's train rows, 64 for images
+    bs:int=None, # Batch size; `None`: `auto_bs` of a table's train rows, 64 for images, at most a quarter of the rows a run trains on
     log=None, # Function called with each note on the data (e.g. `print`)
     **kwargs,
 )->pd.DataFrame:
@@ -136,7 +136,7 @@ def compare_file(
     if p.is_dir() or images is not None:
         for o,v in (('cont', cont_names), ('cat', cat_names), ('layers', layers), ('bins', bins)):
             if v is not None: raise InputError(f"--{o} is for tables; {p} is {'a folder of images' if p.is_dir() else 'a table of images'}")
-        res = _images(p, label, images, valid_pct, log, arch=arch, size=size, folds=folds, bs=bs or 64, **kwargs)
+        res = _images(p, label, images, valid_pct, log, arch=arch, size=size, folds=folds, bs=bs, **kwargs)
         res.attrs['title'] = f"{p.name}: images"
         return res
     if label is None: raise InputError("a table needs --label, the label column")
