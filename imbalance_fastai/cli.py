@@ -76,9 +76,9 @@ def make_parser()->argparse.ArgumentParser:
     c.add_argument('--cont', nargs='+', type=_list, metavar='COL', help="continuous columns (default: inferred)")
     c.add_argument('--cat', nargs='+', type=_list, metavar='COL', help="categorical columns (default: inferred)")
     c.add_argument('--layers', type=lambda v: [int(o) for o in _list(v)], help="tables: hidden layer sizes, e.g. 200,100 (fastai's default)")
-    c.add_argument('--arch', default='small', help="images: 'small' (a small CNN, no download; the default), or a torchvision/"
+    c.add_argument('--arch', help="images: 'small' (a small CNN, no download; the default), or a torchvision/"
                    "timm model name such as resnet18, pretrained only when its weights are on this machine")
-    c.add_argument('--size', type=_positive(int), default=64, help="images: resized to SIZE x SIZE (default: 64)")
+    c.add_argument('--size', type=_positive(int), help="images: resized to SIZE x SIZE (default: 64)")
     c.add_argument('--bs', type=_positive(int), help="batch size (default: tables about 100 steps per epoch, 32 to 4096; images 64; "
                    "at most a quarter of the rows a run trains on)")
     c.add_argument('--target-prior', choices=['valid','natural','uniform'], default='valid', help="what the +prior strategies correct their probabilities to (default: valid, the scored rows' prior)")

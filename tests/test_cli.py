@@ -235,6 +235,12 @@ def _bad(tmp_path, df, name='bad.csv'):
     ('unknown strategy', "unknown strategies ['bagging']"),
     ('unknown column', "categorical columns ['colour'] not found"),
     ('table option on images', "--layers is for tables"),
+    ('image option on a table', "--arch is for images; bad.csv is a table"),
+    ('image size on a table', "--size is for images; bad.csv is a table"),
+    ('--images with a folder', "--images names the column of image paths of a CSV, but "),
+    ('single-class folder', "the folder has a single class sub-folder: 'cat' (3 images): there is nothing to balance"),
+    ('one-image class folder', "class sub-folders with fewer than 2 images, which cannot be both trained on and scored: {'owl': 1}"),
+    ('single-class image CSV', "label column 'kind' has a single class ('cat')"),
 ])
 def test_compare_rejects_bad_input(capsys, tmp_path, case, msg):
     df = _planted(200)
@@ -252,6 +258,14 @@ def test_compare_rejects_bad_input(capsys, tmp_path, case, msg):
     elif case == 'unknown strategy': p, args = _bad(tmp_path, df), ['--label', 'y', '--strategies', 'plain,bagging']
     elif case == 'unknown column': p, args = _bad(tmp_path, df), ['--label', 'y', '--cat', 'colour']
     elif case == 'table option on images': p, args = tmp_path, ['--layers', '8']
+    elif case == 'image option on a table': p, args = _bad(tmp_path, df), ['--label', 'y', '--arch', 'resnet18']
+    elif case == 'image size on a table': p, args = _bad(tmp_path, df), ['--label', 'y', '--size', '32']
+    elif case == '--images with a folder': p, args = _pngs(tmp_path / 'imgs', {'cat': 3, 'dog': 3}), ['--images', 'file']
+    elif case == 'single-class folder': p, args = _pngs(tmp_path / 'imgs', {'cat': 3}), []
+    elif case == 'one-image class folder': p, args = _pngs(tmp_path / 'imgs', {'cat': 3, 'owl': 1}), []
+    elif case == 'single-class image CSV':
+        files = sorted(_pngs(tmp_path / 'imgs', {'cat': 3}).rglob('*.png'))
+        p, args = _bad(tmp_path, pd.DataFrame({'file': list(map(str, files)), 'kind': 'cat'})), ['--images', 'file', '--label', 'kind']
     rc, out, err = _run(capsys, 'compare', p, *args)
     assert rc == 2 and out == '', (rc, out)
     assert err.count('\n') == 1 and err.startswith('imbalance-fastai compare: error: ') and msg in err, err
@@ -320,8 +334,9 @@ def test_compare_tiny_image_folder_without_bs(capsys, tmp_path):
     "38 tiny PNGs and no --bs: the batch size adapts to the images a run trains on, so every strategy, undersample included, trains"
     root = _pngs(tmp_path / 'imgs', {'cat': 30, 'dog': 8})
     rc, out, err = _run(capsys, 'compare', root, '--strategies', 'oversample,undersample', '--folds', '2', '--epochs', '1',
-                        '--size', '16', '--no-progress')
+                        '--size', '16', '--no-progress', '--label', 'kind')
     assert rc == 0 and list(_table(out)) == ['plain', 'oversample', 'undersample'], err
+    assert "warning: --label kind is ignored: the classes of a folder of images are its sub-folders" in err   # never silently
     _check_verdict(out)
     runs = pd.read_csv(tmp_path / 'imgs_comparison' / 'runs.csv')
     assert (runs.bs <= 19 // 4).all() and (runs.bs >= 2).all(), runs.bs   # 19 train images per fold

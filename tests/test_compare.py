@@ -182,3 +182,11 @@ def test_never_scores_a_model_that_trained_on_no_batch(monkeypatch):
     with pytest.raises(InputError, match=r"folds must be between 2 and the number of rows \(450\), got 451"):
         compare_strategies(df, label='y', folds=451, progress=False)
 
+
+def test_plain_threshold_says_what_it_tunes():
+    "best_offsets tunes a decision metric; with another headline metric plain+threshold tunes balanced accuracy, and says so"
+    from imbalance_fastai.metrics import _offset_scores
+    desc = STRATEGIES['plain+threshold'].description
+    assert f"for the headline metric if it is {', '.join(_offset_scores)}, else for balanced_accuracy" in desc, desc
+    assert set(_offset_scores) < set(METRICS) and not {'pr_auc', 'ece', 'minority_recall', 'log_loss'} & set(_offset_scores)
+
