@@ -21,11 +21,12 @@ class _Parser(argparse.ArgumentParser):
     "An `ArgumentParser` whose errors are one line on stderr (exit status 2)"
     def error(self, message): self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
-def _positive(kind):
+def _positive(kind, least=None):
     def _check(v):
         try: x = kind(v)
         except ValueError: raise argparse.ArgumentTypeError(f"{v!r} is not a {'whole ' if kind is int else ''}number") from None
         if x<=0: raise argparse.ArgumentTypeError(f"must be positive, got {v}")
+        if least is not None and x<least: raise argparse.ArgumentTypeError(f"must be at least {least}, got {v}")
         return x
     return _check
 
@@ -69,16 +70,17 @@ def make_parser()->argparse.ArgumentParser:
                    "sub-folders of images; or a CSV of image paths (with --images)")
     c.add_argument('--label', help="the label column (a table, or a CSV of images)")
     c.add_argument('--images', metavar='COL', help="the CSV's column of image paths (relative to the CSV's folder, or absolute)")
-    c.add_argument('--folds', type=_positive(int), metavar='K', help="folds of the cross-validation (default: 5; 3 with --quick)")
+    c.add_argument('--folds', type=_positive(int, 2), metavar='K', help="folds of the cross-validation (default: 5; 3 with --quick)")
     c.add_argument('--valid-pct', type=float, metavar='P', help="score one stratified hold-out of this share instead of cross-validating")
     c.add_argument('--bins', type=_positive(int), metavar='N', help="a continuous label: compare over N quantile bins of it")
     c.add_argument('--cont', nargs='+', type=_list, metavar='COL', help="continuous columns (default: inferred)")
     c.add_argument('--cat', nargs='+', type=_list, metavar='COL', help="categorical columns (default: inferred)")
     c.add_argument('--layers', type=lambda v: [int(o) for o in _list(v)], help="tables: hidden layer sizes, e.g. 200,100 (fastai's default)")
-    c.add_argument('--arch', default='small', help="images: 'small' (a small CNN, no download; the default), or a torchvision/"
+    c.add_argument('--arch', help="images: 'small' (a small CNN, no download; the default), or a torchvision/"
                    "timm model name such as resnet18, pretrained only when its weights are on this machine")
-    c.add_argument('--size', type=_positive(int), default=64, help="images: resized to SIZE x SIZE (default: 64)")
-    c.add_argument('--bs', type=_positive(int), help="batch size (default: tables about 100 steps per epoch, 32 to 4096; images 64)")
+    c.add_argument('--size', type=_positive(int), help="images: resized to SIZE x SIZE (default: 64)")
+    c.add_argument('--bs', type=_positive(int), help="batch size (default: tables about 100 steps per epoch, 32 to 4096; images 64; "
+                   "at most a quarter of the rows a run trains on)")
     c.add_argument('--target-prior', choices=['valid','natural','uniform'], default='valid', help="what the +prior strategies correct their probabilities to (default: valid, the scored rows' prior)")
     _common(c, f"the quick strategies ({', '.join(QUICK_NAMES)}), 3 folds, 1 repeat",
             "repeats of the cross-validation, each a new partition and seed (default: 1; with --valid-pct: seeds, default 3)")

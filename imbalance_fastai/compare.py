@@ -19,13 +19,13 @@ with warnings.catch_warnings():   # importing fastai warns that torch.jit.script
     from fastai.tabular.learner import tabular_learner
     from imbalance_fastai.core import Labels, encode_labels
     from imbalance_fastai.data import long_tailed_digits
-    from imbalance_fastai.metrics import _rarest_classes
-    from imbalance_fastai.scores import METRICS, Predictions, score_predictions, stratified_folds, _holdout
+    from imbalance_fastai.scores import (METRICS, Predictions, score_predictions, stratified_folds, _holdout,
+                                         class_counts, _class_counts, _minority, _warn_rare)   # noqa: F401 (class_counts importable from here)
     from imbalance_fastai.strategies import (Strategy, RunSetup, STRATEGIES, DEFAULT_STRATEGIES,   # noqa: F401 (importable from here)
                                              DEMO_STRATEGIES, QUICK_STRATEGIES)
 
 # %% auto #0
-__all__ = ['InputError', 'infer_columns', 'TabularSource', 'auto_bs', 'class_counts', 'compare_strategies', 'run_demo']
+__all__ = ['InputError', 'infer_columns', 'TabularSource', 'auto_bs', 'compare_strategies', 'run_demo']
 
 # %% ../nbs/10_compare.ipynb #bf99e5c7
 class InputError(ValueError):
@@ -116,6 +116,7 @@ class TabularSource:
         if gaps: df[gaps] = df[gaps].fillna(trn[gaps].median())
         return TabularPandas(df, procs=[Categorify, FillMissing, Normalize], cat_names=self.cat_names, cont_names=cont, y_names=self.label,
                              y_block=CategoryBlock(vocab=list(self.labels.vocab)), splits=[list(range(len(train))), list(range(len(train), len(df)))])
+    def default_bs(self, n_train): return auto_bs(n_train)
     def dataloaders(self, data, bs, val_bs): return data.dataloaders(bs=bs, val_bs=val_bs)
     def test_dl(self, dls, rows): return dls.test_dl(self.df.iloc[rows])
     def learner(self, dls, loss_func=None, cbs=None): return tabular_learner(dls, layers=self.layers, loss_func=loss_func, cbs=cbs)
@@ -129,10 +130,12 @@ class TabularSource:
 
 # %% ../nbs/10_compare.ipynb #c03d242c
 class _SkipFitValidation(Callback):
-    "Skip the validation epochs of `fit` (the runner scores one `get_preds` after training)"
+    "Skip the validation epochs of `fit` (the runner scores one `get_preds` after training), and count the batches trained"
     order = -5
-    def before_fit(self): self._fitting = False
+    def before_fit(self): self._fitting,self.n_batches = False,0
     def before_train(self): self._fitting = True
+    def after_batch(self):
+        if self.training: self.n_batches += 1
     def before_validate(self):
         if getattr(self, '_fitting', False): raise CancelValidException()
     def after_fit(self): self._fitting = False
@@ -142,6 +145,22 @@ def auto_bs(
 )->int:
     "A batch size giving about 100 steps per epoch: a power of two between 32 and 4096"
     return int(np.clip(2**round(math.log2(max(n_train/100, 1))), 32, 4096))
+
+def _fit_rows(codes, splits, names):
+    "The fewest rows a run of strategies `names` trains on: a train fold's, or the part of it that a strategy with a hold-out keeps"
+    holds = {STRATEGIES[_base(nm)].holdout for nm in names} | {0.}
+    return min(len(trn) if not h else len(_holdout(codes[trn], h, 0)[0]) for _,_,trn,_ in splits for h in holds)
+
+def _batch_size(bs, default, n_fit):
+    "The runs' batch size: `bs`, refused when a run would hold no full batch; `None`: `default`, at most a quarter of `n_fit` rows"
+    if n_fit<2: raise InputError(f"a run would train on {n_fit} row{'s'*(n_fit!=1)}: too few for a batch (batch norm needs 2 rows); "
+                                 "use fewer folds or more rows")
+    if bs is None: return int(max(2, min(default, n_fit//4)))
+    if bs<2: raise InputError(f"bs must be at least 2 (the models' batch norm needs 2 rows per batch), got {bs}")
+    if bs>n_fit: raise InputError(f"bs={bs} leaves no full batch: the smallest train set of a run has {n_fit:,} rows (fastai drops "
+                                  f"the last partial batch), so nothing would be trained; pass a bs of at most {n_fit:,}, or no bs "
+                                  "(it adapts to the rows)")
+    return bs
 
 def _target_prior(target_prior, trn, scored):
     "The prior `+prior` strategies correct to, from the train and scored class counts"
@@ -204,6 +223,10 @@ def _train(strategy, s, epochs, lr, extra_cbs=()):
     cbs = [_SkipFitValidation(), *extra_cbs] + (list(strategy.cbs(s)) if strategy.cbs else [])
     learn = s.source.learner(s.dls, loss_func=loss, cbs=cbs)
     with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(n_epoch, lr)
+    if not cbs[0].n_batches:   # never score a model that did not train
+        nm = next((k for k,v in STRATEGIES.items() if v is strategy), strategy.description)
+        raise InputError(f"strategy {nm!r} trained on no batch (bs={learn.dls.train.bs}, {rows:,} rows per epoch; fastai drops the last "
+                         "partial batch), so its untrained model is not scored; pass a smaller bs")
     return learn,n_epoch
 
 def _predict(strategy, learn, s):
@@ -245,41 +268,6 @@ def _progress(items, show):
 
 def _duration(sec): return f"{sec:.0f} s" if sec<90 else f"{sec/60:.0f} min" if sec<5400 else f"{sec/3600:.1f} h"
 
-def _class_counts(codes, vocab, splits):
-    "Rows per class: in the data, in the train and scored folds (min-max over folds), and scored per repeat"
-    c = len(vocab)
-    trn = np.array([np.bincount(codes[t], minlength=c) for _,_,t,_ in splits])
-    val = np.array([np.bincount(codes[v], minlength=c) for _,_,_,v in splits])
-    rep = np.array([val[[i for i,sp in enumerate(splits) if sp[0]==r]].sum(0) for r in sorted({sp[0] for sp in splits})])
-    return pd.DataFrame({'rows': np.bincount(codes, minlength=c), 'train_min': trn.min(0), 'train_max': trn.max(0),
-                         'scored_min': val.min(0), 'scored_max': val.max(0), 'scored_per_repeat': rep.min(0)},
-                        index=pd.Index([str(v) for v in vocab], name='class'))
-
-def _minority(codes, c, splits):
-    "The minority classes (the rarest 30%) of the train rows of every fold taken together, and whether each train fold has the same"
-    per = np.array([np.bincount(codes[t], minlength=c) for _,_,t,_ in splits])
-    res = _rarest_classes(per.sum(0))   # cross-validation: every row K-1 times, so the data's ranking
-    return res,all(set(_rarest_classes(n))==set(res) for n in per)
-
-def class_counts(
-    runs:pd.DataFrame, # The output of `compare_strategies` (or `compare_images`, or `summarize`)
-)->pd.DataFrame:
-    "Rows per class of a comparison: in the data, in the train and scored folds (min and max over folds), and scored per repeat"
-    d = runs.attrs.get('class_counts')
-    return None if d is None else pd.DataFrame.from_dict(d, orient='index').rename_axis('class')
-
-def _warn_rare(counts, min_rows, mode):
-    "Warn about the classes with fewer than `min_rows` scored rows"
-    few = counts[counts.scored_per_repeat<min_rows]
-    if not len(few): return
-    lst = ', '.join(f"{k!r} ({n})" for k,n in few.scored_per_repeat.items())
-    why = ("cross-validation scores every row once per repeat, so each of them counts (a 20% hold-out would keep about "
-           "a fifth of them); repeats (--repeats) steady the training, but no method can make a few rows certain"
-           if mode=='cv' else "a hold-out scores only its own rows of each class, while cross-validation (the default: no valid_df, "
-           "no --valid-pct) scores every row")
-    warnings.warn(f"few rows to score in classes {lst} (fewer than {min_rows}): their recall moves by 1/n with each row, "
-                  f"so their scores, and the minority recall, are uncertain; {why}", stacklevel=4)
-
 def _compare(source, splits, strategies=None, skip_unavailable=None, seeds=None, epochs=5, lr=1e-2, bs=None,
              target_prior='valid', metric='balanced_accuracy', progress=True, threads=None, min_rows=20, mode='cv', scored=None):
     "The runner behind `compare_strategies` and `compare_images`: `splits` is a list of `(repeat, fold, train, scored)` positions"
@@ -291,12 +279,12 @@ def _compare(source, splits, strategies=None, skip_unavailable=None, seeds=None,
     counts = _class_counts(codes, vocab, splits)
     _warn_rare(counts, min_rows, mode)
     n_train = int(counts.train_max.sum())
-    bs = ifnone(bs, auto_bs(n_train))
     c = len(vocab)
     tprior = _target_prior(target_prior, np.bincount(codes[splits[0][2]], minlength=c), np.bincount(codes[scored], minlength=c))
     thin = min(splits, key=lambda sp: np.bincount(codes[sp[2]], minlength=c).min())[2]   # the train fold with the fewest rows of a class
     s0 = RunSetup(source, None, Labels(codes[thin], vocab), epochs=epochs)   # what a strategy's `check` reads
     names,notes = _pick_strategies(strategies, s0, n_train, skip_unavailable)
+    bs = _batch_size(bs, source.default_bs(n_train), _fit_rows(codes, splits, names))
     minority,same = _minority(codes, c, splits)
     preds = Predictions(codes[scored], vocab)
     runs = [(sp, nm) for sp in splits for nm in names]
@@ -379,6 +367,7 @@ def _cv_splits(codes, folds, seeds):
     if (counts[counts>0]<2).any():
         raise InputError(f"classes with a single row cannot be cross-validated (no row left to train on when it is scored): "
                          f"codes {np.flatnonzero(counts==1).tolist()}; drop those rows or merge the classes")
+    if not 2<=folds<=len(codes): raise InputError(f"folds must be between 2 and the number of rows ({len(codes):,}), got {folds}")
     res = []
     for r,sd in enumerate(seeds):
         f = stratified_folds(Labels(codes), folds, seed=sd)
@@ -398,7 +387,7 @@ def compare_strategies(
     seeds=None, # The training seed of each repeat: a list, or a number of seeds 0, 1, ...; `None`: `range(repeats)`
     epochs:int=5, # Epochs of plain training; the other strategies get the same number of optimizer steps
     lr:float=1e-2, # Maximum learning rate of `fit_one_cycle`
-    bs:int=None, # Batch size; `None`: `auto_bs` of the train rows
+    bs:int=None, # Batch size; `None`: `auto_bs` of the train rows, at most a quarter of the rows a run trains on
     layers:list=None, # Hidden layer sizes of `tabular_learner`; `None`: fastai's default `[200,100]`
     metric:str='balanced_accuracy', # Headline metric (a key of `METRICS`): what `plain+threshold` tunes and the verdict judges
     target_prior='valid', # What the `+prior` strategies correct to: 'valid' (the scored rows' prior), 'natural', 'uniform' or an array

@@ -4,8 +4,10 @@
 
 # %% ../nbs/10c_files.ipynb #d7b12cfe
 from __future__ import annotations
+import warnings
 from pathlib import Path
 import numpy as np, pandas as pd
+from fastcore.basics import ifnone
 from fastcore.meta import delegates
 from .compare import InputError, infer_columns, compare_strategies, _check_finite   # first: it imports fastai quietly
 from .core import encode_labels
@@ -107,7 +109,13 @@ def _images(p, label, images, valid_pct, log, **kwargs):
     "The runs of `compare_images` on an image folder or a CSV of image paths"
     if not p.exists(): raise InputError(f"file not found: {p}")
     t = image_table(p, label, images)
-    check_labels(t, 'label')
+    if p.is_dir():   # the classes are the sub-folders: say so, not "label column 'label'"
+        n = t.label.value_counts().sort_index()
+        if len(n)<2: raise InputError(f"the folder has a single class sub-folder: {n.index[0]!r} ({n.iloc[0]:,} images): there is nothing to "
+                                      f"balance; put each class in its own sub-folder: {p}/<class>/<image>")
+        if (n<2).any(): raise InputError(f"class sub-folders with fewer than 2 images, which cannot be both trained on and scored: "
+                                         f"{ {str(k): int(v) for k,v in n[n<2].items()} }; add images or leave those sub-folders out")
+    else: check_labels(pd.DataFrame({label: t.label}), label)   # a CSV of images: its own label column
     log(f"{len(t):,} images, {t.label.nunique()} classes ({', '.join(f'{k}: {n:,}' for k,n in t.label.value_counts().sort_index().items())})")
     vdf = None
     if valid_pct is not None: t,vdf = _holdout_split(t, 'label', valid_pct)
@@ -124,21 +132,27 @@ def compare_file(
     cat_names:list=None, # A table's categorical columns; inferred when `None`
     bins:int=None, # A table's continuous label: compare over this many quantile bins of it
     layers:list=None, # A table's hidden layer sizes of `tabular_learner`; `None`: fastai's default
-    arch='small', # Images: the architecture, as in `resolve_arch`
-    size:int=64, # Images: the side of the squished images
-    bs:int=None, # Batch size; `None`: `auto_bs` of a table's train rows, 64 for images
+    arch=None, # Images: the architecture, as in `resolve_arch`; `None`: 'small'
+    size:int=None, # Images: the side of the squished images; `None`: 64
+    bs:int=None, # Batch size; `None`: `auto_bs` of a table's train rows, 64 for images, at most a quarter of the rows a run trains on
     log=None, # Function called with each note on the data (e.g. `print`)
     **kwargs,
 )->pd.DataFrame:
     "Read `path` (a table, or images), check it, and cross-validate every strategy on it: the runs of `compare_strategies` or `compare_images`"
     log,p = log or (lambda msg: None),Path(path)
     if valid_pct is not None and not 0<valid_pct<1: raise InputError(f"--valid-pct must be between 0 and 1, got {valid_pct}")
-    if p.is_dir() or images is not None:
+    if p.is_dir() or images is not None:   # an option that would be ignored is an error (or, harmless, a warning)
         for o,v in (('cont', cont_names), ('cat', cat_names), ('layers', layers), ('bins', bins)):
             if v is not None: raise InputError(f"--{o} is for tables; {p} is {'a folder of images' if p.is_dir() else 'a table of images'}")
-        res = _images(p, label, images, valid_pct, log, arch=arch, size=size, folds=folds, bs=bs or 64, **kwargs)
+        if p.is_dir() and images is not None:
+            raise InputError(f"--images names the column of image paths of a CSV, but {p} is a folder, whose images are labelled by "
+                             "their sub-folders' names: leave --images out")
+        if p.is_dir() and label is not None: warnings.warn(f"--label {label} is ignored: the classes of a folder of images are its sub-folders")
+        res = _images(p, label, images, valid_pct, log, arch=ifnone(arch, 'small'), size=ifnone(size, 64), folds=folds, bs=bs, **kwargs)
         res.attrs['title'] = f"{p.name}: images"
         return res
+    for o,v in (('arch', arch), ('size', size)):
+        if v is not None: raise InputError(f"--{o} is for images; {p.name} is a table (images: a folder of class sub-folders, or --images COL)")
     if label is None: raise InputError("a table needs --label, the label column")
     df,cont,cat = load_for_compare(p, label, cont_names, cat_names, bins, log=log)
     vdf = None

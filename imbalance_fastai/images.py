@@ -132,6 +132,7 @@ class ImageSource:
         kw = dict(after_item=[Resize(self.size, method='squish'), ToTensor()], after_batch=[IntToFloatTensor()])
         if self.num_workers is not None: kw['num_workers'] = self.num_workers
         return kw
+    def default_bs(self, n_train): return 64
     def dataloaders(self, data, bs, val_bs): return data.dataloaders(bs=bs, val_bs=val_bs, **self._dl_kwargs())
     def test_dl(self, dls, rows): return dls.test_dl(self.df.iloc[rows], with_labels=True)
     def learner(self, dls, loss_func=None, cbs=None):
@@ -157,7 +158,7 @@ def compare_images(
     seeds=None, # The training seed of each repeat (see `compare_strategies`)
     epochs:int=5, # Epochs of plain training; the other strategies get the same number of optimizer steps
     lr:float=1e-2, # Maximum learning rate of `fit_one_cycle`
-    bs:int=64, # Batch size
+    bs:int=None, # Batch size; `None`: 64, at most a quarter of the images a run trains on
     metric:str='balanced_accuracy', # Headline metric (a key of `METRICS`)
     target_prior='valid', # What the `+prior` strategies correct to (see `compare_strategies`)
     min_rows:int=20, # Warn about classes with fewer scored images than this

@@ -4,17 +4,18 @@
 
 # %% ../nbs/09a_scores.ipynb #aa55966f
 from __future__ import annotations
+import warnings
 from collections import namedtuple
-import numpy as np
+import numpy as np, pandas as pd
 import scipy.sparse
 from .core import Labels, encode_labels
 from .data import _class_ranks
 
 # %% auto #0
-__all__ = ['METRICS', 'DECISION_METRICS', 'score_predictions', 'Predictions', 'stratified_folds']
+__all__ = ['METRICS', 'DECISION_METRICS', 'score_predictions', 'Predictions', 'stratified_folds', 'class_counts']
 
 # %% ../nbs/09a_scores.ipynb #bc78f62b
-from .metrics import _counts_score   # the library's one definition of each decision metric (scikit-learn's)
+from .metrics import _counts_score, _rarest_classes   # the library's one definition of each decision metric (scikit-learn's)
 from .calibration import _ece        # and of the calibration error
 
 _Metric = namedtuple('Metric', 'label higher lo hi')   # private: fastai's `Metric` is another thing
@@ -123,3 +124,39 @@ def _holdout(codes, share, seed):
     n_tune = np.clip(np.round(counts*share), (counts>=2).astype(int), np.maximum(counts-1, 0))
     tune = rank < n_tune[codes]
     return np.flatnonzero(~tune),np.flatnonzero(tune)
+
+# %% ../nbs/09a_scores.ipynb #bc25d3ec
+def _class_counts(codes, vocab, splits):
+    "Rows per class: in the data, in the train and scored folds (min-max over folds), and scored per repeat"
+    c = len(vocab)
+    trn = np.array([np.bincount(codes[t], minlength=c) for _,_,t,_ in splits])
+    val = np.array([np.bincount(codes[v], minlength=c) for _,_,_,v in splits])
+    rep = np.array([val[[i for i,sp in enumerate(splits) if sp[0]==r]].sum(0) for r in sorted({sp[0] for sp in splits})])
+    return pd.DataFrame({'rows': np.bincount(codes, minlength=c), 'train_min': trn.min(0), 'train_max': trn.max(0),
+                         'scored_min': val.min(0), 'scored_max': val.max(0), 'scored_per_repeat': rep.min(0)},
+                        index=pd.Index([str(v) for v in vocab], name='class'))
+
+def _minority(codes, c, splits):
+    "The minority classes (the rarest 30%) of the train rows of every fold taken together, and whether each train fold has the same"
+    per = np.array([np.bincount(codes[t], minlength=c) for _,_,t,_ in splits])
+    res = _rarest_classes(per.sum(0))   # cross-validation: every row K-1 times, so the data's ranking
+    return res,all(set(_rarest_classes(n))==set(res) for n in per)
+
+def class_counts(
+    runs:pd.DataFrame, # The output of `compare_strategies` (or `compare_images`, or `summarize`)
+)->pd.DataFrame:
+    "Rows per class of a comparison: in the data, in the train and scored folds (min and max over folds), and scored per repeat"
+    d = runs.attrs.get('class_counts')
+    return None if d is None else pd.DataFrame.from_dict(d, orient='index').rename_axis('class')
+
+def _warn_rare(counts, min_rows, mode):
+    "Warn about the classes with fewer than `min_rows` scored rows"
+    few = counts[counts.scored_per_repeat<min_rows]
+    if not len(few): return
+    lst = ', '.join(f"{k!r} ({n})" for k,n in few.scored_per_repeat.items())
+    why = ("cross-validation scores every row once per repeat, so each of them counts (a 20% hold-out would keep about "
+           "a fifth of them); repeats (--repeats) steady the training, but no method can make a few rows certain"
+           if mode=='cv' else "a hold-out scores only its own rows of each class, while cross-validation (the default: no valid_df, "
+           "no --valid-pct) scores every row")
+    warnings.warn(f"few rows to score in classes {lst} (fewer than {min_rows}): their recall moves by 1/n with each row, "
+                  f"so their scores, and the minority recall, are uncertain; {why}", stacklevel=4)

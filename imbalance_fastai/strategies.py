@@ -96,7 +96,7 @@ def _crt(learn, s): learn.retrain_classifier(10, lr=3e-2, seed=s.seed)
 STRATEGIES = {
     'plain': Strategy("fastai's defaults: natural batches, cross-entropy"),
     'plain+threshold': Strategy("plain training on 80% of the train rows; per-class decision offsets (best_offsets) tuned on the other 20% "
-                                "for the headline metric", post_fit=_tune_offsets, holdout=0.2),
+                                f"for the headline metric if it is {', '.join(_offset_scores)}, else for balanced_accuracy", post_fit=_tune_offsets, holdout=0.2),
     'plain+prior': Strategy("plain training + PriorCorrection(): probabilities for the target prior, decisions of the balanced model "
                             "(post-hoc logit adjustment)", base='plain', cbs=lambda s: [PriorCorrection(target_prior=s.target_prior)]),
     'oversample': Strategy("OverSamplingCallback(): every class equally likely in each epoch",

@@ -94,10 +94,16 @@ def _detail(s, nm, m, pct):
     return (f"{r[m]:.3f} against plain's {s.loc['plain', m]:.3f}, a difference of {r['diff']:+.3f} "
             f"({pct}% interval {r.diff_lo:+.3f} to {r.diff_hi:+.3f})")
 
+def _as_summary(x, fn):
+    "`x` if it is a summary; runs (a `strategy` column) are summarized first; anything else is a `TypeError`"
+    if not isinstance(x, pd.DataFrame): raise TypeError(f"{fn} takes the runs of compare_strategies or their summarize(runs), got {type(x).__name__}")
+    return summarize(x) if 'strategy' in x.columns else x
+
 def verdict(
-    summary:pd.DataFrame, # The output of `summarize`
+    summary:pd.DataFrame, # The output of `summarize`, or the runs (then summarized with its defaults)
 )->str:
     "One line starting 'Verdict:': the best strategy on the headline metric, and whether it beats plain beyond the interval"
+    summary = _as_summary(summary, 'verdict')
     a = summary.attrs
     m = a['metric']; M = METRICS[m]; pct = f"{100*a.get('level', .95):g}"
     if 'vs_plain' not in summary: return "Verdict: none (no interval: the out-of-fold predictions are not available)."
@@ -123,11 +129,12 @@ def _cell(r, m, digits):
     return f"{r[m]:.{digits}f}" + ('' if pd.isna(r.get(f'{m}_std', np.nan)) else f" ± {r[f'{m}_std']:.{digits}f}")
 
 def format_table(
-    summary:pd.DataFrame, # The output of `summarize`
+    summary:pd.DataFrame, # The output of `summarize`, or the runs (then summarized with its defaults)
     markdown:bool=False, # A markdown table instead of aligned text
     digits:int=3, # Decimals shown
 )->str:
     "The summary as a table: the headline metric, its difference to plain with the interval, the other metrics"
+    summary = _as_summary(summary, 'format_table')
     m = summary.attrs.get('metric', 'balanced_accuracy')
     pct = f"{100*summary.attrs.get('level', .95):g}"
     has_ci = 'diff' in summary

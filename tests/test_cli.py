@@ -95,6 +95,7 @@ def test_parser_subcommands_and_defaults():
     (['demo', '--imbalance-ratio', '-3'], "argument --imbalance-ratio: must be positive"),
     (['demo', '--metric', 'auc'], "argument --metric: 'auc' is not one of balanced_accuracy, macro_f1, mcc"),
     (['compare', 'd.csv', '--folds', '0'], "argument --folds: must be positive, got 0"),
+    (['compare', 'd.csv', '--folds', '1'], "argument --folds: must be at least 2, got 1"),
     (['frobnicate'], "invalid choice: 'frobnicate'"),
     ([], "the following arguments are required"),
 ])
@@ -234,6 +235,12 @@ def _bad(tmp_path, df, name='bad.csv'):
     ('unknown strategy', "unknown strategies ['bagging']"),
     ('unknown column', "categorical columns ['colour'] not found"),
     ('table option on images', "--layers is for tables"),
+    ('image option on a table', "--arch is for images; bad.csv is a table"),
+    ('image size on a table', "--size is for images; bad.csv is a table"),
+    ('--images with a folder', "--images names the column of image paths of a CSV, but "),
+    ('single-class folder', "the folder has a single class sub-folder: 'cat' (3 images): there is nothing to balance"),
+    ('one-image class folder', "class sub-folders with fewer than 2 images, which cannot be both trained on and scored: {'owl': 1}"),
+    ('single-class image CSV', "label column 'kind' has a single class ('cat')"),
 ])
 def test_compare_rejects_bad_input(capsys, tmp_path, case, msg):
     df = _planted(200)
@@ -251,6 +258,14 @@ def test_compare_rejects_bad_input(capsys, tmp_path, case, msg):
     elif case == 'unknown strategy': p, args = _bad(tmp_path, df), ['--label', 'y', '--strategies', 'plain,bagging']
     elif case == 'unknown column': p, args = _bad(tmp_path, df), ['--label', 'y', '--cat', 'colour']
     elif case == 'table option on images': p, args = tmp_path, ['--layers', '8']
+    elif case == 'image option on a table': p, args = _bad(tmp_path, df), ['--label', 'y', '--arch', 'resnet18']
+    elif case == 'image size on a table': p, args = _bad(tmp_path, df), ['--label', 'y', '--size', '32']
+    elif case == '--images with a folder': p, args = _pngs(tmp_path / 'imgs', {'cat': 3, 'dog': 3}), ['--images', 'file']
+    elif case == 'single-class folder': p, args = _pngs(tmp_path / 'imgs', {'cat': 3}), []
+    elif case == 'one-image class folder': p, args = _pngs(tmp_path / 'imgs', {'cat': 3, 'owl': 1}), []
+    elif case == 'single-class image CSV':
+        files = sorted(_pngs(tmp_path / 'imgs', {'cat': 3}).rglob('*.png'))
+        p, args = _bad(tmp_path, pd.DataFrame({'file': list(map(str, files)), 'kind': 'cat'})), ['--images', 'file', '--label', 'kind']
     rc, out, err = _run(capsys, 'compare', p, *args)
     assert rc == 2 and out == '', (rc, out)
     assert err.count('\n') == 1 and err.startswith('imbalance-fastai compare: error: ') and msg in err, err
@@ -269,6 +284,38 @@ def test_parquet(capsys, tmp_path):
     assert rc == 0 and list(_table(out)) == ['plain'], err
 
 
+def _tiny_wine(tmp_path):
+    "scikit-learn's wine cut to 30 rows of class 0 and 10 of class 1"
+    from sklearn.datasets import load_wine
+    d = load_wine(as_frame=True).frame
+    p = tmp_path / 'tiny.csv'
+    pd.concat([d[d.target == 0].iloc[:30], d[d.target == 1].iloc[:10]]).to_csv(p, index=False)
+    return p
+
+
+def test_compare_tiny_table_adapts_bs_and_refuses_one_without_a_full_batch(capsys, tmp_path):
+    "40 rows: the batch size adapts to the rows a run trains on (every strategy trains on at least one full batch), a --bs "
+    "that leaves no full batch is refused before any run, and --folds beyond the rows is one error line"
+    p = _tiny_wine(tmp_path)
+    rc, out, err = _run(capsys, 'compare', p, '--label', 'target', '--quick', '--no-progress')
+    assert rc == 0 and list(_table(out)) == list(QUICK_STRATEGIES), err
+    runs = pd.read_csv(tmp_path / 'tiny_comparison_quick' / 'runs.csv')
+    assert (runs.bs <= 20 // 4).all() and (runs.bs >= 2).all(), runs.bs   # 3 folds: 26-27 train rows, 80% of them for plain+threshold
+    rc, out, err = _run(capsys, 'compare', p, '--label', 'target', '--strategies', 'plain,undersample', '--folds', '2',
+                        '--epochs', '1', '--no-progress', '--out', tmp_path / 'u')
+    assert rc == 0 and list(_table(out)) == ['plain', 'undersample'], err
+    runs = pd.read_csv(tmp_path / 'u' / 'runs.csv')
+    assert (runs.bs <= 5).all() and (runs[runs.strategy == 'undersample'].bs <= 2 * 5 // 2).all(), runs   # an epoch of 2 × 5 rows
+    for argv, msg in [(['--bs', '64'], "bs=64 leaves no full batch: the smallest train set of a run has 21 rows (fastai drops the "
+                                       "last partial batch), so nothing would be trained; pass a bs of at most 21"),
+                      (['--bs', '1'], "bs must be at least 2"),
+                      (['--folds', '41'], "folds must be between 2 and the number of rows (40), got 41")]:
+        rc, out, err = _run(capsys, 'compare', p, '--label', 'target', '--quick', '--no-progress', '--out', tmp_path / 'x', *argv)
+        assert rc == 2 and out == '' and 'Traceback' not in err, (argv, err)
+        assert err.splitlines()[-1] == f"imbalance-fastai compare: error: {msg}" or msg in err.splitlines()[-1], (argv, err)
+        assert not (tmp_path / 'x').exists()   # refused before any run
+
+
 # --- compare on images ---------------------------------------------------------------------------------------------
 
 def _pngs(root, counts={'cat': 18, 'dog': 8, 'owl': 4}, size=16, seed=0):
@@ -281,6 +328,21 @@ def _pngs(root, counts={'cat': 18, 'dog': 8, 'owl': 4}, size=16, seed=0):
             base = np.zeros(3); base[i] = 200
             Image.fromarray(np.clip(base + rng.normal(0, 40, (size, size, 3)), 0, 255).astype(np.uint8)).save(root / cls / f'{j}.png')
     return root
+
+
+def test_compare_tiny_image_folder_without_bs(capsys, tmp_path):
+    "38 tiny PNGs and no --bs: the batch size adapts to the images a run trains on, so every strategy, undersample included, trains"
+    root = _pngs(tmp_path / 'imgs', {'cat': 30, 'dog': 8})
+    rc, out, err = _run(capsys, 'compare', root, '--strategies', 'oversample,undersample', '--folds', '2', '--epochs', '1',
+                        '--size', '16', '--no-progress', '--label', 'kind')
+    assert rc == 0 and list(_table(out)) == ['plain', 'oversample', 'undersample'], err
+    assert "warning: --label kind is ignored: the classes of a folder of images are its sub-folders" in err   # never silently
+    _check_verdict(out)
+    runs = pd.read_csv(tmp_path / 'imgs_comparison' / 'runs.csv')
+    assert (runs.bs <= 19 // 4).all() and (runs.bs >= 2).all(), runs.bs   # 19 train images per fold
+    rc, out, err = _run(capsys, 'compare', root, '--folds', '2', '--bs', '64', '--no-progress')
+    assert rc == 2 and err.splitlines()[-1].startswith("imbalance-fastai compare: error: bs=64 leaves no full batch: the smallest "
+                                                         "train set of a run has 15 rows"), err
 
 
 def test_compare_image_folder_end_to_end(capsys, tmp_path):

@@ -164,3 +164,29 @@ def test_new_strategies_run_and_share_their_base(monkeypatch):
     assert runs.groupby('strategy').n_scored.sum().eq(len(df)).all()
     with pytest.raises(InputError, match=r"strategy 'drw' cannot run on this data: DeferredReweighting .* it needs at least 3 epochs"):
         compare_strategies(df, label='y', strategies=['drw'], folds=2, epochs=2, layers=[8], progress=False)
+
+
+def test_never_scores_a_model_that_trained_on_no_batch(monkeypatch):
+    "A strategy whose DataLoaders hold no full batch is refused after its fit, not scored as if it had trained"
+    import imbalance_fastai.compare as cmp
+    from imbalance_fastai.strategies import Strategy
+    huge = Strategy("natural batches of 10,000 rows", dls=lambda s: s.source.dataloaders(s.data, 10_000, s.val_bs))
+    monkeypatch.setitem(cmp.STRATEGIES, 'huge', huge)
+    with pytest.raises(InputError, match=r"strategy 'huge' trained on no batch \(bs=10000, 300 rows per epoch; .*its untrained model is not scored"):
+        compare_strategies(_planted(450), label='y', strategies=['huge'], folds=3, epochs=1, layers=[8], progress=False)
+    df = _planted(450)
+    with pytest.raises(InputError, match=r"bs=400 leaves no full batch: the smallest train set of a run has 300 rows"):
+        compare_strategies(df, label='y', strategies=['plain'], folds=3, epochs=1, bs=400, layers=[8], progress=False)
+    with pytest.raises(InputError, match=r"bs=250 leaves no full batch: the smallest train set of a run has 240 rows"):   # 80% of a fold
+        compare_strategies(df, label='y', strategies=['plain+threshold'], folds=3, epochs=1, bs=250, layers=[8], progress=False)
+    with pytest.raises(InputError, match=r"folds must be between 2 and the number of rows \(450\), got 451"):
+        compare_strategies(df, label='y', folds=451, progress=False)
+
+
+def test_plain_threshold_says_what_it_tunes():
+    "best_offsets tunes a decision metric; with another headline metric plain+threshold tunes balanced accuracy, and says so"
+    from imbalance_fastai.metrics import _offset_scores
+    desc = STRATEGIES['plain+threshold'].description
+    assert f"for the headline metric if it is {', '.join(_offset_scores)}, else for balanced_accuracy" in desc, desc
+    assert set(_offset_scores) < set(METRICS) and not {'pr_auc', 'ece', 'minority_recall', 'log_loss'} & set(_offset_scores)
+

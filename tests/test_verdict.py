@@ -75,6 +75,18 @@ def test_verdict_cases_and_lower_is_better():
     assert format_table(s).splitlines()[0].split()[:2] == ['strategy', 'ECE']
 
 
+def test_verdict_and_table_take_the_runs_too():
+    "Given the runs (not their summary), verdict and format_table summarize them: the same line and table as from summarize(runs)"
+    rng = np.random.default_rng(2)
+    y, a, b = _sim(rng, n_rare=40, gain=.35)
+    runs = _runs(_preds(y, plain=a, good=b))
+    v = verdict(runs)
+    assert v == verdict(summarize(runs)) and v.startswith('Verdict: good is best on balanced acc and beats plain training'), v
+    assert format_table(runs) == format_table(summarize(runs))
+    with pytest.raises(TypeError, match=r"verdict takes the runs of compare_strategies or their summarize\(runs\), got Predictions"):
+        verdict(runs.attrs['predictions'])
+
+
 def test_plot_error_bars_stay_in_the_metric_range():
     "A score near 1 with a wide interval: the error bar stops at 1"
     y = np.r_[np.zeros(300, int), np.ones(4, int)]
