@@ -7,12 +7,12 @@ from __future__ import annotations
 import math, warnings
 import numpy as np, pandas as pd, torch
 import sklearn.metrics as skm
-from fastcore.basics import patch, ifnone
+from fastcore.basics import patch, ifnone, getcallable
 from fastai.torch_core import to_np
 from fastai.learner import Learner
 from fastai.metrics import AccumMetric
 from .core import Labels, get_labels
-from .decisions import _np, _activation_kind, _as_probs, _log_probs, _check_offsets, _cost_thresh, _base_loss, _logit_scale
+from .decisions import _np, _activation_kind, _as_probs, _log_probs, _check_offsets, _cost_thresh, _base_loss
 from .decisions import apply_offsets   # noqa: F401 (best_offsets' partner, importable from here with it)
 
 # %% auto #0
@@ -321,6 +321,17 @@ def minority_recall(
     rec = [(d[y==k]==k).mean() for k in classes if (y==k).any()]
     return float(np.mean(rec)) if rec else float('nan')
 
+def _probs(learn, pred, axis=-1):
+    "The probabilities `get_preds` returns for the outputs `pred`: the loss's `activation` (a softmax over `axis` for a loss that has none)"
+    if _activation_kind(_base_loss(learn)) is None: return pred.softmax(axis)
+    return getcallable(learn.loss_func, 'activation')(pred)
+
+def _decisions(learn, pred, axis=-1):
+    "The decisions `get_preds(with_decoded=True)` gives for the outputs `pred` now: the learner's rule, else its loss's `decodes` (argmax for a loss without one)"
+    p = _probs(learn, pred, axis)
+    d = getcallable(learn.loss_func, 'decodes')(p)
+    return d.argmax(axis) if d.is_floating_point() and d.shape==p.shape and p.ndim>1 else d
+
 class MinorityRecall(AccumMetric):
     "Mean recall of the minority classes (the rarest 30% of the train split's classes), or the recall of class `cls`"
     def __init__(self,
@@ -329,8 +340,8 @@ class MinorityRecall(AccumMetric):
         axis:int=-1, # Class axis of the predictions
     ):
         if not 0<share<=1: raise ValueError(f"share must be in (0, 1], got {share}")
-        super().__init__(self._recall, dim_argmax=axis, to_np=True, invert_arg=True, flatten=True)
-        self.cls,self.share,self.classes,self._of = cls,share,None,None
+        super().__init__(self._recall, to_np=True, invert_arg=True, flatten=True)
+        self.cls,self.share,self.axis,self.classes,self._of = cls,share,axis,None,None
         self.name = 'minority_recall' if cls is None else f'recall_{cls}'
 
     def _find_classes(self, learn):
@@ -351,8 +362,9 @@ class MinorityRecall(AccumMetric):
         self._of = (id(learn), id(learn.dls))
 
     def accumulate(self, learn):
+        "Store the learner's decisions for this batch: what `get_preds(with_decoded=True)` decodes its outputs to now"
         self._find_classes(learn)
-        super().accumulate(learn)
+        self.accum_values(_decisions(learn, learn.pred, self.axis), learn.y, learn)
 
     def _recall(self, targs, preds):
         classes = self.classes
@@ -378,9 +390,7 @@ class AvgPrecisionMacro(AccumMetric):
         self.axis = axis
 
     def accumulate(self, learn):
-        "Store the probabilities: the loss's sigmoid for sigmoid outputs, else a softmax over `axis` (of the logits times the loss's `logit_scale`)"
-        base = _base_loss(learn)
-        pred = learn.pred*_logit_scale(base)
-        pred = torch.sigmoid(pred) if _activation_kind(base)=='sigmoid' else pred.softmax(self.axis)
+        "Store the probabilities `get_preds` returns: the loss's activation (corrected by `PriorCorrection` and `TemperatureScaling` when they act)"
+        pred = _probs(learn, learn.pred, self.axis)
         if self.axis not in (-1, pred.ndim-1): pred = pred.movedim(self.axis, -1)
         self.accum_values(pred, learn.y, learn)

@@ -247,3 +247,23 @@ def test_weighted_average_precision_is_sklearns_with_unit_weights():
     w = rng.multinomial(300, np.full(300, 1/300))[None].astype(float)   # and a weight is a repeated row
     r = np.repeat(np.arange(300), w[0].astype(int))
     np.testing.assert_allclose(_pr_auc(P, y, w), [np.mean([skm.average_precision_score(y[r] == k, P[r, k]) for k in np.unique(y[r])])], rtol=1e-12)
+
+@pytest.mark.parametrize('cbs', [[], [PriorCorrection()], [PriorCorrection(decision='accuracy')]])
+def test_minority_recall_scores_the_learners_decisions(cbs):
+    "validate()'s MinorityRecall is minority_recall of get_preds(with_decoded=True)'s decisions: with and without PriorCorrection, and after tune_threshold"
+    learn, _ = small_learner('multiclass', cbs=cbs, epochs=3)
+    learn.metrics = [MinorityRecall(), MinorityRecall('b'), AvgPrecisionMacro()]
+    def check():
+        with learn.no_bar(): vals = learn.validate()
+        p, y, d = preds(learn, learn.dls.valid, with_decoded=True)
+        y = y.view(-1).numpy()
+        assert vals[1] == pytest.approx(minority_recall(y, d.numpy(), [2]))
+        assert vals[2] == pytest.approx(minority_recall(y, d.numpy(), [1]))
+        assert vals[3] == pytest.approx(skm.average_precision_score(y[:, None] == np.arange(3), p.numpy(), average='macro'), abs=1e-6)
+        return p, d.numpy()
+    p, d = check()
+    if cbs and cbs[0].decision == 'balanced': assert (d != p.argmax(1).numpy()).any()   # the balanced rule is not the argmax: the test tells them apart
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        learn.tune_threshold('macro_f1')
+    check()
