@@ -69,15 +69,23 @@ def threshold_scores(
     return pd.DataFrame(dict(threshold=t, tp=tp, fp=fp, fn=fn, tn=tn, precision=div(tp, pred_pos), recall=rec, f1=f1,
                              macro_f1=(f1 + div(2*tn, 2*tn+fn+fp))/2, mcc=mcc, balanced_accuracy=(rec+spec)/2, youden=rec+spec-1))
 
+def _default_metric(metric, min_recall=None, min_precision=None):
+    "The metric to maximise: `metric`; without one, recall under a precision floor alone, precision under a recall floor alone, else F1"
+    if metric is not None: return metric
+    if min_precision is not None and min_recall is None: return 'recall'
+    if min_recall is not None and min_precision is None: return 'precision'
+    return 'f1'
+
 def best_threshold(
     probs, # Positive-class probabilities `(n,)` (or `(n,2)` for 2 classes), or `(n,c)` per label with multi-hot `targets`
     targets, # 0/1 targets `(n,)`, or a multi-hot matrix `(n,c)`
-    metric='f1', # 'f1', 'macro_f1', 'mcc', 'balanced_accuracy', 'youden', 'precision', 'recall', or a function `f(y_true, y_pred)`
+    metric=None, # 'f1', 'macro_f1', 'mcc', 'balanced_accuracy', 'youden', 'precision', 'recall', or a function `f(y_true, y_pred)`; `None`: 'recall' with `min_precision` alone, 'precision' with `min_recall` alone, else 'f1'
     min_recall:float=None, # Only thresholds whose recall is at least this
     min_precision:float=None, # Only thresholds whose precision is at least this
     thresholds=None, # Candidates, as in `threshold_scores`
 ):
     "Threshold maximising `metric` (subject to the floors); one per label for multi-label targets"
+    metric = _default_metric(metric, min_recall, min_precision)
     if not callable(metric) and metric not in _thresh_scores:
         raise ValueError(f"metric must be one of {_thresh_scores} or a function f(y_true, y_pred), got {metric!r}")
     y = _np(targets)
@@ -229,7 +237,7 @@ def _warn_few(targs, kind, vocab=None, min_rows=10):
 
 @patch
 def tune_threshold(self:Learner,
-    metric=None, # Score to maximise: 'f1' (default for binary/multi-label), 'balanced_accuracy' (default for multiclass), 'macro_f1', 'mcc', ...; or a function `f(y_true, y_pred)`
+    metric=None, # Score to maximise: 'f1' (default for binary/multi-label; 'recall' with `min_precision` alone, 'precision' with `min_recall` alone), 'balanced_accuracy' (default for multiclass), 'macro_f1', 'mcc', ...; or a function `f(y_true, y_pred)`
     costs=None, # A cost matrix instead of a metric (`costs[i, j]`: the cost of deciding `j` when the truth is `i`): Bayes minimum-cost decisions
     min_recall:float=None, # Binary/multi-label: only thresholds whose recall is at least this
     min_precision:float=None, # Binary/multi-label: only thresholds whose precision is at least this
@@ -255,13 +263,13 @@ def tune_threshold(self:Learner,
     ax = getattr(base, 'axis', -1)
     if kind=='sigmoid':
         _warn_few(targs, 'multi')
-        t = best_threshold(probs, targs, ifnone(metric, 'f1'), min_recall, min_precision, thresholds)
+        t = best_threshold(probs, targs, metric, min_recall, min_precision, thresholds)
         self.set_decision(thresh=t)
         return t
     c = probs.shape[ax]
     _warn_few(targs, 'single', vocab if vocab is not None and len(vocab)==c else range(c))
     if c==2:
-        t = best_threshold(probs.select(ax, 1).reshape(-1), targs.reshape(-1), ifnone(metric, 'f1'), min_recall, min_precision, thresholds)
+        t = best_threshold(probs.select(ax, 1).reshape(-1), targs.reshape(-1), metric, min_recall, min_precision, thresholds)
         self.set_decision(thresh=t)
         return t
     if constrained: raise ValueError(f"min_recall, min_precision and thresholds are for binary and multi-label models; this one has {c} classes: "

@@ -267,3 +267,36 @@ def test_minority_recall_scores_the_learners_decisions(cbs):
         warnings.simplefilter('ignore')
         learn.tune_threshold('macro_f1')
     check()
+
+def _cancer_learner():
+    import pandas as pd
+    from sklearn.datasets import load_breast_cancer
+    from fastai.tabular.data import TabularDataLoaders
+    from fastai.tabular.core import Normalize
+    from fastai.torch_core import set_seed
+    from imbalance_fastai.data import StratifiedSplitter
+    X, y = load_breast_cancer(return_X_y=True)
+    df = pd.DataFrame(X, columns=[f'f{i}' for i in range(X.shape[1])]); df['y'] = np.where(y == 1, 'benign', 'malignant')
+    _, val = StratifiedSplitter(valid_pct=.3, seed=0)(df.y)
+    set_seed(0)
+    dls = TabularDataLoaders.from_df(df, cont_names=list(df.columns[:-1]), y_names='y', procs=[Normalize], valid_idx=list(val),
+                                     bs=64, num_workers=0)
+    learn = tabular_learner(dls, layers=[16])
+    with learn.no_bar(), learn.no_logging(): learn.fit(2, 1e-2)
+    return learn
+
+def test_a_precision_floor_alone_maximises_recall():
+    "README: `min_precision=` is 'maximise recall with precision at least p' (and `min_recall=` alone: the most precision)"
+    learn = _cancer_learner()
+    p, y = preds(learn, learn.dls.valid)
+    p, y = p[:, 1].numpy(), y.view(-1).numpy()
+    df = threshold_scores(p, y)
+    for floor, got, want in (('min_precision', 'recall', 'precision'), ('min_recall', 'precision', 'recall')):
+        for v in (.9, .97):   # at .9 the best F1 under the floor has less recall (precision) than the best: the test tells them apart
+            t = learn.tune_threshold(**{floor: v})
+            sc = threshold_scores(p, y, [t]).iloc[0]
+            assert sc[want] >= v
+            assert sc[got] == pytest.approx(df[df[want] >= v][got].max())
+            assert best_threshold(p, y, **{floor: v}) == t
+    assert threshold_scores(p, y, [learn.tune_threshold(min_precision=.97, metric='f1')]).iloc[0].f1 == pytest.approx(
+        df[df.precision >= .97].f1.max())   # an explicit metric is maximised under the floor
