@@ -7,12 +7,12 @@ from __future__ import annotations
 import math, warnings
 import numpy as np, pandas as pd, torch
 import sklearn.metrics as skm
-from fastcore.basics import patch, ifnone, getcallable
+from fastcore.basics import patch, getcallable
 from fastai.torch_core import to_np
 from fastai.learner import Learner
 from fastai.metrics import AccumMetric
 from .core import Labels, get_labels
-from .decisions import _np, _activation_kind, _as_probs, _log_probs, _check_offsets, _cost_thresh, _base_loss
+from .decisions import _np, _activation_kind, _as_probs, _log_probs, _check_offsets, _cost_thresh, _base_loss, _check_unit
 from .decisions import apply_offsets   # noqa: F401 (best_offsets' partner, importable from here with it)
 
 # %% auto #0
@@ -30,6 +30,7 @@ def _binary_inputs(probs, targets):
     if p.shape[1]!=1: raise ValueError(f"probs has shape {p.shape}: pass positive-class probabilities (n,) or 2-class probabilities (n,2)")
     if len(p)!=len(y): raise ValueError(f"probs has {len(p)} rows but targets has {len(y)}")
     if np.isnan(p).any(): raise ValueError(f"probs has {int(np.isnan(p).sum())} NaN values; check the model's outputs before tuning on them")
+    _check_unit(p)
     if not np.isin(y, (0,1)).all(): raise ValueError(f"targets must be 0/1, got values {np.unique(y)[:5].tolist()}")
     return p[:,0],y[:,0].astype(bool)
 
@@ -76,6 +77,12 @@ def _default_metric(metric, min_recall=None, min_precision=None):
     if min_recall is not None and min_precision is None: return 'precision'
     return 'f1'
 
+def _check_floors(**floors):
+    "Refuse a recall or precision floor that is not a number in [0, 1]"
+    for nm,v in floors.items():
+        if v is not None and not (isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and 0<=v<=1):
+            raise ValueError(f"{nm} must be a number in [0, 1] (a share of the positives, or of the positive decisions), got {v!r}")
+
 def best_threshold(
     probs, # Positive-class probabilities `(n,)` (or `(n,2)` for 2 classes), or `(n,c)` per label with multi-hot `targets`
     targets, # 0/1 targets `(n,)`, or a multi-hot matrix `(n,c)`
@@ -85,6 +92,7 @@ def best_threshold(
     thresholds=None, # Candidates, as in `threshold_scores`
 ):
     "Threshold maximising `metric` (subject to the floors); one per label for multi-label targets"
+    _check_floors(min_recall=min_recall, min_precision=min_precision)
     metric = _default_metric(metric, min_recall, min_precision)
     if not callable(metric) and metric not in _thresh_scores:
         raise ValueError(f"metric must be one of {_thresh_scores} or a function f(y_true, y_pred), got {metric!r}")
@@ -251,6 +259,7 @@ def tune_threshold(self:Learner,
     kind = _activation_kind(base)
     if kind is None: raise ValueError(f"tune_threshold needs a loss with a softmax or sigmoid activation, got {base!r}")
     constrained = any(o is not None for o in (min_recall, min_precision, thresholds))
+    _check_floors(min_recall=min_recall, min_precision=min_precision)
     if costs is not None:
         if metric is not None or constrained: raise ValueError("pass costs= or a metric (with its floors), not both")
         if kind=='softmax' and np.shape(costs)==(2,2): return self.set_decision(thresh=float(_cost_thresh(costs))).thresh

@@ -21,6 +21,9 @@ __all__ = ['logit_shift', 'correct_prior', 'loss_prior_factor', 'PriorCorrection
 # %% ../nbs/06_prior.ipynb #77de0bbe
 def _prior_array(prior, vocab=None, name='prior'):
     "`prior` as a float array in vocab order; a dict `{class: share}` is read with `vocab`"
+    accepted = f"{name} must be an array (list, tensor) of one share per class in vocab order, or a dict {{class: share}}; got {prior!r}"
+    if isinstance(prior, (str, bytes)) or (isinstance(prior, (list, tuple)) and any(isinstance(o, (str, bytes)) for o in prior)):
+        raise TypeError(accepted)
     if isinstance(prior, dict):
         if vocab is None: raise ValueError(f"{name} is a dict {{class: share}} but the class names are unknown; pass an array in vocab order")
         vocab = list(vocab)
@@ -29,7 +32,8 @@ def _prior_array(prior, vocab=None, name='prior'):
         missing = [k for k in vocab if k not in prior]
         if missing: raise ValueError(f"{name} gives no share to {missing}; give every class of the vocab {vocab} a share")
         prior = [prior[k] for k in vocab]
-    p = _np(prior).reshape(-1)
+    try: p = _np(prior).reshape(-1)
+    except (TypeError, ValueError) as e: raise TypeError(accepted) from e
     if len(p)==0 or not np.isfinite(p).all() or (p<0).any():
         raise ValueError(f"{name} must be non-empty, finite and >= 0, got {np.round(p, 4).tolist()}")
     return p
@@ -239,6 +243,7 @@ class PriorCorrection(Callback):
         "Attaching the callback (`add_cb` sets `learn`) captures the priors the learner holds now and gives it its own `DecisionLoss`"
         old = self.__dict__.get('_learn')
         if learn is None and old is not None: _detach_decisions(old, self)
+        if learn is not None: self._check_fits(learn)   # before anything is attached: a refused callback leaves the learner as it was
         self.__dict__['_learn'] = learn
         if learn is not None:
             self.capture_priors()
@@ -248,6 +253,22 @@ class PriorCorrection(Callback):
 
     @property
     def name(self): return self.__dict__.get('_name', 'prior_correction')
+
+    def _check_fits(self, learn):
+        "Refuse a given prior whose length, or whose class names, do not fit the learner's data (when it knows them)"
+        c = _n_outputs(learn)
+        try: vocab = getattr(learn.dls, 'vocab', None)
+        except Exception: vocab = None
+        vocab = list(vocab) if vocab is not None and c is not None and len(vocab)==c else None
+        for nm,v in (('train_prior', self.given_train), ('target_prior', self.given_target)):
+            if v is None: continue
+            if isinstance(v, dict):
+                if vocab is not None: _prior_array(v, vocab, nm)   # names outside the vocab, or classes without a share
+                continue
+            n = len(_prior_array(v, name=nm))
+            if c is not None and n!=c and not (c==1 and n==2):   # (one positive-class output takes [π_0, π_1] too)
+                raise ValueError(f"{nm} has {n} values but this learner has {c} {'outputs' if c==1 else 'classes'}"
+                                 f"{f' {vocab}' if vocab is not None else ''}; pass one share per class, in vocab order (or a dict {{class: share}})")
 
     def stage_shift(self,
         n_out:int=None, # Outputs of the model on the class axis; `None`: those of the last prediction, else of the data

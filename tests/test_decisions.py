@@ -114,3 +114,14 @@ def test_deepcopy_of_a_learner_keeps_its_correction():
     assert new.decision.thresh == learn.decision.thresh
     loss_only = copy.deepcopy(learn.loss_func)              # the loss alone (DeferredReweighting's copy): the learner's correction
     assert loss_only.correction is learn.prior_correction
+
+def test_cost_matrices_that_decide_nothing_are_refused():
+    "A cost matrix whose column of extra costs is all zero decides that class whatever the probabilities: refused, as a (2, 2) one is"
+    learn, _ = small_learner('multiclass')
+    for C in (-np.ones((3, 3)), np.zeros((3, 3)), [[0, 0, 1], [1, 0, 1], [1, 0, 0]]):
+        with pytest.raises(ValueError, match=r'costs.*column 1|costs.*every decision'): learn.tune_threshold(costs=np.asarray(C, float))
+    assert learn.decision is None                                    # nothing was set
+    with pytest.raises(ValueError, match='costs'): DecisionRule(costs=[[0, 0], [1, 0]])   # deciding 1 is free when the truth is 0
+    with pytest.raises(ValueError, match='costs'): small_learner('binary')[0].tune_threshold(costs=[[0, 0], [1, 0]])
+    rule = learn.tune_threshold(costs=np.array([[-1., 2, 2], [3, -1, 1], [9, 9, 0]]))   # gains (negative costs) are costs too
+    assert rule.kind == 'costs'

@@ -300,3 +300,14 @@ def test_a_precision_floor_alone_maximises_recall():
             assert best_threshold(p, y, **{floor: v}) == t
     assert threshold_scores(p, y, [learn.tune_threshold(min_precision=.97, metric='f1')]).iloc[0].f1 == pytest.approx(
         df[df.precision >= .97].f1.max())   # an explicit metric is maximised under the floor
+
+def test_thresholds_refuse_logits_and_floors_outside_the_unit_interval():
+    with pytest.raises(ValueError, match=r'probs must be probabilities in \[0, 1\].*logits.*get_preds'):
+        best_threshold(np.array([-1., 3., 8., -4.]), [0, 1, 1, 0])
+    with pytest.raises(ValueError, match=r'probs must be probabilities in \[0, 1\]'): threshold_scores([.2, 1.5], [0, 1])
+    for kw in (dict(min_recall=-1), dict(min_precision=1.5), dict(min_precision=float('nan'))):
+        nm = next(iter(kw))
+        with pytest.raises(ValueError, match=rf'{nm} must be a number in \[0, 1\]'): best_threshold([.2, .8], [0, 1], **kw)
+    learn, _ = small_learner('binary')
+    with pytest.raises(ValueError, match=r'min_recall must be a number in \[0, 1\]'): learn.tune_threshold(min_recall=-1)
+    assert learn.decision is None

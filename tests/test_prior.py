@@ -306,3 +306,17 @@ def test_rule_tuned_before_the_correction_keeps_its_decisions(kind):
     _, _, d2 = preds(learn, learn.dls.valid, with_decoded=True)
     np.testing.assert_array_equal(d2.numpy(), d0.numpy())
     np.testing.assert_allclose(np.atleast_1d(getattr(learn.decision, tuned.kind)), np.atleast_1d(getattr(tuned, tuned.kind)), atol=1e-9)
+
+def test_priors_that_do_not_fit_the_learner_are_refused_when_attached():
+    "train_prior/target_prior of the wrong length or with unknown class names: refused by add_cb (and at construction), the learner unchanged"
+    learn, _ = small_learner('multiclass')
+    lf, cbs = learn.loss_func, list(learn.cbs)
+    for kw, msg in ((dict(train_prior=[.5, .5]), r'train_prior has 2 values but this learner has 3 classes'),
+                    (dict(target_prior=[.2, .2, .2, .4]), r'target_prior has 4 values but this learner has 3 classes'),
+                    (dict(target_prior={'zz': 1.}), r"target_prior names classes not in the vocab: \['zz'\]")):
+        with pytest.raises(ValueError, match=msg): learn.add_cb(PriorCorrection(**kw))
+        assert learn.loss_func is lf and list(learn.cbs) == cbs and not hasattr(learn, 'prior_correction')
+        with pytest.raises(ValueError, match=msg): tabular_learner(learn.dls, layers=[4], cbs=PriorCorrection(**kw))
+    learn.add_cb(PriorCorrection(target_prior={'a': .5, 'b': .3, 'c': .2}))   # one share per class of the vocab: fine
+    for bad in ('abc', ['a', 'b', 'c']):
+        with pytest.raises((TypeError, ValueError), match=r'target_prior must be .*one share per class.*\{class: share\}'): PriorCorrection(target_prior=bad)
