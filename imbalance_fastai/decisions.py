@@ -307,10 +307,17 @@ def _n_outputs(learn):
     except Exception: return None
     return c if isinstance(c, int) else None
 
+def _deciding_loss(learn, cb=None):
+    "The loss `learn` decides with at its next prediction: its `DecisionLoss` tied to its correction `cb`, or the one the correction attaches then (to a loss set by hand)"
+    lf,cb = learn.loss_func,ifnone(cb, _correction(learn))
+    if cb is None or (isinstance(lf, DecisionLoss) and lf.correction is cb): return lf
+    own = isinstance(lf, DecisionLoss)   # keeping any rule it has (its own, or one its loss was given) for the probabilities it was set on
+    return DecisionLoss(lf, lf.rule if own else _loss_rule(lf), cb, lf.__dict__.get('stage') if own else (_temperature(learn), False))
+
 @patch(as_prop=True)
 def decision(self:Learner)->DecisionRule:
     "The rule `get_preds(with_decoded=True)`, `predict` and `ClassificationInterpretation` decide with now; `None`: the loss's own `decodes`"
-    lf = self.loss_func
+    lf = _deciding_loss(self)
     return lf.active_rule() if isinstance(lf, DecisionLoss) else None
 
 @patch
@@ -343,5 +350,5 @@ def decide(self:Learner,
 ):
     "The learner's decisions for `probs` outside `get_preds`: what `get_preds(with_decoded=True)` decodes them to (a tensor for a tensor)"
     x = probs if isinstance(probs, torch.Tensor) else torch.as_tensor(np.asarray(probs))
-    d = getcallable(self.loss_func, 'decodes')(x)
+    d = getcallable(_deciding_loss(self), 'decodes')(x)
     return d if isinstance(probs, torch.Tensor) else to_np(d)

@@ -13,7 +13,7 @@ from .callback import OverSamplingCallback
 from .losses import _focusing_bend
 from .longtail import DeferredReweighting
 from .decisions import (_np, _along, _activation_kind, _balanced_rule, _base_loss, _correction, _logit_scale,
-                                        _loss_rule, _n_outputs, _numeric, _restage, _temperature, DecisionLoss, DecisionRule)
+                                        _deciding_loss, _n_outputs, _numeric, _restage, DecisionLoss, DecisionRule)
 
 # %% auto #0
 __all__ = ['logit_shift', 'correct_prior', 'loss_prior_factor', 'PriorCorrection']
@@ -189,11 +189,8 @@ _decisions = ('balanced', 'accuracy')
 
 def _attach_decisions(learn, cb):
     "Give `learn` its own `DecisionLoss`, tied to its `PriorCorrection` `cb`, keeping any rule it has (its own, or one its loss was given) for the probabilities it was set on"
-    lf = learn.loss_func
-    if isinstance(lf, DecisionLoss) and lf.correction is cb: return
-    own = isinstance(lf, DecisionLoss)
-    stage = lf.__dict__.get('stage') if own else (_temperature(learn), False)
-    learn.loss_func = DecisionLoss(lf, lf.rule if own else _loss_rule(lf), cb, stage)
+    lf = _deciding_loss(learn, cb)
+    if lf is not learn.loss_func: learn.loss_func = lf
 
 def _detach_decisions(learn, cb):
     "Back to the plain loss, or to one with the learner's rule re-expressed for the uncorrected probabilities (dropped, warning, if none decides the same)"
