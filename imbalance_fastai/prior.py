@@ -6,7 +6,7 @@
 from __future__ import annotations
 import warnings
 import numpy as np, torch
-from fastcore.basics import store_attr, ifnone
+from fastcore.basics import store_attr, ifnone, getcallable
 from fastai.callback.core import Callback
 from .core import get_labels, TrainPriors
 from .callback import OverSamplingCallback
@@ -346,13 +346,37 @@ class PriorCorrection(Callback):
     def before_epoch(self): self._fitting = False
     def before_train(self): self._fitting = True
     def after_fit(self):
-        if self._fitting: self.capture_priors()
+        if self._fitting: self.capture_priors(); self.__dict__['_warned'] = False   # a new fit: its probabilities are checked again
         self._fitting,self._shift = False,None
 
     def before_validate(self):
         "Outside fit: the shift is computed once per prediction run, at its first batch; the learner decides through its `DecisionLoss`"
         self._shift = None
         if not self._fitting: _attach_decisions(self.learn, self)
+        self.__dict__['_check'] = [0., 0] if self._checks_calibration() else None
+
+    def _checks_calibration(self)->bool:
+        "Whether this prediction run is on the validation set, corrected to the natural prior (whose class shares it then has), and not yet checked"
+        if self._fitting or not self.enabled or self.given_target is not None or self.__dict__.get('_warned'): return False
+        try: return getattr(self.learn.dl, 'dataset', None) is getattr(self.learn.dls.valid, 'dataset', False)
+        except Exception: return False
+
+    def after_validate(self):
+        "Warn when the mean corrected probability of a class on the validation set is far from its prior: the probabilities are not calibrated"
+        chk = self.__dict__.pop('_check', None)
+        if not chk or chk[1]==0: return
+        m,n,t = _np(chk[0]/chk[1]),chk[1],self.priors(self.n_out)[1]
+        if len(m)!=len(t): return
+        with np.errstate(divide='ignore', invalid='ignore'):
+            off = (np.abs(m-t) > 3*np.sqrt(t*(1-t)/n)) & ((m>1.5*t) | (m<t/1.5))   # beyond 3 standard errors of a class share on n rows, and 1.5x
+        if not off.any(): return
+        k = int(np.flatnonzero(off)[np.abs(np.log(m[off]/t[off])).argmax()])
+        names = self.vocab if self.vocab is not None and len(self.vocab)==len(t) else range(len(t))
+        self.__dict__['_warned'] = True
+        warnings.warn(f"PriorCorrection: on the {n} validation rows the mean probability of class {names[k]!r} is {m[k]:.3g}, but its prior is "
+                      f"{t[k]:.3g} ({m[k]/t[k]:.2g}x): the model's probabilities are not calibrated (under-trained?), so the balanced decisions, "
+                      f"which divide them by the prior, are off too (that class is decided far too {'often' if m[k]>t[k] else 'rarely'}). "
+                      "Calibrate first (learn.calibrate()), or tune the decisions on the validation set (learn.tune_threshold())")
 
     def after_pred(self):
         "Add the logit shift to `learn.pred`, outside fit"
@@ -373,6 +397,11 @@ class PriorCorrection(Callback):
             shift = shift/_logit_scale(_base_loss(self.learn))   # the activation multiplies the logits by it (LDAM's `s`)
             self._shift = torch.tensor(shift, dtype=torch.float32).view([c if i==ax%pred.ndim else 1 for i in range(pred.ndim)])
         self.learn.pred = pred + self._shift.to(device=pred.device, dtype=pred.dtype)
+        chk = self.__dict__.get('_check')
+        if chk is not None:   # the corrected probabilities' sum per class, for `after_validate`
+            p = getcallable(self.learn.loss_func, 'activation')(self.learn.pred.detach()).float()
+            p = p.movedim(ax, -1).reshape(-1, c) if p.ndim>1 else p.reshape(-1, 1)
+            chk[0],chk[1] = chk[0] + p.sum(0).cpu(),chk[1] + len(p)
 
 def _reading_correction(learn, multilabel=None)->PriorCorrection:
     "The learner's `PriorCorrection`, or one that only reads its priors (not attached: the learner is left as it is)"

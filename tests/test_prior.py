@@ -320,3 +320,39 @@ def test_priors_that_do_not_fit_the_learner_are_refused_when_attached():
     learn.add_cb(PriorCorrection(target_prior={'a': .5, 'b': .3, 'c': .2}))   # one share per class of the vocab: fine
     for bad in ('abc', ['a', 'b', 'c']):
         with pytest.raises((TypeError, ValueError), match=r'target_prior must be .*one share per class.*\{class: share\}'): PriorCorrection(target_prior=bad)
+
+def _wine_rare(n_rare=10):
+    "scikit-learn's wine with class 2 cut to `n_rare` rows, a stratified quarter as the validation set"
+    import pandas as pd
+    from sklearn.datasets import load_wine
+    from fastai.tabular.data import TabularDataLoaders
+    from imbalance_fastai.data import StratifiedSplitter
+    X, y = load_wine(return_X_y=True)
+    keep = np.r_[np.flatnonzero(y != 2), np.flatnonzero(y == 2)[:n_rare]]
+    df = pd.DataFrame(X[keep], columns=[f'f{i}' for i in range(13)]); df['y'] = y[keep].astype(str)
+    _, val = StratifiedSplitter(valid_pct=.25, seed=0)(df.y)
+    return TabularDataLoaders.from_df(df, cont_names=list(df.columns[:-1]), y_names='y', procs=[Normalize], valid_idx=list(val),
+                                      bs=16, num_workers=0), df.iloc[val]
+
+def test_uncalibrated_probabilities_are_warned_about():
+    "An under-trained plain model over-rates the rare class; dividing by its prior then decides it for most rows: PriorCorrection says so"
+    set_seed(0)
+    dls, valid = _wine_rare()
+    learn = tabular_learner(dls, layers=[16], cbs=[PriorCorrection()])
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-4)   # barely trained: probabilities near uniform
+    tdl = learn.dls.test_dl(valid)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        preds(learn, tdl)               # only on the validation set: other data may have another prior
+    with pytest.warns(UserWarning, match=r"mean probability of class '2' is .* but its prior is 0.076.*not calibrated.*learn.calibrate\(\).*tune_threshold"):
+        p, y, d = preds(learn, learn.dls.valid, with_decoded=True)
+    assert (d == 2).float().mean() > .5 and (y == 2).float().mean() < .1   # what the warning is about
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        preds(learn, learn.dls.valid)   # once per fit
+
+def test_calibrated_probabilities_are_not_warned_about(setup):
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        p, _ = preds(setup['os_learn'], setup['os_learn'].dls.valid)
+    assert abs(p[:, 1].mean().item() - RATE) < TOL
