@@ -47,6 +47,15 @@ def _as_probs(probs, axis=-1, name='probs'):
     if np.isnan(P).any(): raise ValueError(f"{name} has {int(np.isnan(P).sum())} NaN values; check the model's outputs before deciding")
     return P,axis%P.ndim
 
+def _check_unit(p, name='probs'):
+    "Refuse values outside [0, 1] where probabilities are asked for (logits are the usual mistake)"
+    p = _np(p)
+    if p.size==0 or np.isnan(p).all(): return
+    lo,hi = float(np.nanmin(p)),float(np.nanmax(p))
+    if lo<-1e-6 or hi>1+1e-6:
+        raise ValueError(f"{name} must be probabilities in [0, 1], but they range from {lo:.4g} to {hi:.4g}: these look like logits; "
+                         "pass probabilities, e.g. learn.get_preds()[0] (or apply the softmax or sigmoid first)")
+
 def _log_probs(P):
     "log of the probabilities `P`, reading 0 as the smallest positive float"
     return np.log(np.maximum(P, np.finfo(np.float64).tiny))
@@ -79,6 +88,12 @@ def _check_costs(costs, c=None):
         i,j = np.argwhere(worse)[0]
         raise ValueError(f"costs[{i}, {j}] = {C[i,j]:g} is below costs[{i}, {i}] = {C[i,i]:g}: deciding class {j} when the truth is {i} "
                          "would cost less than deciding right; give every row its smallest cost on the diagonal")
+    free = (C==np.diag(C)[:,None]).all(0)   # a class whose decision costs no more than the right one whatever the truth
+    if free.any():
+        j = int(np.flatnonzero(free)[0])
+        raise ValueError(f"costs {np.round(C, 4).tolist()}: " + ("every decision costs the same in every row, so the decisions would all be class 0"
+                         if free.all() else f"column {j} equals the diagonal (deciding class {j} never costs more than deciding right), so every row "
+                         f"would be decided {j} whatever the probabilities") + "; give every wrong decision a cost above the right one's in some row")
     return C
 
 def min_cost_decisions(
@@ -97,8 +112,9 @@ def _cost_thresh(costs):
     if C.ndim not in (2,3) or C.shape[-2:]!=(2,2):
         raise ValueError(f"costs for sigmoid outputs are a (2, 2) matrix (or one per label, (c, 2, 2)), got shape {C.shape}")
     fp,fn = C[...,0,1]-C[...,0,0],C[...,1,0]-C[...,1,1]
-    if not np.isfinite(C).all() or (fp<0).any() or (fn<0).any() or ((fp+fn)<=0).any():
-        raise ValueError(f"costs {np.round(C, 4).tolist()}: each wrong decision must cost at least the right one, and not both the same")
+    if not np.isfinite(C).all() or (fp<=0).any() or (fn<=0).any():
+        raise ValueError(f"costs {np.round(C, 4).tolist()}: each wrong decision must cost more than the right one (a false positive that "
+                         "costs no more than a true negative decides every row positive; a free false negative, every row negative)")
     return fp/(fp+fn)
 
 # %% ../nbs/05b_decisions.ipynb #9596d88a
@@ -291,10 +307,17 @@ def _n_outputs(learn):
     except Exception: return None
     return c if isinstance(c, int) else None
 
+def _deciding_loss(learn, cb=None):
+    "The loss `learn` decides with at its next prediction: its `DecisionLoss` tied to its correction `cb`, or the one the correction attaches then (to a loss set by hand)"
+    lf,cb = learn.loss_func,ifnone(cb, _correction(learn))
+    if cb is None or (isinstance(lf, DecisionLoss) and lf.correction is cb): return lf
+    own = isinstance(lf, DecisionLoss)   # keeping any rule it has (its own, or one its loss was given) for the probabilities it was set on
+    return DecisionLoss(lf, lf.rule if own else _loss_rule(lf), cb, lf.__dict__.get('stage') if own else (_temperature(learn), False))
+
 @patch(as_prop=True)
 def decision(self:Learner)->DecisionRule:
     "The rule `get_preds(with_decoded=True)`, `predict` and `ClassificationInterpretation` decide with now; `None`: the loss's own `decodes`"
-    lf = self.loss_func
+    lf = _deciding_loss(self)
     return lf.active_rule() if isinstance(lf, DecisionLoss) else None
 
 @patch
@@ -327,5 +350,5 @@ def decide(self:Learner,
 ):
     "The learner's decisions for `probs` outside `get_preds`: what `get_preds(with_decoded=True)` decodes them to (a tensor for a tensor)"
     x = probs if isinstance(probs, torch.Tensor) else torch.as_tensor(np.asarray(probs))
-    d = getcallable(self.loss_func, 'decodes')(x)
+    d = getcallable(_deciding_loss(self), 'decodes')(x)
     return d if isinstance(probs, torch.Tensor) else to_np(d)

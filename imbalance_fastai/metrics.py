@@ -7,12 +7,12 @@ from __future__ import annotations
 import math, warnings
 import numpy as np, pandas as pd, torch
 import sklearn.metrics as skm
-from fastcore.basics import patch, ifnone
+from fastcore.basics import patch, getcallable
 from fastai.torch_core import to_np
 from fastai.learner import Learner
 from fastai.metrics import AccumMetric
 from .core import Labels, get_labels
-from .decisions import _np, _activation_kind, _as_probs, _log_probs, _check_offsets, _cost_thresh, _base_loss, _logit_scale
+from .decisions import _np, _activation_kind, _as_probs, _log_probs, _check_offsets, _cost_thresh, _base_loss, _check_unit
 from .decisions import apply_offsets   # noqa: F401 (best_offsets' partner, importable from here with it)
 
 # %% auto #0
@@ -30,6 +30,7 @@ def _binary_inputs(probs, targets):
     if p.shape[1]!=1: raise ValueError(f"probs has shape {p.shape}: pass positive-class probabilities (n,) or 2-class probabilities (n,2)")
     if len(p)!=len(y): raise ValueError(f"probs has {len(p)} rows but targets has {len(y)}")
     if np.isnan(p).any(): raise ValueError(f"probs has {int(np.isnan(p).sum())} NaN values; check the model's outputs before tuning on them")
+    _check_unit(p)
     if not np.isin(y, (0,1)).all(): raise ValueError(f"targets must be 0/1, got values {np.unique(y)[:5].tolist()}")
     return p[:,0],y[:,0].astype(bool)
 
@@ -69,15 +70,30 @@ def threshold_scores(
     return pd.DataFrame(dict(threshold=t, tp=tp, fp=fp, fn=fn, tn=tn, precision=div(tp, pred_pos), recall=rec, f1=f1,
                              macro_f1=(f1 + div(2*tn, 2*tn+fn+fp))/2, mcc=mcc, balanced_accuracy=(rec+spec)/2, youden=rec+spec-1))
 
+def _default_metric(metric, min_recall=None, min_precision=None):
+    "The metric to maximise: `metric`; without one, recall under a precision floor alone, precision under a recall floor alone, else F1"
+    if metric is not None: return metric
+    if min_precision is not None and min_recall is None: return 'recall'
+    if min_recall is not None and min_precision is None: return 'precision'
+    return 'f1'
+
+def _check_floors(**floors):
+    "Refuse a recall or precision floor that is not a number in [0, 1]"
+    for nm,v in floors.items():
+        if v is not None and not (isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and 0<=v<=1):
+            raise ValueError(f"{nm} must be a number in [0, 1] (a share of the positives, or of the positive decisions), got {v!r}")
+
 def best_threshold(
     probs, # Positive-class probabilities `(n,)` (or `(n,2)` for 2 classes), or `(n,c)` per label with multi-hot `targets`
     targets, # 0/1 targets `(n,)`, or a multi-hot matrix `(n,c)`
-    metric='f1', # 'f1', 'macro_f1', 'mcc', 'balanced_accuracy', 'youden', 'precision', 'recall', or a function `f(y_true, y_pred)`
+    metric=None, # 'f1', 'macro_f1', 'mcc', 'balanced_accuracy', 'youden', 'precision', 'recall', or a function `f(y_true, y_pred)`; `None`: 'recall' with `min_precision` alone, 'precision' with `min_recall` alone, else 'f1'
     min_recall:float=None, # Only thresholds whose recall is at least this
     min_precision:float=None, # Only thresholds whose precision is at least this
     thresholds=None, # Candidates, as in `threshold_scores`
 ):
     "Threshold maximising `metric` (subject to the floors); one per label for multi-label targets"
+    _check_floors(min_recall=min_recall, min_precision=min_precision)
+    metric = _default_metric(metric, min_recall, min_precision)
     if not callable(metric) and metric not in _thresh_scores:
         raise ValueError(f"metric must be one of {_thresh_scores} or a function f(y_true, y_pred), got {metric!r}")
     y = _np(targets)
@@ -229,7 +245,7 @@ def _warn_few(targs, kind, vocab=None, min_rows=10):
 
 @patch
 def tune_threshold(self:Learner,
-    metric=None, # Score to maximise: 'f1' (default for binary/multi-label), 'balanced_accuracy' (default for multiclass), 'macro_f1', 'mcc', ...; or a function `f(y_true, y_pred)`
+    metric=None, # Score to maximise: 'f1' (default for binary/multi-label; 'recall' with `min_precision` alone, 'precision' with `min_recall` alone), 'balanced_accuracy' (default for multiclass), 'macro_f1', 'mcc', ...; or a function `f(y_true, y_pred)`
     costs=None, # A cost matrix instead of a metric (`costs[i, j]`: the cost of deciding `j` when the truth is `i`): Bayes minimum-cost decisions
     min_recall:float=None, # Binary/multi-label: only thresholds whose recall is at least this
     min_precision:float=None, # Binary/multi-label: only thresholds whose precision is at least this
@@ -243,6 +259,7 @@ def tune_threshold(self:Learner,
     kind = _activation_kind(base)
     if kind is None: raise ValueError(f"tune_threshold needs a loss with a softmax or sigmoid activation, got {base!r}")
     constrained = any(o is not None for o in (min_recall, min_precision, thresholds))
+    _check_floors(min_recall=min_recall, min_precision=min_precision)
     if costs is not None:
         if metric is not None or constrained: raise ValueError("pass costs= or a metric (with its floors), not both")
         if kind=='softmax' and np.shape(costs)==(2,2): return self.set_decision(thresh=float(_cost_thresh(costs))).thresh
@@ -255,13 +272,13 @@ def tune_threshold(self:Learner,
     ax = getattr(base, 'axis', -1)
     if kind=='sigmoid':
         _warn_few(targs, 'multi')
-        t = best_threshold(probs, targs, ifnone(metric, 'f1'), min_recall, min_precision, thresholds)
+        t = best_threshold(probs, targs, metric, min_recall, min_precision, thresholds)
         self.set_decision(thresh=t)
         return t
     c = probs.shape[ax]
     _warn_few(targs, 'single', vocab if vocab is not None and len(vocab)==c else range(c))
     if c==2:
-        t = best_threshold(probs.select(ax, 1).reshape(-1), targs.reshape(-1), ifnone(metric, 'f1'), min_recall, min_precision, thresholds)
+        t = best_threshold(probs.select(ax, 1).reshape(-1), targs.reshape(-1), metric, min_recall, min_precision, thresholds)
         self.set_decision(thresh=t)
         return t
     if constrained: raise ValueError(f"min_recall, min_precision and thresholds are for binary and multi-label models; this one has {c} classes: "
@@ -321,6 +338,17 @@ def minority_recall(
     rec = [(d[y==k]==k).mean() for k in classes if (y==k).any()]
     return float(np.mean(rec)) if rec else float('nan')
 
+def _probs(learn, pred, axis=-1):
+    "The probabilities `get_preds` returns for the outputs `pred`: the loss's `activation` (a softmax over `axis` for a loss that has none)"
+    if _activation_kind(_base_loss(learn)) is None: return pred.softmax(axis)
+    return getcallable(learn.loss_func, 'activation')(pred)
+
+def _decisions(learn, pred, axis=-1):
+    "The decisions `get_preds(with_decoded=True)` gives for the outputs `pred` now: the learner's rule, else its loss's `decodes` (argmax for a loss without one)"
+    p = _probs(learn, pred, axis)
+    d = getcallable(learn.loss_func, 'decodes')(p)
+    return d.argmax(axis) if d.is_floating_point() and d.shape==p.shape and p.ndim>1 else d
+
 class MinorityRecall(AccumMetric):
     "Mean recall of the minority classes (the rarest 30% of the train split's classes), or the recall of class `cls`"
     def __init__(self,
@@ -329,8 +357,8 @@ class MinorityRecall(AccumMetric):
         axis:int=-1, # Class axis of the predictions
     ):
         if not 0<share<=1: raise ValueError(f"share must be in (0, 1], got {share}")
-        super().__init__(self._recall, dim_argmax=axis, to_np=True, invert_arg=True, flatten=True)
-        self.cls,self.share,self.classes,self._of = cls,share,None,None
+        super().__init__(self._recall, to_np=True, invert_arg=True, flatten=True)
+        self.cls,self.share,self.axis,self.classes,self._of = cls,share,axis,None,None
         self.name = 'minority_recall' if cls is None else f'recall_{cls}'
 
     def _find_classes(self, learn):
@@ -351,8 +379,9 @@ class MinorityRecall(AccumMetric):
         self._of = (id(learn), id(learn.dls))
 
     def accumulate(self, learn):
+        "Store the learner's decisions for this batch: what `get_preds(with_decoded=True)` decodes its outputs to now"
         self._find_classes(learn)
-        super().accumulate(learn)
+        self.accum_values(_decisions(learn, learn.pred, self.axis), learn.y, learn)
 
     def _recall(self, targs, preds):
         classes = self.classes
@@ -378,9 +407,7 @@ class AvgPrecisionMacro(AccumMetric):
         self.axis = axis
 
     def accumulate(self, learn):
-        "Store the probabilities: the loss's sigmoid for sigmoid outputs, else a softmax over `axis` (of the logits times the loss's `logit_scale`)"
-        base = _base_loss(learn)
-        pred = learn.pred*_logit_scale(base)
-        pred = torch.sigmoid(pred) if _activation_kind(base)=='sigmoid' else pred.softmax(self.axis)
+        "Store the probabilities `get_preds` returns: the loss's activation (corrected by `PriorCorrection` and `TemperatureScaling` when they act)"
+        pred = _probs(learn, learn.pred, self.axis)
         if self.axis not in (-1, pred.ndim-1): pred = pred.movedim(self.axis, -1)
         self.accum_values(pred, learn.y, learn)

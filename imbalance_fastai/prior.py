@@ -6,14 +6,14 @@
 from __future__ import annotations
 import warnings
 import numpy as np, torch
-from fastcore.basics import store_attr, ifnone
+from fastcore.basics import store_attr, ifnone, getcallable
 from fastai.callback.core import Callback
 from .core import get_labels, TrainPriors
 from .callback import OverSamplingCallback
 from .losses import _focusing_bend
 from .longtail import DeferredReweighting
 from .decisions import (_np, _along, _activation_kind, _balanced_rule, _base_loss, _correction, _logit_scale,
-                                        _loss_rule, _n_outputs, _numeric, _restage, _temperature, DecisionLoss, DecisionRule)
+                                        _deciding_loss, _n_outputs, _numeric, _restage, DecisionLoss, DecisionRule)
 
 # %% auto #0
 __all__ = ['logit_shift', 'correct_prior', 'loss_prior_factor', 'PriorCorrection']
@@ -21,6 +21,9 @@ __all__ = ['logit_shift', 'correct_prior', 'loss_prior_factor', 'PriorCorrection
 # %% ../nbs/06_prior.ipynb #77de0bbe
 def _prior_array(prior, vocab=None, name='prior'):
     "`prior` as a float array in vocab order; a dict `{class: share}` is read with `vocab`"
+    accepted = f"{name} must be an array (list, tensor) of one share per class in vocab order, or a dict {{class: share}}; got {prior!r}"
+    if isinstance(prior, (str, bytes)) or (isinstance(prior, (list, tuple)) and any(isinstance(o, (str, bytes)) for o in prior)):
+        raise TypeError(accepted)
     if isinstance(prior, dict):
         if vocab is None: raise ValueError(f"{name} is a dict {{class: share}} but the class names are unknown; pass an array in vocab order")
         vocab = list(vocab)
@@ -29,7 +32,8 @@ def _prior_array(prior, vocab=None, name='prior'):
         missing = [k for k in vocab if k not in prior]
         if missing: raise ValueError(f"{name} gives no share to {missing}; give every class of the vocab {vocab} a share")
         prior = [prior[k] for k in vocab]
-    p = _np(prior).reshape(-1)
+    try: p = _np(prior).reshape(-1)
+    except (TypeError, ValueError) as e: raise TypeError(accepted) from e
     if len(p)==0 or not np.isfinite(p).all() or (p<0).any():
         raise ValueError(f"{name} must be non-empty, finite and >= 0, got {np.round(p, 4).tolist()}")
     return p
@@ -185,11 +189,8 @@ _decisions = ('balanced', 'accuracy')
 
 def _attach_decisions(learn, cb):
     "Give `learn` its own `DecisionLoss`, tied to its `PriorCorrection` `cb`, keeping any rule it has (its own, or one its loss was given) for the probabilities it was set on"
-    lf = learn.loss_func
-    if isinstance(lf, DecisionLoss) and lf.correction is cb: return
-    own = isinstance(lf, DecisionLoss)
-    stage = lf.__dict__.get('stage') if own else (_temperature(learn), False)
-    learn.loss_func = DecisionLoss(lf, lf.rule if own else _loss_rule(lf), cb, stage)
+    lf = _deciding_loss(learn, cb)
+    if lf is not learn.loss_func: learn.loss_func = lf
 
 def _detach_decisions(learn, cb):
     "Back to the plain loss, or to one with the learner's rule re-expressed for the uncorrected probabilities (dropped, warning, if none decides the same)"
@@ -239,6 +240,7 @@ class PriorCorrection(Callback):
         "Attaching the callback (`add_cb` sets `learn`) captures the priors the learner holds now and gives it its own `DecisionLoss`"
         old = self.__dict__.get('_learn')
         if learn is None and old is not None: _detach_decisions(old, self)
+        if learn is not None: self._check_fits(learn)   # before anything is attached: a refused callback leaves the learner as it was
         self.__dict__['_learn'] = learn
         if learn is not None:
             self.capture_priors()
@@ -248,6 +250,22 @@ class PriorCorrection(Callback):
 
     @property
     def name(self): return self.__dict__.get('_name', 'prior_correction')
+
+    def _check_fits(self, learn):
+        "Refuse a given prior whose length, or whose class names, do not fit the learner's data (when it knows them)"
+        c = _n_outputs(learn)
+        try: vocab = getattr(learn.dls, 'vocab', None)
+        except Exception: vocab = None
+        vocab = list(vocab) if vocab is not None and c is not None and len(vocab)==c else None
+        for nm,v in (('train_prior', self.given_train), ('target_prior', self.given_target)):
+            if v is None: continue
+            if isinstance(v, dict):
+                if vocab is not None: _prior_array(v, vocab, nm)   # names outside the vocab, or classes without a share
+                continue
+            n = len(_prior_array(v, name=nm))
+            if c is not None and n!=c and not (c==1 and n==2):   # (one positive-class output takes [π_0, π_1] too)
+                raise ValueError(f"{nm} has {n} values but this learner has {c} {'outputs' if c==1 else 'classes'}"
+                                 f"{f' {vocab}' if vocab is not None else ''}; pass one share per class, in vocab order (or a dict {{class: share}})")
 
     def stage_shift(self,
         n_out:int=None, # Outputs of the model on the class axis; `None`: those of the last prediction, else of the data
@@ -328,13 +346,37 @@ class PriorCorrection(Callback):
     def before_epoch(self): self._fitting = False
     def before_train(self): self._fitting = True
     def after_fit(self):
-        if self._fitting: self.capture_priors()
+        if self._fitting: self.capture_priors(); self.__dict__['_warned'] = False   # a new fit: its probabilities are checked again
         self._fitting,self._shift = False,None
 
     def before_validate(self):
         "Outside fit: the shift is computed once per prediction run, at its first batch; the learner decides through its `DecisionLoss`"
         self._shift = None
         if not self._fitting: _attach_decisions(self.learn, self)
+        self.__dict__['_check'] = [0., 0] if self._checks_calibration() else None
+
+    def _checks_calibration(self)->bool:
+        "Whether this prediction run is on the validation set, corrected to the natural prior (whose class shares it then has), and not yet checked"
+        if self._fitting or not self.enabled or self.given_target is not None or self.__dict__.get('_warned'): return False
+        try: return getattr(self.learn.dl, 'dataset', None) is getattr(self.learn.dls.valid, 'dataset', False)
+        except Exception: return False
+
+    def after_validate(self):
+        "Warn when the mean corrected probability of a class on the validation set is far from its prior: the probabilities are not calibrated"
+        chk = self.__dict__.pop('_check', None)
+        if not chk or chk[1]==0: return
+        m,n,t = _np(chk[0]/chk[1]),chk[1],self.priors(self.n_out)[1]
+        if len(m)!=len(t): return
+        with np.errstate(divide='ignore', invalid='ignore'):
+            off = (np.abs(m-t) > 3*np.sqrt(t*(1-t)/n)) & ((m>1.5*t) | (m<t/1.5))   # beyond 3 standard errors of a class share on n rows, and 1.5x
+        if not off.any(): return
+        k = int(np.flatnonzero(off)[np.abs(np.log(m[off]/t[off])).argmax()])
+        names = self.vocab if self.vocab is not None and len(self.vocab)==len(t) else range(len(t))
+        self.__dict__['_warned'] = True
+        warnings.warn(f"PriorCorrection: on the {n} validation rows the mean probability of class {names[k]!r} is {m[k]:.3g}, but its prior is "
+                      f"{t[k]:.3g} ({m[k]/t[k]:.2g}x): the model's probabilities are not calibrated (under-trained?), so the balanced decisions, "
+                      f"which divide them by the prior, are off too (that class is decided far too {'often' if m[k]>t[k] else 'rarely'}). "
+                      "Calibrate first (learn.calibrate()), or tune the decisions on the validation set (learn.tune_threshold())")
 
     def after_pred(self):
         "Add the logit shift to `learn.pred`, outside fit"
@@ -355,6 +397,11 @@ class PriorCorrection(Callback):
             shift = shift/_logit_scale(_base_loss(self.learn))   # the activation multiplies the logits by it (LDAM's `s`)
             self._shift = torch.tensor(shift, dtype=torch.float32).view([c if i==ax%pred.ndim else 1 for i in range(pred.ndim)])
         self.learn.pred = pred + self._shift.to(device=pred.device, dtype=pred.dtype)
+        chk = self.__dict__.get('_check')
+        if chk is not None:   # the corrected probabilities' sum per class, for `after_validate`
+            p = getcallable(self.learn.loss_func, 'activation')(self.learn.pred.detach()).float()
+            p = p.movedim(ax, -1).reshape(-1, c) if p.ndim>1 else p.reshape(-1, 1)
+            chk[0],chk[1] = chk[0] + p.sum(0).cpu(),chk[1] + len(p)
 
 def _reading_correction(learn, multilabel=None)->PriorCorrection:
     "The learner's `PriorCorrection`, or one that only reads its priors (not attached: the learner is left as it is)"

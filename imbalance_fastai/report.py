@@ -12,7 +12,7 @@ from fastcore.basics import ifnone
 from fastcore.meta import delegates
 from fastai.learner import Learner
 from .core import get_labels, MaskLabels
-from .decisions import _np, _along, _balanced_rule, _correction, _numeric, _restage, DecisionLoss, DecisionRule
+from .decisions import _np, _along, _check_unit, _balanced_rule, _correction, _numeric, _restage, DecisionLoss, DecisionRule
 from .prior import _decisions, _prior_array, _warn_bent, logit_shift, correct_prior
 from .metrics import _as_preds, _eval_dl, _rarest_classes
 from .calibration import (_raw_outputs, _kind, TemperatureScaling, expected_calibration_error,
@@ -126,6 +126,7 @@ def _array_columns(probs, targets, train_prior, target_prior, vocab, multilabel,
     if targets is None: raise TypeError("pass targets=... with an array of probabilities")
     if rule is not None and thresh is not None: raise TypeError("pass thresh= or rule=, not both")
     P = _np(probs)
+    if P.ndim!=3: _check_unit(P, 'learn_or_probs')   # (segmentation class maps `(n, h, w)` are codes)
     ml = _as_preds(P, targets, multilabel)[2] if P.ndim<=2 else False
     if thresh is not None: rule = DecisionRule(thresh=thresh, multilabel=True) if ml else DecisionRule(thresh=float(thresh))
     cols = {'uncorrected': (P, rule)}

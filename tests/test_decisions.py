@@ -114,3 +114,31 @@ def test_deepcopy_of_a_learner_keeps_its_correction():
     assert new.decision.thresh == learn.decision.thresh
     loss_only = copy.deepcopy(learn.loss_func)              # the loss alone (DeferredReweighting's copy): the learner's correction
     assert loss_only.correction is learn.prior_correction
+
+def test_cost_matrices_that_decide_nothing_are_refused():
+    "A cost matrix whose column of extra costs is all zero decides that class whatever the probabilities: refused, as a (2, 2) one is"
+    learn, _ = small_learner('multiclass')
+    for C in (-np.ones((3, 3)), np.zeros((3, 3)), [[0, 0, 1], [1, 0, 1], [1, 0, 0]]):
+        with pytest.raises(ValueError, match=r'costs.*column 1|costs.*every decision'): learn.tune_threshold(costs=np.asarray(C, float))
+    assert learn.decision is None                                    # nothing was set
+    with pytest.raises(ValueError, match='costs'): DecisionRule(costs=[[0, 0], [1, 0]])   # deciding 1 is free when the truth is 0
+    with pytest.raises(ValueError, match='costs'): small_learner('binary')[0].tune_threshold(costs=[[0, 0], [1, 0]])
+    rule = learn.tune_threshold(costs=np.array([[-1., 2, 2], [3, -1, 1], [9, 9, 0]]))   # gains (negative costs) are costs too
+    assert rule.kind == 'costs'
+
+def test_a_loss_set_by_hand_keeps_the_corrections_decisions():
+    "learn.loss_func = CrossEntropyLossFlat() on a learner with PriorCorrection: learn.decision, learn.decide and get_preds agree (the balanced rule)"
+    from fastai.losses import CrossEntropyLossFlat
+    from imbalance_fastai.prior import PriorCorrection
+    learn, _ = small_learner('multiclass', cbs=[PriorCorrection()], epochs=2)
+    want = learn.decision
+    assert want is not None and want.kind == 'offsets'
+    learn.loss_func = CrossEntropyLossFlat()
+    assert learn.decision is not None and np.allclose(learn.decision.offsets, want.offsets)
+    p, _ = preds(learn, learn.dls.valid)
+    d_before = learn.decide(p)
+    learn.loss_func = CrossEntropyLossFlat()
+    _, _, d = preds(learn, learn.dls.valid, with_decoded=True)
+    np.testing.assert_array_equal(d_before.numpy(), d.numpy())
+    np.testing.assert_array_equal(d.numpy(), apply_offsets(p, want.offsets))
+    assert (d.numpy() != p.argmax(1).numpy()).any()   # the balanced rule is not the argmax: the test tells them apart

@@ -247,3 +247,67 @@ def test_weighted_average_precision_is_sklearns_with_unit_weights():
     w = rng.multinomial(300, np.full(300, 1/300))[None].astype(float)   # and a weight is a repeated row
     r = np.repeat(np.arange(300), w[0].astype(int))
     np.testing.assert_allclose(_pr_auc(P, y, w), [np.mean([skm.average_precision_score(y[r] == k, P[r, k]) for k in np.unique(y[r])])], rtol=1e-12)
+
+@pytest.mark.parametrize('cbs', [[], [PriorCorrection()], [PriorCorrection(decision='accuracy')]])
+def test_minority_recall_scores_the_learners_decisions(cbs):
+    "validate()'s MinorityRecall is minority_recall of get_preds(with_decoded=True)'s decisions: with and without PriorCorrection, and after tune_threshold"
+    learn, _ = small_learner('multiclass', cbs=cbs, epochs=3)
+    learn.metrics = [MinorityRecall(), MinorityRecall('b'), AvgPrecisionMacro()]
+    def check():
+        with learn.no_bar(): vals = learn.validate()
+        p, y, d = preds(learn, learn.dls.valid, with_decoded=True)
+        y = y.view(-1).numpy()
+        assert vals[1] == pytest.approx(minority_recall(y, d.numpy(), [2]))
+        assert vals[2] == pytest.approx(minority_recall(y, d.numpy(), [1]))
+        assert vals[3] == pytest.approx(skm.average_precision_score(y[:, None] == np.arange(3), p.numpy(), average='macro'), abs=1e-6)
+        return p, d.numpy()
+    p, d = check()
+    if cbs and cbs[0].decision == 'balanced': assert (d != p.argmax(1).numpy()).any()   # the balanced rule is not the argmax: the test tells them apart
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        learn.tune_threshold('macro_f1')
+    check()
+
+def _cancer_learner():
+    import pandas as pd
+    from sklearn.datasets import load_breast_cancer
+    from fastai.tabular.data import TabularDataLoaders
+    from fastai.tabular.core import Normalize
+    from fastai.torch_core import set_seed
+    from imbalance_fastai.data import StratifiedSplitter
+    X, y = load_breast_cancer(return_X_y=True)
+    df = pd.DataFrame(X, columns=[f'f{i}' for i in range(X.shape[1])]); df['y'] = np.where(y == 1, 'benign', 'malignant')
+    _, val = StratifiedSplitter(valid_pct=.3, seed=0)(df.y)
+    set_seed(0)
+    dls = TabularDataLoaders.from_df(df, cont_names=list(df.columns[:-1]), y_names='y', procs=[Normalize], valid_idx=list(val),
+                                     bs=64, num_workers=0)
+    learn = tabular_learner(dls, layers=[16])
+    with learn.no_bar(), learn.no_logging(): learn.fit(2, 1e-2)
+    return learn
+
+def test_a_precision_floor_alone_maximises_recall():
+    "README: `min_precision=` is 'maximise recall with precision at least p' (and `min_recall=` alone: the most precision)"
+    learn = _cancer_learner()
+    p, y = preds(learn, learn.dls.valid)
+    p, y = p[:, 1].numpy(), y.view(-1).numpy()
+    df = threshold_scores(p, y)
+    for floor, got, want in (('min_precision', 'recall', 'precision'), ('min_recall', 'precision', 'recall')):
+        for v in (.9, .97):   # at .9 the best F1 under the floor has less recall (precision) than the best: the test tells them apart
+            t = learn.tune_threshold(**{floor: v})
+            sc = threshold_scores(p, y, [t]).iloc[0]
+            assert sc[want] >= v
+            assert sc[got] == pytest.approx(df[df[want] >= v][got].max())
+            assert best_threshold(p, y, **{floor: v}) == t
+    assert threshold_scores(p, y, [learn.tune_threshold(min_precision=.97, metric='f1')]).iloc[0].f1 == pytest.approx(
+        df[df.precision >= .97].f1.max())   # an explicit metric is maximised under the floor
+
+def test_thresholds_refuse_logits_and_floors_outside_the_unit_interval():
+    with pytest.raises(ValueError, match=r'probs must be probabilities in \[0, 1\].*logits.*get_preds'):
+        best_threshold(np.array([-1., 3., 8., -4.]), [0, 1, 1, 0])
+    with pytest.raises(ValueError, match=r'probs must be probabilities in \[0, 1\]'): threshold_scores([.2, 1.5], [0, 1])
+    for kw in (dict(min_recall=-1), dict(min_precision=1.5), dict(min_precision=float('nan'))):
+        nm = next(iter(kw))
+        with pytest.raises(ValueError, match=rf'{nm} must be a number in \[0, 1\]'): best_threshold([.2, .8], [0, 1], **kw)
+    learn, _ = small_learner('binary')
+    with pytest.raises(ValueError, match=r'min_recall must be a number in \[0, 1\]'): learn.tune_threshold(min_recall=-1)
+    assert learn.decision is None

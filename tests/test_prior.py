@@ -306,3 +306,53 @@ def test_rule_tuned_before_the_correction_keeps_its_decisions(kind):
     _, _, d2 = preds(learn, learn.dls.valid, with_decoded=True)
     np.testing.assert_array_equal(d2.numpy(), d0.numpy())
     np.testing.assert_allclose(np.atleast_1d(getattr(learn.decision, tuned.kind)), np.atleast_1d(getattr(tuned, tuned.kind)), atol=1e-9)
+
+def test_priors_that_do_not_fit_the_learner_are_refused_when_attached():
+    "train_prior/target_prior of the wrong length or with unknown class names: refused by add_cb (and at construction), the learner unchanged"
+    learn, _ = small_learner('multiclass')
+    lf, cbs = learn.loss_func, list(learn.cbs)
+    for kw, msg in ((dict(train_prior=[.5, .5]), r'train_prior has 2 values but this learner has 3 classes'),
+                    (dict(target_prior=[.2, .2, .2, .4]), r'target_prior has 4 values but this learner has 3 classes'),
+                    (dict(target_prior={'zz': 1.}), r"target_prior names classes not in the vocab: \['zz'\]")):
+        with pytest.raises(ValueError, match=msg): learn.add_cb(PriorCorrection(**kw))
+        assert learn.loss_func is lf and list(learn.cbs) == cbs and not hasattr(learn, 'prior_correction')
+        with pytest.raises(ValueError, match=msg): tabular_learner(learn.dls, layers=[4], cbs=PriorCorrection(**kw))
+    learn.add_cb(PriorCorrection(target_prior={'a': .5, 'b': .3, 'c': .2}))   # one share per class of the vocab: fine
+    for bad in ('abc', ['a', 'b', 'c']):
+        with pytest.raises((TypeError, ValueError), match=r'target_prior must be .*one share per class.*\{class: share\}'): PriorCorrection(target_prior=bad)
+
+def _wine_rare(n_rare=10):
+    "scikit-learn's wine with class 2 cut to `n_rare` rows, a stratified quarter as the validation set"
+    import pandas as pd
+    from sklearn.datasets import load_wine
+    from fastai.tabular.data import TabularDataLoaders
+    from imbalance_fastai.data import StratifiedSplitter
+    X, y = load_wine(return_X_y=True)
+    keep = np.r_[np.flatnonzero(y != 2), np.flatnonzero(y == 2)[:n_rare]]
+    df = pd.DataFrame(X[keep], columns=[f'f{i}' for i in range(13)]); df['y'] = y[keep].astype(str)
+    _, val = StratifiedSplitter(valid_pct=.25, seed=0)(df.y)
+    return TabularDataLoaders.from_df(df, cont_names=list(df.columns[:-1]), y_names='y', procs=[Normalize], valid_idx=list(val),
+                                      bs=16, num_workers=0), df.iloc[val]
+
+def test_uncalibrated_probabilities_are_warned_about():
+    "An under-trained plain model over-rates the rare class; dividing by its prior then decides it for most rows: PriorCorrection says so"
+    set_seed(0)
+    dls, valid = _wine_rare()
+    learn = tabular_learner(dls, layers=[16], cbs=[PriorCorrection()])
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-4)   # barely trained: probabilities near uniform
+    tdl = learn.dls.test_dl(valid)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        preds(learn, tdl)               # only on the validation set: other data may have another prior
+    with pytest.warns(UserWarning, match=r"mean probability of class '2' is .* but its prior is 0.076.*not calibrated.*learn.calibrate\(\).*tune_threshold"):
+        p, y, d = preds(learn, learn.dls.valid, with_decoded=True)
+    assert (d == 2).float().mean() > .5 and (y == 2).float().mean() < .1   # what the warning is about
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        preds(learn, learn.dls.valid)   # once per fit
+
+def test_calibrated_probabilities_are_not_warned_about(setup):
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        p, _ = preds(setup['os_learn'], setup['os_learn'].dls.valid)
+    assert abs(p[:, 1].mean().item() - RATE) < TOL

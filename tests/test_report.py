@@ -232,3 +232,9 @@ def test_report_uses_a_rule_tuned_before_the_correction_for_the_corrected_column
     np.testing.assert_allclose(rep.loc['recall', 'calibrated'].drop('all', errors='ignore').to_numpy(), rec0)
     _, _, d1 = preds(learn, learn.dls.valid, with_decoded=True)
     np.testing.assert_array_equal(d1.numpy(), d0.numpy())
+
+def test_report_refuses_logits():
+    "sklearn's raw 'y_prob contains values lower than 0' becomes an error that says what to pass"
+    z = np.array([[-1., 3.], [8., -4.], [0., 1.]])
+    with pytest.raises(ValueError, match=r'learn_or_probs must be probabilities in \[0, 1\].*logits.*get_preds'): imbalance_report(z, [1, 0, 1])
+    with pytest.raises(ValueError, match=r'learn_or_probs must be probabilities'): imbalance_report(np.array([-1., 3., .5]), [1, 0, 1])
