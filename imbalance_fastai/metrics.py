@@ -17,7 +17,7 @@ from .decisions import apply_offsets   # noqa: F401 (best_offsets' partner, impo
 
 # %% auto #0
 __all__ = ['threshold_scores', 'best_threshold', 'best_offsets', 'SoftmaxThreshold', 'minority_classes', 'minority_recall',
-           'MinorityRecall', 'AvgPrecisionMacro']
+           'MinorityRecall', 'AvgPrecisionMacro', 'Decided']
 
 # %% ../nbs/07_metrics.ipynb #1a4fd685
 _thresh_scores = ('f1', 'macro_f1', 'mcc', 'balanced_accuracy', 'youden', 'precision', 'recall')
@@ -411,3 +411,19 @@ class AvgPrecisionMacro(AccumMetric):
         pred = _probs(learn, learn.pred, self.axis)
         if self.axis not in (-1, pred.ndim-1): pred = pred.movedim(self.axis, -1)
         self.accum_values(pred, learn.y, learn)
+
+class Decided(AccumMetric):
+    "A fastai decision metric (`BalancedAccuracy()`, `F1Score()`, `MatthewsCorrCoef()`...) scored on the learner's decisions instead of the argmax"
+    def __init__(self,
+        metric:AccumMetric, # A fastai `AccumMetric` of class decisions (as `skm_to_fastai` builds them)
+        axis:int=-1, # Class axis of the predictions
+    ):
+        if not isinstance(metric, AccumMetric): raise TypeError(f"Decided wraps a fastai AccumMetric such as BalancedAccuracy(), got {metric!r}")
+        if metric.activation!='no' or metric.thresh:
+            raise TypeError(f"{metric.name} scores probabilities (activation={metric.activation!r}, thresh={metric.thresh}); Decided is for metrics of decisions")
+        super().__init__(metric.func, to_np=metric.to_np, invert_arg=metric.invert_args, flatten=metric.flatten, name=metric.name, **metric.kwargs)
+        self.axis = axis
+
+    def accumulate(self, learn):
+        "Store the learner's decisions for this batch: what `get_preds(with_decoded=True)` decodes its outputs to now"
+        self.accum_values(_decisions(learn, learn.pred, self.axis), learn.y, learn)
