@@ -11,7 +11,7 @@ from scipy.special import expit, softmax
 from fastcore.basics import ifnone
 from fastcore.meta import delegates
 from fastai.learner import Learner
-from .core import get_labels, MaskLabels
+from .core import get_labels, MaskLabels, _mask_codes
 from .decisions import _np, _along, _check_unit, _balanced_rule, _correction, _numeric, _restage, DecisionLoss, DecisionRule
 from .prior import _decisions, _prior_array, _warn_bent, logit_shift, correct_prior
 from .metrics import _as_preds, _eval_dl, _rarest_classes
@@ -116,7 +116,7 @@ def _learner_columns(learn, train_prior, target_prior, multilabel, ds_idx, dl):
         cols['corrected'] = (act(z + shift), ifnone(at(1., flat), default) if ts is None else default)
     if ts is not None: cols['calibrated'] = (act(z/ts.temperature + shift), ifnone(at(ts.temperature, flat), default))
     if n_out==1: cols = {k: (P, _two_class(r)) for k,(P,r) in cols.items()}   # the report reads one positive-class column as (n, 2)
-    vocab = getattr(learn.dls, 'vocab', None)
+    vocab = ifnone(getattr(learn.dls, 'vocab', None), _mask_codes(learn.dls.train))   # fastai keeps no vocab for masks: MaskBlock's codes
     c = 2 if n_out==1 else n_out
     if (vocab is None or len(vocab)!=c) and pc is not None and pc.vocab is not None and len(pc.vocab)==c: vocab = pc.vocab
     return cols,y,odds and n_out>1,vocab if vocab is not None and len(vocab)==c else None,ax

@@ -242,3 +242,18 @@ def test_mask_values_outside_the_codes_are_refused_on_the_training_paths(folder)
     with pytest.raises(ValueError, match=msg):
         _fit_quietly(learn)
     assert learn.dls.train is train and learn.over_sampling.resampler is None
+
+
+def test_report_names_the_mask_codes(folder):
+    "imbalance_report's per-class IoU/Dice rows and its rare classes carry MaskBlock's codes (fastai keeps no dls.vocab for masks)"
+    from fastai.learner import Learner
+    from imbalance_fastai.report import imbalance_report
+    dls = _dblock().dataloaders(_fns(folder), bs=8)
+    assert getattr(dls, 'vocab', None) is None
+    learn = Learner(dls, nn.Conv2d(3, 3, 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        rep = imbalance_report(learn)
+    col = rep.iloc[:, 0]
+    assert list(col['iou'].index) == list(col['dice'].index) == CODES
+    assert col['rare'].to_dict() == {'bg': 0., 'road': 0., 'rare': 1.}   # the class in 4 of the 32 train images is named rare
