@@ -10,7 +10,7 @@ from fastcore.basics import store_attr, ifnone, patch
 from fastai.torch_core import to_np
 from .core import Labels, _rarest, _check_classed
 from .epochs import (BaseResampler, _rng, _STREAM_EPOCH, _STREAM_PERM, _STREAM_REPEAT, _STREAM_ROUND,
-    _round_counts, _place, _interleave, _class_batches, _distinct_chunks, _systematic_rows, _share_target_wgts)
+    _round_counts, _round_random, _place, _interleave, _class_batches, _distinct_chunks, _systematic_rows, _share_target_wgts)
 
 # %% auto #0
 __all__ = ['Resampler']
@@ -278,10 +278,10 @@ def _pk(self:Resampler, strategy): return self.classes_per_batch is not None and
 @patch
 def _group_counts(self:Resampler, epoch, strategy, alpha):
     "Rows each group gets in `epoch`: the floor or the ceiling of its expected count, without bias"
-    if self._stochastic(strategy):   # floor(r) passes over a group, and Binomial(size, r - floor(r)) extra rows
+    if self._stochastic(strategy):   # floor(r) passes over a group, and size * (r - floor(r)) extra rows, rounded up or down
         r = self._group_factors()
         reps = np.floor(r)
-        return reps.astype(np.int64)*self.sizes + _rng(self.seed, _STREAM_REPEAT, epoch).binomial(self.sizes, r-reps)
+        return reps.astype(np.int64)*self.sizes + _round_random(self.sizes*(r-reps), _rng(self.seed, _STREAM_REPEAT, epoch))
     if strategy=='undersample' and self._n is None: return self._undersample_k()
     n,p = self.epoch_length(epoch, strategy, alpha),self.shares_for(strategy, alpha)
     return _round_counts(n, p, _rng(self.seed, _STREAM_ROUND, epoch))

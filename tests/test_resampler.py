@@ -111,6 +111,21 @@ def test_repeat_factor_stays_consistent_with_its_shares():
     np.testing.assert_allclose((counts @ mh).sum(0) / counts.sum(), r.train_prior, atol=0.01)
 
 
+@pytest.mark.parametrize('multi', [False, True])
+def test_repeat_factor_counts_within_one_and_each_row_at_its_rate(multi):
+    "Repeat-factor epochs: each group's count is within one of size*r with that mean, and each row is drawn floor(r) or floor(r)+1 times with mean r"
+    lab = np.repeat(np.arange(4), [5000, 400, 100, 30])   # thresh=0.2: expected class counts 5000, 665.13, 332.57, 182.15
+    mh = np.stack([np.ones(len(lab), bool), lab>=2, lab==3, np.arange(len(lab))%97==0], 1)   # the same, as nested tags
+    r = Resampler(mh if multi else lab, 'repeat_factor', thresh=0.2, seed=0)
+    x = r.sizes * np.append(np.sqrt(.2/r.labels.prior).clip(1), 1.)[:len(r.sizes)]
+    counts = _group_counts(r, 600)
+    _within_one_and_unbiased(counts, x)
+    assert (np.abs(counts.sum(1) - x.sum()) < 1).all()        # the epoch's length too
+    rows = np.stack([np.bincount(r.sample(epoch=e), minlength=len(lab)) for e in range(600)])
+    _within_one_and_unbiased(rows, r.repeat_factors)           # each row's own rate is r: the stratification is over rows of a group
+    if not multi: assert (np.abs(rows @ np.eye(4)[lab] - np.bincount(lab, weights=r.repeat_factors)) < 1).all()
+
+
 def test_undersample_walk_wastes_no_row_across_epochs():
     "Undersampling with counts that vary between floor and ceiling: within a pass over a class no row is drawn twice"
     y = np.repeat([0, 1, 2], [700, 120, 13])
