@@ -10,7 +10,7 @@ from fastcore.basics import store_attr, ifnone, patch
 from fastai.torch_core import to_np
 from .core import Labels, _rarest, _check_classed
 from .epochs import (BaseResampler, _rng, _STREAM_EPOCH, _STREAM_PERM, _STREAM_REPEAT, _STREAM_ROUND,
-    _round_counts, _round_random, _place, _interleave, _class_batches, _distinct_chunks, _systematic_rows, _share_target_wgts)
+    _round_counts, _round_random, _draw_repeats, _place, _interleave, _class_batches, _distinct_chunks, _systematic_rows, _share_target_wgts)
 
 # %% auto #0
 __all__ = ['Resampler']
@@ -239,10 +239,14 @@ def _resolve(self:Resampler, strategy=None, alpha=None):
     "(strategy, alpha) of one epoch: the built ones ('wgts' when weights were given), or the overrides, checked"
     if isinstance(strategy, dict):
         raise TypeError("a per-epoch strategy is a name or a float alpha; build the Resampler with the dict {class: share}")
-    alpha = ifnone(alpha, self.alpha)
+    asked,alpha = None if strategy=='wgts' else ifnone(strategy, alpha),ifnone(alpha, self.alpha)   # `asked`: an override ('wgts': resolved)
     if strategy is None: strategy = 'wgts' if self.wgts is not None else self.strategy
     own = (strategy=='wgts' and self.wgts is not None) or (strategy=='target' and self.strategy=='target')
     strategy,alpha = (strategy,_check_strategy('natural', alpha)[1]) if own else _check_strategy(strategy, alpha)
+    if strategy=='partial' and alpha==0 or (strategy=='wgts' and asked is not None and alpha==0): strategy = 'natural'   # alpha 0: natural
+    if self.wgts is not None and strategy!='natural' and asked is not None: raise ValueError(
+        f"this Resampler draws by its wgts (one weight per row), so an epoch can be drawn with them or 'natural' (alpha 0), "
+        f"not {'alpha' if strategy=='wgts' else 'strategy'}={asked!r}: build a Resampler without wgts to sample with that strategy")
     if self._target_w is not None and self.wgts is None and strategy not in ('natural', 'target'): raise ValueError(
         f"this Resampler's rows are grouped by the weights fitted to its target shares, so an epoch can be drawn with them or "
         f"'natural', not {strategy!r}: build a Resampler with that strategy")
@@ -340,13 +344,6 @@ def sample(self:Resampler,
         if repeat or not self.replacement: rng.shuffle(dst)   # a random order within the group, as `_place` needs
         pos += k[g]
     return _interleave(out, k, rng, bs) if self.balanced_batches else _place(out, k, rng)
-
-def _draw_repeats(members, k, rng, dst):
-    "Every row of the group `k // n` times, then `k % n` distinct rows of it chosen afresh"
-    n = len(members)
-    reps,extra = divmod(int(k), n)
-    if reps: dst[:reps*n] = np.tile(members, reps)
-    if extra: np.take(members, rng.choice(n, extra, replace=False), out=dst[reps*n:])
 
 @patch
 def _draw_without(self:Resampler, g, members, k, start, dst):
