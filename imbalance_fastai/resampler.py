@@ -24,14 +24,20 @@ def _num(v): return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.
 def _int(v): return isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
 def _a(v): return f"{v!r} (a {type(v).__name__})"
 
-def _n_samples(n):
-    "`n_samples` read once: `None`, an int of rows (numpy ints, and whole floats such as `1e4`, too), or a float fraction in (0, 1)"
+_HOW_N = "an int (rows per epoch) or a float (a multiple of the natural epoch length: 0.5 half, 2.0 twice)"
+
+def _n_samples(n, n_rows:int=None):
+    "`n_samples` read once: an int (numpy ints too) is rows, any float (numpy floats too) a multiple of the natural length `n_rows`"
     if n is None: return None
-    if not _num(n): raise TypeError(f"n_samples must be an int (rows per epoch) or a float (a fraction in (0, 1) of the natural epoch length), got {_a(n)}")
-    if not (math.isfinite(n) and n>0): raise ValueError(f"n_samples must be positive and finite (rows per epoch, or a fraction in (0, 1) of the natural epoch length), got {n}")
-    if _int(n) or float(n).is_integer(): return int(n)   # 1e4: 10,000 rows, not 10,000 times the natural length
-    if n>1: raise ValueError(f"n_samples={n} is neither a fraction in (0, 1) of the natural epoch length nor a whole number of rows: pass an int, e.g. round({n}*len(labels))")
-    return float(n)
+    if not _num(n): raise TypeError(f"n_samples must be {_HOW_N}, got {_a(n)}")
+    if not (math.isfinite(n) and n>0): raise ValueError(f"n_samples must be positive and finite ({_HOW_N}), got {n}")
+    if _int(n): return int(n)
+    if n_rows is None:   # checked without labels (once per build): a large float is most likely meant as rows
+        if n>10: warnings.warn(f"n_samples={n!r} is a float, read as {float(n):g} x the natural epoch length; pass an int for a number of rows")
+        return float(n)
+    if round(n*n_rows)<1: raise ValueError(f"n_samples={n} is a multiple of the natural epoch length ({n_rows} rows) and rounds to "
+                                           "0 rows; pass a larger float, or an int number of rows")
+    return int(round(n*n_rows))
 
 def _check_strategy(
     strategy, # A name in `_strategies`, a float alpha, or a dict {class: share}
@@ -112,7 +118,7 @@ class Resampler(BaseResampler):
         alpha:float=0.5, # Partial balance: row weights `n_c ** -alpha` (0 natural, 1 balanced)
         ratio:float=1., # Undersample: each class keeps at most `ratio` (>= 1) times the smallest class's count
         wgts=None, # Explicit weight per row (overrides `strategy`)
-        n_samples=None, # Rows per epoch (an int, or a whole float such as `1e4`), or a fraction in (0, 1) of the natural length; default depends on `strategy`
+        n_samples=None, # Rows per epoch (an int), or a multiple of the natural length (a float: 0.5 half, 2.0 twice); default depends on `strategy`
         replacement:bool=None, # Draw with replacement; default `True` except for 'undersample'
         balanced_batches:bool=False, # Spread each class evenly over the epoch so every batch holds (nearly) the same mix
         seed:int=None, # Seed of the epoch draws; drawn from torch's global RNG when `None` (so `set_seed` reproduces)
@@ -137,10 +143,7 @@ class Resampler(BaseResampler):
         self.thresh,self.wgts,self._perm_cache,self._walk = ifnone(thresh, _LVIS_THRESH),w,{},None
         if classes_per_batch is not None: self._check_pk(lbls, w, strategy, replacement)
         self._group(lbls, ifnone(w, self._target_w), wg)
-        n_samples = _n_samples(n_samples)
-        if isinstance(n_samples, float) and round(n_samples*len(lbls))<1: raise ValueError(f"n_samples={n_samples} is a fraction of the "
-            f"natural epoch length ({len(lbls)} rows) and rounds to 0 rows; pass a larger fraction, or an int number of rows")
-        if isinstance(n_samples, float): n_samples = int(round(n_samples*len(lbls)))
+        n_samples = _n_samples(n_samples, len(lbls))
         self._n,self.n_samples = n_samples,ifnone(n_samples, self._default_n(strategy))
         if self.balanced_batches and self.order is None:
             raise ValueError(f"balanced_batches needs groups of rows, but the row weights take more than {_MAX_GROUPS} distinct values; round them")

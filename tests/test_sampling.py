@@ -563,3 +563,21 @@ def test_priors_of_weights_are_class_priors_only_with_classes():
                     cbs=PriorCorrection(train_prior=[.5, .5], target_prior=[.9, .1], multilabel=False))
     s, t = given.prior_correction.priors(2)
     np.testing.assert_allclose(s, [.5, .5]); np.testing.assert_allclose(t, [.9, .1])
+
+
+def test_float_n_samples_is_a_multiple_of_the_natural_length():
+    "0.1.0's n_samples: every float (numpy floats too) is a multiple of the natural epoch length, every int a number of rows"
+    y = np.repeat([0, 1], [90, 10])
+    ds = torch.utils.data.TensorDataset(torch.arange(100.), torch.tensor(y))
+    for n, k in ((1.0, 100), (2.0, 200), (1.5, 150), (.5, 50), (np.float32(.25), 25), (np.float64(3), 300), (1, 1), (np.int64(7), 7)):
+        assert Resampler(y, n_samples=n, seed=0).n_samples == k, n
+        assert Resampler(y, 'undersample', n_samples=n, seed=0).n_samples == k, n   # of the natural length, not the strategy's
+        assert len(list(ImbalancedDatasetSampler(ds, num_samples=n, seed=0))) == k, n
+    df = _df(300)
+    dls = weighted_dataloaders(_dblock(StratifiedSplitter(0.2, seed=0, get_y='y')), df, n_samples=2.0, bs=16, seed=0, drop_last=False)
+    assert len(dls.train.get_idxs()) == 2 * 240
+    with pytest.warns(UserWarning, match=r'read as 10000 x the natural epoch length; pass an int for a number of rows'):
+        Resampler(y, n_samples=1e4)
+    with pytest.raises(ValueError, match='rounds to 0 rows'): Resampler(y, n_samples=1e-3)
+    for bad, exc in ((True, TypeError), ('1.0', TypeError), (np.nan, ValueError), (np.inf, ValueError), (-1., ValueError), (0., ValueError)):
+        with pytest.raises(exc, match='n_samples must be'): Resampler(y, n_samples=bad)
