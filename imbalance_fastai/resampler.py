@@ -371,13 +371,13 @@ def _perm(self:Resampler, g, j, n):
     return key[1]
 
 @patch
-def _pk_batches(self:Resampler, bs):
-    "Batches of a `classes_per_batch` epoch for batch size `bs`, checked"
-    P = self.classes_per_batch
-    if bs is None: raise ValueError(f"classes_per_batch={P} lays out whole batches, so it needs the batch size: pass bs=P*K")
-    if bs%P: raise ValueError(f"bs={bs} is not a multiple of classes_per_batch={P}: every batch holds K rows of each of its P "
-                              f"classes, so bs must be P*K (e.g. bs={max(bs//P, 1)*P})")
-    if self.n_samples<bs: raise ValueError(f"an epoch of {self.n_samples} rows holds no batch of bs={bs}: pass a smaller bs or a larger n_samples")
+def _pk_batches(self:Resampler, bs, names=('bs', 'n_samples')):
+    "Batches of a `classes_per_batch` epoch for batch size `bs`, checked (`names`: the caller's names for the batch size and the epoch length)"
+    P,(b,n) = self.classes_per_batch,names
+    if bs is None: raise ValueError(f"classes_per_batch={P} lays out whole batches, so it needs the batch size: pass {b}=P*K")
+    if bs%P: raise ValueError(f"{b}={bs} is not a multiple of classes_per_batch={P}: every batch holds K rows of each of its P "
+                              f"classes, so {b} must be P*K (e.g. {b}={max(bs//P, 1)*P})")
+    if self.n_samples<bs: raise ValueError(f"an epoch of {self.n_samples} rows holds no batch of {b}={bs}: pass a smaller {b} or a larger {n}")
     return self.n_samples//bs
 
 @patch

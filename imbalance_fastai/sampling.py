@@ -150,7 +150,10 @@ def _resample_labels(
     codes=None, # `MaskBlock`'s codes (read from the item transforms), so that mask values outside them are refused
 ):
     "What to resample by: `labels`, else the labels of `trn`; with `wgts` they are optional (`None`: rows are grouped by weight)"
-    if labels is not None: return get_labels(labels, n_bins=n_bins)
+    if labels is not None:
+        lbls = get_labels(labels, n_bins=n_bins)
+        if len(lbls)!=len(trn): raise ValueError(f"labels has {len(lbls)} values but the train split has {len(trn)} items; pass one per train item")
+        return lbls
     read = lambda: get_labels(trn, label_fn=label_fn, n_bins=n_bins, codes=codes)
     if wgts is None: return read()
     try: return read()
@@ -209,8 +212,6 @@ def resampled_dataloaders(self:FilteredBase,
     trn = _train_subset(self)
     if len(trn)==0: raise ValueError(f"the train split is empty ({len(self)} items in all, none in train): there is nothing to resample; "
                                      "check the splitter (or the items)")
-    if labels is not None and len(labels)!=len(trn):
-        raise ValueError(f"labels has {len(labels)} values but the train split has {len(trn)} items; pass one per train item")
     if wgts is not None: wgts = _check_wgts(wgts, len(trn))
     lbls = _resample_labels(trn, labels, wgts, n_bins, codes=_mask_codes(kwargs.get('after_item')))
     if labels is None and n_bins is None and wgts is None: _check_valid_classes(self, lbls)
@@ -325,6 +326,7 @@ def _subset_labels(lbls, idx):
 
 class ImbalancedDatasetSampler(torch.utils.data.Sampler):
     "A PyTorch `Sampler` drawing resampled epochs (torchsampler's, on the `Resampler`), optionally sharded across processes"
+    _length_kw = 'num_samples'   # the keyword that sets an epoch's length, for messages
     @delegates(Resampler.__init__, but=['labels', 'n_samples'])
     def __init__(self,
         dataset=None, # The dataset to sample from (`None` when `labels` are given: a sampler of label positions)
@@ -339,6 +341,8 @@ class ImbalancedDatasetSampler(torch.utils.data.Sampler):
         distributed:bool=False, # Read `num_replicas`/`rank` from the initialised process group
         **kwargs, # Passed to `Resampler` (strategy, alpha, thresh, replacement, seed, classes_per_batch...)
     ):
+        if 'n_samples' in kwargs: raise TypeError(f"{type(self).__name__} takes num_samples (torchsampler's name) for the rows per epoch, "
+                                                  f"not n_samples: pass num_samples={kwargs['n_samples']!r}")
         _check_keywords(kwargs, _resampler_kw + ['strategy', 'wgts'], 'the Resampler takes strategy, wgts and')
         if dataset is None and labels is None: raise TypeError("pass a dataset, or labels= (one per item)")
         n = len(labels) if dataset is None else len(dataset)
@@ -358,7 +362,7 @@ class ImbalancedDatasetSampler(torch.utils.data.Sampler):
         self.num_replicas,self.rank,self.batch_size = ifnone(num_replicas, 1),ifnone(rank, 0),batch_size
         if kwargs.get('seed') is None: kwargs['seed'] = _shared_seed()   # ranks agree, e.g. under accelerate's prepare
         self.resampler = Resampler(lbls, n_samples=num_samples, **kwargs)
-        if self.resampler.classes_per_batch is not None: self.resampler.epoch_length(bs=batch_size)   # checks bs now
+        if self.resampler.classes_per_batch is not None: self.resampler._pk_batches(batch_size, ('batch_size', self._length_kw))   # checked now
         self.epoch = 0
 
     @property
@@ -379,6 +383,7 @@ class ImbalancedDatasetSampler(torch.utils.data.Sampler):
 
 class ClassBalancedBatchSampler(ImbalancedDatasetSampler):
     "A PyTorch batch sampler: each batch holds `classes_per_batch` distinct classes with `batch_size // classes_per_batch` rows each"
+    _length_kw = 'num_batches'
     @delegates(ImbalancedDatasetSampler.__init__, but=['num_samples', 'batch_size', 'classes_per_batch'])
     def __init__(self,
         dataset=None, # The dataset to sample from (`None` when `labels` are given)
@@ -389,6 +394,8 @@ class ClassBalancedBatchSampler(ImbalancedDatasetSampler):
     ):
         if classes_per_batch is None or batch_size is None:
             raise TypeError("ClassBalancedBatchSampler needs classes_per_batch=P and batch_size=P*K (K rows of each of P classes per batch)")
+        for k in ('num_samples', 'n_samples'):
+            if k in kwargs: raise TypeError(f"ClassBalancedBatchSampler counts its epoch in batches: pass num_batches=..., not {k}")
         super().__init__(dataset, num_samples=None if num_batches is None else num_batches*batch_size,
                          classes_per_batch=classes_per_batch, batch_size=batch_size, **kwargs)
 

@@ -581,3 +581,26 @@ def test_float_n_samples_is_a_multiple_of_the_natural_length():
     with pytest.raises(ValueError, match='rounds to 0 rows'): Resampler(y, n_samples=1e-3)
     for bad, exc in ((True, TypeError), ('1.0', TypeError), (np.nan, ValueError), (np.inf, ValueError), (-1., ValueError), (0., ValueError)):
         with pytest.raises(exc, match='n_samples must be'): Resampler(y, n_samples=bad)
+
+
+def test_messages_name_the_argument_the_user_passed():
+    "Each refusal names the caller's own argument: batch_size and num_samples for the torch samplers, labels, the DataFrame index"
+    from fastai.data.transforms import ColReader
+    from imbalance_fastai.sampling import ClassBalancedBatchSampler
+    y = np.repeat([0, 1, 2, 3], [40, 30, 20, 10])
+    td = torch.utils.data.TensorDataset(torch.arange(100.), torch.tensor(y))
+    with pytest.raises(ValueError, match=r'needs the batch size: pass batch_size=P\*K'): ImbalancedDatasetSampler(td, classes_per_batch=4)
+    with pytest.raises(ValueError, match=r'batch_size=5 is not a multiple of classes_per_batch=2.*\(e\.g\. batch_size=4\)'):
+        ClassBalancedBatchSampler(td, classes_per_batch=2, batch_size=5)
+    with pytest.raises(TypeError, match='not n_samples: pass num_samples=10'): ImbalancedDatasetSampler(td, n_samples=10)
+    with pytest.raises(TypeError, match='pass num_batches'): ClassBalancedBatchSampler(td, classes_per_batch=2, batch_size=4, n_samples=10)
+    df = _df(300)
+    df.index = np.arange(300) * 10                                        # index labels that are not positions
+    dfn = df.assign(y=df.y.where(df.index != 50, None))                   # a None label at DataFrame index 50 (position 5)
+    to = TabularPandas(dfn, procs=[Categorify], cat_names=['cat'], y_names='y', y_block=CategoryBlock(),
+                       splits=[list(range(299, 99, -1)) + list(range(5, 6)), list(range(6, 100))])   # position 5 is train row 200
+    with pytest.raises(ValueError, match=r'first at row 200\).*the first is at DataFrame index 50\)'): weighted_dataloaders(to)
+    with pytest.raises(ValueError, match=r"StratifiedSplitter\(get_y=ColReader\('nope'\)\): no such column 'nope'"):
+        StratifiedSplitter(get_y=ColReader('nope'))(df)
+    for bad in ('0.2', None, True):
+        with pytest.raises(TypeError, match='valid_pct must be a number in'): StratifiedSplitter(valid_pct=bad)
