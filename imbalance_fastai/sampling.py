@@ -68,6 +68,12 @@ class _ResampledMixin:
 
     def _arrange(self, idxs): return idxs
 
+    def __reduce_ex__(self, protocol):
+        "A registered twin is pickled as 'the twin of its base class' (any picklable class, of `__main__` too), rebuilt by `resampled_dl_type`"
+        fn,args,*rest = object.__reduce_ex__(self, max(protocol, 2))   # (copyreg.__newobj__, (type(self),), state, ...)
+        base = next(c for c in type(self).__mro__ if not issubclass(c, _ResampledMixin))
+        return (_new_twin, (base,), *rest) if _resampled.get(base) is type(self) else (fn, args, *rest)
+
     def new(self, dataset=None, cls=None, **kwargs):
         same = dataset is None or dataset is self.dataset
         kwargs.setdefault('resampler', self.resampler if same else None)
@@ -111,6 +117,11 @@ def resampled_dl_type(
             twin.__qualname__ = _TWIN + re.sub(r'[_.:]', lambda m: _ESC[m[0]], f"{cls.__module__}:{cls.__qualname__}")
         _resampled[cls] = twin
     return _resampled[cls]
+
+def _new_twin(base):
+    "An empty instance of the twin of `base`, for unpickling (its state is set next)"
+    twin = resampled_dl_type(base)
+    return twin.__new__(twin)
 
 def __getattr__(name):
     "The twin a pickled name stands for (see `resampled_dl_type`); made now if this process has not made it yet"

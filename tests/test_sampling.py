@@ -69,6 +69,11 @@ class OddDL(TfmdDL):
     def create_batch(self, b): return super().create_batch(b)
 
 
+from imbalance_fastai.sampling import ResampledDL   # noqa: E402
+class SubTwinDL(ResampledDL):
+    "A user's subclass of a twin: pickled by its own name"
+
+
 @pytest.fixture(scope='module')
 def fresh_process():
     "One fresh Python process: fastai's DataLoaders before the package is imported, then unpickling a resampled twin class"
@@ -604,3 +609,26 @@ def test_messages_name_the_argument_the_user_passed():
         StratifiedSplitter(get_y=ColReader('nope'))(df)
     for bad in ('0.2', None, True):
         with pytest.raises(TypeError, match='valid_pct must be a number in'): StratifiedSplitter(valid_pct=bad)
+
+
+def test_twins_of_user_and_fastai_classes_pickle(monkeypatch):
+    "A twin instance pickles as the twin of its base class: of a class in __main__ too (no class put in the module's globals)"
+    import pickle, sys
+    from fastai.tabular.core import TabDataLoader
+    from imbalance_fastai.sampling import resampled_dl_type, ResampledDL
+    main_cls = type('MyTabDL', (TabDataLoader,), {'__module__': '__main__'})   # as `class MyTabDL(TabDataLoader): pass` in a script
+    monkeypatch.setattr(sys.modules['__main__'], 'MyTabDL', main_cls, raising=False)
+    df = _df(300)
+    to = TabularPandas(df, procs=[Categorify], cat_names=['cat'], y_names='y', y_block=CategoryBlock(), splits=[list(range(250)), list(range(250, 300))])
+    for dl_type in (main_cls, None, TabWeightedDL):
+        dl = weighted_dataloaders(to, bs=32, dl_type=dl_type, seed=0).train
+        back = pickle.loads(pickle.dumps(dl))
+        assert type(back) is type(dl) is resampled_dl_type(dl_type or TabDataLoader) and isinstance(back, TabDataLoader)
+        assert np.array_equal(back.resampler.sample(epoch=3), dl.resampler.sample(epoch=3)) and back.bs == 32
+    assert isinstance(pickle.loads(pickle.dumps(weighted_dataloaders(to, bs=8, dl_type=main_cls).train)), main_cls)
+    assert not hasattr(sys.modules['imbalance_fastai.sampling'], 'ResampledMyTabDL')
+    dsets = Datasets(df, [[ColReader('x')], [ColReader('y'), Categorize()]], splits=StratifiedSplitter(0.2, seed=0, get_y='y')(df))
+    for dl_type in (OddDL, SubTwinDL):   # an importable class's twin; a user's subclass of a twin keeps its own class
+        dl = weighted_dataloaders(dsets, bs=16, seed=0, dl_type=dl_type).train
+        assert type(pickle.loads(pickle.dumps(dl))) is resampled_dl_type(dl_type)
+    assert issubclass(SubTwinDL, ResampledDL)
