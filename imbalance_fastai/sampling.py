@@ -343,7 +343,7 @@ class ImbalancedDatasetSampler(torch.utils.data.Sampler):
         dataset=None, # The dataset to sample from (`None` when `labels` are given: a sampler of label positions)
         labels=None, # One label per dataset item, or per index when `indices` is given (read from the dataset when `None`)
         indices=None, # Sample only these dataset indices (the sampler yields them); default: all
-        num_samples:int=None, # Rows per epoch (before sharding); default: one per index
+        num_samples:int=None, # Rows per epoch, before sharding (an int; a float is a multiple of the natural length); default: one per index
         label_fn=None, # Function of the dataset returning all its labels
         callback_get_label=None, # torchsampler's name for `label_fn`
         batch_size:int=None, # Batch size of the DataLoader, needed with `classes_per_batch`

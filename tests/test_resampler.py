@@ -293,3 +293,17 @@ def test_rows_without_a_class_are_counted_apart_and_refused():
     assert '2 rows without a class (code -1)' in repr(val)
     with pytest.raises(ValueError, match='2 of 4 rows of the train split have no class .*StratifiedSplitter'): Resampler(val)
     with pytest.raises(ValueError, match='class codes must be in'): Labels([0, 3], vocab=['a', 'b'])
+
+
+def test_wgts_take_only_natural_as_a_per_epoch_override():
+    "With wgts an epoch is drawn by them, or naturally (strategy 'natural', alpha 0); any other override is refused naming wgts"
+    lab = np.repeat(np.arange(4), [500, 300, 150, 50])
+    w = np.where(lab == 3, 20., 1.)
+    r = Resampler(lab, wgts=w, seed=0)
+    for kw in (dict(strategy=0.0), dict(strategy='natural'), dict(alpha=0), dict(strategy='partial', alpha=0.)):
+        np.testing.assert_allclose(r.prior_for(**kw), [.5, .3, .15, .05])
+        assert np.array_equal(r.sample(epoch=4, **kw), r.sample(epoch=4, strategy='natural'))
+    assert abs(r.prior_for()[3] - 1000 / 1950) < 1e-12                           # no override: the weights
+    for kw in (dict(strategy='undersample'), dict(strategy='oversample'), dict(strategy=.5), dict(alpha=.3), dict(strategy='repeat_factor')):
+        with pytest.raises(ValueError, match='draws by its wgts'): r.sample(**kw)
+    np.testing.assert_allclose(Resampler(lab, seed=0).prior_for(strategy=0.), [.5, .3, .15, .05])   # alpha 0 is natural without wgts too
