@@ -5,7 +5,7 @@
 # %% ../nbs/04_callback.ipynb #b98ffa41
 from __future__ import annotations
 import numpy as np, pandas as pd
-from fastcore.basics import store_attr, patch
+from fastcore.basics import store_attr, patch, ifnone
 from fastcore.meta import delegates
 from fastai.callback.core import Callback
 from fastai.distributed import DistributedDL
@@ -32,19 +32,26 @@ class OverSamplingCallback(Callback):
     order = 12   # after fastai's DistributedTrainer (11), before progress (60) and schedulers
     _stateattrs = ('resampler', '_twin', '_epoch_kw')   # a fit's per-row arrays are never pickled (`learn.export`)
     def __init__(self,
-        strategy='oversample', # 'oversample', 'undersample', 'partial', 'natural', 'repeat_factor', a float alpha or {class: share}
-        alpha=0.5, # Partial-balance exponent, or a fastai schedule of it over the fit (e.g. `SchedLin(0,1)`)
+        strategy=None, # 'oversample' (`None`: the default, or 'partial' with an alpha schedule), 'undersample', 'partial', 'natural', 'repeat_factor', a float alpha or {class: share}
+        alpha=0.5, # Partial-balance exponent, or a fastai schedule of it over the fit (e.g. `SchedLin(0,1)`; with 'partial' only)
         defer_epochs:int=0, # Sample naturally for this many epochs of each fit, then re-balance (deferred re-balancing)
         labels=None, # Labels of the train items, when the target is not what to balance
-        wgts=None, # Explicit weight per train item (overrides `strategy`; deferred epochs are natural)
+        wgts=None, # Explicit weight per train item (instead of a strategy or an alpha schedule; deferred epochs are natural)
         n_bins:int=None, # Bin a continuous target into this many quantiles
         label_fn=None, # Function of the train dataset returning its labels
         **kwargs, # Passed to `Resampler` (ratio, thresh, n_samples, replacement, balanced_batches, seed, classes_per_batch)
     ):
-        strategy,alpha = _check_strategy(strategy, alpha, kwargs.get('thresh'))   # the checks the factory and the Resampler make
+        sched = callable(alpha)
+        _check_strategy(ifnone(strategy, 'oversample'), alpha, kwargs.get('thresh'))   # the checks the factory and the Resampler make
         _check_keywords(kwargs, _resampler_kw, 'the Resampler takes')
         _check_args(**kwargs)
-        if callable(alpha): strategy = 'partial'
+        if wgts is not None and (sched or strategy not in (None, 'oversample')): raise ValueError(
+            f"wgts give each train item its weight, so {'an alpha schedule' if sched else f'strategy={strategy!r}'} cannot apply "
+            "with them: pass wgts alone (defer_epochs=k for natural epochs first), or that strategy without wgts")
+        if sched and strategy not in (None, 'partial'): raise ValueError(
+            f"an alpha schedule moves the exponent of strategy='partial', so it does not combine with strategy={strategy!r}: "
+            "pass strategy='partial' (or leave strategy out), or a number as alpha")
+        strategy,alpha = ('partial',alpha) if sched else _check_strategy(ifnone(strategy, 'oversample'), alpha)
         if kwargs.get('classes_per_batch') is not None and (strategy!='oversample' or wgts is not None):
             what = 'wgts' if wgts is not None else 'an alpha schedule' if callable(alpha) else f'strategy={strategy!r}'
             raise ValueError(f"classes_per_batch chooses every class equally often (strategy='oversample'); it does not combine with {what}")

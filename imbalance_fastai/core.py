@@ -277,9 +277,11 @@ def _tabular_labels(src, n=None, strict=True):
     if enc is None: return ys.iloc[:,0]
     codes = ys.iloc[:,0].to_numpy()
     if strict and (codes<0).any():
+        i = int(np.argmax(codes<0))   # its position among the rows read (the train split's); the DataFrame knows it by its index label
+        lab = ys.index[i].item() if isinstance(ys.index[i], np.generic) else ys.index[i]
         raise ValueError(f"{int((codes<0).sum())} of {len(codes)} rows of the target {src.y_names[0]!r} have no class (code -1, first at "
-                         f"row {int(np.argmax(codes<0))}): a missing label (None/NaN), or a class not in the vocab {list(enc.vocab)[:10]}. "
-                         "Drop or fill those rows of the DataFrame before building the TabularPandas")
+                         f"row {i}): a missing label (None/NaN), or a class not in the vocab {list(enc.vocab)[:10]}. Drop or fill those "
+                         f"rows of the DataFrame (the first is at DataFrame index {lab!r}) before building the TabularPandas")
     return Labels(codes, list(enc.vocab))
 
 def get_labels(

@@ -4,8 +4,10 @@
 
 # %% ../nbs/01_data.ipynb #cd9273b3
 from __future__ import annotations
+import numbers
 import numpy as np, pandas as pd
 from fastcore.foundation import L
+from fastai.data.transforms import ColReader
 from .core import get_labels, _rarest
 
 # %% auto #0
@@ -21,9 +23,14 @@ def _class_ranks(codes, rng)->np.ndarray:
     return rank
 
 # %% ../nbs/01_data.ipynb #d5223789
+def _check_valid_pct(valid_pct):
+    if not isinstance(valid_pct, numbers.Real) or isinstance(valid_pct, (bool, np.bool_)):
+        raise TypeError(f"valid_pct must be a number in [0,1) (the share of each class sent to validation), got {valid_pct!r} (a {type(valid_pct).__name__})")
+    if not 0<=valid_pct<1: raise ValueError(f"valid_pct must be in [0,1), got {valid_pct}")
+
 def stratified_split(labels, valid_pct:float=0.2, seed:int=None):
     "Train and valid index arrays, split class by class, every class keeping at least one train row"
-    if not 0<=valid_pct<1: raise ValueError(f"valid_pct must be in [0,1), got {valid_pct}")
+    _check_valid_pct(valid_pct)
     lbls = get_labels(labels)
     codes = lbls.codes if not lbls.multi else _rarest(lbls)
     rng = np.random.default_rng(np.random.randint(2**31-1) if seed is None else seed)
@@ -38,7 +45,7 @@ def StratifiedSplitter(
     get_y=None, # Column name (DataFrame items) or function of an item giving its label; `None`: items are labels
 ):
     "A fastai splitter that keeps every class in the train split"
-    if not 0<=valid_pct<1: raise ValueError(f"valid_pct must be in [0,1), got {valid_pct}")   # checked when built
+    _check_valid_pct(valid_pct)   # checked when built
     if get_y is not None and not callable(get_y) and not isinstance(get_y, (str, int)):
         raise TypeError(f"get_y must be a column name or a function of an item, got {get_y!r}")
     def _inner(items):
@@ -47,7 +54,12 @@ def StratifiedSplitter(
             if not isinstance(items, pd.DataFrame): raise TypeError(f"get_y={get_y!r} names a column, but the items are a {type(items).__name__}, not a DataFrame")
             if get_y not in items.columns: raise ValueError(f"StratifiedSplitter(get_y={get_y!r}): no such column; the columns are {list(items.columns)}")
             lbls = items[get_y]
-        else: lbls = [get_y(items.iloc[i] if hasattr(items, 'iloc') else items[i]) for i in range(len(items))]
+        else:
+            try: lbls = [get_y(items.iloc[i] if hasattr(items, 'iloc') else items[i]) for i in range(len(items))]
+            except KeyError as e:   # a ColReader (or a function) asking for a column the DataFrame lacks
+                if not isinstance(items, pd.DataFrame): raise
+                what = f"ColReader({', '.join(map(repr, get_y.cols))})" if isinstance(get_y, ColReader) else getattr(get_y, '__name__', repr(get_y))
+                raise ValueError(f"StratifiedSplitter(get_y={what}): no such column {e.args[0]!r}; the columns are {list(items.columns)}") from None
         trn,val = stratified_split(lbls, valid_pct, seed)
         return L(trn.tolist()), L(val.tolist())
     return _inner

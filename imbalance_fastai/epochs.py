@@ -96,6 +96,26 @@ def _round_counts(
     else: k[o[up]] += 1
     return k
 
+# %% ../nbs/00a_epochs.ipynb #01283673
+def _round_random(
+    x, # Expected counts (>= 0), one per group
+    rng:np.random.Generator, # Where the randomness comes from
+)->np.ndarray:
+    "Each of `x` rounded to its floor or its ceiling, the ceiling with probability its fractional part; their sum within one of `sum(x)`"
+    k = np.floor(np.asarray(x, dtype=np.float64)); f = x - k
+    o = rng.permutation(len(k))   # the fractional parts end to end in a random order; points u, u+1, ...
+    up = np.diff(np.floor(np.cumsum(f[o]) + rng.random()), prepend=0.)   # points in each group's interval: 0 or 1
+    k[o] += np.clip(up, 0, 1)
+    return k.astype(np.int64)
+
+# %% ../nbs/00a_epochs.ipynb #d85b6fbe
+def _draw_repeats(members, k, rng, dst):
+    "Every row of the group `k // n` times, then `k % n` distinct rows of it chosen afresh"
+    n = len(members)
+    reps,extra = divmod(int(k), n)
+    if reps: dst[:reps*n] = np.tile(members, reps)
+    if extra: np.take(members, rng.choice(n, extra, replace=False), out=dst[reps*n:])
+
 # %% ../nbs/00a_epochs.ipynb #ab13432c
 _BLOCK,_MAX_BLOCK = 2**12,2**18   # rows per block: the block's sort keys fit in the cache; beyond _MAX_BLOCK shuffle whole
 _TABLE_ROWS = 64   # at most one hypergeometric draw of the block table per this many rows (~1.5 ns a row)

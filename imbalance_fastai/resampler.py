@@ -10,7 +10,7 @@ from fastcore.basics import store_attr, ifnone, patch
 from fastai.torch_core import to_np
 from .core import Labels, _rarest, _check_classed
 from .epochs import (BaseResampler, _rng, _STREAM_EPOCH, _STREAM_PERM, _STREAM_REPEAT, _STREAM_ROUND,
-    _round_counts, _place, _interleave, _class_batches, _distinct_chunks, _systematic_rows, _share_target_wgts)
+    _round_counts, _round_random, _draw_repeats, _place, _interleave, _class_batches, _distinct_chunks, _systematic_rows, _share_target_wgts)
 
 # %% auto #0
 __all__ = ['Resampler']
@@ -24,14 +24,20 @@ def _num(v): return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.
 def _int(v): return isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
 def _a(v): return f"{v!r} (a {type(v).__name__})"
 
-def _n_samples(n):
-    "`n_samples` read once: `None`, an int of rows (numpy ints, and whole floats such as `1e4`, too), or a float fraction in (0, 1)"
+_HOW_N = "an int (rows per epoch) or a float (a multiple of the natural epoch length: 0.5 half, 2.0 twice)"
+
+def _n_samples(n, n_rows:int=None):
+    "`n_samples` read once: an int (numpy ints too) is rows, any float (numpy floats too) a multiple of the natural length `n_rows`"
     if n is None: return None
-    if not _num(n): raise TypeError(f"n_samples must be an int (rows per epoch) or a float (a fraction in (0, 1) of the natural epoch length), got {_a(n)}")
-    if not (math.isfinite(n) and n>0): raise ValueError(f"n_samples must be positive and finite (rows per epoch, or a fraction in (0, 1) of the natural epoch length), got {n}")
-    if _int(n) or float(n).is_integer(): return int(n)   # 1e4: 10,000 rows, not 10,000 times the natural length
-    if n>1: raise ValueError(f"n_samples={n} is neither a fraction in (0, 1) of the natural epoch length nor a whole number of rows: pass an int, e.g. round({n}*len(labels))")
-    return float(n)
+    if not _num(n): raise TypeError(f"n_samples must be {_HOW_N}, got {_a(n)}")
+    if not (math.isfinite(n) and n>0): raise ValueError(f"n_samples must be positive and finite ({_HOW_N}), got {n}")
+    if _int(n): return int(n)
+    if n_rows is None:   # checked without labels (once per build): a large float is most likely meant as rows
+        if n>10: warnings.warn(f"n_samples={n!r} is a float, read as {float(n):g} x the natural epoch length; pass an int for a number of rows")
+        return float(n)
+    if round(n*n_rows)<1: raise ValueError(f"n_samples={n} is a multiple of the natural epoch length ({n_rows} rows) and rounds to "
+                                           "0 rows; pass a larger float, or an int number of rows")
+    return int(round(n*n_rows))
 
 def _check_strategy(
     strategy, # A name in `_strategies`, a float alpha, or a dict {class: share}
@@ -112,7 +118,7 @@ class Resampler(BaseResampler):
         alpha:float=0.5, # Partial balance: row weights `n_c ** -alpha` (0 natural, 1 balanced)
         ratio:float=1., # Undersample: each class keeps at most `ratio` (>= 1) times the smallest class's count
         wgts=None, # Explicit weight per row (overrides `strategy`)
-        n_samples=None, # Rows per epoch (an int, or a whole float such as `1e4`), or a fraction in (0, 1) of the natural length; default depends on `strategy`
+        n_samples=None, # Rows per epoch (an int), or a multiple of the natural length (a float: 0.5 half, 2.0 twice); default depends on `strategy`
         replacement:bool=None, # Draw with replacement; default `True` except for 'undersample'
         balanced_batches:bool=False, # Spread each class evenly over the epoch so every batch holds (nearly) the same mix
         seed:int=None, # Seed of the epoch draws; drawn from torch's global RNG when `None` (so `set_seed` reproduces)
@@ -137,10 +143,7 @@ class Resampler(BaseResampler):
         self.thresh,self.wgts,self._perm_cache,self._walk = ifnone(thresh, _LVIS_THRESH),w,{},None
         if classes_per_batch is not None: self._check_pk(lbls, w, strategy, replacement)
         self._group(lbls, ifnone(w, self._target_w), wg)
-        n_samples = _n_samples(n_samples)
-        if isinstance(n_samples, float) and round(n_samples*len(lbls))<1: raise ValueError(f"n_samples={n_samples} is a fraction of the "
-            f"natural epoch length ({len(lbls)} rows) and rounds to 0 rows; pass a larger fraction, or an int number of rows")
-        if isinstance(n_samples, float): n_samples = int(round(n_samples*len(lbls)))
+        n_samples = _n_samples(n_samples, len(lbls))
         self._n,self.n_samples = n_samples,ifnone(n_samples, self._default_n(strategy))
         if self.balanced_batches and self.order is None:
             raise ValueError(f"balanced_batches needs groups of rows, but the row weights take more than {_MAX_GROUPS} distinct values; round them")
@@ -239,10 +242,14 @@ def _resolve(self:Resampler, strategy=None, alpha=None):
     "(strategy, alpha) of one epoch: the built ones ('wgts' when weights were given), or the overrides, checked"
     if isinstance(strategy, dict):
         raise TypeError("a per-epoch strategy is a name or a float alpha; build the Resampler with the dict {class: share}")
-    alpha = ifnone(alpha, self.alpha)
+    asked,alpha = None if strategy=='wgts' else ifnone(strategy, alpha),ifnone(alpha, self.alpha)   # `asked`: an override ('wgts': resolved)
     if strategy is None: strategy = 'wgts' if self.wgts is not None else self.strategy
     own = (strategy=='wgts' and self.wgts is not None) or (strategy=='target' and self.strategy=='target')
     strategy,alpha = (strategy,_check_strategy('natural', alpha)[1]) if own else _check_strategy(strategy, alpha)
+    if strategy=='partial' and alpha==0 or (strategy=='wgts' and asked is not None and alpha==0): strategy = 'natural'   # alpha 0: natural
+    if self.wgts is not None and strategy!='natural' and asked is not None: raise ValueError(
+        f"this Resampler draws by its wgts (one weight per row), so an epoch can be drawn with them or 'natural' (alpha 0), "
+        f"not {'alpha' if strategy=='wgts' else 'strategy'}={asked!r}: build a Resampler without wgts to sample with that strategy")
     if self._target_w is not None and self.wgts is None and strategy not in ('natural', 'target'): raise ValueError(
         f"this Resampler's rows are grouped by the weights fitted to its target shares, so an epoch can be drawn with them or "
         f"'natural', not {strategy!r}: build a Resampler with that strategy")
@@ -278,10 +285,10 @@ def _pk(self:Resampler, strategy): return self.classes_per_batch is not None and
 @patch
 def _group_counts(self:Resampler, epoch, strategy, alpha):
     "Rows each group gets in `epoch`: the floor or the ceiling of its expected count, without bias"
-    if self._stochastic(strategy):   # floor(r) passes over a group, and Binomial(size, r - floor(r)) extra rows
+    if self._stochastic(strategy):   # floor(r) passes over a group, and size * (r - floor(r)) extra rows, rounded up or down
         r = self._group_factors()
         reps = np.floor(r)
-        return reps.astype(np.int64)*self.sizes + _rng(self.seed, _STREAM_REPEAT, epoch).binomial(self.sizes, r-reps)
+        return reps.astype(np.int64)*self.sizes + _round_random(self.sizes*(r-reps), _rng(self.seed, _STREAM_REPEAT, epoch))
     if strategy=='undersample' and self._n is None: return self._undersample_k()
     n,p = self.epoch_length(epoch, strategy, alpha),self.shares_for(strategy, alpha)
     return _round_counts(n, p, _rng(self.seed, _STREAM_ROUND, epoch))
@@ -341,13 +348,6 @@ def sample(self:Resampler,
         pos += k[g]
     return _interleave(out, k, rng, bs) if self.balanced_batches else _place(out, k, rng)
 
-def _draw_repeats(members, k, rng, dst):
-    "Every row of the group `k // n` times, then `k % n` distinct rows of it chosen afresh"
-    n = len(members)
-    reps,extra = divmod(int(k), n)
-    if reps: dst[:reps*n] = np.tile(members, reps)
-    if extra: np.take(members, rng.choice(n, extra, replace=False), out=dst[reps*n:])
-
 @patch
 def _draw_without(self:Resampler, g, members, k, start, dst):
     "Whole passes over group `g`, then the slice from `start` of its stream of random permutations, seeded by (seed, g, pass)"
@@ -371,13 +371,13 @@ def _perm(self:Resampler, g, j, n):
     return key[1]
 
 @patch
-def _pk_batches(self:Resampler, bs):
-    "Batches of a `classes_per_batch` epoch for batch size `bs`, checked"
-    P = self.classes_per_batch
-    if bs is None: raise ValueError(f"classes_per_batch={P} lays out whole batches, so it needs the batch size: pass bs=P*K")
-    if bs%P: raise ValueError(f"bs={bs} is not a multiple of classes_per_batch={P}: every batch holds K rows of each of its P "
-                              f"classes, so bs must be P*K (e.g. bs={max(bs//P, 1)*P})")
-    if self.n_samples<bs: raise ValueError(f"an epoch of {self.n_samples} rows holds no batch of bs={bs}: pass a smaller bs or a larger n_samples")
+def _pk_batches(self:Resampler, bs, names=('bs', 'n_samples')):
+    "Batches of a `classes_per_batch` epoch for batch size `bs`, checked (`names`: the caller's names for the batch size and the epoch length)"
+    P,(b,n) = self.classes_per_batch,names
+    if bs is None: raise ValueError(f"classes_per_batch={P} lays out whole batches, so it needs the batch size: pass {b}=P*K")
+    if bs%P: raise ValueError(f"{b}={bs} is not a multiple of classes_per_batch={P}: every batch holds K rows of each of its P "
+                              f"classes, so {b} must be P*K (e.g. {b}={max(bs//P, 1)*P})")
+    if self.n_samples<bs: raise ValueError(f"an epoch of {self.n_samples} rows holds no batch of {b}={bs}: pass a smaller {b} or a larger {n}")
     return self.n_samples//bs
 
 @patch

@@ -68,6 +68,12 @@ class _ResampledMixin:
 
     def _arrange(self, idxs): return idxs
 
+    def __reduce_ex__(self, protocol):
+        "A registered twin is pickled as 'the twin of its base class' (any picklable class, of `__main__` too), rebuilt by `resampled_dl_type`"
+        fn,args,*rest = object.__reduce_ex__(self, max(protocol, 2))   # (copyreg.__newobj__, (type(self),), state, ...)
+        base = next(c for c in type(self).__mro__ if not issubclass(c, _ResampledMixin))
+        return (_new_twin, (base,), *rest) if _resampled.get(base) is type(self) else (fn, args, *rest)
+
     def new(self, dataset=None, cls=None, **kwargs):
         same = dataset is None or dataset is self.dataset
         kwargs.setdefault('resampler', self.resampler if same else None)
@@ -112,6 +118,11 @@ def resampled_dl_type(
         _resampled[cls] = twin
     return _resampled[cls]
 
+def _new_twin(base):
+    "An empty instance of the twin of `base`, for unpickling (its state is set next)"
+    twin = resampled_dl_type(base)
+    return twin.__new__(twin)
+
 def __getattr__(name):
     "The twin a pickled name stands for (see `resampled_dl_type`); made now if this process has not made it yet"
     if not name.startswith(_TWIN): raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -150,7 +161,10 @@ def _resample_labels(
     codes=None, # `MaskBlock`'s codes (read from the item transforms), so that mask values outside them are refused
 ):
     "What to resample by: `labels`, else the labels of `trn`; with `wgts` they are optional (`None`: rows are grouped by weight)"
-    if labels is not None: return get_labels(labels, n_bins=n_bins)
+    if labels is not None:
+        lbls = get_labels(labels, n_bins=n_bins)
+        if len(lbls)!=len(trn): raise ValueError(f"labels has {len(lbls)} values but the train split has {len(trn)} items; pass one per train item")
+        return lbls
     read = lambda: get_labels(trn, label_fn=label_fn, n_bins=n_bins, codes=codes)
     if wgts is None: return read()
     try: return read()
@@ -209,8 +223,6 @@ def resampled_dataloaders(self:FilteredBase,
     trn = _train_subset(self)
     if len(trn)==0: raise ValueError(f"the train split is empty ({len(self)} items in all, none in train): there is nothing to resample; "
                                      "check the splitter (or the items)")
-    if labels is not None and len(labels)!=len(trn):
-        raise ValueError(f"labels has {len(labels)} values but the train split has {len(trn)} items; pass one per train item")
     if wgts is not None: wgts = _check_wgts(wgts, len(trn))
     lbls = _resample_labels(trn, labels, wgts, n_bins, codes=_mask_codes(kwargs.get('after_item')))
     if labels is None and n_bins is None and wgts is None: _check_valid_classes(self, lbls)
@@ -325,12 +337,13 @@ def _subset_labels(lbls, idx):
 
 class ImbalancedDatasetSampler(torch.utils.data.Sampler):
     "A PyTorch `Sampler` drawing resampled epochs (torchsampler's, on the `Resampler`), optionally sharded across processes"
+    _length_kw = 'num_samples'   # the keyword that sets an epoch's length, for messages
     @delegates(Resampler.__init__, but=['labels', 'n_samples'])
     def __init__(self,
         dataset=None, # The dataset to sample from (`None` when `labels` are given: a sampler of label positions)
         labels=None, # One label per dataset item, or per index when `indices` is given (read from the dataset when `None`)
         indices=None, # Sample only these dataset indices (the sampler yields them); default: all
-        num_samples:int=None, # Rows per epoch (before sharding); default: one per index
+        num_samples:int=None, # Rows per epoch, before sharding (an int; a float is a multiple of the natural length); default: one per index
         label_fn=None, # Function of the dataset returning all its labels
         callback_get_label=None, # torchsampler's name for `label_fn`
         batch_size:int=None, # Batch size of the DataLoader, needed with `classes_per_batch`
@@ -339,6 +352,8 @@ class ImbalancedDatasetSampler(torch.utils.data.Sampler):
         distributed:bool=False, # Read `num_replicas`/`rank` from the initialised process group
         **kwargs, # Passed to `Resampler` (strategy, alpha, thresh, replacement, seed, classes_per_batch...)
     ):
+        if 'n_samples' in kwargs: raise TypeError(f"{type(self).__name__} takes num_samples (torchsampler's name) for the rows per epoch, "
+                                                  f"not n_samples: pass num_samples={kwargs['n_samples']!r}")
         _check_keywords(kwargs, _resampler_kw + ['strategy', 'wgts'], 'the Resampler takes strategy, wgts and')
         if dataset is None and labels is None: raise TypeError("pass a dataset, or labels= (one per item)")
         n = len(labels) if dataset is None else len(dataset)
@@ -358,7 +373,7 @@ class ImbalancedDatasetSampler(torch.utils.data.Sampler):
         self.num_replicas,self.rank,self.batch_size = ifnone(num_replicas, 1),ifnone(rank, 0),batch_size
         if kwargs.get('seed') is None: kwargs['seed'] = _shared_seed()   # ranks agree, e.g. under accelerate's prepare
         self.resampler = Resampler(lbls, n_samples=num_samples, **kwargs)
-        if self.resampler.classes_per_batch is not None: self.resampler.epoch_length(bs=batch_size)   # checks bs now
+        if self.resampler.classes_per_batch is not None: self.resampler._pk_batches(batch_size, ('batch_size', self._length_kw))   # checked now
         self.epoch = 0
 
     @property
@@ -379,6 +394,7 @@ class ImbalancedDatasetSampler(torch.utils.data.Sampler):
 
 class ClassBalancedBatchSampler(ImbalancedDatasetSampler):
     "A PyTorch batch sampler: each batch holds `classes_per_batch` distinct classes with `batch_size // classes_per_batch` rows each"
+    _length_kw = 'num_batches'
     @delegates(ImbalancedDatasetSampler.__init__, but=['num_samples', 'batch_size', 'classes_per_batch'])
     def __init__(self,
         dataset=None, # The dataset to sample from (`None` when `labels` are given)
@@ -389,6 +405,8 @@ class ClassBalancedBatchSampler(ImbalancedDatasetSampler):
     ):
         if classes_per_batch is None or batch_size is None:
             raise TypeError("ClassBalancedBatchSampler needs classes_per_batch=P and batch_size=P*K (K rows of each of P classes per batch)")
+        for k in ('num_samples', 'n_samples'):
+            if k in kwargs: raise TypeError(f"ClassBalancedBatchSampler counts its epoch in batches: pass num_batches=..., not {k}")
         super().__init__(dataset, num_samples=None if num_batches is None else num_batches*batch_size,
                          classes_per_batch=classes_per_batch, batch_size=batch_size, **kwargs)
 

@@ -413,3 +413,19 @@ def test_weights_without_classes_leave_prior_correction_asking_for_the_prior():
     assert learn.over_sampling.sampled_counts.columns.tolist() == [1., 4.]   # the weight groups, not classes
     with pytest.raises(ValueError, match=r"resampled by wgts alone.*pass train_prior="):
         learn.prior_correction.priors(2)
+
+
+def test_schedules_and_wgts_refuse_what_cannot_apply_when_built():
+    "An alpha schedule goes with 'partial' (or no strategy); wgts take neither a schedule nor another strategy; all refused when built"
+    from fastai.callback.schedule import SchedLin
+    w = np.ones(100)
+    assert OverSamplingCallback(alpha=SchedLin(0, 1)).strategy == 'partial'
+    assert OverSamplingCallback('partial', alpha=SchedLin(0, 1)).strategy == 'partial'
+    assert OverSamplingCallback().strategy == 'oversample' and OverSamplingCallback(wgts=w, defer_epochs=1).wgts is not None
+    for kw in (dict(strategy='undersample'), dict(strategy='oversample'), dict(strategy='natural'), dict(strategy=.5),
+               dict(strategy='repeat_factor'), dict(strategy={'a': 1.})):
+        with pytest.raises(ValueError, match='an alpha schedule moves the exponent of'): OverSamplingCallback(alpha=SchedLin(0, 1), **kw)
+    with pytest.raises(ValueError, match='wgts give each train item its weight, so an alpha schedule'):
+        OverSamplingCallback(wgts=w, alpha=SchedLin(0, 1))
+    for s in ('undersample', 'partial', 'natural', 'repeat_factor', 0.0):
+        with pytest.raises(ValueError, match=f"wgts give each train item its weight, so strategy={s!r}"): OverSamplingCallback(s, wgts=w)

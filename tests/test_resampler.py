@@ -111,6 +111,21 @@ def test_repeat_factor_stays_consistent_with_its_shares():
     np.testing.assert_allclose((counts @ mh).sum(0) / counts.sum(), r.train_prior, atol=0.01)
 
 
+@pytest.mark.parametrize('multi', [False, True])
+def test_repeat_factor_counts_within_one_and_each_row_at_its_rate(multi):
+    "Repeat-factor epochs: each group's count is within one of size*r with that mean, and each row is drawn floor(r) or floor(r)+1 times with mean r"
+    lab = np.repeat(np.arange(4), [5000, 400, 100, 30])   # thresh=0.2: expected class counts 5000, 665.13, 332.57, 182.15
+    mh = np.stack([np.ones(len(lab), bool), lab>=2, lab==3, np.arange(len(lab))%97==0], 1)   # the same, as nested tags
+    r = Resampler(mh if multi else lab, 'repeat_factor', thresh=0.2, seed=0)
+    x = r.sizes * np.append(np.sqrt(.2/r.labels.prior).clip(1), 1.)[:len(r.sizes)]
+    counts = _group_counts(r, 600)
+    _within_one_and_unbiased(counts, x)
+    assert (np.abs(counts.sum(1) - x.sum()) < 1).all()        # the epoch's length too
+    rows = np.stack([np.bincount(r.sample(epoch=e), minlength=len(lab)) for e in range(600)])
+    _within_one_and_unbiased(rows, r.repeat_factors)           # each row's own rate is r: the stratification is over rows of a group
+    if not multi: assert (np.abs(rows @ np.eye(4)[lab] - np.bincount(lab, weights=r.repeat_factors)) < 1).all()
+
+
 def test_undersample_walk_wastes_no_row_across_epochs():
     "Undersampling with counts that vary between floor and ceiling: within a pass over a class no row is drawn twice"
     y = np.repeat([0, 1, 2], [700, 120, 13])
@@ -278,3 +293,17 @@ def test_rows_without_a_class_are_counted_apart_and_refused():
     assert '2 rows without a class (code -1)' in repr(val)
     with pytest.raises(ValueError, match='2 of 4 rows of the train split have no class .*StratifiedSplitter'): Resampler(val)
     with pytest.raises(ValueError, match='class codes must be in'): Labels([0, 3], vocab=['a', 'b'])
+
+
+def test_wgts_take_only_natural_as_a_per_epoch_override():
+    "With wgts an epoch is drawn by them, or naturally (strategy 'natural', alpha 0); any other override is refused naming wgts"
+    lab = np.repeat(np.arange(4), [500, 300, 150, 50])
+    w = np.where(lab == 3, 20., 1.)
+    r = Resampler(lab, wgts=w, seed=0)
+    for kw in (dict(strategy=0.0), dict(strategy='natural'), dict(alpha=0), dict(strategy='partial', alpha=0.)):
+        np.testing.assert_allclose(r.prior_for(**kw), [.5, .3, .15, .05])
+        assert np.array_equal(r.sample(epoch=4, **kw), r.sample(epoch=4, strategy='natural'))
+    assert abs(r.prior_for()[3] - 1000 / 1950) < 1e-12                           # no override: the weights
+    for kw in (dict(strategy='undersample'), dict(strategy='oversample'), dict(strategy=.5), dict(alpha=.3), dict(strategy='repeat_factor')):
+        with pytest.raises(ValueError, match='draws by its wgts'): r.sample(**kw)
+    np.testing.assert_allclose(Resampler(lab, seed=0).prior_for(strategy=0.), [.5, .3, .15, .05])   # alpha 0 is natural without wgts too
