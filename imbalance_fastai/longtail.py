@@ -39,7 +39,7 @@ class _GradTimes(torch.autograd.Function):
 
 class LDAMLoss(_AxisLoss):
     "Label-distribution-aware margin loss (Cao et al. 2019): cross-entropy of `s*(logits - m_y)`, margins `m_c ∝ n_c**(-1/4)`"
-    y_int = True
+    y_int,_per_class = True,('weight','margins')
     def __init__(self,
         counts, # Class counts (numbers, one per class: list, tuple, 1-d array or tensor), or labels as `class_weights` reads them (a `DataLoaders`: its train split)
         max_m:float=0.5, # Margin of the rarest class; class `c` gets `max_m*(n_min/n_c)**(1/4)`
@@ -49,6 +49,7 @@ class LDAMLoss(_AxisLoss):
         axis:int=1, # Class axis of the output
         ignore_index:int=-100, # Target value that is ignored, as in `F.cross_entropy`
     ):
+        super().__init__()
         _check_number(max_m, 'max_m'); _check_number(s, 's', strict=True); _check_reduction(reduction)
         n,_ = _positive_counts(counts, 'LDAMLoss', 'counts')
         m = n**-0.25
@@ -68,8 +69,7 @@ class LDAMLoss(_AxisLoss):
         m = float(self.margins.max())
         if m>0: return (f"the margins of {type(self).__name__} (up to {m:g}, times s={self.s:g}) make its probabilities over-confident", True)
 
-    def __call__(self, inp:Tensor, targ:Tensor, **kwargs)->Tensor:
-        "Cross-entropy of `s*(inp - margin of the target class)` against `targ`"
+    def _loss(self, inp, targ):
         x,t,ignored = _as_class_first(inp, targ, self.axis, 'LDAMLoss', self.ignore_index)
         c,dt = x.shape[1],_dtype(x)
         if c!=len(self.margins):
@@ -184,7 +184,7 @@ class DeferredReweighting(Callback):
 # %% ../nbs/05a_longtail.ipynb #8fb41f20
 class AsymmetricLoss(_AxisLoss):
     "Asymmetric loss (Ridnik et al. 2021) for multi-label data: positives and negatives focused apart, easy negatives shifted away"
-    y_int = False
+    y_int,_per_class = False,()
     def __init__(self,
         gamma_neg:float=4., # Focusing parameter of the negatives
         gamma_pos:float=1., # Focusing parameter of the positives
@@ -194,6 +194,7 @@ class AsymmetricLoss(_AxisLoss):
         thresh:float=0.5, # Probability threshold of `decodes`
         ignore_index:int=-100, # Target value left out of the loss and of the mean
     ):
+        super().__init__()
         _check_number(gamma_neg, 'gamma_neg'); _check_number(gamma_pos, 'gamma_pos'); _check_number(clip, 'clip', hi=1)
         _check_reduction(reduction)
         if not 0<=thresh<=1: raise ValueError(f"thresh is a probability threshold in [0,1], got {thresh}")
@@ -210,8 +211,7 @@ class AsymmetricLoss(_AxisLoss):
                     "raises the probabilities (with the defaults a true 2% reads about 36% at the loss's optimum)", False)
         return _focusing_bend(type(self).__name__, gn)
 
-    def __call__(self, inp:Tensor, targ:Tensor, **kwargs)->Tensor:
-        "Asymmetric loss of the logits `inp` against the multi-hot `targ`"
+    def _loss(self, inp, targ):
         if tuple(targ.shape)!=tuple(inp.shape):
             raise ValueError(f"AsymmetricLoss needs a multi-hot target of the output's shape {tuple(inp.shape)}, got target "
                              f"shape {tuple(targ.shape)}; for class codes use a softmax loss (FocalLoss, CrossEntropyLossFlat)")
