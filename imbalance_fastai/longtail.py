@@ -182,6 +182,35 @@ class DeferredReweighting(Callback):
     after_cancel_fit = after_fit
 
 # %% ../nbs/05a_longtail.ipynb #8fb41f20
+class _Asymmetric(torch.autograd.Function):
+    "`t*(1-p)**gp*-log(p) + (1-t)*pm**gn*-log(1-pm)`, `p=sigmoid(x)`, `pm=max(p-clip,0)`: one `log` forward, the gradient in closed form"
+    @staticmethod
+    def forward(ctx, x, t, gp, gn, clip):
+        p = torch.sigmoid(x)
+        q = 1-p
+        # -log p = softplus(-x) = l - min(x,0), with l = log1p(exp(-|x|)) = -log max(p, 1-p) from the sigmoid (softplus
+        # and log1p are slow on some CPU builds); exact to float32's rounding of p, about 6e-8, where p is near 1
+        l = torch.maximum(p, q).log_().neg_()
+        sp = l - x.clamp_max(0)
+        if clip: pm = (p-clip).clamp_min_(0); om = 1-pm; ln = torch.log(om).neg_()   # -log(1-pm): 1-pm >= clip keeps `log` exact
+        else: pm,om,ln = p,q,l.add_(x.clamp_min(0))   # -log(1-p) = softplus(x) = l + max(x,0)
+        r = _focal_factor(pm, gn-1) if gn and gn!=1 else None   # pm**(gn-1), which the gradient needs too
+        ctx.save_for_backward(t, p, q, sp, pm, om, ln, r); ctx.g = gp,gn,clip
+        neg = ln if not gn else ln*pm if r is None else (r*pm).mul_(ln)
+        return torch.lerp(neg, sp*_focal_factor(q, gp) if gp else sp, t)   # t*pos + (1-t)*neg
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, g):
+        t,p,q,sp,pm,om,ln,r = ctx.saved_tensors; gp,gn,clip = ctx.g
+        dpos = torch.addcmul(q, p, sp, value=gp).mul_(_focal_factor(q, gp)) if gp else q   # -dLp/dx = (1-p)**gp * (gp*p*sp + 1-p)
+        # dLn/dx = pm**(gn-1) * (gn*ln*(1-pm) + pm) * p*(1-p)/(1-pm), and 0 where the clip makes pm 0
+        if not gn: dneg = (p*q).div_(om).masked_fill_(pm==0, 0) if clip else p
+        elif clip: dneg = torch.addcmul(pm, ln, om, value=gn).mul_(p*q).div_(om)
+        else: dneg = torch.addcmul(p, ln, q, value=gn).mul_(p)   # 1-pm = 1-p cancels
+        if r is not None: dneg = dneg.mul_(r)
+        both = dpos.add_(dneg) if gp else q+dneg
+        return torch.addcmul(dneg, t, both, value=-1).mul_(g), None, None, None, None   # dneg - t*(dpos+dneg)
+
 class AsymmetricLoss(_AxisLoss):
     "Asymmetric loss (Ridnik et al. 2021) for multi-label data: positives and negatives focused apart, easy negatives shifted away"
     y_int,_per_class = False,()
@@ -220,14 +249,7 @@ class AsymmetricLoss(_AxisLoss):
         x,t = x.to(dt),targ.as_subclass(Tensor).to(dt)
         keep = _sigmoid_keep(t, self.ignore_index, 'AsymmetricLoss')
         if keep is not None: t = torch.where(keep, t, 0.)
-        pos = -F.logsigmoid(x)
-        if self.gamma_pos: pos = pos*_focal_factor(torch.sigmoid(-x), self.gamma_pos)
-        if self.clip:
-            pm = (torch.sigmoid(x) - self.clip).clamp_min(0)
-            neg = -torch.log1p(-pm)
-        else: pm,neg = torch.sigmoid(x),-F.logsigmoid(-x)
-        if self.gamma_neg: neg = neg*_focal_factor(pm, self.gamma_neg)
-        return _reduce(torch.addcmul(neg, t, pos-neg), self.reduction, keep)   # t*pos + (1-t)*neg
+        return _reduce(_Asymmetric.apply(x, t, self.gamma_pos, self.gamma_neg, self.clip), self.reduction, keep)
 
     def activation(self, x:Tensor)->Tensor:
         "Sigmoid of the logits"
