@@ -39,7 +39,7 @@ class _GradTimes(torch.autograd.Function):
 
 class LDAMLoss(_AxisLoss):
     "Label-distribution-aware margin loss (Cao et al. 2019): cross-entropy of `s*(logits - m_y)`, margins `m_c ∝ n_c**(-1/4)`"
-    y_int = True
+    y_int,_per_class = True,('weight','margins')
     def __init__(self,
         counts, # Class counts (numbers, one per class: list, tuple, 1-d array or tensor), or labels as `class_weights` reads them (a `DataLoaders`: its train split)
         max_m:float=0.5, # Margin of the rarest class; class `c` gets `max_m*(n_min/n_c)**(1/4)`
@@ -49,6 +49,7 @@ class LDAMLoss(_AxisLoss):
         axis:int=1, # Class axis of the output
         ignore_index:int=-100, # Target value that is ignored, as in `F.cross_entropy`
     ):
+        super().__init__()
         _check_number(max_m, 'max_m'); _check_number(s, 's', strict=True); _check_reduction(reduction)
         n,_ = _positive_counts(counts, 'LDAMLoss', 'counts')
         m = n**-0.25
@@ -68,8 +69,7 @@ class LDAMLoss(_AxisLoss):
         m = float(self.margins.max())
         if m>0: return (f"the margins of {type(self).__name__} (up to {m:g}, times s={self.s:g}) make its probabilities over-confident", True)
 
-    def __call__(self, inp:Tensor, targ:Tensor, **kwargs)->Tensor:
-        "Cross-entropy of `s*(inp - margin of the target class)` against `targ`"
+    def _loss(self, inp, targ):
         x,t,ignored = _as_class_first(inp, targ, self.axis, 'LDAMLoss', self.ignore_index)
         c,dt = x.shape[1],_dtype(x)
         if c!=len(self.margins):
@@ -182,9 +182,38 @@ class DeferredReweighting(Callback):
     after_cancel_fit = after_fit
 
 # %% ../nbs/05a_longtail.ipynb #8fb41f20
+class _Asymmetric(torch.autograd.Function):
+    "`t*(1-p)**gp*-log(p) + (1-t)*pm**gn*-log(1-pm)`, `p=sigmoid(x)`, `pm=max(p-clip,0)`: one `log` forward, the gradient in closed form"
+    @staticmethod
+    def forward(ctx, x, t, gp, gn, clip):
+        p = torch.sigmoid(x)
+        q = 1-p
+        # -log p = softplus(-x) = l - min(x,0), with l = log1p(exp(-|x|)) = -log max(p, 1-p) from the sigmoid (softplus
+        # and log1p are slow on some CPU builds); exact to float32's rounding of p, about 6e-8, where p is near 1
+        l = torch.maximum(p, q).log_().neg_()
+        sp = l - x.clamp_max(0)
+        if clip: pm = (p-clip).clamp_min_(0); om = 1-pm; ln = torch.log(om).neg_()   # -log(1-pm): 1-pm >= clip keeps `log` exact
+        else: pm,om,ln = p,q,l.add_(x.clamp_min(0))   # -log(1-p) = softplus(x) = l + max(x,0)
+        r = _focal_factor(pm, gn-1) if gn and gn!=1 else None   # pm**(gn-1), which the gradient needs too
+        ctx.save_for_backward(t, p, q, sp, pm, om, ln, r); ctx.g = gp,gn,clip
+        neg = ln if not gn else ln*pm if r is None else (r*pm).mul_(ln)
+        return torch.lerp(neg, sp*_focal_factor(q, gp) if gp else sp, t)   # t*pos + (1-t)*neg
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, g):
+        t,p,q,sp,pm,om,ln,r = ctx.saved_tensors; gp,gn,clip = ctx.g
+        dpos = torch.addcmul(q, p, sp, value=gp).mul_(_focal_factor(q, gp)) if gp else q   # -dLp/dx = (1-p)**gp * (gp*p*sp + 1-p)
+        # dLn/dx = pm**(gn-1) * (gn*ln*(1-pm) + pm) * p*(1-p)/(1-pm), and 0 where the clip makes pm 0
+        if not gn: dneg = (p*q).div_(om).masked_fill_(pm==0, 0) if clip else p
+        elif clip: dneg = torch.addcmul(pm, ln, om, value=gn).mul_(p*q).div_(om)
+        else: dneg = torch.addcmul(p, ln, q, value=gn).mul_(p)   # 1-pm = 1-p cancels
+        if r is not None: dneg = dneg.mul_(r)
+        both = dpos.add_(dneg) if gp else q+dneg
+        return torch.addcmul(dneg, t, both, value=-1).mul_(g), None, None, None, None   # dneg - t*(dpos+dneg)
+
 class AsymmetricLoss(_AxisLoss):
     "Asymmetric loss (Ridnik et al. 2021) for multi-label data: positives and negatives focused apart, easy negatives shifted away"
-    y_int = False
+    y_int,_per_class = False,()
     def __init__(self,
         gamma_neg:float=4., # Focusing parameter of the negatives
         gamma_pos:float=1., # Focusing parameter of the positives
@@ -194,6 +223,7 @@ class AsymmetricLoss(_AxisLoss):
         thresh:float=0.5, # Probability threshold of `decodes`
         ignore_index:int=-100, # Target value left out of the loss and of the mean
     ):
+        super().__init__()
         _check_number(gamma_neg, 'gamma_neg'); _check_number(gamma_pos, 'gamma_pos'); _check_number(clip, 'clip', hi=1)
         _check_reduction(reduction)
         if not 0<=thresh<=1: raise ValueError(f"thresh is a probability threshold in [0,1], got {thresh}")
@@ -210,8 +240,7 @@ class AsymmetricLoss(_AxisLoss):
                     "raises the probabilities (with the defaults a true 2% reads about 36% at the loss's optimum)", False)
         return _focusing_bend(type(self).__name__, gn)
 
-    def __call__(self, inp:Tensor, targ:Tensor, **kwargs)->Tensor:
-        "Asymmetric loss of the logits `inp` against the multi-hot `targ`"
+    def _loss(self, inp, targ):
         if tuple(targ.shape)!=tuple(inp.shape):
             raise ValueError(f"AsymmetricLoss needs a multi-hot target of the output's shape {tuple(inp.shape)}, got target "
                              f"shape {tuple(targ.shape)}; for class codes use a softmax loss (FocalLoss, CrossEntropyLossFlat)")
@@ -220,14 +249,7 @@ class AsymmetricLoss(_AxisLoss):
         x,t = x.to(dt),targ.as_subclass(Tensor).to(dt)
         keep = _sigmoid_keep(t, self.ignore_index, 'AsymmetricLoss')
         if keep is not None: t = torch.where(keep, t, 0.)
-        pos = -F.logsigmoid(x)
-        if self.gamma_pos: pos = pos*_focal_factor(torch.sigmoid(-x), self.gamma_pos)
-        if self.clip:
-            pm = (torch.sigmoid(x) - self.clip).clamp_min(0)
-            neg = -torch.log1p(-pm)
-        else: pm,neg = torch.sigmoid(x),-F.logsigmoid(-x)
-        if self.gamma_neg: neg = neg*_focal_factor(pm, self.gamma_neg)
-        return _reduce(torch.addcmul(neg, t, pos-neg), self.reduction, keep)   # t*pos + (1-t)*neg
+        return _reduce(_Asymmetric.apply(x, t, self.gamma_pos, self.gamma_neg, self.clip), self.reduction, keep)
 
     def activation(self, x:Tensor)->Tensor:
         "Sigmoid of the logits"

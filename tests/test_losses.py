@@ -1,5 +1,5 @@
 "Training runs, fastai compatibility, formulas, gradients and bad targets of `imbalance_fastai.losses` (too wide for the notebook)"
-import pickle
+import copy, pickle
 import numpy as np, pandas as pd, pytest, torch
 import torch.nn.functional as F
 from torch import nn
@@ -43,7 +43,7 @@ def test_fastai_style_code_runs_unchanged(tmp_path):
     assert probs.shape == (60, 3) and torch.allclose(probs.sum(1), torch.ones(60))
     assert torch.equal(decoded, probs.argmax(1)) and (decoded == targs.flatten()).float().mean() > .8
     _, _, losses = _preds(learn, with_loss=True)
-    assert losses.shape == (60,) and learn.loss_func.reduction == 'mean'   # one loss per row, the reduction put back
+    assert losses.shape == (60, 1) and learn.loss_func.reduction == 'mean'   # one loss per row, the target's shape; the reduction put back
     row, cls, p = learn.predict(_df().iloc[-1])
     assert int(cls) == int(p.argmax()) and row.decode().items['y'].iloc[0] == VOCAB[int(cls)]
     lf = learn.loss_func
@@ -175,12 +175,86 @@ def test_float64_and_gradcheck(name, loss, x, t):
     x = x.clone().requires_grad_()
     assert torch.autograd.gradcheck(lambda x: loss(x, t), (x,))
 
-def test_half_precision_is_computed_in_float32():
-    x, t = torch.randn(8, 3), torch.randint(0, 3, (8,))
-    for lf in (FocalLoss(), LogitAdjustedLoss([3., 2, 1]), BalancedSoftmaxLoss([3., 2, 1]), LDAMLoss([3., 2, 1])):
-        assert lf(x.half(), t).dtype == torch.float32
-        assert torch.allclose(lf(x.half(), t), lf(x.half().float(), t), atol=1e-5)
-    assert AsymmetricLoss()(x.bfloat16(), (x > 0).float()).dtype == torch.float32
+def _modes():
+    "(name, loss, output, target) for every loss in every mode it has: softmax (`(bs,C)` and tabular `(bs,1)` targets), binary, multi-label, segmentation"
+    g = torch.Generator().manual_seed(3)
+    x, t, seg = torch.randn(8, 3, generator=g), torch.randint(0, 3, (8,), generator=g), torch.randn(2, 3, 4, 4, generator=g)
+    mask, xb, yb = torch.randint(0, 3, (2, 4, 4), generator=g), torch.randn(8, 1, generator=g), torch.randint(0, 2, (8, 1), generator=g)
+    ml = (torch.rand(8, 3, generator=g) < .4).float()
+    softmax = [FocalLoss(weight=[1., 2, 3]), LogitAdjustedLoss([3., 2, 1]), BalancedSoftmaxLoss([3., 2, 1]), LDAMLoss([3., 2, 1], weight=[1., 2, 3])]
+    for lf in softmax:
+        n = type(lf).__name__
+        yield f'{n}-softmax', lf, x, t
+        yield f'{n}-tabular', lf, x, t[:, None]
+        yield f'{n}-segmentation', lf, seg, mask
+    yield 'FocalLoss-binary', FocalLoss(alpha=.3, mode='binary'), xb, yb
+    yield 'FocalLoss-binary-segmentation', FocalLoss(mode='binary'), seg[:, :1], mask[:, None].clamp(max=1)
+    yield 'FocalLoss-multilabel', FocalLoss(alpha=.3, mode='multilabel'), x, ml
+    yield 'AsymmetricLoss-multilabel', AsymmetricLoss(), x, ml
+    yield 'AsymmetricLoss-segmentation', AsymmetricLoss(), seg, (seg > 0).float()
+
+MODES = list(_modes())
+
+@pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16, torch.float32, torch.float64])
+@pytest.mark.parametrize('name,lf,out,targ', MODES, ids=[m[0] for m in MODES])
+def test_loss_has_the_input_dtype(name, lf, out, targ, dtype):
+    "float64 in, float64 out, and so for half precision too (computed in float32, then cast back); gradients reach the input"
+    for red in ('mean', 'sum', 'none'):
+        lf.reduction = red
+        o = out.detach().to(dtype).clone().requires_grad_()
+        loss = lf(o, targ)
+        assert loss.dtype == dtype
+        ref = lf(out.to(dtype).float(), targ)   # the same half-precision logits, computed in float32 throughout
+        tol = 1e-2 if dtype in (torch.float16, torch.bfloat16) else 1e-6
+        assert torch.allclose(loss.float(), ref.float(), rtol=tol, atol=tol)
+        loss.sum().backward()
+        assert o.grad.dtype == dtype and torch.isfinite(o.grad).all() and o.grad.abs().sum() > 0
+    lf.reduction = 'mean'
+
+@pytest.mark.parametrize('name,lf,out,targ', MODES, ids=[m[0] for m in MODES])
+def test_reduction_none_has_the_target_shape(name, lf, out, targ):
+    "One loss per target, shaped like the target (tabular (bs,1) and binary (bs,1) targets included), summing to 'sum'"
+    lf.reduction = 'none'
+    try: per = lf(out, targ)
+    finally: lf.reduction = 'sum'
+    try: total = lf(out, targ)
+    finally: lf.reduction = 'mean'
+    assert per.shape == targ.shape and torch.allclose(per.sum(), total, rtol=1e-5)
+
+def test_binary_reduction_none_keeps_a_column_target():
+    "The reviewer's case: one logit per row and a (6,1) target give (6,1), as BCEWithLogits does"
+    out, targ = torch.randn(6, 1), torch.randint(0, 2, (6, 1))
+    loss = FocalLoss(mode='binary', reduction='none')(out, targ)
+    assert loss.shape == (6, 1) and torch.allclose(loss, sigmoid_focal_loss(out, targ.float(), alpha=-1, reduction='none'), atol=1e-6)
+    assert FocalLoss(mode='binary', reduction='none')(out, targ[:, 0]).shape == (6,)
+
+def test_losses_are_modules():
+    "As fastai's FocalLoss(Module): isinstance, eval/train, double/half, parameters, state_dict; per-class tensors are buffers"
+    for lf, names in ((FocalLoss(2., [1., 2, 3]), ['weight']), (FocalLoss(alpha=[.2, .3, .4], mode='multilabel'), ['alpha']),
+                      (LogitAdjustedLoss([3., 2, 1], weight=[1., 2, 3]), ['weight', 'prior', 'adjustment']),
+                      (BalancedSoftmaxLoss([3., 2, 1]), ['prior', 'adjustment']), (LDAMLoss([3., 2, 1]), ['margins']), (AsymmetricLoss(), [])):
+        assert isinstance(lf, nn.Module) and list(lf.parameters()) == [] and list(lf.state_dict()) == names
+        assert lf.eval() is lf and not lf.training and lf.train() is lf and lf.training
+        assert all(v.dtype == torch.float64 for v in lf.double().state_dict().values())
+        assert all(v.dtype == torch.float16 for v in lf.half().state_dict().values())
+        lf.float()
+        sd, other = lf.state_dict(), copy.deepcopy(lf)
+        for v in other.state_dict().values(): v.mul_(2)   # a deepcopy's buffers are its own
+        other.load_state_dict(sd)   # and a state_dict loads back into a loss built the same way
+        assert all(torch.equal(other.state_dict()[k], sd[k]) for k in sd)
+
+def test_to_fp16_trains_on_cpu():
+    "`learn.to_fp16()` with each loss: a tabular fit of one epoch runs and gives a finite loss (CPU: autocast is CUDA's, so it is float32 there)"
+    import warnings
+    set_seed(0)
+    dls, mdls = _tab_dls('y', CategoryBlock()), _tab_dls(['t0', 't1', 't2'], MultiCategoryBlock(encoded=True, vocab=['t0', 't1', 't2']))
+    for lf, d in ((FocalLoss(), dls), (LogitAdjustedLoss([3., 2, 1]), dls), (BalancedSoftmaxLoss([3., 2, 1]), dls), (LDAMLoss([3., 2, 1]), dls),
+                  (AsymmetricLoss(), mdls), (FocalLoss(mode='multilabel'), mdls)):
+        learn = tabular_learner(d, layers=[8], loss_func=lf)
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')   # GradScaler and autocast('cuda') warn that CUDA is not available
+            _fit(learn.to_fp16(), 1)
+        assert np.isfinite(learn.recorder.losses[-1].item()), lf
 
 # ---------------------------------------------------------------- bad targets and arguments
 
@@ -257,7 +331,7 @@ def test_long_tail_losses_from_dataloaders(make):
     _, cls, p = learn.predict(_df().iloc[-1])
     assert int(cls) == int(p.argmax())
     _, _, losses = _preds(learn, with_loss=True)
-    assert losses.shape == (60,)
+    assert losses.shape == (60, 1)   # the target's shape (tabular targets are (bs,1))
 
 def test_get_labels_does_not_load_inputs():
     "The counts come from the labels: a dataset whose inputs raise if loaded still gives its counts"
