@@ -206,9 +206,10 @@ class _AxisLoss(nn.Module, BaseLoss):
         "Most likely class"
         return x.argmax(dim=self.axis)
     def forward(self, inp:Tensor, targ:Tensor, **kwargs)->Tensor:
-        "The loss of `inp` against `targ`, in `inp`'s dtype (float32 under autocast, as `F.cross_entropy`); 'none': the target's shape"
+        "The loss of `inp` against `targ`, in `inp`'s dtype (float32 under autocast, as `F.cross_entropy`); 'none': the target's shape (a column: one per row)"
         loss = self._loss(inp, targ)
-        if self.reduction=='none' and loss.shape!=targ.shape: loss = loss.reshape(targ.shape)
+        shape = targ.shape[:1] if targ.ndim==2 and targ.shape[1]==1 else targ.shape   # a column (tabular): one loss per row
+        if self.reduction=='none' and loss.shape!=shape: loss = loss.reshape(shape)
         return loss if torch.is_autocast_enabled(inp.device.type) else loss.to(inp.dtype)
     def prior_factor(self, multilabel:bool=False):
         "Per-class factor by which training with this loss reweights the prior (softmax: its class `weight`), as an array; `None` if none"

@@ -9,6 +9,7 @@ from fastai.learner import Learner, load_learner
 from fastai.losses import BaseLoss, CrossEntropyLossFlat
 from fastai.losses import FocalLoss as FastaiFocalLoss
 from fastai.callback.mixup import MixUp
+from fastai.interpret import ClassificationInterpretation
 from fastai.tabular.learner import tabular_learner
 from fastai.torch_core import set_seed
 from torchvision.ops import sigmoid_focal_loss
@@ -43,7 +44,9 @@ def test_fastai_style_code_runs_unchanged(tmp_path):
     assert probs.shape == (60, 3) and torch.allclose(probs.sum(1), torch.ones(60))
     assert torch.equal(decoded, probs.argmax(1)) and (decoded == targs.flatten()).float().mean() > .8
     _, _, losses = _preds(learn, with_loss=True)
-    assert losses.shape == (60, 1) and learn.loss_func.reduction == 'mean'   # one loss per row, the target's shape; the reduction put back
+    assert losses.shape == (60,) and learn.loss_func.reduction == 'mean'   # one loss per row, as fastai's flat losses; the reduction put back
+    top, idx = ClassificationInterpretation.from_learner(learn).top_losses(5)   # fastai's interpretation ranks those losses
+    assert top.shape == (5,) and torch.allclose(top, losses.sort(descending=True).values[:5])
     row, cls, p = learn.predict(_df().iloc[-1])
     assert int(cls) == int(p.argmax()) and row.decode().items['y'].iloc[0] == VOCAB[int(cls)]
     lf = learn.loss_func
@@ -219,13 +222,16 @@ def test_reduction_none_has_the_target_shape(name, lf, out, targ):
     finally: lf.reduction = 'sum'
     try: total = lf(out, targ)
     finally: lf.reduction = 'mean'
-    assert per.shape == targ.shape and torch.allclose(per.sum(), total, rtol=1e-5)
+    shape = targ.shape[:1] if targ.ndim == 2 and targ.shape[1] == 1 else targ.shape   # a column of targets: one loss per row
+    assert per.shape == shape and torch.allclose(per.sum(), total, rtol=1e-5)
 
-def test_binary_reduction_none_keeps_a_column_target():
-    "The reviewer's case: one logit per row and a (6,1) target give (6,1), as BCEWithLogits does"
+def test_binary_reduction_none_of_a_column_target_is_one_loss_per_row():
+    "One logit per row and a (6,1) target give (6,), as fastai's flat losses do (MixUp weighs per-row losses by a (bs,) vector)"
     out, targ = torch.randn(6, 1), torch.randint(0, 2, (6, 1))
     loss = FocalLoss(mode='binary', reduction='none')(out, targ)
-    assert loss.shape == (6, 1) and torch.allclose(loss, sigmoid_focal_loss(out, targ.float(), alpha=-1, reduction='none'), atol=1e-6)
+    assert loss.shape == (6,) and torch.allclose(loss, sigmoid_focal_loss(out, targ.float(), alpha=-1, reduction='none')[:, 0], atol=1e-6)
+    lam = torch.rand(6)   # what fastai's MixUp does with them: torch.lerp(loss_shuffled, loss, lam), one weight per row
+    assert torch.lerp(loss.flip(0), loss, lam).shape == (6,)
     assert FocalLoss(mode='binary', reduction='none')(out, targ[:, 0]).shape == (6,)
 
 def test_losses_are_modules():
@@ -331,7 +337,7 @@ def test_long_tail_losses_from_dataloaders(make):
     _, cls, p = learn.predict(_df().iloc[-1])
     assert int(cls) == int(p.argmax())
     _, _, losses = _preds(learn, with_loss=True)
-    assert losses.shape == (60, 1)   # the target's shape (tabular targets are (bs,1))
+    assert losses.shape == (60,)   # one loss per row: tabular targets are a column (bs,1)
 
 def test_get_labels_does_not_load_inputs():
     "The counts come from the labels: a dataset whose inputs raise if loaded still gives its counts"
