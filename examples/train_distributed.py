@@ -39,7 +39,8 @@ def main(epochs=3, bs=64):
     train, test = long_tailed_digits(imbalance_ratio=20, seed=0)
     df = pd.concat([train, test], ignore_index=True)
     splits = [list(range(len(train))), list(range(len(train), len(df)))]   # validate on the balanced hold-out
-    to = TabularPandas(df, procs=[Normalize], cont_names=[c for c in df.columns if c != 'label'], y_names='label',
+    cont = [c for c in df.columns if c != 'label' and train[c].std() > 0]   # a pixel constant in train: Normalize divides it by ~0
+    to = TabularPandas(df, procs=[Normalize], cont_names=cont, y_names='label',
                        y_block=CategoryBlock(), splits=splits)
     dls = to.dataloaders(bs=bs, num_workers=0)
     learn = tabular_learner(dls, layers=[64], metrics=[accuracy, BalancedAccuracy()], cbs=DistributedSampling())
