@@ -13,7 +13,7 @@ from fastai.callback.core import Callback
 from fastai.callback.mixup import MixHandler
 from .core import get_labels
 from .losses import (class_weights, _AxisLoss, _as_class_first,
-                                     _check_number, _check_reduction, _check_weights, _dtype, _focal_factor, _focusing_bend, _positive_counts,
+                                     _check_number, _check_reduction, _check_weights, _dtype, _focal_factor, _focusing_bend, _multi, _positive_counts,
                                      _reduce, _sigmoid_keep)
 
 # %% auto #0
@@ -139,7 +139,7 @@ class DeferredReweighting(Callback):
         except (TypeError, ValueError):
             if self.weight is None: raise
             lbls = None   # with a given `weight` the labels are only read to check its length
-        if lbls is not None and lbls.multi: raise ValueError("DeferredReweighting is for single-label data; got multi-label labels")
+        if _multi(lbls): raise ValueError("DeferredReweighting is for single-label data; got multi-label labels")
         _weight_owner(self.learn.loss_func)
         w = self.weight if self.weight is not None else class_weights(lbls, 'effective', beta=self.beta)
         if lbls is not None and len(w)!=lbls.c:

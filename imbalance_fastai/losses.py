@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from fastcore.basics import store_attr
 from fastcore.meta import delegates
 from fastai.losses import BaseLoss
-from .core import get_labels
+from .core import get_labels, MaskLabels
 
 # %% auto #0
 __all__ = ['class_weights', 'FocalLoss', 'LogitAdjustedLoss', 'BalancedSoftmaxLoss']
@@ -34,7 +34,12 @@ def _read_counts(src, who, name='class counts', **kwargs):
             if not (np.isfinite(n).all() and (n>=0).all()): raise ValueError(f"{who}: {name} must be finite and >= 0, got {n.tolist()}")
             return n, list(range(len(n))), None
     lbls = get_labels(src, **kwargs)
-    return lbls.counts.astype(np.float64), list(lbls.vocab), lbls
+    n = lbls.pixel_counts.sum(0) if isinstance(lbls, MaskLabels) else lbls.counts   # masks: one class per pixel
+    return n.astype(np.float64), list(lbls.vocab), lbls
+
+def _multi(lbls)->bool:
+    "Whether `lbls` are multi-label: a mask's are not (each pixel has one class; `_read_counts` counts pixels)"
+    return lbls is not None and lbls.multi and not isinstance(lbls, MaskLabels)
 
 def _inv_freq(n, method, beta):
     "Weight per count `n` (array) under `method`; infinite where `n==0`"
@@ -62,7 +67,7 @@ def class_weights(
                          f"counts rows), got {n.tolist()}")
     if (len(n)==0 if lbls is None else len(lbls)==0): raise ValueError("class_weights got no labels: the split is empty")
     vocab = np.array([str(v) for v in vocab], dtype=object)
-    if lbls is not None and lbls.multi:
+    if _multi(lbls):
         pos = lbls.counts; neg = len(lbls)-pos
         w = np.where(pos==0, 0., np.where(neg==0, 1., _inv_freq(pos, method, beta)/_inv_freq(neg, method, beta)))
         if (pos==0).any(): warnings.warn(f"labels {list(vocab[pos==0])} have no positive train row: their pos_weight is 0")
@@ -387,7 +392,7 @@ class FocalLoss(_AxisLoss):
 def _positive_counts(src, who, name):
     "Single-label counts (or shares) per class and their vocab, read as `class_weights` reads them; refusing empty and zero ones"
     n,vocab,lbls = _read_counts(src, who, name)
-    if lbls is not None and lbls.multi: raise ValueError(f"{who} is for single-label (softmax) data; got multi-label labels")
+    if _multi(lbls): raise ValueError(f"{who} is for single-label (softmax) data; got multi-label labels")
     if len(n)==0: raise ValueError(f"{who}: {name} is empty")
     if (n==0).any():
         hint = f" ({_AS_LABELS})" if lbls is None else ''

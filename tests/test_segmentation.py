@@ -257,3 +257,52 @@ def test_report_names_the_mask_codes(folder):
     col = rep.iloc[:, 0]
     assert list(col['iou'].index) == list(col['dice'].index) == CODES
     assert col['rare'].to_dict() == {'bg': 0., 'road': 0., 'rare': 1.}   # the class in 4 of the 32 train images is named rare
+
+
+def _train_pixels(dls):
+    "Train pixels per class, counted from the masks themselves: `_mask(i)` of each train image"
+    return np.stack([np.bincount(_mask(int(f.stem)).ravel(), minlength=3) for f in dls.train_ds.items]).sum(0)
+
+
+def test_class_weights_of_masks_count_train_pixels(folder):
+    "A per-pixel softmax is single-label: `class_weights(dls)` weighs pixels (what CrossEntropyLossFlat(axis=1) needs)"
+    from imbalance_fastai.losses import class_weights
+    dls = _dblock().dataloaders(_fns(folder), bs=8)
+    px = _train_pixels(dls)
+    assert px.tolist() == [32*128 - 2*16, 32*128, 2*16]          # 'rare' is 16 pixels in images 1 and 7
+    w = class_weights(dls)
+    torch.testing.assert_close(w, class_weights(px.tolist()))
+    torch.testing.assert_close(w, class_weights(get_labels(dls).pixel_counts.sum(0).tolist()))
+    torch.testing.assert_close(w, torch.tensor(px.sum()/(3*px), dtype=torch.float32))   # scikit-learn's 'balanced'
+    torch.testing.assert_close(class_weights(dls, 'effective', beta=.999), class_weights(px.tolist(), 'effective', beta=.999))
+
+
+def test_softmax_losses_from_mask_dataloaders_use_the_pixel_prior(folder):
+    from imbalance_fastai.losses import LogitAdjustedLoss, BalancedSoftmaxLoss
+    from imbalance_fastai.longtail import LDAMLoss
+    dls = _dblock().dataloaders(_fns(folder), bs=8)
+    px = _train_pixels(dls)
+    prior = torch.tensor(px/px.sum(), dtype=torch.float32)
+    torch.testing.assert_close(LogitAdjustedLoss(dls).prior, prior)
+    torch.testing.assert_close(LogitAdjustedLoss(dls, tau=2.).adjustment, 2*prior.log())
+    torch.testing.assert_close(BalancedSoftmaxLoss(dls).prior, prior)
+    m = px.astype(float)**-.25
+    torch.testing.assert_close(LDAMLoss(dls).margins, torch.tensor(.5*m/m.max(), dtype=torch.float32))
+    x, t = torch.randn(2, 3, 4, 4), torch.randint(0, 3, (2, 4, 4))   # per-pixel logits and mask targets
+    assert BalancedSoftmaxLoss(dls)(x, t).shape == () and LDAMLoss(dls, reduction='none')(x, t).shape == (2, 4, 4)
+
+
+def test_deferred_reweighting_on_masks_applies_pixel_weights(folder):
+    from fastai.learner import Learner
+    from fastai.losses import CrossEntropyLossFlat
+    from imbalance_fastai.losses import class_weights
+    from imbalance_fastai.longtail import DeferredReweighting
+    set_seed(0)
+    dls = _dblock().dataloaders(_fns(folder), bs=8)
+    drw = DeferredReweighting(start_epoch=0)
+    learn = Learner(dls, nn.Conv2d(3, 3, 1), loss_func=CrossEntropyLossFlat(axis=1), cbs=drw)
+    _fit_quietly(learn)
+    px = _train_pixels(dls).tolist()
+    torch.testing.assert_close(drw.applied_weight, class_weights(px, 'effective', beta=.9999))
+    assert drw.applied_weight[2] > 10*drw.applied_weight[0]   # the rare class's 32 pixels weigh far more than bg's 4064
+    assert learn.loss_func.func.weight is None                 # the learner's own loss is left as it was built
