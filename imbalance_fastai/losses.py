@@ -19,27 +19,22 @@ __all__ = ['class_weights', 'FocalLoss', 'LogitAdjustedLoss', 'BalancedSoftmaxLo
 _methods = ('inverse', 'sqrt', 'balanced', 'effective')
 _method_aliases = {'inverse_frequency': 'inverse', 'sqrt_inverse': 'sqrt', 'inverse_sqrt': 'sqrt', 'effective_number': 'effective'}
 
-_AS_LABELS = ("a sequence of numbers is read as one count or share per class; to pass labels, pass a `Labels`, "
-              "a pandas Series or the `DataLoaders`")
+_AS_LABELS = "a sequence of numbers is read as one count or share per class; to pass labels, pass a `Labels`, a Series or the `DataLoaders`"
 
 def _read_counts(src, who, name='class counts', **kwargs):
     "`(counts, vocab, lbls)`: a 1-d sequence of numbers (list, tuple, array, tensor) is one count or share per class (`lbls` None); anything else is read by `get_labels`"
     a = src.detach().cpu().numpy() if isinstance(src, Tensor) else src
-    if isinstance(a, (list, tuple, np.ndarray)):
-        a = np.asarray(a)
-        if a.ndim==1 and a.dtype!=bool and np.issubdtype(a.dtype, np.number):
-            if kwargs: raise TypeError(f"{who}: {sorted(kwargs)} are for reading labels, but the numbers passed are read as "
-                                       f"one count per class ({_AS_LABELS})")
-            n = a.astype(np.float64)
-            if not (np.isfinite(n).all() and (n>=0).all()): raise ValueError(f"{who}: {name} must be finite and >= 0, got {n.tolist()}")
-            return n, list(range(len(n))), None
+    if isinstance(a, (list, tuple, np.ndarray)) and (a := np.asarray(a)).ndim==1 and a.dtype!=bool and np.issubdtype(a.dtype, np.number):
+        if kwargs: raise TypeError(f"{who}: {sorted(kwargs)} are for reading labels, but the numbers passed are read as "
+                                   f"one count per class ({_AS_LABELS})")
+        n = a.astype(np.float64)
+        if not (np.isfinite(n).all() and (n>=0).all()): raise ValueError(f"{who}: {name} must be finite and >= 0, got {n.tolist()}")
+        return n, list(range(len(n))), None
     lbls = get_labels(src, **kwargs)
     n = lbls.pixel_counts.sum(0) if isinstance(lbls, MaskLabels) else lbls.counts   # masks: one class per pixel
     return n.astype(np.float64), list(lbls.vocab), lbls
 
-def _multi(lbls)->bool:
-    "Whether `lbls` are multi-label: a mask's are not (each pixel has one class; `_read_counts` counts pixels)"
-    return lbls is not None and lbls.multi and not isinstance(lbls, MaskLabels)
+def _multi(lbls)->bool: return lbls is not None and lbls.multi and not isinstance(lbls, MaskLabels)   # masks: one class per pixel
 
 def _inv_freq(n, method, beta):
     "Weight per count `n` (array) under `method`; infinite where `n==0`"
