@@ -90,7 +90,7 @@ class OverSamplingCallback(Callback):
         r = self.resampler
         if r is None: return self._priors
         if r.by_weight: return None   # weight groups are not classes
-        return TrainPriors(r.natural_prior, r.prior_for(**self._epoch_kw), r.labels.vocab)
+        return r.priors_for(**self._epoch_kw)   # this epoch's overrides; pixel priors for segmentation masks
     @property
     def natural_prior(self): return None if self.priors is None else self.priors.natural
     @property

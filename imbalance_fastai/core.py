@@ -96,9 +96,20 @@ class TrainPriors:
             raise ValueError(f"vocab has {len(self.vocab)} classes but the priors have {len(self.natural)} values")
 
     @classmethod
-    def from_labels(cls, labels:Labels):
-        "Priors of training on `labels` as they are (nothing resampled)"
-        return cls(labels.prior, None, labels.vocab)
+    def from_labels(cls,
+        labels:Labels, # The train split's labels; `MaskLabels`: the priors are pixel shares
+        row_weights=None, # Each row's share of an epoch's draws (`Resampler.row_weights`); `None`: nothing resampled
+    ):
+        "Priors of training on `labels` drawn with `row_weights`; for segmentation masks, the per-pixel softmax's pixel priors"
+        pc = getattr(labels, 'pixel_counts', None)   # `MaskLabels`: a per-pixel softmax sees each class's share of the pixels
+        if pc is None: nat = labels.prior
+        else: nat = pc.sum(0)/max(pc.sum(), 1)
+        if row_weights is None: return cls(nat, None, labels.vocab)
+        w = np.asarray(row_weights, dtype=np.float64)
+        if pc is not None: smp = w @ pc; smp = smp/smp.sum() if smp.sum()>0 else smp   # expected pixels per class of an epoch
+        elif labels.multi: smp = w @ labels.codes
+        else: smp = np.bincount(labels.codes, weights=w, minlength=labels.c)
+        return cls(nat, smp, labels.vocab)
 
     def __repr__(self):
         r = lambda p: np.round(p, 4).tolist()

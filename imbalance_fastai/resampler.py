@@ -8,7 +8,7 @@ import warnings, math, inspect, difflib, numbers
 import numpy as np, torch
 from fastcore.basics import store_attr, ifnone, patch
 from fastai.torch_core import to_np
-from .core import Labels, _rarest, _check_classed
+from .core import Labels, TrainPriors, _rarest, _check_classed
 from .epochs import (BaseResampler, _rng, _STREAM_EPOCH, _STREAM_PERM, _STREAM_REPEAT, _STREAM_ROUND,
     _round_counts, _round_random, _draw_repeats, _place, _interleave, _class_batches, _distinct_chunks, _systematic_rows, _share_target_wgts)
 
@@ -420,6 +420,20 @@ def prior_for(self:Resampler,
 def train_prior(self:Resampler):
     "Expected share of each class in a sampled epoch of the built strategy"
     return self.prior_for()
+
+@patch
+def priors_for(self:Resampler,
+    strategy=None, # A strategy name or float alpha; `None`: the built one
+    alpha:float=None, # Partial-balance exponent; `None`: the built one
+)->TrainPriors:
+    "The `TrainPriors` of an epoch drawn with `strategy` (pixel priors for segmentation masks); `None` for weight groups"
+    if self.by_weight: return None   # weight groups are not classes: their shares are no class prior
+    return TrainPriors.from_labels(self.labels, self.row_weights(strategy, alpha))
+
+@patch(as_prop=True)
+def priors(self:Resampler)->TrainPriors:
+    "The natural and the sampled priors of the built strategy, as the callback and prior correction read them"
+    return self.priors_for()
 
 @patch(as_prop=True)
 def repeat_factors(self:Resampler)->np.ndarray:

@@ -11,12 +11,14 @@ from fastai.vision.data import ImageBlock, MaskBlock, BBoxBlock, BBoxLblBlock, S
 from fastai.vision.learner import unet_learner
 from fastai.callback.progress import ProgressCallback   # noqa: F401 (patches Learner.no_bar)
 from fastai.torch_core import set_seed
+from fastai.learner import Learner
 
 import imbalance_fastai.core as core
 from imbalance_fastai.core import get_labels, MaskLabels, clear_mask_cache
 from imbalance_fastai.resampler import Resampler
 from imbalance_fastai.sampling import weighted_dataloaders, sampling_summary, ImbalancedDatasetSampler
 from imbalance_fastai.callback import OverSamplingCallback
+from imbalance_fastai.prior import PriorCorrection
 
 torch.set_num_threads(1)
 CODES = ['bg', 'road', 'rare']
@@ -224,7 +226,8 @@ def test_target_share_of_images_with_the_rare_class(folder):
                          cbs=OverSamplingCallback({'rare': .3}, seed=0))
     _fit_quietly(learn, 2)
     assert set(learn.over_sampling.sampled_counts['rare']) <= {9, 10}
-    assert learn.over_sampling.train_prior[2] == pytest.approx(.3)
+    # the prior the callback records is the pixels' (what a per-pixel softmax learns): 30% of the images, 16/256 of their pixels
+    assert learn.over_sampling.train_prior[2] == pytest.approx(.3 * 16/256)
     s = ImbalancedDatasetSampler(labels=get_labels(dls), strategy={'rare': .3}, seed=0)
     got = np.array([codes[list(s), 2].sum() for _ in range(50)])
     assert set(got) <= {9, 10}
@@ -306,3 +309,49 @@ def test_deferred_reweighting_on_masks_applies_pixel_weights(folder):
     torch.testing.assert_close(drw.applied_weight, class_weights(px, 'effective', beta=.9999))
     assert drw.applied_weight[2] > 10*drw.applied_weight[0]   # the rare class's 32 pixels weigh far more than bg's 4064
     assert learn.loss_func.func.weight is None                 # the learner's own loss is left as it was built
+
+
+def _pixel_priors(lbls, row_weights):
+    "The pixel priors a per-pixel softmax learns: the train masks' pixel shares, and an epoch's expected ones"
+    pc = lbls.pixel_counts
+    smp = row_weights @ pc
+    return pc.sum(0)/pc.sum(), smp/smp.sum()
+
+
+def test_mask_priors_are_pixel_priors(folder):
+    "The priors recorded for masks are pixel shares summing to 1 (not the rates of images containing each class), in the factory and the callback"
+    dls = weighted_dataloaders(_dblock(), _fns(folder), bs=8, seed=0)
+    r = dls.train.resampler
+    nat, smp = _pixel_priors(r.labels, r.row_weights())
+    # 30 train images of 128 bg + 128 road pixels, 2 with 16 of the bg pixels rare: 32 of the 8192 pixels are rare
+    np.testing.assert_allclose(nat, [4064/8192, .5, 32/8192])
+    # oversampled, the 2 rare images get a share q of the draws (about half), the rare class 16/256 of their pixels
+    q = r.row_weights()[r.labels.codes[:, 2]].sum()
+    assert .4 < q < .6
+    np.testing.assert_allclose(smp, [(1-q)*128/256 + q*112/256, .5, q*16/256])
+    pc = Learner(dls, nn.Conv2d(3, 3, 1), cbs=PriorCorrection()).prior_correction
+    assert pc.capture_priors()                                    # read from dls.train.resampler
+    for tp in (r.priors, pc.train_priors):
+        np.testing.assert_allclose(tp.natural, nat); np.testing.assert_allclose(tp.sampled, smp)
+        assert tp.natural.sum() == pytest.approx(1) and tp.sampled.sum() == pytest.approx(1)
+        assert list(tp.vocab) == CODES
+    np.testing.assert_allclose(r.train_prior, [1., 1., q])        # the sampling itself still balances images
+    np.testing.assert_allclose(r.natural_prior, [1., 1., 2/32])
+
+    set_seed(0)
+    learn = Learner(_dblock().dataloaders(_fns(folder), bs=8), nn.Conv2d(3, 3, 1),
+                    cbs=[OverSamplingCallback(seed=0), PriorCorrection()])
+    _fit_quietly(learn)
+    tp = learn.over_sampling.priors
+    np.testing.assert_allclose(tp.natural, nat); np.testing.assert_allclose(tp.sampled, smp)
+    np.testing.assert_allclose(learn.over_sampling.train_prior, smp)
+    pc = learn.prior_correction
+    np.testing.assert_allclose(pc.train_prior, smp); np.testing.assert_allclose(pc.target_prior, nat)
+    np.testing.assert_allclose(pc.stage_shift(3), np.log(nat/smp))   # about [0.06, 0, -2.1]: pixel priors, not presence rates
+    x, _ = learn.dls.valid.one_batch()
+    with torch.no_grad(): z = learn.model.eval()(x)
+    want = torch.softmax(z + torch.tensor(np.log(nat/smp), dtype=z.dtype)[:, None, None], dim=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')                           # one epoch: PriorCorrection warns the model is not calibrated
+        probs, _ = learn.get_preds(dl=learn.dls.valid)
+    torch.testing.assert_close(probs[:len(x)], want, rtol=1e-4, atol=1e-5)
