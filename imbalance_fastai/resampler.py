@@ -4,105 +4,19 @@
 
 # %% ../nbs/01a_resampler.ipynb #615e0900
 from __future__ import annotations
-import warnings, math, inspect, difflib, numbers
-import numpy as np, torch
+import warnings, math, inspect, difflib
+import numpy as np
 from fastcore.basics import store_attr, ifnone, patch
-from fastai.torch_core import to_np
 from .core import Labels, TrainPriors, _rarest, _check_classed
 from .epochs import (BaseResampler, _rng, _STREAM_EPOCH, _STREAM_PERM, _STREAM_REPEAT, _STREAM_ROUND,
-    _round_counts, _round_random, _draw_repeats, _place, _interleave, _class_batches, _distinct_chunks, _systematic_rows, _share_target_wgts)
+    _round_counts, _round_random, _draw_repeats, _place, _interleave, _class_batches, _distinct_chunks, _systematic_rows, _share_target_wgts,
+    _LVIS_THRESH, _n_samples, _check_strategy, _check_args, _check_has_rows, _check_wgts)
 
 # %% auto #0
 __all__ = ['Resampler']
 
 # %% ../nbs/01a_resampler.ipynb #8d0166c2
-_strategies = ('oversample', 'undersample', 'partial', 'natural', 'repeat_factor')
-_LVIS_THRESH = 1e-3   # the repeat-factor threshold of the LVIS paper
 _MAX_GROUPS = 65536   # more distinct weight values than this: rows are drawn one by one (`_systematic_rows`), not by group
-
-def _num(v): return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
-def _int(v): return isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
-def _a(v): return f"{v!r} (a {type(v).__name__})"
-
-_HOW_N = "an int (rows per epoch) or a float (a multiple of the natural epoch length: 0.5 half, 2.0 twice)"
-
-def _n_samples(n, n_rows:int=None):
-    "`n_samples` read once: an int (numpy ints too) is rows, any float (numpy floats too) a multiple of the natural length `n_rows`"
-    if n is None: return None
-    if not _num(n): raise TypeError(f"n_samples must be {_HOW_N}, got {_a(n)}")
-    if not (math.isfinite(n) and n>0): raise ValueError(f"n_samples must be positive and finite ({_HOW_N}), got {n}")
-    if _int(n): return int(n)
-    if n_rows is None:   # checked without labels (once per build): a large float is most likely meant as rows
-        if n>10: warnings.warn(f"n_samples={n!r} is a float, read as {float(n):g} x the natural epoch length; pass an int for a number of rows")
-        return float(n)
-    if round(n*n_rows)<1: raise ValueError(f"n_samples={n} is a multiple of the natural epoch length ({n_rows} rows) and rounds to "
-                                           "0 rows; pass a larger float, or an int number of rows")
-    return int(round(n*n_rows))
-
-def _check_strategy(
-    strategy, # A name in `_strategies`, a float alpha, or a dict {class: share}
-    alpha=0.5, # Partial-balance exponent in [0,1] (or, for the callback, a schedule of it)
-    thresh=None, # Repeat-factor threshold in (0,1], or `None`
-):
-    "The one check of a strategy and its parameters (factory, callback, `Resampler`); a float strategy is the alpha of 'partial'"
-    if _num(strategy):
-        if not 0<=strategy<=1: raise ValueError(
-            f"strategy={strategy!r} is read as alpha (a number as strategy is the alpha of 'partial': row weights n_c ** -alpha), "
-            "and alpha must be in [0,1] (0 natural, 1 balanced)")
-        strategy,alpha = 'partial',float(strategy)
-    elif isinstance(strategy, dict):
-        v = list(strategy.values())
-        if not all(_num(o) and math.isfinite(o) and o>=0 for o in v) or sum(v)<=0:
-            raise ValueError(f"strategy {{class: share}} needs finite shares >= 0 that sum to a positive number; got {strategy}")
-    elif not isinstance(strategy, str) or strategy not in _strategies:
-        raise ValueError(f"strategy must be one of {_strategies}, a float alpha or a dict {{class: share}}; got {_a(strategy)}")
-    if not callable(alpha):
-        if not _num(alpha): raise TypeError(f"alpha must be a number in [0,1] (0 natural, 1 balanced), got {_a(alpha)}")
-        if not 0<=alpha<=1:
-            raise ValueError(f"alpha must be in [0,1] (0 natural, 1 balanced), or a schedule of it for OverSamplingCallback; got {alpha}")
-    if thresh is not None and (not _num(thresh) or not 0<thresh<=1):
-        raise ValueError(f"thresh must be in (0, 1]: classes in fewer than a share `thresh` of the rows are repeated "
-                         f"(LVIS used {_LVIS_THRESH}); got {_a(thresh)}")
-    return strategy,alpha
-
-def _check_args(
-    ratio=1., n_samples=None, replacement=None, balanced_batches=False, seed=None, thresh=None, classes_per_batch=None,
-    alpha=None, # Not checked here (see `_check_strategy`); accepted so the callback can pass all its keywords
-):
-    "The one check of the `Resampler`'s other keywords, made without labels (so the callback can make it when built)"
-    if not _num(ratio): raise TypeError(f"ratio must be a number >= 1, got {_a(ratio)}")
-    if not (math.isfinite(ratio) and ratio>=1): raise ValueError(
-        f"ratio={ratio}: with 'undersample' each class keeps at most ratio times the smallest class's rows, so ratio must "
-        "be a finite number >= 1 (1: balanced); for shorter epochs pass n_samples")
-    _n_samples(n_samples)
-    for nm,v in (('replacement', replacement), ('balanced_batches', balanced_batches)):
-        if v is not None and not isinstance(v, (bool, np.bool_)): raise TypeError(f"{nm} must be True or False, got {_a(v)}")
-    if seed is not None and not (_int(seed) and seed>=0): raise ValueError(f"seed must be a non-negative integer, got {_a(seed)}")
-    if thresh is not None: _check_strategy('repeat_factor', thresh=thresh)
-    if classes_per_batch is not None:
-        if not (_int(classes_per_batch) and classes_per_batch>=1):
-            raise ValueError(f"classes_per_batch must be a positive integer (P distinct classes in every batch), got {_a(classes_per_batch)}")
-        if balanced_batches: raise ValueError("classes_per_batch and balanced_batches both lay out the batches: pass one of them")
-
-def _check_has_rows(lbls, wanted, why):
-    "The one check of classes that must be sampled (`wanted`) but have no train row"
-    empty = [v for v,w,n in zip(lbls.vocab, wanted, lbls.counts) if w and n==0]
-    if empty: raise ValueError(f"classes {empty[:10]} are in the vocab but have no rows in the train split, and {why}: "
-                               "add rows for them or build the vocab from the train split")
-
-def _check_wgts(wgts, n:int=None, where='the train split'):
-    "Weights as one float array, checked whole: numbers, one per item of `where` (`n` of them), finite, >= 0, not all zero"
-    if isinstance(wgts, (str, bytes, dict)): raise TypeError(f"wgts must be numbers, one weight per item, got {_a(wgts)}")
-    w = to_np(wgts) if isinstance(wgts, torch.Tensor) else np.asarray(wgts)
-    try: w = w.astype(np.float64).ravel() if w.dtype.kind in 'biufO' else None
-    except (TypeError, ValueError): w = None
-    if w is None: raise TypeError(f"wgts must be numbers, one weight per item, got {type(wgts).__name__} values such as {np.ravel(wgts)[:3].tolist()}")
-    if n is not None and len(w)!=n: raise ValueError(f"wgts has {len(w)} values but {where} has {n} items; pass one weight per item")
-    for bad,what in ((~np.isfinite(w), 'NaN or infinite'), (w<0, 'negative')):
-        if bad.any(): raise ValueError(f"wgts has {int(bad.sum())} {what} values (first at item {int(bad.argmax())}, {w[bad.argmax()]:g}); "
-                                       "weights must be finite and >= 0")
-    if w.sum()<=0: raise ValueError("wgts are all zero; at least one item needs a positive weight")
-    return w
 
 def _weight_labels(vals, grp):
     "Labels grouping rows by weight value (`vals`, each row's in `grp`), for a `Resampler` given `wgts` alone (one group past `_MAX_GROUPS` values)"
