@@ -6,11 +6,13 @@
 from __future__ import annotations
 import copy, warnings
 import numpy as np, torch
+import sklearn.metrics as skm
 from torch import nn
 from fastcore.basics import store_attr, ifnone, patch, getcallable, GetAttr
 from fastai.torch_core import to_np
 from fastai.losses import BaseLoss
 from fastai.learner import Learner
+from fastai.metrics import AccumMetric, Metric
 
 # %% auto #0
 __all__ = ['apply_offsets', 'min_cost_decisions', 'DecisionRule', 'DecisionLoss']
@@ -116,6 +118,41 @@ def _cost_thresh(costs):
         raise ValueError(f"costs {np.round(C, 4).tolist()}: each wrong decision must cost more than the right one (a false positive that "
                          "costs no more than a true negative decides every row positive; a free false negative, every row negative)")
     return fp/(fp+fn)
+
+# %% ../nbs/05b_decisions.ipynb #15dee7ab
+def _of_decisions(metric:AccumMetric, who:str)->AccumMetric:
+    "Refuse a fastai `AccumMetric` of probabilities (an activation, a threshold, or `AvgPrecisionMacro`'s own softmax)"
+    if metric.activation!='no' or metric.thresh is not None or getattr(metric, 'of_probabilities', False):
+        raise TypeError(f"{who} {metric.name} scores probabilities (activation={metric.activation!r}, thresh={metric.thresh}); pass a "
+                        "metric of class decisions: BalancedAccuracy(), F1Score(average='macro'), MatthewsCorrCoef(), or a function f(y_true, y_pred)")
+    return metric
+
+def _builtin(m:AccumMetric):
+    "The built-in score that scikit-learn's function in `m` gives with `m`'s arguments (defaults only; F1 'binary' or 'macro'), else `None`"
+    kw = dict(m.kwargs)
+    f1 = {'binary': 'f1', 'macro': 'macro_f1'}.get(kw.pop('average', 'binary')) if m.func is skm.f1_score else None
+    name,dflt = {skm.balanced_accuracy_score: ('balanced_accuracy', dict(adjusted=False)), skm.matthews_corrcoef: ('mcc', {}),
+                 skm.f1_score: (f1, dict(labels=None, pos_label=1))}.get(m.func, (None, {}))
+    same = lambda v, d: v is d if d is None or isinstance(d, bool) else type(v) is type(d) and v==d
+    ok = m.invert_args and all(same(v, {**dflt, 'sample_weight': None}.get(k, ...)) for k,v in kw.items())
+    return name if ok else None
+
+def _as_metric(metric, names):
+    "`metric` as one of the built-in `names` or a function `f(y_true, y_pred)`; a fastai `AccumMetric` of decisions calls its `func` (as the built-in score when that is the same)"
+    if isinstance(metric, str):
+        if metric not in names: raise ValueError(f"metric must be one of {names} or a function f(y_true, y_pred), got {metric!r}")
+        return metric
+    if isinstance(metric, AccumMetric):
+        m = _of_decisions(metric, 'metric')
+        if _builtin(m) in names: return _builtin(m)   # identical values, counted for every candidate at once
+        def score(y, d):
+            y,d = (o.astype(np.int64) if o.dtype==bool else o for o in (y,d))
+            if not m.to_np: y,d = torch.as_tensor(y),torch.as_tensor(d)
+            return m.func(y, d, **m.kwargs) if m.invert_args else m.func(d, y, **m.kwargs)
+        return score
+    if callable(metric) and not isinstance(metric, Metric): return metric
+    raise TypeError(f"metric must be one of {names}, a function f(y_true, y_pred) of class decisions, or a fastai AccumMetric of them "
+                    f"(BalancedAccuracy(), F1Score(average='macro'), MatthewsCorrCoef()); got {metric!r}")
 
 # %% ../nbs/05b_decisions.ipynb #9596d88a
 class DecisionRule:
@@ -227,24 +264,24 @@ class DecisionLoss(GetAttr, BaseLoss):
 
     def __call__(self, *args, **kwargs): return self.loss_func(*args, **kwargs)
     def activation(self, x): return getcallable(self.loss_func, 'activation')(x)
-    def now(self):
-        "The stage of the probabilities `decodes` sees now: (the temperature last recorded, whether the correction corrects them)"
+    def now(self, outside_fit:bool=False):
+        "The stage of the probabilities `decodes` sees now (`outside_fit`: at a prediction outside fit): (the temperature last recorded, whether the correction corrects them)"
         cb,st = self.correction,self.__dict__.get('stage')
-        return (1. if st is None else st[0], cb is not None and cb.correcting)
+        return (1. if st is None else st[0], cb is not None and (cb.corrects if outside_fit else cb.correcting))
 
-    def active_rule(self, n_out:int=None)->DecisionRule:
-        "The rule `decodes` uses now: `rule` (re-expressed for the probabilities now), else the correction's default while it corrects; `None`: `loss_func`'s own `decodes`"
+    def active_rule(self, n_out:int=None, outside_fit:bool=False)->DecisionRule:
+        "The rule `decodes` uses now (`outside_fit`: outside fit, also in one): `rule` (re-expressed for those probabilities), else the correction's default while it corrects; `None`: `loss_func`'s own `decodes`"
         cb,st = self.correction,self.__dict__.get('stage')
+        now = self.now(outside_fit)
         if self.rule is not None:
-            now = self.now()
             if cb is None or st is None or now==st: return self.rule
             sh = cb.stage_shift(n_out)   # the correction's shift now (its priors are recaptured after each fit)
             return _restage(self.rule, _numeric(st, sh), _numeric(now, sh))
-        if cb is not None and cb.correcting: return cb.decision_rule(n_out)
+        if now[1]: return cb.decision_rule(n_out)
 
-    def decodes(self, x):
-        "Decisions for the probabilities `x`"
-        rule = self.active_rule(1 if x.ndim<2 else x.shape[getattr(self.loss_func, 'axis', -1)])
+    def decodes(self, x, outside_fit:bool=False):
+        "Decisions for the probabilities `x` (`outside_fit`: as a prediction outside fit decides them, for probabilities corrected as there)"
+        rule = self.active_rule(1 if x.ndim<2 else x.shape[getattr(self.loss_func, 'axis', -1)], outside_fit)
         return getcallable(self.loss_func, 'decodes')(x) if rule is None else rule(x)
 
     @property
@@ -281,9 +318,10 @@ def _correction(learn):
     "The learner's callback that corrects its probabilities and offers default decisions (its `PriorCorrection`), if any"
     return next((cb for cb in learn.cbs if callable(getattr(cb, 'decision_rule', None))), None)
 
-def _temperature(learn)->float:
-    "The temperature the learner's enabled `TemperatureScaling` divides the logits by (1 without one)"
-    return float(np.prod([cb.temperature for cb in learn.cbs if isinstance(getattr(cb, 'temperature', None), float) and getattr(cb, 'enabled', True)]))
+def _temperature(learn, idle:bool=False)->float:
+    "The temperature the learner's enabled `TemperatureScaling` divides the logits by (1 without one); `idle`: of those idle now because a fit runs"
+    return float(np.prod([cb.temperature for cb in learn.cbs if isinstance(getattr(cb, 'temperature', None), float) and getattr(cb, 'enabled', True)
+                          and (not idle or getattr(cb, '_fitting', False))]))
 
 def _numeric(stage, shift):
     "A recorded stage (temperature, corrected?) as the (temperature, logit shift) `_restage` reads, with the correction's `shift`"

@@ -12,7 +12,9 @@ from fastai.torch_core import to_np
 from fastai.learner import Learner
 from fastai.metrics import AccumMetric
 from .core import Labels, get_labels
-from .decisions import _np, _activation_kind, _as_probs, _log_probs, _check_offsets, _cost_thresh, _base_loss, _check_unit
+from .decisions import (_np, _activation_kind, _as_probs, _log_probs, _check_offsets, _cost_thresh, _base_loss, _check_unit,
+                                        _deciding_loss, _as_metric, _of_decisions, DecisionLoss)
+from .prior import _outputs_after_fit
 from .decisions import apply_offsets   # noqa: F401 (best_offsets' partner, importable from here with it)
 
 # %% auto #0
@@ -86,16 +88,14 @@ def _check_floors(**floors):
 def best_threshold(
     probs, # Positive-class probabilities `(n,)` (or `(n,2)` for 2 classes), or `(n,c)` per label with multi-hot `targets`
     targets, # 0/1 targets `(n,)`, or a multi-hot matrix `(n,c)`
-    metric=None, # 'f1', 'macro_f1', 'mcc', 'balanced_accuracy', 'youden', 'precision', 'recall', or a function `f(y_true, y_pred)`; `None`: 'recall' with `min_precision` alone, 'precision' with `min_recall` alone, else 'f1'
+    metric=None, # 'f1', 'macro_f1', 'mcc', 'balanced_accuracy', 'youden', 'precision', 'recall', a function `f(y_true, y_pred)` or a fastai metric of decisions (`BalancedAccuracy()`); `None`: 'recall' with `min_precision` alone, 'precision' with `min_recall` alone, else 'f1'
     min_recall:float=None, # Only thresholds whose recall is at least this
     min_precision:float=None, # Only thresholds whose precision is at least this
     thresholds=None, # Candidates, as in `threshold_scores`
 ):
     "Threshold maximising `metric` (subject to the floors); one per label for multi-label targets"
     _check_floors(min_recall=min_recall, min_precision=min_precision)
-    metric = _default_metric(metric, min_recall, min_precision)
-    if not callable(metric) and metric not in _thresh_scores:
-        raise ValueError(f"metric must be one of {_thresh_scores} or a function f(y_true, y_pred), got {metric!r}")
+    metric = _as_metric(_default_metric(metric, min_recall, min_precision), _thresh_scores)
     y = _np(targets)
     p = _np(probs)
     if y.ndim==2 and y.shape[1]>1:
@@ -187,15 +187,14 @@ def _class_targets(targets, n, c, name='targets'):
 def best_offsets(
     probs, # Probabilities `(n, c)` along `axis` (a binary model's `(n,)` positive-class probabilities read as `(n, 2)`); array or tensor
     targets, # Class codes `(n,)` (`(n, h, w)` for segmentation outputs `(n, c, h, w)` with `axis=1`)
-    metric='balanced_accuracy', # 'balanced_accuracy', 'macro_f1', 'mcc', or a function `f(y_true, y_pred)` (higher is better)
+    metric='balanced_accuracy', # 'balanced_accuracy', 'macro_f1', 'mcc', a function `f(y_true, y_pred)` (higher is better) or a fastai metric of decisions (`BalancedAccuracy()`)
     init=None, # Offsets to start from (`-inf` entries stay fixed); `None`: zeros, the argmax
     max_iter:int=10, # Passes over the classes
     max_candidates:int=None, # Offsets tried at once per class and pass; `None`: all of them up to 2**22/c for the built-in metrics, 64 for a function
     axis:int=-1, # Class axis of `probs`
 )->np.ndarray:
     "Per-class offsets on the log-probabilities whose decisions `argmax(log p + offsets)` maximise `metric` on (`probs`, `targets`)"
-    if not callable(metric) and metric not in _offset_scores:
-        raise ValueError(f"metric must be one of {_offset_scores} or a function f(y_true, y_pred), got {metric!r}")
+    metric = _as_metric(metric, _offset_scores)
     if max_iter<1: raise ValueError(f"max_iter must be at least 1, got {max_iter}")
     P,ax = _as_probs(probs, axis)
     c = P.shape[ax]
@@ -245,7 +244,7 @@ def _warn_few(targs, kind, vocab=None, min_rows=10):
 
 @patch
 def tune_threshold(self:Learner,
-    metric=None, # Score to maximise: 'f1' (default for binary/multi-label; 'recall' with `min_precision` alone, 'precision' with `min_recall` alone), 'balanced_accuracy' (default for multiclass), 'macro_f1', 'mcc', ...; or a function `f(y_true, y_pred)`
+    metric=None, # Score to maximise: 'f1' (default for binary/multi-label; 'recall' with `min_precision` alone, 'precision' with `min_recall` alone), 'balanced_accuracy' (default for multiclass), 'macro_f1', 'mcc', ...; a function `f(y_true, y_pred)`, or a fastai metric of decisions (`BalancedAccuracy()`, `F1Score(average='macro')`, `MatthewsCorrCoef()`)
     costs=None, # A cost matrix instead of a metric (`costs[i, j]`: the cost of deciding `j` when the truth is `i`): Bayes minimum-cost decisions
     min_recall:float=None, # Binary/multi-label: only thresholds whose recall is at least this
     min_precision:float=None, # Binary/multi-label: only thresholds whose precision is at least this
@@ -259,6 +258,7 @@ def tune_threshold(self:Learner,
     kind = _activation_kind(base)
     if kind is None: raise ValueError(f"tune_threshold needs a loss with a softmax or sigmoid activation, got {base!r}")
     constrained = any(o is not None for o in (min_recall, min_precision, thresholds))
+    if metric is not None: _as_metric(metric, _thresh_scores)   # a metric of the wrong type is refused before predicting
     _check_floors(min_recall=min_recall, min_precision=min_precision)
     if costs is not None:
         if metric is not None or constrained: raise ValueError("pass costs= or a metric (with its floors), not both")
@@ -283,7 +283,7 @@ def tune_threshold(self:Learner,
         return t
     if constrained: raise ValueError(f"min_recall, min_precision and thresholds are for binary and multi-label models; this one has {c} classes: "
                                      "tune a metric or pass costs=")
-    metric = {None: 'balanced_accuracy', 'f1': 'macro_f1'}.get(metric, metric) if not callable(metric) else metric
+    metric = {None: 'balanced_accuracy', 'f1': 'macro_f1'}.get(metric, metric) if metric is None or isinstance(metric, str) else metric
     cur = self.decision
     init = cur.offsets if cur is not None and cur.kind=='offsets' else None
     o = best_offsets(probs, targs, metric, init=init, max_iter=max_iter, axis=ax)
@@ -344,9 +344,10 @@ def _probs(learn, pred, axis=-1):
     return getcallable(learn.loss_func, 'activation')(pred)
 
 def _decisions(learn, pred, axis=-1):
-    "The decisions `get_preds(with_decoded=True)` gives for the outputs `pred` now: the learner's rule, else its loss's `decodes` (argmax for a loss without one)"
-    p = _probs(learn, pred, axis)
-    d = getcallable(learn.loss_func, 'decodes')(p)
+    "The decisions `get_preds(with_decoded=True)` gives for the outputs `pred` outside fit, also in one: the learner's rule, else its loss's `decodes` (argmax for a loss without one)"
+    lf = _deciding_loss(learn)
+    p = _probs(learn, _outputs_after_fit(learn, pred), axis)   # in fit: as temperature and prior correction leave them after fit
+    d = lf.decodes(p, outside_fit=True) if isinstance(lf, DecisionLoss) else getcallable(lf, 'decodes')(p)
     return d.argmax(axis) if d.is_floating_point() and d.shape==p.shape and p.ndim>1 else d
 
 class MinorityRecall(AccumMetric):
@@ -400,6 +401,7 @@ def _ap_macro(targs, probs):
 
 class AvgPrecisionMacro(AccumMetric):
     "Macro average precision (PR-AUC): each class against the rest (softmax outputs) or each label (multi-label sigmoid outputs)"
+    of_probabilities = True   # not a metric of decisions (for `Decided`, `tune_threshold`)
     def __init__(self,
         axis:int=-1, # Class axis of the predictions
     ):
@@ -419,8 +421,7 @@ class Decided(AccumMetric):
         axis:int=-1, # Class axis of the predictions
     ):
         if not isinstance(metric, AccumMetric): raise TypeError(f"Decided wraps a fastai AccumMetric such as BalancedAccuracy(), got {metric!r}")
-        if metric.activation!='no' or metric.thresh:
-            raise TypeError(f"{metric.name} scores probabilities (activation={metric.activation!r}, thresh={metric.thresh}); Decided is for metrics of decisions")
+        _of_decisions(metric, 'Decided:')
         super().__init__(metric.func, to_np=metric.to_np, invert_arg=metric.invert_args, flatten=metric.flatten, name=metric.name, **metric.kwargs)
         self.axis = axis
 

@@ -12,7 +12,7 @@ from .core import get_labels, TrainPriors
 from .callback import OverSamplingCallback
 from .losses import _focusing_bend
 from .longtail import DeferredReweighting
-from .decisions import (_np, _along, _activation_kind, _balanced_rule, _base_loss, _correction, _logit_scale,
+from .decisions import (_np, _along, _activation_kind, _balanced_rule, _base_loss, _correction, _logit_scale, _temperature,
                                         _deciding_loss, _n_outputs, _numeric, _restage, DecisionLoss, DecisionRule)
 
 # %% auto #0
@@ -330,9 +330,13 @@ class PriorCorrection(Callback):
     def _outputs(self): return ifnone(self.n_out, _n_outputs(self.learn))   # those of the last prediction, else of the data
 
     @property
+    def corrects(self)->bool:
+        "Whether predictions outside `fit` are corrected: attached and enabled"
+        return self.learn is not None and self.enabled
+    @property
     def correcting(self)->bool:
         "Whether predictions are corrected now: attached, enabled and outside `fit`"
-        return self.learn is not None and self.enabled and not self._fitting
+        return self.corrects and not self._fitting
 
     def decision_rule(self,
         n_out:int=None, # Outputs of the model on the class axis; `None`: those of the last prediction
@@ -344,7 +348,7 @@ class PriorCorrection(Callback):
         return _balanced_rule(t, self.is_multilabel or n_out==1, getattr(self.learn.loss_func, 'axis', -1))
 
     def before_epoch(self): self._fitting = False
-    def before_train(self): self._fitting = True
+    def before_train(self): self._fitting,self._shift = True,None
     def after_fit(self):
         if self._fitting: self.capture_priors(); self.__dict__['_warned'] = False   # a new fit: its probabilities are checked again
         self._fitting,self._shift = False,None
@@ -381,11 +385,23 @@ class PriorCorrection(Callback):
     def after_pred(self):
         "Add the logit shift to `learn.pred`, outside fit"
         if self._fitting or self.training or not self.enabled: return
-        pred = self.learn.pred
+        self.learn.pred = self.corrected(self.learn.pred)
+        chk = self.__dict__.get('_check')
+        if chk is not None:   # the corrected probabilities' sum per class, for `after_validate`
+            p = getcallable(self.learn.loss_func, 'activation')(self.learn.pred.detach()).float()
+            p = p.movedim(self._ax(p), -1).reshape(-1, self.n_out) if p.ndim>1 else p.reshape(-1, 1)
+            chk[0],chk[1] = chk[0] + p.sum(0).cpu(),chk[1] + len(p)
+
+    def _ax(self, pred): return getattr(self.learn.loss_func, 'axis', -1) if pred.ndim>1 else 0
+    def corrected(self,
+        pred, # The model's outputs for a batch (divided by the temperature of an enabled `TemperatureScaling`, as in `after_pred`)
+    ):
+        "`pred` plus the logit shift, as `after_pred` corrects the outputs outside fit (in fit: with the priors this fit will leave)"
         if not isinstance(pred, torch.Tensor): raise TypeError(f"PriorCorrection needs one output tensor, got a {type(pred).__name__}")
-        ax = getattr(self.learn.loss_func, 'axis', -1) if pred.ndim>1 else 0
+        ax = self._ax(pred)
         c = pred.shape[ax] if pred.ndim>1 else 1
-        if self._shift is None:
+        if self._shift is None:   # once per prediction run, at its first batch
+            if self._fitting: self.capture_priors()   # those after_fit captures: an OverSamplingCallback's of this fit
             self.n_out = c
             s,t = self.priors(c)
             ml = self.is_multilabel or c==1
@@ -393,15 +409,17 @@ class PriorCorrection(Callback):
             if len(shift)!=c:
                 raise ValueError(f"the priors have {len(shift)} classes but the model outputs {c} (output shape {tuple(pred.shape)}); "
                                  "pass train_prior= and target_prior= with one value per output")
-            _warn_bent(self.learn)
+            if not self._fitting: _warn_bent(self.learn)
             shift = shift/_logit_scale(_base_loss(self.learn))   # the activation multiplies the logits by it (LDAM's `s`)
             self._shift = torch.tensor(shift, dtype=torch.float32).view([c if i==ax%pred.ndim else 1 for i in range(pred.ndim)])
-        self.learn.pred = pred + self._shift.to(device=pred.device, dtype=pred.dtype)
-        chk = self.__dict__.get('_check')
-        if chk is not None:   # the corrected probabilities' sum per class, for `after_validate`
-            p = getcallable(self.learn.loss_func, 'activation')(self.learn.pred.detach()).float()
-            p = p.movedim(ax, -1).reshape(-1, c) if p.ndim>1 else p.reshape(-1, 1)
-            chk[0],chk[1] = chk[0] + p.sum(0).cpu(),chk[1] + len(p)
+        return pred + self._shift.to(device=pred.device, dtype=pred.dtype)
+
+def _outputs_after_fit(learn, pred):
+    "The outputs `pred` as predictions outside fit see them, also in fit: divided by the temperature, then prior-corrected, as those callbacks' `after_pred` do there"
+    T = _temperature(learn, idle=True)   # 1 outside fit: their `after_pred` did it
+    if T!=1: pred = pred/T
+    cb = _correction(learn)
+    return cb.corrected(pred) if isinstance(cb, PriorCorrection) and cb.corrects and cb._fitting else pred
 
 def _reading_correction(learn, multilabel=None)->PriorCorrection:
     "The learner's `PriorCorrection`, or one that only reads its priors (not attached: the learner is left as it is)"

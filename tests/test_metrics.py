@@ -311,3 +311,77 @@ def test_thresholds_refuse_logits_and_floors_outside_the_unit_interval():
     learn, _ = small_learner('binary')
     with pytest.raises(ValueError, match=r'min_recall must be a number in \[0, 1\]'): learn.tune_threshold(min_recall=-1)
     assert learn.decision is None
+
+
+def _digits_learner(cbs, metrics, seed=0):
+    "long_tailed_digits(20), a stratified quarter of it as the validation set (pixels constant on the rest left out), as the README"
+    import pandas as pd
+    from fastai.tabular.data import TabularDataLoaders
+    from fastai.tabular.core import Normalize
+    from fastai.torch_core import set_seed
+    from imbalance_fastai.data import StratifiedSplitter, long_tailed_digits
+    trn, _ = long_tailed_digits(20, seed=seed)
+    _, val = StratifiedSplitter(valid_pct=.25, seed=seed)(trn.label)
+    rest = trn.drop(index=trn.index[val])
+    cont = [c for c in trn.columns[:-1] if rest[c].std() > 0]
+    set_seed(seed)
+    dls = TabularDataLoaders.from_df(trn, cont_names=cont, y_names='label', procs=[Normalize], valid_idx=list(val), bs=32, num_workers=0)
+    return tabular_learner(dls, layers=[32], metrics=metrics, cbs=cbs)
+
+@pytest.mark.parametrize('case', ['prior', 'accuracy', 'oversample', 'tuned', 'calibrated'])
+def test_training_metrics_score_the_decisions_the_learner_makes_after_fit(case):
+    "Inside fit, Decided and MinorityRecall score what validate() and get_preds(with_decoded=True) decide after it; the losses see the raw outputs"
+    from fastai.metrics import BalancedAccuracy
+    from imbalance_fastai.metrics import Decided
+    import imbalance_fastai.calibration   # noqa: F401 (patch Learner: calibrate)
+    cbs = {'accuracy': [PriorCorrection(decision='accuracy')], 'oversample': [OverSamplingCallback(seed=0), PriorCorrection()]}.get(case, [PriorCorrection()])
+    learn = _digits_learner(cbs, [Decided(BalancedAccuracy()), MinorityRecall()])
+    with warnings.catch_warnings(), learn.no_bar(), learn.no_logging():
+        warnings.simplefilter('ignore')
+        learn.fit_one_cycle(3, 1e-2)
+        if case in ('tuned', 'calibrated'):   # a rule of the learner's own (tuned on corrected probabilities), or a temperature, then another fit
+            learn.tune_threshold() if case == 'tuned' else learn.calibrate()
+            learn.fit_one_cycle(2, 1e-3)
+        rec = learn.recorder.values[-1]
+        vals = learn.validate()
+        p, y, d = preds(learn, learn.dls.valid, with_decoded=True)
+        learn.prior_correction.enabled = False
+        raw_loss = learn.validate()[0] if case != 'calibrated' else None
+    y, d = y.view(-1).numpy(), d.numpy()
+    rare = learn.metrics[1].classes
+    rec, vals = [float(v) for v in rec], [float(v) for v in vals]
+    assert rec[2:] == pytest.approx(vals[1:])
+    assert rec[2:] == pytest.approx([skm.balanced_accuracy_score(y, d), minority_recall(y, d, rare)])
+    assert (d != p.argmax(1).numpy()).any() or case == 'accuracy'   # the decisions are not the argmax of what get_preds returns
+    if raw_loss is not None: assert rec[1] == pytest.approx(raw_loss)   # valid_loss: the model's outputs, uncorrected
+
+@pytest.mark.parametrize('kind', ['binary', 'multiclass'])
+def test_tune_threshold_takes_fastai_metrics_of_decisions(kind):
+    "BalancedAccuracy(), F1Score(average='macro'), MatthewsCorrCoef() tune as their names do; other AccumMetrics by their function; probability metrics are refused"
+    from fastai.metrics import BalancedAccuracy, F1Score, MatthewsCorrCoef, RocAuc, APScoreBinary, AccumMetric
+    learn, _ = small_learner(kind, epochs=3)
+    p, y = preds(learn, learn.dls.valid)
+    y = y.view(-1).numpy()
+    def tune(metric):
+        learn.set_decision()   # (multiclass tuning starts from the rule in force)
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            return learn.tune_threshold(metric=metric)
+    for m, name in ((BalancedAccuracy(), 'balanced_accuracy'), (F1Score(average='macro'), 'macro_f1'), (MatthewsCorrCoef(), 'mcc')):
+        np.testing.assert_array_equal(tune(m), tune(name))
+    tuned = tune(BalancedAccuracy())
+    adj = tune(BalancedAccuracy(adjusted=True))   # not a built-in score: called as scikit-learn's, with its kwargs
+    rev = tune(AccumMetric(lambda d, t: skm.balanced_accuracy_score(t.numpy(), d.numpy())))   # (preds, targs), tensors
+    f = lambda a, b: skm.balanced_accuracy_score(a, b, adjusted=True)
+    if kind == 'binary':
+        assert tuned == best_threshold(p[:, 1], y, 'balanced_accuracy') == best_threshold(p[:, 1], y, BalancedAccuracy())
+        assert adj == best_threshold(p[:, 1], y, f) and rev == best_threshold(p[:, 1], y, skm.balanced_accuracy_score)
+    else:
+        np.testing.assert_array_equal(tuned, best_offsets(p, y, BalancedAccuracy()))
+        np.testing.assert_array_equal(adj, best_offsets(p, y, f))
+        np.testing.assert_array_equal(rev, best_offsets(p, y, skm.balanced_accuracy_score))
+    for bad in (RocAuc(), APScoreBinary()):
+        with pytest.raises(TypeError, match='metric .* scores probabilities'): learn.tune_threshold(metric=bad)
+    with pytest.raises(TypeError, match='metric .* scores probabilities'): learn.tune_threshold(metric=AvgPrecisionMacro())
+    with pytest.raises(TypeError, match='metric must be one of'): learn.tune_threshold(metric=3)
+    with pytest.raises(TypeError, match='metric must be one of'): best_offsets(np.eye(3), [0, 1, 2], metric=[.5])
