@@ -155,15 +155,18 @@ class OverSamplingCallback(Callback):
 # %% ../nbs/04_callback.ipynb #31d210a6
 @patch(as_prop=True)
 def sampled_counts(self:OverSamplingCallback)->pd.DataFrame:
-    "Class counts actually sampled in each training epoch of the last fit"
+    "Class counts actually sampled in each training epoch of the last fit (no rows before a fit has finished an epoch)"
     cols = self.vocab
-    return pd.DataFrame(np.array(self.sampled).reshape(len(self.sampled), -1), columns=cols).rename_axis('epoch')
+    counts = np.array(self.sampled) if self.sampled else np.zeros((0, len(cols or ())), np.int64)
+    return pd.DataFrame(counts, columns=cols).rename_axis('epoch')
 
 @patch
 def plot_sampled(self:OverSamplingCallback, ax=None):
     "Plot the share of each class per training epoch"
     import matplotlib.pyplot as plt
     df = self.sampled_counts
+    if not len(df): raise ValueError("no training epoch has been recorded yet: plot_sampled draws the epochs of the last fit "
+                                     "(lr_find stops within its epoch, so it records none)")
     if ax is None: _,ax = plt.subplots(figsize=(6,3))
     df.div(df.sum(1), axis=0).plot(ax=ax, marker='o')
     ax.set_xlabel('epoch'); ax.set_ylabel('share of sampled rows'); ax.set_title('Sampled class shares')

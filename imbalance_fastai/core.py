@@ -62,6 +62,9 @@ class Labels:
     def prior(self):
         "Share of rows per class among the rows with one (positive rate per label for multi-label data)"
         return self.counts/max(len(self) if self.multi else self.counts.sum(), 1)
+    def take(self, idx):
+        "The labels of rows `idx` (e.g. a split's), in the same vocab"
+        return Labels(self.codes[idx], self.vocab)
     def __repr__(self):
         kind = 'multi-label' if self.multi else 'single-label'
         un = f", {self.n_unclassed} rows without a class (code -1)" if self.n_unclassed else ''
@@ -138,7 +141,8 @@ def _multi_hot(lists, vocab=None, items=None, strict=True):
         unk = sorted({str(flat[j]) for j in np.flatnonzero(idx<0)[:1000]})
         raise ValueError(f"{len(bad)} of {len(lists)} items have labels that are not in the vocab: {unk[:5]} (first: item {bad[0]}"
                          f"{'' if items is None else ', '+_item(items, bad[0])}); the vocab is {list(vocab)[:10]}. Fix those labels, add "
-                         "them to the vocab (e.g. BBoxLblBlock(vocab=...)), or pass strict=False to ignore them")
+                         "them to the vocab (e.g. BBoxLblBlock(vocab=...)); to ignore them, read the labels with "
+                         "get_labels(..., strict=False) and pass them as labels=")
     res = np.zeros((len(lists), len(vocab)), dtype=bool)
     res[row[idx>=0], idx[idx>=0]] = True
     return res, vocab
@@ -335,6 +339,9 @@ class MaskLabels(Labels):
         "Share of all the split's pixels per class"
         tot = self.pixel_counts.sum(0)
         return tot/max(tot.sum(), 1)
+    def take(self, idx):
+        "The labels of images `idx`, with their pixel counts, in the same vocab"
+        return MaskLabels(self.pixel_counts[idx], self.vocab)
 
 _mask_cache = {}   # absolute path -> (st_mtime_ns, st_size, pixels per value 0..max)
 
@@ -377,10 +384,13 @@ def _mask_labels(srcs, codes=None, strict=True):
         eg = '; '.join(f"{_item(srcs, i)} has {(c+np.flatnonzero(pc[i, c:])).tolist()[:8]}" for i in bad[:3])
         raise ValueError(f"{len(bad)} of {len(pc)} masks have pixel values outside the vocabulary of {c} codes "
                          f"{list(codes)[:10] if codes is not None else ''} (values 0..{c-1}): {eg}. Add the missing "
-                         "classes to MaskBlock(codes=...), remap those values in the masks, or pass strict=False to ignore them")
-    n_seen = int(pc.any(0).sum())
-    if codes is None and n_val>2*n_seen:
-        warnings.warn(f"the masks hold {n_seen} distinct values but run up to {n_val-1}, so they are read as {n_val} classes; "
-                      "pass codes=[...] (and strict=False to ignore a 'void' value such as 255)")
+                         "classes to MaskBlock(codes=...) or remap those values in the masks; to ignore them, read the labels with "
+                         "get_labels(..., strict=False) and pass them as labels=")
+    unseen = np.flatnonzero(~pc.any(0))
+    if codes is None and len(unseen):   # a Datasets or arrays carry no codes: a stray value would add classes unnoticed
+        warnings.warn(f"no mask codes were given, so the masks' values 0..{n_val-1} are read as {n_val} classes, but "
+                      f"{len(unseen)} of them never appear ({unseen[:8].tolist()}): a value outside the classes (e.g. a "
+                      "'void' 255) or a class these images lack. Name the classes: get_labels(..., codes=[...]) (a "
+                      "sampler: labels=get_labels(dataset, codes=[...])), and strict=False to ignore the values outside them")
     pc = np.pad(pc[:, :c], ((0,0), (0, max(c-n_val, 0))))
     return MaskLabels(pc, codes)

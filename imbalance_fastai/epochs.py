@@ -385,6 +385,7 @@ def _check_strategy(
     if thresh is not None and (not _num(thresh) or not 0<thresh<=1):
         raise ValueError(f"thresh must be in (0, 1]: classes in fewer than a share `thresh` of the rows are repeated "
                          f"(LVIS used {_LVIS_THRESH}); got {_a(thresh)}")
+    if thresh is not None and strategy!='repeat_factor': warnings.warn(f"thresh={thresh} is only used by strategy='repeat_factor'")
     return strategy,alpha
 
 def _check_args(
@@ -414,7 +415,9 @@ def _check_has_rows(lbls, wanted, why):
 
 def _check_wgts(wgts, n:int=None, where='the train split'):
     "Weights as one float array, checked whole: numbers, one per item of `where` (`n` of them), finite, >= 0, not all zero"
-    if isinstance(wgts, (str, bytes, dict)): raise TypeError(f"wgts must be numbers, one weight per item, got {_a(wgts)}")
+    if isinstance(wgts, (str, bytes, dict)): raise TypeError(
+        f"wgts must be numbers, one weight per item, got {_a(wgts)}"
+        + (f"; a strategy goes in by name: strategy={wgts!r}" if isinstance(wgts, (str, dict)) else ''))
     w = to_np(wgts) if isinstance(wgts, torch.Tensor) else np.asarray(wgts)
     try: w = w.astype(np.float64).ravel() if w.dtype.kind in 'biufO' else None
     except (TypeError, ValueError): w = None

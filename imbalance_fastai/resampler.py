@@ -49,7 +49,6 @@ class Resampler(BaseResampler):
         _check_classed(lbls)
         if w is not None and len(w)!=len(lbls): raise ValueError(f"wgts has {len(w)} values but the train split has {len(lbls)} items; pass one weight per item")
         if isinstance(strategy, dict): strategy = self._check_target(strategy, lbls)
-        if thresh is not None and strategy!='repeat_factor': warnings.warn(f"thresh={thresh} is only used by strategy='repeat_factor'")
         if strategy=='repeat_factor' and w is None and replacement is False:
             raise ValueError("strategy='repeat_factor' repeats rows, so replacement=False does not apply; leave replacement out")
         replacement = ifnone(replacement, strategy!='undersample' or w is not None)

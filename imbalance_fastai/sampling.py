@@ -229,8 +229,9 @@ def resampled_dataloaders(self:FilteredBase,
     return _dataloaders_with(self, Resampler(lbls, strategy=strategy, wgts=wgts, **rkw), bs=bs, dl_type=dl_type, **kwargs)
 
 def _take(v, idx):
-    "The items `idx` of `v` (an array, tensor, Series or list, tag lists too), one per source item"
+    "The items `idx` of `v` (`Labels`, an array, tensor, Series or list, tag lists too), one per source item"
     if v is None: return None
+    if isinstance(v, Labels): return v.take(idx)
     if isinstance(v, (pd.Series, pd.Index)): v = v.to_numpy()
     elif not isinstance(v, (np.ndarray, torch.Tensor)): v = pd.Series(list(v)).to_numpy()
     return v[idx]

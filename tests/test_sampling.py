@@ -504,6 +504,8 @@ def test_arguments_are_checked_when_built():
         with pytest.raises(exc, match=msg): weighted_dataloaders(db, df, **kw)
     wn = np.ones(300); wn[int(db.splitter(df)[1][0])] = np.nan           # a NaN weight on a row the splitter sends to validation
     with pytest.raises(ValueError, match='wgts has 1 NaN or infinite values'): weighted_dataloaders(db, df, wgts=wn)
+    with pytest.raises(TypeError, match="a strategy goes in by name: strategy='undersample'"):   # fastai's 3rd positional is wgts
+        weighted_dataloaders(db, df, 'undersample')
     for src in (df.iloc[:0], df):   # an empty source, and a splitter that leaves train empty
         with pytest.raises(ValueError, match='is empty .* there is nothing to resample'):
             weighted_dataloaders(_dblock(IndexSplitter(list(range(len(src))))), src)

@@ -247,6 +247,29 @@ def test_mask_values_outside_the_codes_are_refused_on_the_training_paths(folder)
     assert learn.dls.train is train and learn.over_sampling.resampler is None
 
 
+def test_mask_values_outside_the_codes_can_be_ignored_through_labels(folder):
+    "The refusal's way out works: labels read with strict=False, passed as labels= (per source item for a DataBlock), keep the codes"
+    Image.fromarray(np.full((16, 16), 5, np.uint8)).save(folder/'3_m.png')
+    with pytest.raises(ValueError, match=r"get_labels\(\.\.\., strict=False\) and pass them as labels="):
+        weighted_dataloaders(_dblock(), _fns(folder), bs=8, seed=0)
+    lbls = get_labels(_dblock().datasets(_fns(folder)), codes=CODES, strict=False)
+    dls = weighted_dataloaders(_dblock(), _fns(folder), labels=lbls, strategy='repeat_factor', thresh=1., bs=8, seed=0)
+    r = dls.train.resampler
+    assert list(r.labels.vocab) == ['bg', 'road', 'rare'] and len(r.labels) == len(dls.train_ds)
+    trn = np.asarray(_dblock().datasets(_fns(folder)).splits[0])
+    assert (r.labels.codes == lbls.codes[trn]).all()
+    assert (r.labels.pixel_counts == lbls.pixel_counts[trn]).all()
+
+
+def test_a_datasets_without_codes_warns_of_values_no_mask_holds(folder):
+    "A Datasets carries no MaskBlock codes: a stray mask value (7) would add empty classes; reading its labels says so"
+    Image.fromarray(np.full((16, 16), 7, np.uint8)).save(folder/'3_m.png')
+    dsets = _dblock().datasets(_fns(folder))
+    with pytest.warns(UserWarning, match=r"never appear \(\[3, 4, 5, 6\]\).*codes=\[\.\.\.\]"):
+        assert get_labels(dsets.train).c == 8
+    assert get_labels(dsets.train, codes=['bg', 'road', 'rare'], strict=False).c == 3
+
+
 def test_report_names_the_mask_codes(folder):
     "imbalance_report's per-class IoU/Dice rows and its rare classes carry MaskBlock's codes (fastai keeps no dls.vocab for masks)"
     from fastai.learner import Learner
