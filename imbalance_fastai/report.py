@@ -239,7 +239,9 @@ def imbalance_report(
         if train_targets is not None: counts = _pixel_counts(train_targets, c, ignore_index)
         elif isinstance(learn_or_probs, Learner): counts = _train_mask_counts(learn_or_probs, c, ignore_index)
         else: counts = None
-        return pd.DataFrame({k: _seg_scores(_seg_decisions(_np(P), r, c), Yn, c, vocab, counts, ignore_index) for k,(P,r) in cols.items()})
+        rep = pd.DataFrame({k: _seg_scores(_seg_decisions(_np(P), r, c), Yn, c, vocab, counts, ignore_index) for k,(P,r) in cols.items()})
+        rep.attrs['rare_classes'] = [k for k,v in rep.iloc[:, 0]['rare'].items() if v==1]
+        return rep
     res = {}
     for k,(P,r) in cols.items():
         Pk,Yk,mlk = _as_preds(P, Y, ml)

@@ -283,6 +283,7 @@ def test_report_names_the_mask_codes(folder):
     col = rep.iloc[:, 0]
     assert list(col['iou'].index) == list(col['dice'].index) == CODES
     assert col['rare'].to_dict() == {'bg': 0., 'road': 0., 'rare': 1.}   # the class in 4 of the 32 train images is named rare
+    assert rep.attrs['rare_classes'] == ['rare']
 
 
 def _train_pixels(dls):
