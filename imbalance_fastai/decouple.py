@@ -4,7 +4,7 @@
 
 # %% ../nbs/04a_decouple.ipynb #1c2fa868
 from __future__ import annotations
-import numpy as np, pandas as pd, torch
+import warnings, numpy as np, pandas as pd, torch
 from torch import nn
 from fastcore.basics import patch
 from fastcore.meta import delegates
@@ -51,9 +51,17 @@ def find_classifier(
 
 # %% ../nbs/04a_decouple.ipynb #61c6a445
 class _FrozenBody(Callback):
-    "Keep the model in evaluation mode while training only its classifier: the body's batch norm and dropout stay fixed"
+    "Keep the model in evaluation mode while training only its classifier; check at the first batch that the loss uses it"
     order = TrainEvalCallback.order+1
-    def before_train(self): self.model.eval()
+    def __init__(self, head): self.head,self.checked = head,False
+    def before_train(self): self.model.eval()   # the body's batch norm and dropout stay fixed
+    def after_loss(self):
+        if self.checked or not self.training: return
+        self.checked = True
+        if not self.learn.loss_grad.requires_grad:   # else backward fails with torch's "does not require grad"
+            raise ValueError(f"the classifier found, {self.head!r}, is not used by this {type(self.model).__name__}'s forward "
+                             f"(the loss does not depend on it), so re-training it cannot change the predictions: name the "
+                             f"layer that computes the class scores with head='<name>'; its nn.Linear layers are {_linears(self.model)[-5:]}")
 
 @patch
 @delegates(OverSamplingCallback.__init__, keep=True, but=['strategy'])
@@ -68,7 +76,7 @@ def retrain_classifier(self:Learner,
 ):
     "Re-train only the classifier on class-balanced batches, the rest of the model frozen (cRT, Kang et al. 2020)"
     if epochs<1: raise ValueError(f"epochs must be at least 1, got {epochs}")
-    _,lin = find_classifier(self.model, head)
+    name,lin = find_classifier(self.model, head)
     osc = OverSamplingCallback(strategy, **kwargs)
     params = list(self.model.parameters())
     state = [(p.requires_grad, p.grad) for p in params]
@@ -81,7 +89,7 @@ def retrain_classifier(self:Learner,
         if tau is not None: del lin._tau_norm   # new weights: an earlier τ-normalisation no longer applies
         for p in lin.parameters(): p.requires_grad_(True)
         with self.removed_cbs([cb for cb in self.cbs if isinstance(cb, OverSamplingCallback)]):
-            self.fit_one_cycle(epochs, lr, cbs=[_FrozenBody(), osc, *L(cbs)], reset_opt=True)
+            self.fit_one_cycle(epochs, lr, cbs=[_FrozenBody(name), osc, *L(cbs)], reset_opt=True)
         done = True
     finally:
         for p,(r,g) in zip(params, state):
@@ -99,9 +107,10 @@ def _tau_base(lin):
     if st is not None and st[2].shape==w.shape and torch.equal(st[2], w.cpu()): return st[1].to(w.device)
     return w.clone()
 
-def _check_tau(tau):
-    if isinstance(tau, bool) or not isinstance(tau, (int, float, np.number)) or not np.isfinite(tau):
-        raise ValueError(f"tau must be a finite number (0: the classifier as trained, 1: rows of equal norm), got {tau!r}")
+def _check_tau(tau, arg='tau'):
+    if isinstance(tau, bool) or not isinstance(tau, (int, float, np.number)) or not np.isfinite(tau) or tau<0:
+        raise ValueError(f"{arg} must be a finite number >= 0 (0: the classifier as trained, 1: rows of equal norm; "
+                         f"τ-norm is not defined for τ < 0), got {tau!r}")
     return float(tau)
 
 def _scaled(w, tau): return w / w.norm(dim=1, keepdim=True).clamp_min(1e-12)**tau
@@ -114,18 +123,23 @@ def _balanced_accuracy(pred, y):
 
 def tune_tau(
     learn:Learner, # A trained classification learner
-    taus=None, # The τ values to score; `None`: 0, 0.1, ..., 2
+    taus=None, # The τ values to score (each >= 0); `None`: 0, 0.1, ..., 2
     dl=None, # The data to score on; `None`: the validation set `learn.dls.valid`
     head=None, # The classifier (see `find_classifier`)
 )->pd.Series:
     "Balanced accuracy on `dl` of the classifier τ-normalised with each of `taus` (the model is left unchanged)"
-    taus = np.round(np.linspace(0, 2, 21), 10) if taus is None else [_check_tau(t) for t in L(taus)]
+    if taus is None: taus = np.round(np.linspace(0, 2, 21), 10)
+    else: taus = [_check_tau(t, 'taus') for t in (list(taus) if isinstance(taus, np.ndarray) else L(taus))]
     if not len(taus): raise ValueError("taus is empty; give at least one value")
     _,lin = find_classifier(learn.model, head)
+    if dl is None and (len(learn.dls.loaders)<2 or learn.dls.valid.n==0):
+        raise ValueError("this learner has no validation data (e.g. one from load_learner) to tune tau on: pass labelled "
+                         "rows as dl=learn.dls.test_dl(df, with_labels=True)")
     feats = []
     hook = lin.register_forward_hook(lambda m, inp, out: feats.append(inp[0].detach().float().cpu()))
     try: _,targs = learn.get_preds(dl=dl, reorder=False)   # targets in batch order, as the features
     finally: hook.remove()
+    if targs is None: raise ValueError("dl has no labels to score tau with: pass dl=learn.dls.test_dl(df, with_labels=True)")
     y = np.asarray(targs).reshape(len(targs), -1)
     if y.shape[1]!=1: raise ValueError(f"tune_tau scores single-label classification, but the targets have shape {tuple(targs.shape)}")
     X,y = torch.cat(feats),y[:,0].astype(np.int64)
@@ -136,17 +150,20 @@ def tune_tau(
 
 def tau_normalize(
     learn:Learner, # A trained classification learner
-    tau:float=None, # τ: 0 leaves the classifier as trained, 1 gives every class's row the same norm; `None`: the best of `tune_tau`
+    tau:float=None, # τ >= 0: 0 leaves the classifier as trained, 1 gives every class's row the same norm; `None`: the best of `tune_tau`
     head=None, # The classifier (see `find_classifier`)
     **kwargs, # Passed to `tune_tau` when `tau` is `None`: taus, dl
 )->float:
     "Divide each class's weight row of the classifier by its norm to the power `tau` (τ-norm, Kang et al. 2020); returns `tau`"
     if tau is not None and kwargs: raise TypeError(f"{sorted(kwargs)} are for tuning tau; give them with tau=None")
+    if tau is not None: tau = _check_tau(tau)
     name,lin = find_classifier(learn.model, head)
     if tau is None:
         scores = tune_tau(learn, head=name, **kwargs)
         tau = float(scores.index[int(np.argmax(scores.to_numpy()))])
-    tau = _check_tau(tau)
+        if len(scores)>1 and 0<tau==scores.index.max():
+            warnings.warn(f"the best tau, {tau:g}, is the largest of the grid tried: a larger one may be better; "
+                          f"pass a wider grid, e.g. taus=np.linspace(0, {2*tau:g}, 21)")
     base = _tau_base(lin)
     with torch.no_grad(): lin.weight.copy_(_scaled(base, tau) if tau else base)
     if tau: lin._tau_norm = (tau, base.cpu().clone(), lin.weight.detach().cpu().clone())

@@ -143,6 +143,32 @@ def test_crt_bad_head_changes_nothing():
     _check_only_classifier_changed(before, learn.model, '2')
 
 
+class _UnusedLast(nn.Module):
+    "`proj` is the last layer with parameters, but the forward never calls it"
+    def __init__(self):
+        super().__init__()
+        self.fc, self.proj = nn.Linear(2, 2), nn.Linear(2, 2)
+    def forward(self, x): return self.fc(x)
+
+
+def test_crt_classifier_unused_by_forward_changes_nothing():
+    learn = _seq_learner(_UnusedLast())
+    _quiet(learn, learn.fit, 1, 1e-2)
+    before, cbs, opt = _state(learn.model), list(learn.cbs), learn.opt
+    learn.model.fc.weight.requires_grad_(False)                   # a flag of the user's, kept
+    flags = [p.requires_grad for p in learn.model.parameters()]
+    with pytest.raises(ValueError, match=r"the classifier found, 'proj', is not used by this _UnusedLast's forward .*"
+                                         r"head='<name>'; its nn.Linear layers are \['fc', 'proj'\]"):
+        learn.retrain_classifier(1, seed=0)                       # the learner's own callbacks, checked below
+    after = learn.model.state_dict()
+    assert all(torch.equal(v, after[k]) for k, v in before.items())
+    assert [p.requires_grad for p in learn.model.parameters()] == flags
+    assert list(learn.cbs) == cbs and learn.opt is opt
+    learn.model.fc.weight.requires_grad_(True)
+    _quiet(learn, learn.retrain_classifier, 1, head='fc', seed=0)   # named, it works
+    _check_only_classifier_changed(before, learn.model, 'fc')
+
+
 def test_crt_exception_restores_flags():
     learn = _tab_learner()
     class Boom(Callback):
@@ -216,3 +242,12 @@ def test_tune_tau_refuses_multi_label():
     learn = Learner(dls, nn.Sequential(nn.Linear(2, 2)), loss_func=BCEWithLogitsLossFlat())
     with pytest.raises(ValueError, match='single-label classification'): _quiet(learn, tune_tau, learn)
     with pytest.raises(ValueError, match='tau must be a finite number'): tau_normalize(learn, 'one')
+
+
+def test_tune_tau_needs_labelled_data():
+    learn = _vision_learner()
+    _, lin = find_classifier(learn.model)
+    w0 = lin.weight.detach().clone()
+    with pytest.raises(ValueError, match=r"dl has no labels to score tau with: pass dl=learn.dls.test_dl\(df, with_labels=True\)"):
+        _quiet(learn, tau_normalize, learn, dl=learn.dls.test_dl(list(range(8))))
+    assert torch.equal(lin.weight, w0)
