@@ -276,7 +276,7 @@ def _(src:torch.utils.data.TensorDataset, **kwargs):
 @_raw_labels.register
 def _(src:torch.utils.data.Subset, **kwargs):
     lbls = get_labels(src.dataset, **kwargs)
-    return Labels(lbls.codes[np.asarray(src.indices)], lbls.vocab)
+    return lbls.take(np.asarray(src.indices))
 
 @_raw_labels.register
 def _(src:Tabular, n_bins=None, strict=True, **kwargs): return _tabular_labels(src, None, strict)

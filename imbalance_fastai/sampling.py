@@ -330,8 +330,8 @@ def _check_indices(indices, n):
 
 def _subset_labels(lbls, idx):
     "The labels of rows `idx`, with the classes they lack left out of the vocab (single-label)"
+    if lbls.multi: return lbls.take(idx)   # every class kept (a MaskLabels keeps its pixel counts)
     codes = lbls.codes[idx]
-    if lbls.multi: return Labels(codes, lbls.vocab)
     present = np.flatnonzero(np.bincount(codes, minlength=lbls.c))
     new = np.full(lbls.c, -1, dtype=np.int64); new[present] = np.arange(len(present))
     return Labels(new[codes], [lbls.vocab[i] for i in present])

@@ -379,3 +379,14 @@ def test_mask_priors_are_pixel_priors(folder):
         warnings.simplefilter('ignore')                           # one epoch: PriorCorrection warns the model is not calibrated
         probs, _ = learn.get_preds(dl=learn.dls.valid)
     torch.testing.assert_close(probs[:len(x)], want, rtol=1e-4, atol=1e-5)
+
+
+def test_a_subset_of_masks_keeps_its_pixel_counts(folder):
+    "The PyTorch sampler on a Subset or with indices= reads MaskLabels, so the priors it records are pixel priors"
+    dsets = _dblock().datasets(_fns(folder))
+    full = get_labels(dsets.train)
+    idx = [0, 3, 5, 9, 20]
+    for s in (ImbalancedDatasetSampler(dsets.train, indices=idx, strategy='repeat_factor', thresh=1., seed=0),
+              ImbalancedDatasetSampler(torch.utils.data.Subset(dsets.train, idx), strategy='repeat_factor', thresh=1., seed=0)):
+        lb = s.resampler.labels
+        assert isinstance(lb, MaskLabels) and (lb.pixel_counts == full.pixel_counts[idx]).all()
