@@ -130,7 +130,7 @@ def main(argv=None):
     p.add_argument('--out', type=Path, default=Path(__file__).parent/'segmentation.md')
     a = p.parse_args(argv)
     t_start = time.perf_counter()
-    blocks, tmps, jobs = [], [], []
+    blocks, tmps = [], []
     with ProcessPoolExecutor(a.jobs) as ex:
         for share in a.rare_share:
             rng = np.random.default_rng(0)
@@ -141,8 +141,8 @@ def main(argv=None):
             valid_idx = list(range(a.n_train, len(fns)))
             futs = {s: [ex.submit(run, s, fns, valid_idx, seed, a.epochs, a.lr, a.bs, a.thresh) for seed in range(a.seeds)]
                     for s in a.strategies}
-            blocks.append((int((tm == RARE).any((1, 2)).sum()), futs)); jobs.append(share)
-        for share, (n_rare, futs) in zip(jobs, blocks):
+            blocks.append((int((tm == RARE).any((1, 2)).sum()), futs))
+        for share, (n_rare, futs) in zip(a.rare_share, blocks):
             for s, fs in futs.items():
                 for seed, f in enumerate(fs):
                     futs[s][seed] = iou, n_epoch, secs = f.result()
