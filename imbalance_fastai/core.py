@@ -130,6 +130,12 @@ def _item(items, i):
     r = repr(items.iloc[i] if hasattr(items, 'iloc') else items[i])
     return r if len(r)<=120 else r[:117]+'...'
 
+def _ignore_how(codes):
+    "How to pass labels read with `strict=False`: the callback takes the train items', the factory every source item's"
+    return ("pass labels read with strict=False: OverSamplingCallback(labels=get_labels(dls, strict=False)) (the train "
+            f"items), or weighted_dataloaders(dblock, items, labels=get_labels(dblock.datasets(items), {codes}strict=False)) "
+            "(every source item)")
+
 def _multi_hot(lists, vocab=None, items=None, strict=True):
     "Multi-hot matrix of tag lists (multi-label tags, box labels) and its vocab (the sorted tags when `None`), vectorised over the tags"
     lens = np.fromiter((len(o) for o in lists), dtype=np.int64, count=len(lists))
@@ -141,11 +147,21 @@ def _multi_hot(lists, vocab=None, items=None, strict=True):
         unk = sorted({str(flat[j]) for j in np.flatnonzero(idx<0)[:1000]})
         raise ValueError(f"{len(bad)} of {len(lists)} items have labels that are not in the vocab: {unk[:5]} (first: item {bad[0]}"
                          f"{'' if items is None else ', '+_item(items, bad[0])}); the vocab is {list(vocab)[:10]}. Fix those labels, add "
-                         "them to the vocab (e.g. BBoxLblBlock(vocab=...)); to ignore them, read the labels with "
-                         "get_labels(..., strict=False) and pass them as labels=")
+                         "them to the vocab (e.g. BBoxLblBlock(vocab=...)); to ignore them, "+_ignore_how(''))
     res = np.zeros((len(lists), len(vocab)), dtype=bool)
     res[row[idx>=0], idx[idx>=0]] = True
     return res, vocab
+
+def _frame_labels(df):
+    "A one-column DataFrame's column, or a multi-hot one's 0/1 matrix; any other DataFrame (features and a label) is refused"
+    if df.shape[1]==1: return df.iloc[:,0]
+    hot = [c for c in df.columns if pd.api.types.is_bool_dtype(df[c]) or (pd.api.types.is_numeric_dtype(df[c]) and df[c].isin((0,1)).all())]
+    if len(hot)<df.shape[1]:
+        bad = [c for c in df.columns if c not in hot]
+        raise ValueError(f"a DataFrame of labels is read as multi-hot columns (0/1, one per class), but {len(bad)} of its "
+                         f"{df.shape[1]} columns are not 0/1: {bad[:5]}. Pass the label column (df['label']), or name it "
+                         "(StratifiedSplitter(get_y='label'))")
+    return df.to_numpy()
 
 def encode_labels(
     values, # Raw labels: array, list, `Series`, tensor; a list of tag lists or a 0/1 matrix for multi-label data
@@ -155,7 +171,7 @@ def encode_labels(
 )->Labels:
     "Encode raw label `values` as `Labels`, binning a continuous target into `n_bins` quantiles on request"
     if isinstance(values, torch.Tensor): values = values.detach().cpu().numpy()
-    if isinstance(values, pd.DataFrame): values = values.to_numpy() if values.shape[1]>1 else values.iloc[:,0]
+    if isinstance(values, pd.DataFrame): values = _frame_labels(values)
     if isinstance(values, (pd.Series, pd.Index)): ser = pd.Series(values)
     else:
         try: arr = values if isinstance(values, np.ndarray) else np.asarray(values)
@@ -384,8 +400,7 @@ def _mask_labels(srcs, codes=None, strict=True):
         eg = '; '.join(f"{_item(srcs, i)} has {(c+np.flatnonzero(pc[i, c:])).tolist()[:8]}" for i in bad[:3])
         raise ValueError(f"{len(bad)} of {len(pc)} masks have pixel values outside the vocabulary of {c} codes "
                          f"{list(codes)[:10] if codes is not None else ''} (values 0..{c-1}): {eg}. Add the missing "
-                         "classes to MaskBlock(codes=...) or remap those values in the masks; to ignore them, read the labels with "
-                         "get_labels(..., strict=False) and pass them as labels=")
+                         "classes to MaskBlock(codes=...) or remap those values in the masks; to ignore them, "+_ignore_how('codes=codes, '))
     unseen = np.flatnonzero(~pc.any(0))
     if codes is None and len(unseen):   # a Datasets or arrays carry no codes: a stray value would add classes unnoticed
         warnings.warn(f"no mask codes were given, so the masks' values 0..{n_val-1} are read as {n_val} classes, but "

@@ -248,10 +248,16 @@ def test_mask_values_outside_the_codes_are_refused_on_the_training_paths(folder)
 
 
 def test_mask_values_outside_the_codes_can_be_ignored_through_labels(folder):
-    "The refusal's way out works: labels read with strict=False, passed as labels= (per source item for a DataBlock), keep the codes"
+    "The refusal's two ways out work as written: the factory's labels are per source item (with the codes), the callback's per train item"
     Image.fromarray(np.full((16, 16), 5, np.uint8)).save(folder/'3_m.png')
-    with pytest.raises(ValueError, match=r"get_labels\(\.\.\., strict=False\) and pass them as labels="):
+    with pytest.raises(ValueError, match=r"OverSamplingCallback\(labels=get_labels\(dls, strict=False\)\).*weighted_dataloaders\(dblock, "
+                                         r"items, labels=get_labels\(dblock\.datasets\(items\), codes=codes, strict=False\)\)"):
         weighted_dataloaders(_dblock(), _fns(folder), bs=8, seed=0)
+    dls = _dblock().dataloaders(_fns(folder), bs=8)
+    learn = unet_learner(dls, _tiny, pretrained=False, n_in=3, cbs=OverSamplingCallback(
+        'repeat_factor', thresh=1., seed=0, labels=get_labels(dls, strict=False)))
+    _fit_quietly(learn)
+    assert list(learn.over_sampling.sampled_counts.columns) == ['bg', 'road', 'rare']
     lbls = get_labels(_dblock().datasets(_fns(folder)), codes=CODES, strict=False)
     dls = weighted_dataloaders(_dblock(), _fns(folder), labels=lbls, strategy='repeat_factor', thresh=1., bs=8, seed=0)
     r = dls.train.resampler
