@@ -13,6 +13,7 @@ from .core import get_labels, TrainPriors, _mask_codes
 from .resampler import Resampler, _check_strategy, _check_args, _check_wgts, _check_keywords, _resampler_kw
 from .sampling import resample_dl, _shared_seed, _resample_labels, _check_batches
 from .distributed import ShardedDL
+from .epochs import _int, _a
 
 # %% auto #0
 __all__ = ['OverSamplingCallback']
@@ -55,7 +56,7 @@ class OverSamplingCallback(Callback):
         if kwargs.get('classes_per_batch') is not None and (strategy!='oversample' or wgts is not None):
             what = 'wgts' if wgts is not None else 'an alpha schedule' if callable(alpha) else f'strategy={strategy!r}'
             raise ValueError(f"classes_per_batch chooses every class equally often (strategy='oversample'); it does not combine with {what}")
-        if not (isinstance(defer_epochs, int) and defer_epochs>=0): raise ValueError(f"defer_epochs must be an integer >= 0, got {defer_epochs!r}")
+        if not (_int(defer_epochs) and defer_epochs>=0): raise ValueError(f"defer_epochs must be an integer >= 0, got {_a(defer_epochs)}")
         if wgts is not None: wgts = _check_wgts(wgts)   # their length is checked against the train split at fit
         if labels is not None: labels = get_labels(labels, n_bins=n_bins)   # checked (missing values, shape) now
         store_attr('strategy,alpha,defer_epochs,labels,wgts,n_bins,label_fn')

@@ -377,7 +377,10 @@ def _check_strategy(
         if not all(_num(o) and math.isfinite(o) and o>=0 for o in v) or sum(v)<=0:
             raise ValueError(f"strategy {{class: share}} needs finite shares >= 0 that sum to a positive number; got {strategy}")
     elif not isinstance(strategy, str) or strategy not in _strategies:
-        raise ValueError(f"strategy must be one of {_strategies}, a float alpha or a dict {{class: share}}; got {_a(strategy)}")
+        wgts = isinstance(strategy, (list, tuple, range, np.ndarray, torch.Tensor)) or hasattr(strategy, 'to_numpy')   # fastai's positional wgts
+        raise ValueError(f"strategy must be one of {_strategies}, a float alpha or a dict {{class: share}}; got "
+                         f"{_a(strategy) if not wgts else f'a {type(strategy).__name__} of {len(strategy)} values'}"
+                         f"{'; explicit weights go in by name: wgts=...' if wgts else ''}")
     if not callable(alpha):
         if not _num(alpha): raise TypeError(f"alpha must be a number in [0,1] (0 natural, 1 balanced), got {_a(alpha)}")
         if not 0<=alpha<=1:

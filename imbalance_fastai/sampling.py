@@ -14,7 +14,7 @@ from fastai.callback.data import WeightedDL
 from fastai.tabular.core import TabularPandas, TabDataLoader, TabWeightedDL
 from fastai.text.data import SortedDL
 from .core import Labels, get_labels, _mask_codes
-from .epochs import BaseResampler, _rng, _STREAM_SORTED
+from .epochs import BaseResampler, _rng, _STREAM_SORTED, _check_strategy
 from .resampler import Resampler, _resampler_kw, _check_keywords, _check_wgts
 _all_ = ['BaseResampler', 'Resampler']   # the sampler is part of this module's API too
 
@@ -218,6 +218,7 @@ def resampled_dataloaders(self:FilteredBase,
     **kwargs, # The `Resampler`'s keywords (`alpha`, `ratio`, `thresh`, `n_samples`, `replacement`, `balanced_batches`, `seed`, `classes_per_batch`), then fastai's `dataloaders`'
 )->DataLoaders:
     "`DataLoaders` of a `Datasets` or `TabularPandas` whose train split is resampled; the validation split is as `dataloaders` makes it"
+    _check_strategy(strategy)   # before the labels are read: fastai's positional wgts land here
     dl_type = ifnone(dl_type, self._dl_type)
     rkw,kwargs = _split_kwargs(kwargs, dl_type)
     trn = _train_subset(self)
@@ -257,7 +258,9 @@ def resampled_dataloaders(self:DataBlock,
     n,trn = len(dsets),np.asarray(dsets.splits[0], dtype=np.int64)
     if wgts is not None: wgts = _check_wgts(wgts, n, 'the source')   # checked whole, validation rows too
     if labels is not None:
-        if len(labels)!=n: raise ValueError(f"labels has {len(labels)} values but the source has {n} items; pass one per source item")
+        if len(labels)!=n: raise ValueError(f"labels has {len(labels)} values but the source has {n} items; pass one per source item"
+                                            + (f" (train and validation: {len(trn)} is the train split's length), e.g. get_labels("
+                                               "dblock.datasets(items), ...)" if len(labels)==len(trn) else ''))
         get_labels(labels, n_bins=kwargs.get('n_bins'))   # checked whole: a missing label on a validation row is an error too
     kwargs = {**self.dls_kwargs, 'after_item': self.item_tfms, 'after_batch': self.batch_tfms, **kwargs}
     return dsets.resampled_dataloaders(strategy, wgts=_take(wgts, trn), labels=_take(labels, trn), **kwargs)
@@ -355,7 +358,8 @@ class ImbalancedDatasetSampler(torch.utils.data.Sampler):
     ):
         if 'n_samples' in kwargs: raise TypeError(f"{type(self).__name__} takes num_samples (torchsampler's name) for the rows per epoch, "
                                                   f"not n_samples: pass num_samples={kwargs['n_samples']!r}")
-        _check_keywords(kwargs, _resampler_kw + ['strategy', 'wgts'], 'the Resampler takes strategy, wgts and')
+        _check_keywords(kwargs, [k for k in _resampler_kw if k!='n_samples'] + ['strategy', 'wgts', 'num_samples'],
+                        f"{type(self).__name__} takes num_samples for the rows per epoch, and the Resampler's strategy, wgts and")
         if dataset is None and labels is None: raise TypeError("pass a dataset, or labels= (one per item)")
         n = len(labels) if dataset is None else len(dataset)
         self.indices = np.arange(n) if indices is None else _check_indices(indices, n)
