@@ -6,6 +6,7 @@
 from __future__ import annotations
 from pathlib import Path
 import numpy as np, pandas as pd
+from scipy import stats
 from fastcore.basics import ifnone
 from .scores import METRICS, Predictions, score_predictions, _score
 from .compare import class_counts
@@ -54,12 +55,22 @@ def paired_bootstrap(
 # %% ../nbs/10a_verdict.ipynb #15de9ac2
 def _q(x, level): return np.quantile(x, [(1-level)/2, 1-(1-level)/2])
 
+def _joint_tail(d, level):
+    "Tail share `t` whose `[t, 1-t]` quantile intervals of every row of `d` (strategies x resamples) hold together in a share `level` of the resamples"
+    d = d[np.ptp(d, 1)>0]   # a strategy whose difference never varies has a point interval, and no say
+    if len(d)<2: return (1-level)/2
+    n = d.shape[1]
+    r = stats.rankdata(d, axis=1)   # ranks 1..n, ties averaged
+    edge = np.minimum(r-.5, n+.5-r).min(0)/n   # per resample: how far into a tail its most extreme strategy lies
+    return float(np.quantile(edge, 1-level))
+
 def summarize(
     runs:pd.DataFrame, # The output of `compare_strategies` (or `compare_images`)
     metric:str=None, # Headline metric; `None`: the one the runs were made for
     n_boot:int=1000, # Bootstrap resamples of the interval
     seed:int=0, # Seed of the resamples
     level:float=0.95, # Level of the interval
+    simultaneous:bool=True, # Intervals of the differences that hold for all strategies at once (the verdict picks the best of many); `False`: each alone
 )->pd.DataFrame:
     "One row per strategy: every metric on all scored rows, and the headline metric's paired difference to plain with its interval"
     a = runs.attrs
@@ -76,23 +87,31 @@ def summarize(
         res = res.loc[list(dict.fromkeys(runs.strategy))]
         M,boot = METRICS[metric],paired_bootstrap(pr, metric, minority, n_boot, seed)
         base = boot['plain'][1]
+        d = np.stack([b-base for nm,(v,b) in boot.items() if nm!='plain']) if len(boot)>1 else np.zeros((0, n_boot))
+        t = _joint_tail(d, level) if simultaneous else (1-level)/2
         for nm,(v,b) in boot.items():
             res.loc[nm, ['lo','hi']] = np.clip(_q(b, level), M.lo, M.hi)
-            res.loc[nm, ['diff','diff_lo','diff_hi']] = [v-boot['plain'][0], *_q(b-base, level)]
+            res.loc[nm, ['diff','diff_lo','diff_hi']] = [v-boot['plain'][0], *np.quantile(b-base, [t, 1-t])]
         good = res.diff_lo>0 if M.higher else res.diff_hi<0
         bad = res.diff_hi<0 if M.higher else res.diff_lo>0
         res['vs_plain'] = np.where(good, 'better', np.where(bad, 'worse', ''))
     res = res[[c for m in METRICS for c in (m, f'{m}_std')] + [c for c in ('lo','hi','diff','diff_lo','diff_hi','vs_plain') if c in res]]
     res['epochs'],res['seconds'],res['runs'] = g.epochs.mean().round().astype(int),g.seconds.mean(),g.size()
     res.index.name = 'strategy'
-    res.attrs.update(a, metric=metric, level=level, n_boot=n_boot if pr is not None else 0)
+    res.attrs.update(a, metric=metric, level=level, n_boot=n_boot if pr is not None else 0,
+                     family=int((np.ptp(d, 1)>0).sum()) if pr is not None and simultaneous else 1,
+                     diff_level=1-2*t if pr is not None else level)   # each difference's own level, widened for the family
     return res
 
 # %% ../nbs/10a_verdict.ipynb #78446874
+def _pct(a):
+    "The difference interval's name: '95%', or '95% simultaneous' when it holds for several strategies at once"
+    return f"{100*a.get('level', .95):g}%" + (' simultaneous' if a.get('family', 1)>1 else '')
+
 def _detail(s, nm, m, pct):
     r = s.loc[nm]
     return (f"{r[m]:.3f} against plain's {s.loc['plain', m]:.3f}, a difference of {r['diff']:+.3f} "
-            f"({pct}% interval {r.diff_lo:+.3f} to {r.diff_hi:+.3f})")
+            f"({pct} interval {r.diff_lo:+.3f} to {r.diff_hi:+.3f})")
 
 def _as_summary(x, fn):
     "`x` if it is a summary; runs (a `strategy` column) are summarized first; anything else is a `TypeError`"
@@ -105,7 +124,7 @@ def verdict(
     "One line starting 'Verdict:': the best strategy on the headline metric, and whether it beats plain beyond the interval"
     summary = _as_summary(summary, 'verdict')
     a = summary.attrs
-    m = a['metric']; M = METRICS[m]; pct = f"{100*a.get('level', .95):g}"
+    m = a['metric']; M = METRICS[m]; pct = _pct(a)
     if 'vs_plain' not in summary: return "Verdict: none (no interval: the out-of-fold predictions are not available)."
     others = summary.drop(index='plain')
     if not len(others): return f"Verdict: only plain training was run ({M.label} {summary.loc['plain', m]:.3f}): nothing to compare."
@@ -113,13 +132,13 @@ def verdict(
     best = (sign*others[m]).idxmax()
     beats = others[others.vs_plain=='better']
     if best in beats.index:
-        return f"Verdict: {best} is best on {M.label} and beats plain training beyond the {pct}% interval: {_detail(summary, best, m, pct)}."
+        return f"Verdict: {best} is best on {M.label} and beats plain training beyond the {pct} interval: {_detail(summary, best, m, pct)}."
     if len(beats):
         b = (sign*beats[m]).idxmax()
-        return (f"Verdict: {b} beats plain training on {M.label} beyond the {pct}% interval: {_detail(summary, b, m, pct)}; "
+        return (f"Verdict: {b} beats plain training on {M.label} beyond the {pct} interval: {_detail(summary, b, m, pct)}; "
                 f"{best} scores best ({summary.loc[best, m]:.3f}) but its difference to plain is within its interval.")
     if sign*(others.loc[best, m]-summary.loc['plain', m])>0:
-        return (f"Verdict: no strategy beats plain training on {M.label} beyond the {pct}% interval on this data; the best, "
+        return (f"Verdict: no strategy beats plain training on {M.label} beyond the {pct} interval on this data; the best, "
                 f"{best}, scores {_detail(summary, best, m, pct)}.")
     return (f"Verdict: no strategy beats plain training on {M.label} on this data: plain scores best "
             f"({summary.loc['plain', m]:.3f}; the best other, {best}, {summary.loc[best, m]:.3f}).")
@@ -136,10 +155,10 @@ def format_table(
     "The summary as a table: the headline metric, its difference to plain with the interval, the other metrics"
     summary = _as_summary(summary, 'format_table')
     m = summary.attrs.get('metric', 'balanced_accuracy')
-    pct = f"{100*summary.attrs.get('level', .95):g}"
+    pct = _pct(summary.attrs)
     has_ci = 'diff' in summary
     rest = [o for o in METRICS if o!=m]
-    head = ['strategy', METRICS[m].label] + ([f"vs plain: difference [{pct}% interval]"] if has_ci else []) + \
+    head = ['strategy', METRICS[m].label] + ([f"vs plain: difference [{pct} interval]"] if has_ci else []) + \
            [METRICS[o].label for o in rest] + ['epochs', 's/run']
     f = lambda x: f"{x:+.{digits}f}"
     rows = []
@@ -163,7 +182,7 @@ def plot_comparison(
     "Rows per class, and per strategy the headline metric and its difference to plain with their intervals, as a matplotlib `Figure`"
     from matplotlib.figure import Figure
     a = summary.attrs
-    m = a.get('metric', 'balanced_accuracy'); M = METRICS[m]; pct = f"{100*a.get('level', .95):g}"
+    m = a.get('metric', 'balanced_accuracy'); M = METRICS[m]; pct,dpct = f"{100*a.get('level', .95):g}",_pct(a)
     fig = Figure(figsize=(14, 0.5+max(3.5, 0.42*len(summary))), layout='constrained')
     ax0,ax1,ax2 = fig.subplots(1, 3, width_ratios=[1, 1.2, 1.2])
     cc = class_counts(summary)
@@ -193,7 +212,7 @@ def plot_comparison(
         for i in range(len(summary)): ax2.errorbar(d[i], y[i], xerr=derr[:,i:i+1], fmt='o', capsize=3, color=col[i])
         ax2.axvline(0, color='k', lw=.8)
         ax2.set_yticks(y, ['']*len(y)); ax2.set_ylim(len(summary)-0.5, -0.5); ax2.grid(axis='x', alpha=.3)
-        ax2.set_title(f"Difference to plain, same rows and {'folds' if a.get('mode')=='cv' else 'seeds'}\n({pct}% paired bootstrap interval; "
+        ax2.set_title(f"Difference to plain, same rows and {'folds' if a.get('mode')=='cv' else 'seeds'}\n({dpct} paired bootstrap interval; "
                       f"{'higher' if M.higher else 'lower'} is better)")
     else: ax2.set_axis_off()
     if title: fig.suptitle(title)
@@ -233,8 +252,10 @@ def _notes(summary):
            + (f" ± std over {unit}s." if R>1 else "."),
            f"vs plain: the difference in {METRICS[m].label} to plain training on the same rows and {'folds' if a['mode']=='cv' else 'seeds'}, with the {pct}% "
            f"interval of a paired bootstrap over the scored rows ({a.get('n_boot', 0):,} resamples, each class resampled "
-           f"within itself, the same resamples for every strategy{f'; each also draws the {R} {unit}s with replacement' if R>1 else ''}); "
-           "'better' or 'worse': the interval excludes zero.",
+           f"within itself, the same resamples for every strategy{f'; each also draws the {R} {unit}s with replacement' if R>1 else ''})"
+           + (f"; the intervals are simultaneous: they hold for the {a['family']} strategies together (each alone is a "
+              f"{100*a['diff_level']:.1f}% interval), since the verdict picks the best of them" if a.get('family', 1)>1 else '')
+           + ". 'better' or 'worse': the interval excludes zero.",
            f"Minority recall: the mean recall of the minority classes, the rarest 30% of the classes "
            + (("in each train fold" if a.get('minority_every_fold', True) else "of the train folds taken together (single train "
                "folds rank the classes near the cut differently)") if a['mode']=='cv' else "of the train split")
