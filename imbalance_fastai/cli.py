@@ -64,7 +64,7 @@ def make_parser()->argparse.ArgumentParser:
     d.add_argument('--bs', type=_positive(int), default=32, help="batch size (default: 32)")
     _common(d, f"one seed of the quick strategies ({', '.join(QUICK_NAMES)})",
             "seeds, each a training on the same hold-out (default: 3; 1 with --quick)")
-    c = sub.add_parser('compare', help="your own table (CSV, parquet) or images",
+    c = sub.add_parser('compare', help="your own table (CSV, TSV or parquet) or images",
                        description="Every strategy on your data, cross-validated (repeated stratified k-fold), compared with plain training.")
     c.add_argument('path', type=Path, help="a CSV (.csv, .tsv, optionally compressed) or parquet file; a folder of class "
                    "sub-folders of images; or a CSV of image paths (with --images)")

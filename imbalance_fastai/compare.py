@@ -10,12 +10,12 @@ from fastcore.basics import store_attr, ifnone
 from fastprogress.fastprogress import progress_bar, IN_NOTEBOOK
 with warnings.catch_warnings():   # importing fastai warns that torch.jit.script is deprecated: noise on every command
     warnings.simplefilter('ignore', FutureWarning)
-    from fastai.torch_core import set_seed
+    from fastai.torch_core import set_seed, tensor, to_device
     from fastai.callback.core import Callback, CancelValidException
     from fastai.callback.progress import ProgressCallback   # noqa: F401 (patches Learner.no_bar)
     from fastai.callback.schedule import fit_one_cycle       # noqa: F401 (patches Learner.fit_one_cycle)
     from fastai.data.block import CategoryBlock
-    from fastai.tabular.core import TabularPandas, Categorify, FillMissing, Normalize
+    from fastai.tabular.core import TabularPandas, Categorify, FillMissing, Normalize, ReadTabBatch
     from fastai.tabular.learner import tabular_learner
     from imbalance_fastai.core import Labels, encode_labels
     from imbalance_fastai.data import long_tailed_digits
@@ -25,11 +25,39 @@ with warnings.catch_warnings():   # importing fastai warns that torch.jit.script
                                              DEMO_STRATEGIES, QUICK_STRATEGIES)
 
 # %% auto #0
-__all__ = ['InputError', 'infer_columns', 'TabularSource', 'auto_bs', 'compare_strategies', 'run_demo']
+__all__ = ['InputError', 'check_labels', 'infer_columns', 'TabularSource', 'auto_bs', 'compare_strategies', 'run_demo']
 
 # %% ../nbs/10_compare.ipynb #bf99e5c7
 class InputError(ValueError):
     "Bad input (a file, a column, a class) that the command line reports as one line on stderr, with exit status 2"
+
+# %% ../nbs/10_compare.ipynb #019c9091
+def check_labels(
+    df:pd.DataFrame, # The table
+    label:str, # Name of the label column
+    bins:int=None, # Bin a continuous label into this many quantiles (`--bins`)
+)->Labels:
+    "The classes of `df[label]` as `Labels`, or an `InputError` saying why they cannot be compared"
+    if label not in df.columns:
+        raise InputError(f"label column {label!r} not found; the columns are {list(map(str, df.columns))}")
+    y = df[label]
+    if y.isna().any(): raise InputError(f"label column {label!r} has {int(y.isna().sum())} missing values; drop those rows first")
+    try: lbls = encode_labels(y, n_bins=bins)
+    except ValueError as e:
+        if 'look continuous' not in str(e): raise InputError(f"label column {label!r}: {e}") from None
+        raise InputError(f"label column {label!r} looks continuous ({y.nunique()} distinct values: a regression target); pass --bins N "
+                         "to compare over N quantile bins of it (e.g. --bins 5; from Python, bins=5)") from None
+    if lbls.c<2: raise InputError(f"label column {label!r} has a single class ({lbls.vocab[0]!r}): there is nothing to balance")
+    small = {str(v): int(n) for v,n in zip(lbls.vocab, lbls.counts) if n<2}
+    if small:
+        raise InputError(f"label column {label!r} has classes with fewer than 2 rows, which cannot be both trained on and "
+                         f"scored: {small}; drop those rows or merge the classes")
+    return lbls
+
+def _binned(df, label, bins=None):
+    "`(df, labels)`: `df` with its label checked by `check_labels` and, with `bins`, replaced by the name of its quantile bin"
+    lbls = check_labels(df, label, bins)
+    return (df if bins is None else df.assign(**{label: np.asarray(lbls.vocab, dtype=object)[lbls.codes]})),lbls
 
 # %% ../nbs/10_compare.ipynb #a07a8651
 def infer_columns(
@@ -79,6 +107,13 @@ def _check_finite(df, cont):
         raise InputError(f"continuous columns hold infinite values (inf/-inf): {cols}, first in row {int(np.flatnonzero(bad.any(1))[0])}; "
                          "replace them with NaN (FillMissing then fills them) or drop those rows")
 
+class _ReadTabBatch(ReadTabBatch):
+    "fastai's `ReadTabBatch` on copies of a batch's columns: pandas 3 hands out read-only views, which torch warns about turning into tensors"
+    def encodes(self, to):
+        res = (tensor(to.cats.to_numpy(copy=True)).long(),) + ((tensor(to.conts.to_numpy(copy=True)).float(),) if to.with_cont else ())
+        if all(n in to.items.columns for n in to.y_names): res += (tensor(to.targ.to_numpy(copy=True)),)
+        return res if to.device is None else to_device(res, to.device)
+
 class TabularSource:
     "The rows of a table, and how one run's `TabularPandas` and `tabular_learner` are built from them"
     kind = 'table'
@@ -117,7 +152,10 @@ class TabularSource:
         return TabularPandas(df, procs=[Categorify, FillMissing, Normalize], cat_names=self.cat_names, cont_names=cont, y_names=self.label,
                              y_block=CategoryBlock(vocab=list(self.labels.vocab)), splits=[list(range(len(train))), list(range(len(train), len(df)))])
     def default_bs(self, n_train): return auto_bs(n_train)
-    def dataloaders(self, data, bs, val_bs): return data.dataloaders(bs=bs, val_bs=val_bs)
+    def dl_kwargs(self, data)->dict:
+        "What every `DataLoaders` of `data` is built with (a strategy's too): batches read from copies of the columns"
+        return dict(after_batch=[_ReadTabBatch(data)])
+    def dataloaders(self, data, bs, val_bs): return data.dataloaders(bs=bs, val_bs=val_bs, **self.dl_kwargs(data))
     def test_dl(self, dls, rows): return dls.test_dl(self.df.iloc[rows])
     def learner(self, dls, loss_func=None, cbs=None): return tabular_learner(dls, layers=self.layers, loss_func=loss_func, cbs=cbs)
     def describe(self): return f"tabular_learner(layers={self.layers or [200, 100]})"
@@ -351,22 +389,25 @@ def _seeds(seeds, repeats, default):
     if not seeds: raise ValueError("seeds must be a positive number or a non-empty list")
     return seeds
 
-def _check_frames(train_df, valid_df, label):
-    "The label is in the frames and has no missing value; with `valid_df`, every validation class has train rows"
+def _check_frames(train_df, valid_df, label, bins=None):
+    "The rows (train, then valid) with their label checked by `check_labels` (binned with `bins`); every validation class has train rows"
     frames = (('train_df', train_df),) + ((('valid_df', valid_df),) if valid_df is not None else ())
     for nm,df in frames:
         if label not in df.columns: raise InputError(f"label column {label!r} not found in {nm}; its columns are {list(map(str, df.columns))}")
         if df[label].isna().any(): raise InputError(f"{nm} has {int(df[label].isna().sum())} rows without a label; drop them first")
-    if valid_df is None: return
-    unseen = sorted(map(str, set(valid_df[label].unique()) - set(train_df[label].unique())))
+    df,_ = _binned(train_df if valid_df is None else pd.concat([train_df, valid_df], ignore_index=True), label, bins)
+    y = df[label]
+    unseen = sorted(map(str, set(y.iloc[len(train_df):]) - set(y.iloc[:len(train_df)])))
     if unseen: raise InputError(f"validation classes {unseen} have no train rows, so no model can learn them; split with stratified_split")
+    return df
 
-def _cv_splits(codes, folds, seeds):
+def _cv_splits(codes, folds, seeds, vocab=None):
     "`(repeat, fold, train, scored)` positions of repeated stratified k-fold, the deal of repeat r seeded by `seeds[r]`"
     counts = np.bincount(codes)
     if (counts[counts>0]<2).any():
+        one = [str(vocab[i]) if vocab is not None else int(i) for i in np.flatnonzero(counts==1)]
         raise InputError(f"classes with a single row cannot be cross-validated (no row left to train on when it is scored): "
-                         f"codes {np.flatnonzero(counts==1).tolist()}; drop those rows or merge the classes")
+                         f"{one}; drop those rows or merge the classes")
     if not 2<=folds<=len(codes): raise InputError(f"folds must be between 2 and the number of rows ({len(codes):,}), got {folds}")
     res = []
     for r,sd in enumerate(seeds):
@@ -394,18 +435,18 @@ def compare_strategies(
     min_rows:int=20, # Warn about classes with fewer scored rows than this
     progress:bool=True, # Show progress: a bar in a notebook or terminal, else one line per run on stderr
     threads:int=None, # PyTorch CPU threads during the runs; `None`: 1 below 100,000 train rows, else PyTorch's setting
+    bins:int=None, # A continuous label: compare over this many quantile bins of it (of all the rows, `valid_df`'s too)
 )->pd.DataFrame:
     "Cross-validate a fastai tabular learner per strategy: one row of scores per strategy × repeat × fold"
     if isinstance(valid_df, str) and label is None: valid_df,label = None,valid_df   # compare_strategies(df, 'label')
     if label is None: raise TypeError("compare_strategies needs label=..., the name of the label column")
-    _check_frames(train_df, valid_df, label)
+    df = _check_frames(train_df, valid_df, label, bins)
     if cont_names is None or cat_names is None:
         cont_names,cat_names,_ = infer_columns(train_df, label, cont_names, cat_names)
-    df = train_df if valid_df is None else pd.concat([train_df, valid_df], ignore_index=True)
     source = TabularSource(df, label, cont_names, cat_names, layers)
     seeds = _seeds(seeds, repeats, 1 if valid_df is None else 3)
     if valid_df is None:
-        splits,scored,mode = _cv_splits(source.labels.codes, folds, seeds),None,'cv'
+        splits,scored,mode = _cv_splits(source.labels.codes, folds, seeds, source.labels.vocab),None,'cv'
     else:
         trn,val = np.arange(len(train_df)),np.arange(len(train_df), len(df))
         splits,scored,mode = [(r, 0, trn, val) for r in range(len(seeds))],val,'holdout'

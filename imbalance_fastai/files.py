@@ -9,13 +9,12 @@ from pathlib import Path
 import numpy as np, pandas as pd
 from fastcore.basics import ifnone
 from fastcore.meta import delegates
-from .compare import InputError, infer_columns, compare_strategies, _check_finite   # first: it imports fastai quietly
-from .core import encode_labels
+from .compare import InputError, infer_columns, compare_strategies, check_labels, _binned, _check_finite   # noqa: F401 (check_labels importable from here); first: it imports fastai quietly
 from .data import stratified_split
-from .images import compare_images, image_table
+from .images import compare_images, image_table, _check_folder
 
 # %% auto #0
-__all__ = ['read_table', 'check_labels', 'load_for_compare', 'compare_file']
+__all__ = ['read_table', 'load_for_compare', 'compare_file']
 
 # %% ../nbs/10c_files.ipynb #229397ab
 _COMPRESSED = ('.gz', '.bz2', '.zip', '.xz', '.zst')
@@ -35,7 +34,7 @@ def read_table(
     "Read a table with pandas, with an `InputError` naming the file for anything that stops it"
     p = Path(path)
     if not p.exists(): raise InputError(f"file not found: {p}")
-    if p.is_dir(): raise InputError(f"{p} is a directory; pass a CSV or parquet file (or a folder of class sub-folders of images)")
+    if p.is_dir(): raise InputError(f"{p} is a directory; pass a CSV, TSV or parquet file (or a folder of class sub-folders of images)")
     kind = _kind(p)
     try:
         if kind=='parquet': df = pd.read_parquet(p)
@@ -48,32 +47,9 @@ def read_table(
     if len(df)==0: raise InputError(f"{p} has a header but no rows")
     return df
 
-# %% ../nbs/10c_files.ipynb #a4dd986a
-def check_labels(
-    df, # The table (a pandas `DataFrame`)
-    label:str, # Name of the label column
-    bins:int=None, # Bin a continuous label into this many quantiles (`--bins`)
-):
-    "The classes of `df[label]` as `Labels`, or an `InputError` saying why they cannot be compared"
-    if label not in df.columns:
-        raise InputError(f"label column {label!r} not found; the columns are {list(map(str, df.columns))}")
-    y = df[label]
-    if y.isna().any(): raise InputError(f"label column {label!r} has {int(y.isna().sum())} missing values; drop those rows first")
-    try: lbls = encode_labels(y, n_bins=bins)
-    except ValueError as e:
-        if 'look continuous' not in str(e): raise InputError(f"label column {label!r}: {e}") from None
-        raise InputError(f"label column {label!r} looks continuous ({y.nunique()} distinct values: a regression target); "
-                         "pass --bins N to compare over N quantile bins of it (e.g. --bins 5)") from None
-    if lbls.c<2: raise InputError(f"label column {label!r} has a single class ({lbls.vocab[0]!r}): there is nothing to balance")
-    small = {str(v): int(n) for v,n in zip(lbls.vocab, lbls.counts) if n<2}
-    if small:
-        raise InputError(f"label column {label!r} has classes with fewer than 2 rows, which cannot be both trained on and "
-                         f"scored: {small}; drop those rows or merge the classes")
-    return lbls
-
 # %% ../nbs/10c_files.ipynb #672b96c1
 def load_for_compare(
-    path, # CSV or parquet file
+    path, # A CSV, TSV or parquet file
     label:str, # Label column
     cont_names:list=None, # Continuous columns; inferred when `None`
     cat_names:list=None, # Categorical columns; inferred when `None`
@@ -90,8 +66,7 @@ def load_for_compare(
     if miss.any():
         log(f"dropped {int(miss.sum()):,} of {len(df):,} rows without a label")
         df = df[~miss].reset_index(drop=True)
-    lbls = check_labels(df, label, bins)
-    if bins is not None: df = df.assign(**{label: np.asarray(lbls.vocab, dtype=object)[lbls.codes]})
+    df,lbls = _binned(df, label, bins)
     cont,cat,skipped = infer_columns(df, label, cont_names, cat_names)
     _check_finite(df, cont)
     for c,why in skipped.items(): log(f"column {c!r} left out: {why}; pass it with --cat or --cont to use it")
@@ -109,12 +84,7 @@ def _images(p, label, images, valid_pct, log, **kwargs):
     "The runs of `compare_images` on an image folder or a CSV of image paths"
     if not p.exists(): raise InputError(f"file not found: {p}")
     t = image_table(p, label, images)
-    if p.is_dir():   # the classes are the sub-folders: say so, not "label column 'label'"
-        n = t.label.value_counts().sort_index()
-        if len(n)<2: raise InputError(f"the folder has a single class sub-folder: {n.index[0]!r} ({n.iloc[0]:,} images): there is nothing to "
-                                      f"balance; put each class in its own sub-folder: {p}/<class>/<image>")
-        if (n<2).any(): raise InputError(f"class sub-folders with fewer than 2 images, which cannot be both trained on and scored: "
-                                         f"{ {str(k): int(v) for k,v in n[n<2].items()} }; add images or leave those sub-folders out")
+    if p.is_dir(): _check_folder(t, p)   # the classes are the sub-folders: say so, not "label column 'label'"
     else: check_labels(pd.DataFrame({label: t.label}), label)   # a CSV of images: its own label column
     log(f"{len(t):,} images, {t.label.nunique()} classes ({', '.join(f'{k}: {n:,}' for k,n in t.label.value_counts().sort_index().items())})")
     vdf = None

@@ -11,7 +11,7 @@ from fastcore.basics import ifnone
 from fastcore.xtras import modified_env
 from fastai.data.transforms import get_image_files
 from .core import encode_labels
-from .compare import InputError, _compare, _cv_splits, _seeds
+from .compare import InputError, check_labels, _compare, _cv_splits, _seeds
 
 # %% auto #0
 __all__ = ['image_table', 'small_cnn', 'resolve_arch', 'ImageSource', 'compare_images']
@@ -126,14 +126,15 @@ class ImageSource:
         dblock = DataBlock(blocks=(ImageBlock, CategoryBlock(vocab=list(self.labels.vocab))), get_x=ColReader('image'),
                            get_y=ColReader('label'), splitter=lambda items: (list(range(n)), list(range(n, len(items)))))
         return dblock.datasets(df)
-    def _dl_kwargs(self):
+    def dl_kwargs(self, data=None)->dict:
+        "What every `DataLoaders` of `data` is built with: images squished to `size`, as float tensors"
         from fastai.data.transforms import ToTensor, IntToFloatTensor
         from fastai.vision.augment import Resize
         kw = dict(after_item=[Resize(self.size, method='squish'), ToTensor()], after_batch=[IntToFloatTensor()])
         if self.num_workers is not None: kw['num_workers'] = self.num_workers
         return kw
     def default_bs(self, n_train): return 64
-    def dataloaders(self, data, bs, val_bs): return data.dataloaders(bs=bs, val_bs=val_bs, **self._dl_kwargs())
+    def dataloaders(self, data, bs, val_bs): return data.dataloaders(bs=bs, val_bs=val_bs, **self.dl_kwargs(data))
     def test_dl(self, dls, rows): return dls.test_dl(self.df.iloc[rows], with_labels=True)
     def learner(self, dls, loss_func=None, cbs=None):
         from fastai.vision.learner import vision_learner
@@ -144,6 +145,14 @@ class ImageSource:
                 f"on {self.size}×{self.size} images")
 
 # %% ../nbs/10b_images.ipynb #4eb7d35e
+def _check_folder(t, path):
+    "`check_labels` for a folder of images, whose classes are its sub-folders"
+    n = t.label.value_counts().sort_index()
+    if len(n)<2: raise InputError(f"the folder has a single class sub-folder: {n.index[0]!r} ({n.iloc[0]:,} images): there is nothing to "
+                                  f"balance; put each class in its own sub-folder: {path}/<class>/<image>")
+    if (n<2).any(): raise InputError(f"class sub-folders with fewer than 2 images, which cannot be both trained on and scored: "
+                                     f"{ {str(k): int(v) for k,v in n[n<2].items()} }; add images or leave those sub-folders out")
+
 def compare_images(
     path, # An image folder (class sub-folders), a CSV of paths and labels, or a `DataFrame` (`image`, `label` columns)
     label:str=None, # With a CSV: the label column
@@ -174,10 +183,11 @@ def compare_images(
         unseen = sorted(map(str, set(vdf.label) - set(df.label)))
         if unseen: raise InputError(f"validation classes {unseen} have no train images, so no model can learn them")
     allv = df if vdf is None else pd.concat([df, vdf], ignore_index=True)
+    if vdf is None and not isinstance(path, pd.DataFrame) and Path(path).is_dir(): _check_folder(df, path)
+    else: check_labels(pd.DataFrame({label or 'label': allv.label}), label or 'label')   # before any training
     source = ImageSource(allv, arch, size, num_workers)
-    if source.labels.c<2: raise InputError(f"the images have a single class ({source.labels.vocab[0]!r}): there is nothing to balance")
     seeds = _seeds(seeds, repeats, 1 if vdf is None else 3)
-    if vdf is None: splits,scored,mode = _cv_splits(source.labels.codes, folds, seeds),None,'cv'
+    if vdf is None: splits,scored,mode = _cv_splits(source.labels.codes, folds, seeds, source.labels.vocab),None,'cv'
     else:
         trn,val = np.arange(len(df)),np.arange(len(df), len(allv))
         splits,scored,mode = [(r, 0, trn, val) for r in range(len(seeds))],val,'holdout'

@@ -108,6 +108,7 @@ def test_bad_arguments_exit_2_with_one_line(capsys, argv, msg):
 def test_help_and_version(capsys):
     rc, out, _ = _run(capsys, '--help')
     assert rc == 0 and 'demo' in out and 'compare' in out
+    assert 'your own table (CSV, TSV or parquet) or images' in ' '.join(out.split())   # TSV is read too (.tsv, .tab)
     rc, out, _ = _run(capsys, 'compare', '--help')
     assert rc == 0 and all(o in out for o in ('--label', '--images', '--folds', '--repeats', '--metric', '--bins', '--arch', '--force'))
     assert f"({', '.join(QUICK_STRATEGIES)})" in re.sub(r'-\s+', '-', ' '.join(out.split()))   # --quick's help names the quick strategies (wrapped at hyphens)

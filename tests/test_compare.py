@@ -1,5 +1,6 @@
 "The comparison runner from Python: cross-validation scores every row once per repeat, rare classes are warned about, the demo's verdict."
-import warnings
+import subprocess, sys, warnings
+from pathlib import Path
 import numpy as np, pandas as pd, pytest, torch
 from sklearn.datasets import load_breast_cancer
 
@@ -79,8 +80,6 @@ def test_holdout_and_bad_input():
     assert runs.attrs['mode'] == 'holdout' and runs.attrs['n_scored'] == 100
     with pytest.raises(InputError, match=r"continuous columns hold infinite values \(inf/-inf\): \{'x1': 2\}, first in row 3"):
         compare_strategies(df.assign(x1=df.x1.where(~df.index.isin([3, 7]), np.inf)), label='y', progress=False)
-    with pytest.raises(InputError, match="classes with a single row cannot be cross-validated"):
-        compare_strategies(pd.concat([df, df.iloc[:1].assign(y='lonely')]), label='y', strategies=['plain'], progress=False)
     with pytest.raises(ValueError, match="folds must be between 2 and"):
         compare_strategies(df, label='y', strategies=['plain'], folds=1, progress=False)
     with pytest.raises(ValueError, match="unknown metric 'auc'"):
@@ -190,3 +189,60 @@ def test_plain_threshold_says_what_it_tunes():
     assert f"for the headline metric if it is {', '.join(_offset_scores)}, else for balanced_accuracy" in desc, desc
     assert set(_offset_scores) < set(METRICS) and not {'pr_auc', 'ece', 'minority_recall', 'log_loss'} & set(_offset_scores)
 
+
+
+def test_labels_refused_before_any_training(monkeypatch):
+    "The Python API runs the command line's one label check (check_labels) before training anything, naming the classes"
+    import imbalance_fastai.compare as cmp
+    import imbalance_fastai.images as img
+    monkeypatch.setattr(cmp, '_train', lambda *a, **k: pytest.fail('trained on labels that check_labels refuses'))
+    df = _planted(200)
+    with pytest.raises(InputError, match=r"label column 'y' has a single class \('a'\): there is nothing to balance"):
+        compare_strategies(df.assign(y='a'), label='y', strategies=['oversample'], progress=False)
+    with pytest.raises(InputError, match=r"label column 'y' has a single class \('a'\)"):   # a hold-out of the same class too
+        compare_strategies(df.assign(y='a').iloc[:150], df.assign(y='a').iloc[150:], 'y', strategies=['oversample'], progress=False)
+    lonely = df.iloc[:1].assign(y='lonely')
+    for trn, val in ((pd.concat([df, lonely]), None), (pd.concat([df.iloc[:150], lonely]), df.iloc[150:])):   # cross-validated, a hold-out
+        with pytest.raises(InputError, match=r"classes with fewer than 2 rows, which cannot be both trained on and scored: \{'lonely': 1\}"):
+            compare_strategies(trn, val, 'y', strategies=['plain'], progress=False)
+    with pytest.raises(InputError, match=r"cannot be cross-validated .*: \['lonely'\]; drop those rows"):   # the runner's own check names it too
+        cmp._cv_splits(np.repeat([0, 1, 2], [5, 5, 1]), 2, [0], ['common', 'mid', 'lonely'])
+    # images: a class of one image is named (it used to be "codes [1]"); the images need not exist, nothing is opened
+    pics = pd.DataFrame({'image': [f'{i}.png' for i in range(7)], 'label': ['cat'] * 6 + ['dog']})
+    with pytest.raises(InputError, match=r"\{'dog': 1\}"):
+        img.compare_images(pics, progress=False)
+    with pytest.raises(InputError, match=r"a single class \('cat'\)"):
+        img.compare_images(pics.assign(label='cat'), progress=False)
+
+
+def test_continuous_label_advice_is_followable(tmp_path):
+    "A continuous label: the advice names bins=, which compare_strategies takes, binning as the command line's --bins does"
+    from imbalance_fastai.files import load_for_compare
+    df = _planted(300)
+    df = df.assign(y=df.x1 * 2 + np.random.default_rng(1).normal(size=len(df)))
+    with pytest.raises(InputError, match=r"label column 'y' looks continuous \(300 distinct values: a regression target\); "
+                                         r"pass --bins N .*from Python, bins=5"):
+        compare_strategies(df, label='y', strategies=['plain'], progress=False)
+    runs = compare_strategies(df, label='y', bins=3, strategies=['plain'], folds=2, epochs=1, layers=[8], progress=False)
+    assert len(runs.attrs['vocab']) == 3 and runs.n_scored.sum() == len(df)
+    assert sum(runs[f'scored_{v}'].sum() for v in runs.attrs['vocab']) == len(df)
+    counts = sorted(v['rows'] for v in runs.attrs['class_counts'].values())
+    assert counts == [100, 100, 100], counts   # quantile bins: a third of the rows each
+    assert np.issubdtype(df.y.dtype, np.floating)   # the caller's frame is not modified
+    df.to_csv(tmp_path / 'y.csv', index=False)   # the same bins as the command line's --bins
+    d, _, _ = load_for_compare(tmp_path / 'y.csv', 'y', bins=3)
+    assert sorted(map(str, d.y.unique())) == sorted(runs.attrs['vocab'])
+    h = compare_strategies(df.iloc[:200], df.iloc[200:], 'y', bins=3, strategies=['plain'], seeds=1, epochs=1, layers=[8], progress=False)
+    assert h.n_scored.tolist() == [100] and len(h.attrs['vocab']) == 3
+
+
+def test_no_read_only_array_warning():
+    "pandas 3 hands out read-only views; the runner's batches are read from copies, so torch never warns (checked in a fresh process: torch warns once)"
+    code = ("import warnings, torch, sys; torch.set_num_threads(1); sys.path.insert(0, 'tests'); "
+            "warnings.filterwarnings('error', message='The given NumPy array is not writable'); "
+            "from test_compare import _planted; from imbalance_fastai.compare import compare_strategies; "
+            "r = compare_strategies(_planted(200), label='y', strategies=['oversample', 'smote', 'plain+threshold'], folds=2, epochs=1, "
+            "layers=[8], progress=False); print('ok', len(r))")
+    res = subprocess.run([sys.executable, '-W', 'ignore', '-c', code], capture_output=True, text=True, timeout=300,
+                         cwd=Path(__file__).parent.parent)
+    assert res.stdout.strip().endswith('ok 8'), (res.stdout, res.stderr[-3000:])
