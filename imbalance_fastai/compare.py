@@ -10,12 +10,12 @@ from fastcore.basics import store_attr, ifnone
 from fastprogress.fastprogress import progress_bar, IN_NOTEBOOK
 with warnings.catch_warnings():   # importing fastai warns that torch.jit.script is deprecated: noise on every command
     warnings.simplefilter('ignore', FutureWarning)
-    from fastai.torch_core import set_seed, tensor, to_device
+    from fastai.torch_core import set_seed
     from fastai.callback.core import Callback, CancelValidException
     from fastai.callback.progress import ProgressCallback   # noqa: F401 (patches Learner.no_bar)
     from fastai.callback.schedule import fit_one_cycle       # noqa: F401 (patches Learner.fit_one_cycle)
     from fastai.data.block import CategoryBlock
-    from fastai.tabular.core import TabularPandas, Categorify, FillMissing, Normalize, ReadTabBatch
+    from fastai.tabular.core import TabularPandas, Categorify, FillMissing, Normalize
     from fastai.tabular.learner import tabular_learner
     from imbalance_fastai.core import Labels, encode_labels
     from imbalance_fastai.data import long_tailed_digits
@@ -107,13 +107,6 @@ def _check_finite(df, cont):
         raise InputError(f"continuous columns hold infinite values (inf/-inf): {cols}, first in row {int(np.flatnonzero(bad.any(1))[0])}; "
                          "replace them with NaN (FillMissing then fills them) or drop those rows")
 
-class _ReadTabBatch(ReadTabBatch):
-    "fastai's `ReadTabBatch` on copies of a batch's columns: pandas 3 hands out read-only views, which torch warns about turning into tensors"
-    def encodes(self, to):
-        res = (tensor(to.cats.to_numpy(copy=True)).long(),) + ((tensor(to.conts.to_numpy(copy=True)).float(),) if to.with_cont else ())
-        if all(n in to.items.columns for n in to.y_names): res += (tensor(to.targ.to_numpy(copy=True)),)
-        return res if to.device is None else to_device(res, to.device)
-
 class TabularSource:
     "The rows of a table, and how one run's `TabularPandas` and `tabular_learner` are built from them"
     kind = 'table'
@@ -152,10 +145,8 @@ class TabularSource:
         return TabularPandas(df, procs=[Categorify, FillMissing, Normalize], cat_names=self.cat_names, cont_names=cont, y_names=self.label,
                              y_block=CategoryBlock(vocab=list(self.labels.vocab)), splits=[list(range(len(train))), list(range(len(train), len(df)))])
     def default_bs(self, n_train): return auto_bs(n_train)
-    def dl_kwargs(self, data)->dict:
-        "What every `DataLoaders` of `data` is built with (a strategy's too): batches read from copies of the columns"
-        return dict(after_batch=[_ReadTabBatch(data)])
-    def dataloaders(self, data, bs, val_bs): return data.dataloaders(bs=bs, val_bs=val_bs, **self.dl_kwargs(data))
+    def dl_kwargs(self, data)->dict: return {}   # what every `DataLoaders` of `data` is built with (a strategy's too): fastai's defaults
+    def dataloaders(self, data, bs, val_bs): return data.dataloaders(bs=bs, val_bs=val_bs)
     def test_dl(self, dls, rows): return dls.test_dl(self.df.iloc[rows])
     def learner(self, dls, loss_func=None, cbs=None): return tabular_learner(dls, layers=self.layers, loss_func=loss_func, cbs=cbs)
     def describe(self): return f"tabular_learner(layers={self.layers or [200, 100]})"

@@ -16,7 +16,7 @@ def _table(out):
     lines = out.splitlines()
     head = lines[0]
     assert head.startswith('strategy'), head
-    assert all(c in head for c in OTHERS) and 'vs plain: difference [95% interval]' in head, head
+    assert all(c in head for c in OTHERS) and re.search(r'vs plain: difference \[95%( simultaneous)? interval\]', head), head
     res = {}
     for line in lines[1:]:
         if not line.strip(): break
@@ -41,6 +41,7 @@ def _check_verdict(out, label='balanced acc'):
     intervals above zero; with one, the verdict names a strategy marked 'better' (the table's best when the best is
     marked) and quotes its row; without one, it says no strategy beats plain, and names the best other strategy."""
     tab, v = _table(out), _verdict(out)
+    pct = '95% simultaneous' if '[95% simultaneous interval]' in out else '95%'   # several strategies: intervals for all at once
     others = {k: r for k, r in tab.items() if k != 'plain'}
     for nm, r in others.items():   # printed to 3 decimals: an interval from +0.000 may be either
         assert (r['vs'] == 'better') == (r['lo'] > 0) or r['lo'] == 0, (nm, r)
@@ -51,14 +52,14 @@ def _check_verdict(out, label='balanced acc'):
     beats = {k for k, r in others.items() if r['vs'] == 'better'}
     plain = tab['plain']['score']
     detail = lambda k: (f"{tab[k]['score']:.3f} against plain's {plain:.3f}, a difference of {tab[k]['diff']:+.3f} "
-                        f"(95% interval {tab[k]['lo']:+.3f} to {tab[k]['hi']:+.3f})")
+                        f"({pct} interval {tab[k]['lo']:+.3f} to {tab[k]['hi']:+.3f})")
     if beats:
         named = re.match(r'Verdict: (\S+) ', v).group(1)
         assert named in beats and detail(named) in v, (v, tab)
-        if best & beats: assert named in best and v.startswith(f"Verdict: {named} is best on {label} and beats plain training beyond the 95% interval: "), v
+        if best & beats: assert named in best and v.startswith(f"Verdict: {named} is best on {label} and beats plain training beyond the {pct} interval: "), v
         else:
             assert max(tab[k]['score'] for k in beats) == tab[named]['score'], (v, tab)   # the best of those that beat plain
-            assert v.startswith(f"Verdict: {named} beats plain training on {label} beyond the 95% interval: ") and 'but its difference to plain is within its interval' in v, v
+            assert v.startswith(f"Verdict: {named} beats plain training on {label} beyond the {pct} interval: ") and 'but its difference to plain is within its interval' in v, v
     else:
         assert v.startswith(f"Verdict: no strategy beats plain training on {label}"), (v, tab)
         named = re.search(r'the best(?: other)?, (\S+?),? ', v).group(1)
