@@ -146,6 +146,13 @@ def _bends(loss_func):
     g = getattr(lf, 'gamma', None)   # fastai's `FocalLoss`/`FocalLossFlat`: their focusing `gamma`
     return _focusing_bend(type(lf).__name__, g) if isinstance(g, (int, float)) else None
 
+def _miscalibrated(mean_probs, prior, n:int):
+    "The class whose mean probability over `n` rows is furthest from its prior, beyond 3 standard errors of a share on `n` rows and 1.5x; else `None`"
+    m,t = np.asarray(mean_probs, np.float64),np.asarray(prior, np.float64)
+    with np.errstate(divide='ignore', invalid='ignore'):
+        off = (np.abs(m-t) > 3*np.sqrt(t*(1-t)/n)) & ((m>1.5*t) | (m<t/1.5))
+        return int(np.flatnonzero(off)[np.abs(np.log(m[off]/t[off])).argmax()]) if off.any() else None
+
 def _warn_bent(learn, who='PriorCorrection'):
     "Warn that the corrected probabilities are approximate when the learner's loss bends them (unless a temperature undoes the bend)"
     found = _bends(_trained_loss(learn))
@@ -370,11 +377,7 @@ class PriorCorrection(Callback):
         chk = self.__dict__.pop('_check', None)
         if not chk or chk[1]==0: return
         m,n,t = _np(chk[0]/chk[1]),chk[1],self.priors(self.n_out)[1]
-        if len(m)!=len(t): return
-        with np.errstate(divide='ignore', invalid='ignore'):
-            off = (np.abs(m-t) > 3*np.sqrt(t*(1-t)/n)) & ((m>1.5*t) | (m<t/1.5))   # beyond 3 standard errors of a class share on n rows, and 1.5x
-        if not off.any(): return
-        k = int(np.flatnonzero(off)[np.abs(np.log(m[off]/t[off])).argmax()])
+        if len(m)!=len(t) or (k:=_miscalibrated(m, t, n)) is None: return
         names = self.vocab if self.vocab is not None and len(self.vocab)==len(t) else range(len(t))
         self.__dict__['_warned'] = True
         warnings.warn(f"PriorCorrection: on the {n} validation rows the mean probability of class {names[k]!r} is {m[k]:.3g}, but its prior is "

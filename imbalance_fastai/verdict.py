@@ -12,6 +12,7 @@ from .scores import METRICS, Predictions, score_predictions, _score
 from .compare import class_counts
 from .strategies import STRATEGIES
 from .metrics import _offset_scores
+from .prior import _miscalibrated
 
 # %% auto #0
 __all__ = ['paired_bootstrap', 'summarize', 'verdict', 'format_table', 'plot_comparison', 'class_table', 'write_report']
@@ -267,6 +268,15 @@ def _notes(summary):
         tuned = m if m in _offset_scores else 'balanced_accuracy'   # what best_offsets tunes for
         res.append(f"plain+threshold trains on 80% of {'each train fold' if a['mode']=='cv' else 'the train rows'} and tunes "
                    f"per-class decision offsets for {METRICS[tuned].label} on the other 20%.")
+    pr = a.get('predictions')
+    if 'plain+prior' in idx and pr is not None and 'plain' in pr.strategies:   # PriorCorrection's own check, on plain's probabilities
+        p,n = np.mean([pr.probs[('plain', r)].mean(0) for r in pr.repeats('plain')], 0),len(pr.targets)
+        share = np.bincount(pr.targets, minlength=len(p))/n
+        if (k:=_miscalibrated(p, share, n)) is not None:
+            res.append(f"plain+prior: plain's probabilities are not calibrated here: its mean probability of {pr.vocab[k]!r} is {p[k]:.3g}, "
+                       f"but that class is {share[k]:.3g} of the scored rows ({p[k]/share[k]:.2g}x). plain+prior divides them by the prior, "
+                       f"so it decides that class far too {'often' if p[k]>share[k] else 'rarely'}: its row is PriorCorrection on an "
+                       "uncalibrated model (learn.calibrate() on held-out rows first would give it probabilities worth dividing).")
     if 'oversample+prior' in idx:
         cc,tp = class_counts(summary),a.get('target_prior')
         if cc is not None and tp=='valid' and a['mode']=='holdout' and cc.scored_per_repeat.nunique()==1:

@@ -146,3 +146,18 @@ def test_notes_say_where_the_minority_classes_come_from():
     assert "of the train folds taken together (single train folds rank the classes near the cut differently): 'rare'." in note(runs)
     runs.attrs.update(mode='holdout', minority_every_fold=True)
     assert "the rarest 30% of the classes of the train split: 'rare'." in note(runs)
+
+
+def test_notes_flag_plain_prior_on_an_uncalibrated_plain():
+    "plain+prior divides plain's probabilities by the prior: the report says so when those are off (PriorCorrection's own check), and only then"
+    from imbalance_fastai.verdict import _notes
+    y, a, b = _sim(np.random.default_rng(5), n_rare=40)
+    share = np.bincount(y) / len(y)
+    def notes(p_rare):
+        pr = Predictions(y, ['common', 'rare'])
+        for nm, d in (('plain', a), ('plain+prior', b)):
+            pr.add(nm, 0, np.arange(len(y)), np.tile([1 - p_rare, p_rare], (len(y), 1)), d)
+        return [n for n in _notes(summarize(_runs(pr), n_boot=50)) if n.startswith("plain+prior: plain's probabilities")]
+    assert notes(share[1]) == []                                     # calibrated on average: nothing to say
+    (n,) = notes(0.5)
+    assert "its mean probability of 'rare' is 0.5, but that class is 0.118 of the scored rows (4.2x)" in n and 'far too often' in n, n
