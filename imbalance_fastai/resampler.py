@@ -291,6 +291,9 @@ def _pk_batches(self:Resampler, bs, names=('bs', 'n_samples')):
     if bs%P: raise ValueError(f"{b}={bs} is not a multiple of classes_per_batch={P}: every batch holds K rows of each of its P "
                               f"classes, so {b} must be P*K (e.g. {b}={max(bs//P, 1)*P})")
     if self.n_samples<bs: raise ValueError(f"an epoch of {self.n_samples} rows holds no batch of {b}={bs}: pass a smaller {b} or a larger {n}")
+    if self._n is not None and self._n%bs:   # the length asked for is not whole batches: say what the epoch holds instead
+        warnings.warn(f"{n}={self._n} is not a multiple of {b}={bs}: classes_per_batch lays out whole batches, so each epoch "
+                      f"has {self._n//bs} batches ({self._n//bs*bs} rows); pass {n}={self._n//bs*bs} or {(self._n//bs+1)*bs} to say so")
     return self.n_samples//bs
 
 @patch
