@@ -269,7 +269,9 @@ def _notes(summary):
         res.append(f"plain+threshold trains on 80% of {'each train fold' if a['mode']=='cv' else 'the train rows'} and tunes "
                    f"per-class decision offsets for {METRICS[tuned].label} on the other 20%.")
     pr = a.get('predictions')
-    if 'plain+prior' in idx and pr is not None and 'plain' in pr.strategies:   # PriorCorrection's own check, on plain's probabilities
+    if 'plain+prior' in idx and pr is not None and 'plain' in pr.strategies and a['mode']=='cv':
+        # PriorCorrection's own check on plain's probabilities; out of fold, the scored rows have the train folds' class shares
+        # (a hold-out may have other shares, as the demo's balanced one: there plain's mean probabilities rightly differ)
         p,n = np.mean([pr.probs[('plain', r)].mean(0) for r in pr.repeats('plain')], 0),len(pr.targets)
         share = np.bincount(pr.targets, minlength=len(p))/n
         if (k:=_miscalibrated(p, share, n)) is not None:

@@ -161,3 +161,7 @@ def test_notes_flag_plain_prior_on_an_uncalibrated_plain():
     assert notes(share[1]) == []                                     # calibrated on average: nothing to say
     (n,) = notes(0.5)
     assert "its mean probability of 'rare' is 0.5, but that class is 0.118 of the scored rows (4.2x)" in n and 'far too often' in n, n
+    pr = Predictions(y, ['common', 'rare'])
+    for nm, d in (('plain', a), ('plain+prior', b)): pr.add(nm, 0, np.arange(len(y)), np.tile([.5, .5], (len(y), 1)), d)
+    runs = _runs(pr); runs.attrs['mode'] = 'holdout'   # a hold-out's shares need not be the train split's (the demo's is balanced)
+    assert not any(n.startswith("plain+prior: plain's probabilities") for n in _notes(summarize(runs, n_boot=50)))
