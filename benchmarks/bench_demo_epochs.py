@@ -6,7 +6,7 @@
 to beat plain by 0.10 balanced accuracy on that setup; this script runs the same demo (long-tailed digits, ratio 20,
 the fixed balanced hold-out, 3 seeds, every default strategy) at 5, 10 and 20 epochs, so the README can say how much
 of the gain is plain training being short. Each cell: balanced accuracy (mean of the 3 seeds) and the paired difference
-to plain with its 95% bootstrap interval, as `summarize` computes them.
+to plain with its 95% bootstrap interval, as `summarize` computes them (simultaneous over the strategies).
 """
 from __future__ import annotations
 import os, platform, sys, time, warnings
@@ -36,7 +36,8 @@ def to_markdown(res, load0, load1):
          f"{platform.machine()}, torch {torch.__version__}, one thread; load average {load0:.1f} at the start, {load1:.1f} "
          f"at the end. `run_demo(epochs=E)`: long-tailed digits (ratio 20), the fixed balanced hold-out of 500 rows, "
          "3 seeds, every default strategy trained for the optimizer steps of E plain epochs. Each cell: balanced accuracy "
-         "(mean of the seeds) · difference to plain [95% paired-bootstrap interval]; the best strategy of each column in bold.", "",
+         "(mean of the seeds) · difference to plain [95% paired-bootstrap interval, simultaneous over the strategies of the column, as "
+         "`summarize` gives it]; the best strategy of each column in bold.", "",
          "| strategy | " + " | ".join(f"{ep} epochs" for ep in res) + " |", "|---|" + "---|"*len(res)]
     s0 = next(iter(res.values()))[0]
     for nm in s0.index:
