@@ -19,45 +19,14 @@ with warnings.catch_warnings():   # importing fastai warns that torch.jit.script
     from fastai.tabular.learner import tabular_learner
     from imbalance_fastai.core import Labels, encode_labels
     from imbalance_fastai.data import long_tailed_digits
-    from imbalance_fastai.scores import (METRICS, Predictions, score_predictions, stratified_folds, _holdout,
-                                         class_counts, _class_counts, _minority, _warn_rare)   # noqa: F401 (class_counts importable from here)
+    from imbalance_fastai.scores import (METRICS, Predictions, score_predictions, stratified_folds, _holdout,   # noqa: F401 (class_counts,
+                                         class_counts, _class_counts, _minority, _warn_rare,   # InputError and check_labels importable from here)
+                                         InputError, check_labels, _binned)
     from imbalance_fastai.strategies import (Strategy, RunSetup, STRATEGIES, DEFAULT_STRATEGIES,   # noqa: F401 (importable from here)
                                              DEMO_STRATEGIES, QUICK_STRATEGIES)
 
 # %% auto #0
-__all__ = ['InputError', 'check_labels', 'infer_columns', 'TabularSource', 'auto_bs', 'compare_strategies', 'run_demo']
-
-# %% ../nbs/10_compare.ipynb #bf99e5c7
-class InputError(ValueError):
-    "Bad input (a file, a column, a class) that the command line reports as one line on stderr, with exit status 2"
-
-# %% ../nbs/10_compare.ipynb #019c9091
-def check_labels(
-    df:pd.DataFrame, # The table
-    label:str, # Name of the label column
-    bins:int=None, # Bin a continuous label into this many quantiles (`--bins`)
-)->Labels:
-    "The classes of `df[label]` as `Labels`, or an `InputError` saying why they cannot be compared"
-    if label not in df.columns:
-        raise InputError(f"label column {label!r} not found; the columns are {list(map(str, df.columns))}")
-    y = df[label]
-    if y.isna().any(): raise InputError(f"label column {label!r} has {int(y.isna().sum())} missing values; drop those rows first")
-    try: lbls = encode_labels(y, n_bins=bins)
-    except ValueError as e:
-        if 'look continuous' not in str(e): raise InputError(f"label column {label!r}: {e}") from None
-        raise InputError(f"label column {label!r} looks continuous ({y.nunique()} distinct values: a regression target); pass --bins N "
-                         "to compare over N quantile bins of it (e.g. --bins 5; from Python, bins=5)") from None
-    if lbls.c<2: raise InputError(f"label column {label!r} has a single class ({lbls.vocab[0]!r}): there is nothing to balance")
-    small = {str(v): int(n) for v,n in zip(lbls.vocab, lbls.counts) if n<2}
-    if small:
-        raise InputError(f"label column {label!r} has classes with fewer than 2 rows, which cannot be both trained on and "
-                         f"scored: {small}; drop those rows or merge the classes")
-    return lbls
-
-def _binned(df, label, bins=None):
-    "`(df, labels)`: `df` with its label checked by `check_labels` and, with `bins`, replaced by the name of its quantile bin"
-    lbls = check_labels(df, label, bins)
-    return (df if bins is None else df.assign(**{label: np.asarray(lbls.vocab, dtype=object)[lbls.codes]})),lbls
+__all__ = ['infer_columns', 'TabularSource', 'auto_bs', 'compare_strategies', 'run_demo']
 
 # %% ../nbs/10_compare.ipynb #a07a8651
 def infer_columns(

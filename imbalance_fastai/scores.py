@@ -12,7 +12,8 @@ from .core import Labels, encode_labels
 from .data import _class_ranks
 
 # %% auto #0
-__all__ = ['METRICS', 'DECISION_METRICS', 'score_predictions', 'Predictions', 'stratified_folds', 'class_counts']
+__all__ = ['METRICS', 'DECISION_METRICS', 'score_predictions', 'Predictions', 'stratified_folds', 'class_counts', 'InputError',
+           'check_labels']
 
 # %% ../nbs/09a_scores.ipynb #bc78f62b
 from .metrics import _counts_score, _rarest_classes   # the library's one definition of each decision metric (scikit-learn's)
@@ -160,3 +161,35 @@ def _warn_rare(counts, min_rows, mode):
            "no --valid-pct) scores every row")
     warnings.warn(f"few rows to score in classes {lst} (fewer than {min_rows}): their recall moves by 1/n with each row, "
                   f"so their scores, and the minority recall, are uncertain; {why}", stacklevel=4)
+
+# %% ../nbs/09a_scores.ipynb #bf99e5c7
+class InputError(ValueError):
+    "Bad input (a file, a column, a class) that the command line reports as one line on stderr, with exit status 2"
+
+# %% ../nbs/09a_scores.ipynb #019c9091
+def check_labels(
+    df:pd.DataFrame, # The table
+    label:str, # Name of the label column
+    bins:int=None, # Bin a continuous label into this many quantiles (`--bins`)
+)->Labels:
+    "The classes of `df[label]` as `Labels`, or an `InputError` saying why they cannot be compared"
+    if label not in df.columns:
+        raise InputError(f"label column {label!r} not found; the columns are {list(map(str, df.columns))}")
+    y = df[label]
+    if y.isna().any(): raise InputError(f"label column {label!r} has {int(y.isna().sum())} missing values; drop those rows first")
+    try: lbls = encode_labels(y, n_bins=bins)
+    except ValueError as e:
+        if 'look continuous' not in str(e): raise InputError(f"label column {label!r}: {e}") from None
+        raise InputError(f"label column {label!r} looks continuous ({y.nunique()} distinct values: a regression target); pass --bins N "
+                         "to compare over N quantile bins of it (e.g. --bins 5; from Python, bins=5)") from None
+    if lbls.c<2: raise InputError(f"label column {label!r} has a single class ({lbls.vocab[0]!r}): there is nothing to balance")
+    small = {str(v): int(n) for v,n in zip(lbls.vocab, lbls.counts) if n<2}
+    if small:
+        raise InputError(f"label column {label!r} has classes with fewer than 2 rows, which cannot be both trained on and "
+                         f"scored: {small}; drop those rows or merge the classes")
+    return lbls
+
+def _binned(df, label, bins=None):
+    "`(df, labels)`: `df` with its label checked by `check_labels` and, with `bins`, replaced by the name of its quantile bin"
+    lbls = check_labels(df, label, bins)
+    return (df if bins is None else df.assign(**{label: np.asarray(lbls.vocab, dtype=object)[lbls.codes]})),lbls
