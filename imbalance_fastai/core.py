@@ -172,7 +172,7 @@ def encode_labels(
     "Encode raw label `values` as `Labels`, binning a continuous target into `n_bins` quantiles on request"
     if isinstance(values, torch.Tensor): values = values.detach().cpu().numpy()
     if isinstance(values, pd.DataFrame): values = _frame_labels(values)
-    if isinstance(values, (pd.Series, pd.Index)): ser = pd.Series(values)
+    if isinstance(values, (pd.Series, pd.Index, pd.api.extensions.ExtensionArray)): ser = pd.Series(values)   # `df.y.values` of a string column too
     else:
         try: arr = values if isinstance(values, np.ndarray) else np.asarray(values)
         except ValueError: arr = np.array([None]*len(values)); arr[:] = list(values)   # ragged tag lists
@@ -262,7 +262,7 @@ def _raw_labels(src, **kwargs):
     for attr in ('targets', 'labels', 'y'):
         if hasattr(src, attr) and not callable(getattr(src, attr)): return getattr(src, attr)
     if callable(getattr(src, 'get_labels', None)): return src.get_labels()
-    if isinstance(src, (np.ndarray, list, tuple, pd.Series, pd.Index, torch.Tensor, pd.DataFrame)): return src
+    if isinstance(src, (np.ndarray, list, tuple, pd.Series, pd.Index, torch.Tensor, pd.DataFrame, pd.api.extensions.ExtensionArray)): return src
     raise TypeError(f"cannot read labels from a {type(src).__name__}: pass labels=... (one label per item) or "
                     "label_fn=... (a function of the dataset that returns all its labels)")
 
