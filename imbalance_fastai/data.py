@@ -29,7 +29,7 @@ def _check_valid_pct(valid_pct):
     if not 0<=valid_pct<1: raise ValueError(f"valid_pct must be in [0,1), got {valid_pct}")
 
 def stratified_split(labels, valid_pct:float=0.2, seed:int=None):
-    "Train and valid index arrays, split class by class, every class keeping at least one train row"
+    "Train and valid index arrays, split class by class, every class keeping at least one train row (`StratifiedSplitter` gives fastai's lists)"
     _check_valid_pct(valid_pct)
     lbls = get_labels(labels)
     codes = lbls.codes if not lbls.multi else _rarest(lbls)
