@@ -70,4 +70,6 @@ if __name__ == '__main__':
     p.add_argument('--bs', type=int, default=64)
     args = p.parse_args()
     main(args.epochs, args.bs)
-    if dist.is_initialized(): dist.destroy_process_group()
+    if dist.is_initialized():   # leave together: a rank that tears down gloo while the other still talks to it aborts both
+        dist.barrier()
+        dist.destroy_process_group()
