@@ -114,7 +114,6 @@ class TabularSource:
         return TabularPandas(df, procs=[Categorify, FillMissing, Normalize], cat_names=self.cat_names, cont_names=cont, y_names=self.label,
                              y_block=CategoryBlock(vocab=list(self.labels.vocab)), splits=[list(range(len(train))), list(range(len(train), len(df)))])
     def default_bs(self, n_train): return auto_bs(n_train)
-    def dl_kwargs(self, data)->dict: return {}   # what every `DataLoaders` of `data` is built with (a strategy's too): fastai's defaults
     def dataloaders(self, data, bs, val_bs): return data.dataloaders(bs=bs, val_bs=val_bs)
     def test_dl(self, dls, rows): return dls.test_dl(self.df.iloc[rows])
     def learner(self, dls, loss_func=None, cbs=None): return tabular_learner(dls, layers=self.layers, loss_func=loss_func, cbs=cbs)

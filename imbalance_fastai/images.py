@@ -126,15 +126,14 @@ class ImageSource:
         dblock = DataBlock(blocks=(ImageBlock, CategoryBlock(vocab=list(self.labels.vocab))), get_x=ColReader('image'),
                            get_y=ColReader('label'), splitter=lambda items: (list(range(n)), list(range(n, len(items)))))
         return dblock.datasets(df)
-    def dl_kwargs(self, data=None)->dict:
-        "What every `DataLoaders` of `data` is built with: images squished to `size`, as float tensors"
+    def _dl_kwargs(self):
         from fastai.data.transforms import ToTensor, IntToFloatTensor
         from fastai.vision.augment import Resize
         kw = dict(after_item=[Resize(self.size, method='squish'), ToTensor()], after_batch=[IntToFloatTensor()])
         if self.num_workers is not None: kw['num_workers'] = self.num_workers
         return kw
     def default_bs(self, n_train): return 64
-    def dataloaders(self, data, bs, val_bs): return data.dataloaders(bs=bs, val_bs=val_bs, **self.dl_kwargs(data))
+    def dataloaders(self, data, bs, val_bs): return data.dataloaders(bs=bs, val_bs=val_bs, **self._dl_kwargs())
     def test_dl(self, dls, rows): return dls.test_dl(self.df.iloc[rows], with_labels=True)
     def learner(self, dls, loss_func=None, cbs=None):
         from fastai.vision.learner import vision_learner

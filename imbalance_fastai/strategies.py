@@ -78,8 +78,7 @@ def _smote_check(s):
 def _smote_dls(s):
     from imblearn.over_sampling import SMOTENC
     k = min(5, int(s.labels.counts.min())-1)   # SMOTE needs k_neighbors+1 rows in each class it oversamples
-    kw = s.source.dl_kwargs(s.data) if s.source is not None else {}   # how the source reads its batches
-    return imblearn_dataloaders(s.data, SMOTENC(categorical_features='auto', k_neighbors=k), bs=s.bs, seed=s.seed, val_bs=s.val_bs, **kw)
+    return imblearn_dataloaders(s.data, SMOTENC(categorical_features='auto', k_neighbors=k), bs=s.bs, seed=s.seed, val_bs=s.val_bs)
 
 def _drw_check(s):
     start = DeferredReweighting().switch_epoch(s.epochs)
