@@ -130,10 +130,10 @@ def _item(items, i):
     r = repr(items.iloc[i] if hasattr(items, 'iloc') else items[i])
     return r if len(r)<=120 else r[:117]+'...'
 
-def _ignore_how(codes):
-    "How to pass labels read with `strict=False`: the callback takes the train items', the factory every source item's"
+def _ignore_how(codes:bool=False):
+    "How to pass labels read with `strict=False` (with the mask `codes`): the callback takes the train items', the factory every source item's"
     return ("pass labels read with strict=False: OverSamplingCallback(labels=get_labels(dls, strict=False)) (the train "
-            f"items), or weighted_dataloaders(dblock, items, labels=get_labels(dblock.datasets(items), {codes}strict=False)) "
+            f"items), or weighted_dataloaders(dblock, items, labels=get_labels(dblock.datasets(items), {'codes=codes, ' if codes else ''}strict=False)) "
             "(every source item)")
 
 def _multi_hot(lists, vocab=None, items=None, strict=True):
@@ -147,7 +147,7 @@ def _multi_hot(lists, vocab=None, items=None, strict=True):
         unk = sorted({str(flat[j]) for j in np.flatnonzero(idx<0)[:1000]})
         raise ValueError(f"{len(bad)} of {len(lists)} items have labels that are not in the vocab: {unk[:5]} (first: item {bad[0]}"
                          f"{'' if items is None else ', '+_item(items, bad[0])}); the vocab is {list(vocab)[:10]}. Fix those labels, add "
-                         "them to the vocab (e.g. BBoxLblBlock(vocab=...)); to ignore them, "+_ignore_how(''))
+                         "them to the vocab (e.g. BBoxLblBlock(vocab=...)); to ignore them, "+_ignore_how())
     res = np.zeros((len(lists), len(vocab)), dtype=bool)
     res[row[idx>=0], idx[idx>=0]] = True
     return res, vocab
@@ -400,7 +400,7 @@ def _mask_labels(srcs, codes=None, strict=True):
         eg = '; '.join(f"{_item(srcs, i)} has {(c+np.flatnonzero(pc[i, c:])).tolist()[:8]}" for i in bad[:3])
         raise ValueError(f"{len(bad)} of {len(pc)} masks have pixel values outside the vocabulary of {c} codes "
                          f"{list(codes)[:10] if codes is not None else ''} (values 0..{c-1}): {eg}. Add the missing "
-                         "classes to MaskBlock(codes=...) or remap those values in the masks; to ignore them, "+_ignore_how('codes=codes, '))
+                         "classes to MaskBlock(codes=...) or remap those values in the masks; to ignore them, "+_ignore_how(codes=True))
     unseen = np.flatnonzero(~pc.any(0))
     if codes is None and len(unseen):   # a Datasets or arrays carry no codes: a stray value would add classes unnoticed
         warnings.warn(f"no mask codes were given, so the masks' values 0..{n_val-1} are read as {n_val} classes, but "

@@ -57,13 +57,13 @@ def paired_bootstrap(
 def _q(x, level): return np.quantile(x, [(1-level)/2, 1-(1-level)/2])
 
 def _joint_tail(d, level):
-    "Tail share `t` whose `[t, 1-t]` quantile intervals of every row of `d` (strategies x resamples) hold together in a share `level` of the resamples"
+    "`(t, k)`: the tail share `t` whose `[t, 1-t]` quantile intervals of the `k` varying rows of `d` (strategies x resamples) hold together in a share `level` of the resamples"
     d = d[np.ptp(d, 1)>0]   # a strategy whose difference never varies has a point interval, and no say
-    if len(d)<2: return (1-level)/2
+    if len(d)<2: return (1-level)/2,len(d)
     n = d.shape[1]
     r = stats.rankdata(d, axis=1)   # ranks 1..n, ties averaged
     edge = np.minimum(r-.5, n+.5-r).min(0)/n   # per resample: how far into a tail its most extreme strategy lies
-    return float(np.quantile(edge, 1-level))
+    return float(np.quantile(edge, 1-level)),len(d)
 
 def summarize(
     runs:pd.DataFrame, # The output of `compare_strategies` (or `compare_images`)
@@ -89,7 +89,7 @@ def summarize(
         M,boot = METRICS[metric],paired_bootstrap(pr, metric, minority, n_boot, seed)
         base = boot['plain'][1]
         d = np.stack([b-base for nm,(v,b) in boot.items() if nm!='plain']) if len(boot)>1 else np.zeros((0, n_boot))
-        t = _joint_tail(d, level) if simultaneous else (1-level)/2
+        t,family = _joint_tail(d, level) if simultaneous else ((1-level)/2, 1)
         for nm,(v,b) in boot.items():
             res.loc[nm, ['lo','hi']] = np.clip(_q(b, level), M.lo, M.hi)
             res.loc[nm, ['diff','diff_lo','diff_hi']] = [v-boot['plain'][0], *np.quantile(b-base, [t, 1-t])]
@@ -100,7 +100,7 @@ def summarize(
     res['epochs'],res['seconds'],res['runs'] = g.epochs.mean().round().astype(int),g.seconds.mean(),g.size()
     res.index.name = 'strategy'
     res.attrs.update(a, metric=metric, level=level, n_boot=n_boot if pr is not None else 0,
-                     family=int((np.ptp(d, 1)>0).sum()) if pr is not None and simultaneous else 1,
+                     family=family if pr is not None else 1,
                      diff_level=1-2*t if pr is not None else level)   # each difference's own level, widened for the family
     return res
 
