@@ -8,6 +8,7 @@ import numpy as np, pandas as pd
 from fastcore.basics import store_attr, patch, ifnone
 from fastcore.meta import delegates
 from fastai.callback.core import Callback
+from fastai.callback.schedule import LRFinder
 from fastai.distributed import DistributedDL
 from .core import get_labels, TrainPriors, _mask_codes
 from .resampler import Resampler, _check_strategy, _check_args, _check_wgts, _check_keywords, _resampler_kw
@@ -27,11 +28,15 @@ def _unwrap(dl):
     "The DataLoader inside fastai's `DistributedDL` (or `ShardedDL`), or `dl` itself"
     return dl.dl if isinstance(dl, DistributedDL) else dl
 
+def _in_lr_find(learn)->bool:
+    "Whether the fit under way is fastai's `lr_find`: a mock fit, after which the model is restored as it was"
+    return any(isinstance(cb, LRFinder) for cb in getattr(learn, 'cbs', ()))
+
 @delegates(Resampler)   # the Resampler's keywords show in the signature; any other keyword is refused
 class OverSamplingCallback(Callback):
     "Resample the train split while fitting; the `dls` you pass, validation and inference are left alone"
     order = 12   # after fastai's DistributedTrainer (11), before progress (60) and schedulers
-    _stateattrs = ('resampler', '_twin', '_epoch_kw')   # a fit's per-row arrays are never pickled (`learn.export`)
+    _stateattrs = ('resampler', '_twin', '_epoch_kw', '_mock')   # a fit's per-row arrays are never pickled (`learn.export`)
     def __init__(self,
         strategy=None, # 'oversample' (`None`: the default, or 'partial' with an alpha schedule), 'undersample', 'partial', 'natural', 'repeat_factor', a float alpha or {class: share}
         alpha=0.5, # Partial-balance exponent, or a fastai schedule of it over the fit (e.g. `SchedLin(0,1)`; with 'partial' only)
@@ -67,7 +72,7 @@ class OverSamplingCallback(Callback):
         "No fit under way: no resampler, no twin (also after unpickling)"
         super()._init_state()
         self.resampler = self._twin = None
-        self._epoch_kw = {}
+        self._epoch_kw,self._mock = {},False
 
     _nth = 0   # how many other OverSamplingCallbacks the learner had when this one was attached
     @property
@@ -109,6 +114,15 @@ class OverSamplingCallback(Callback):
             f"this Learner already has an OverSamplingCallback, and is fitted with {len(mine)}: {' and '.join(map(_describe, mine))}; "
             "only one can resample the train split: remove one (learn.remove_cb(learn.over_sampling)), or pass your strategy to one of them")
         self._finish()
+        self._mock = _in_lr_find(self.learn)
+        if self._mock: self._lr_find_epochs()
+
+    def _lr_find_epochs(self):
+        "`lr_find` sets `n_epoch` so that its `num_it` batches fit in epochs of the natural train DataLoader: more epochs when resampled ones are shorter"
+        natural = _unwrap(self.dls.train)
+        self.resampler = r = self._build_resampler(natural.dataset, _mask_codes(natural))   # kept for `_build`: labels are read once
+        n_nat,n_res = len(natural),len(resample_dl(natural, r))
+        if n_res: self.learn.n_epoch = max(self.n_epoch, -(-self.n_epoch*n_nat//n_res))
 
     def before_train(self):
         "Train this epoch on the resampled twin of the train DataLoader: only `learn.dl` is set, as fastai's `DistributedTrainer` does"
@@ -118,20 +132,22 @@ class OverSamplingCallback(Callback):
         self.learn.dl = self._twin
 
     def after_train(self):
-        "Record the class counts of the epoch just trained on"
+        "Record the class counts of the epoch just trained on (not `lr_find`'s: they stay those of the last fit)"
         idxs = getattr(_unwrap(self._twin), 'last_idxs', None)
-        if idxs is not None: self.sampled.append(self.resampler.sampled_counts(idxs))
+        if idxs is not None and not self._mock: self.sampled.append(self.resampler.sampled_counts(idxs))
 
     def after_fit(self): self._finish()
 
     def _build(self, dl):
         "The resampler and the resampled twin of `dl`, the fit's train DataLoader (sharded when fastai's `DistributedDL` wraps it)"
         natural = _unwrap(dl)
-        r = self._build_resampler(natural.dataset, _mask_codes(natural))   # MaskBlock's codes: mask values are checked against them
+        r = self.resampler   # built at `before_fit` in `lr_find`
+        if r is None: r = self._build_resampler(natural.dataset, _mask_codes(natural))   # MaskBlock's codes: mask values are checked against them
         twin = resample_dl(natural, r)
         if natural is not dl: twin = ShardedDL(twin, rank=dl.rank, world_size=dl.world_size, device=dl.device)
         _check_batches(twin)   # an epoch that holds no batch is refused before anything is trained
-        self.resampler,self.sampled,self._twin = r,[],twin
+        self.resampler,self._twin = r,twin
+        if not self._mock: self.sampled = []
 
     def _build_resampler(self, ds, codes=None):
         lbls = _resample_labels(ds, self.labels, self.wgts, self.n_bins, self.label_fn, codes)
@@ -147,9 +163,9 @@ class OverSamplingCallback(Callback):
         return {'alpha': float(self.alpha((self.epoch-self.defer_epochs)/max(self.n_epoch-self.defer_epochs-1, 1)))}
 
     def _finish(self):
-        "Keep the priors of the fit that ends (or was stopped); drop its resampler and twin, and `learn.dl` if it is the twin"
+        "Keep the priors of the fit that ends (or was stopped; not of `lr_find`, which restores the model); drop its resampler and twin, and `learn.dl` if it is the twin"
         r = self.resampler
-        if r is not None: self._priors,self._by_weight,self._vocab = self.priors,r.by_weight,list(r.labels.vocab)
+        if r is not None and not self._mock: self._priors,self._by_weight,self._vocab = self.priors,r.by_weight,list(r.labels.vocab)
         if self._twin is not None and getattr(self.learn, 'dl', None) is self._twin: self.learn.dl = None
         self._init_state()
 
