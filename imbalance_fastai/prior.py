@@ -5,10 +5,10 @@
 # %% ../nbs/06_prior.ipynb #df214102
 from __future__ import annotations
 import warnings
-import numpy as np, torch
+import numpy as np, pandas as pd, torch
 from fastcore.basics import store_attr, ifnone, getcallable
 from fastai.callback.core import Callback
-from .core import get_labels, TrainPriors
+from .core import get_labels, Labels, TrainPriors
 from .callback import OverSamplingCallback
 from .losses import _focusing_bend
 from .longtail import DeferredReweighting
@@ -178,8 +178,17 @@ def _reweight(prior, factor, multilabel):
 _BY_WEIGHT = ("its train split was resampled by wgts alone, with no class labels (its target could not be read as classes), so "
               "the class prior the model saw is not known: pass train_prior=... (and target_prior=...), or labels=... to the resampler")
 
+def _synthetic_priors(dls, lbls:Labels):
+    "`TrainPriors` of a train split with rows marked `is_synthetic` (`imblearn_resample` appends SMOTE's so): natural from the real rows, sampled from all; `None` if none is marked"
+    items = getattr(getattr(dls, 'train_ds', None), 'items', None)
+    if not isinstance(items, pd.DataFrame) or 'is_synthetic' not in items.columns or len(items)!=len(lbls): return None
+    real = ~items['is_synthetic'].to_numpy(bool)
+    if real.all() or not real.any() or getattr(lbls, 'pixel_counts', None) is not None: return None
+    nat = lbls.codes[real].mean(0) if lbls.multi else np.bincount(lbls.codes[real], minlength=lbls.c)/real.sum()
+    return TrainPriors(nat, TrainPriors.from_labels(lbls).natural, lbls.vocab)
+
 def _learner_priors(learn)->TrainPriors:
-    "The `TrainPriors` of `learn`: its `OverSamplingCallback`'s, its train DataLoader's resampler's, or its train labels'; or why it has none"
+    "The `TrainPriors` of `learn`: its `OverSamplingCallback`'s, its train DataLoader's resampler's, or its train labels' (real rows' and all rows' when some are synthetic); or why it has none"
     os = next((cb for cb in learn.cbs if isinstance(cb, OverSamplingCallback)), None)
     if os is not None and os.priors is not None: return os.priors
     if os is not None and os.by_weight: return _BY_WEIGHT
@@ -189,7 +198,7 @@ def _learner_priors(learn)->TrainPriors:
     try: lbls = get_labels(learn.dls)
     except Exception as e: return f"{type(e).__name__}: {e}"
     if len(lbls)==0: return "the train split is empty (as in a learner from load_learner)"
-    return TrainPriors.from_labels(lbls)
+    return ifnone(_synthetic_priors(learn.dls, lbls), TrainPriors.from_labels(lbls))
 
 # %% ../nbs/06_prior.ipynb #808d5742
 _decisions = ('balanced', 'accuracy')
