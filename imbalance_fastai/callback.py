@@ -85,7 +85,7 @@ class OverSamplingCallback(Callback):
     @property
     def name(self): return 'over_sampling' + (f'_{self._nth+1}' if self._nth else '')
 
-    _by_weight,_vocab = False,None   # the last fit's (class defaults: for callbacks pickled before they were kept)
+    _by_weight,_vocab,_drawn = False,None,0   # the last fit's, and the epochs drawn by all fits (class defaults: for callbacks pickled before they were kept)
     @property
     def by_weight(self)->bool:
         "Whether this fit (or the last) resampled by `wgts` alone, its target not readable as classes: it then has no class priors"
@@ -152,9 +152,12 @@ class OverSamplingCallback(Callback):
     def _build_resampler(self, ds, codes=None):
         lbls = _resample_labels(ds, self.labels, self.wgts, self.n_bins, self.label_fn, codes)
         kw = {'seed': None, **self.resampler_kwargs}
-        if kw['seed'] is None: kw['seed'] = _shared_seed()   # one seed for all ranks of a distributed fit
+        given = kw['seed'] is not None
+        if not given: kw['seed'] = _shared_seed()   # one seed for all ranks of a distributed fit
         alpha = self.alpha(0.) if callable(self.alpha) else self.alpha
-        return Resampler(lbls, strategy=self.strategy, alpha=alpha, wgts=self.wgts, **kw)
+        r = Resampler(lbls, strategy=self.strategy, alpha=alpha, wgts=self.wgts, **kw)
+        if given: r.epoch = self._drawn   # a given seed's stream goes on where the last fit left it: each fit draws new epochs
+        return r
 
     def _epoch_overrides(self):
         "This epoch's `Resampler.sample` overrides: natural while deferred, else the alpha of the schedule"
@@ -165,7 +168,7 @@ class OverSamplingCallback(Callback):
     def _finish(self):
         "Keep the priors of the fit that ends (or was stopped; not of `lr_find`, which restores the model); drop its resampler and twin, and `learn.dl` if it is the twin"
         r = self.resampler
-        if r is not None and not self._mock: self._priors,self._by_weight,self._vocab = self.priors,r.by_weight,list(r.labels.vocab)
+        if r is not None and not self._mock: self._priors,self._by_weight,self._vocab,self._drawn = self.priors,r.by_weight,list(r.labels.vocab),r.epoch
         if self._twin is not None and getattr(self.learn, 'dl', None) is self._twin: self.learn.dl = None
         self._init_state()
 
