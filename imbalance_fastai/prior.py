@@ -9,7 +9,7 @@ import numpy as np, pandas as pd, torch
 from fastcore.basics import store_attr, ifnone, getcallable
 from fastai.callback.core import Callback
 from .core import get_labels, Labels, TrainPriors
-from .callback import OverSamplingCallback
+from .callback import OverSamplingCallback, _in_lr_find
 from .losses import _focusing_bend
 from .longtail import DeferredReweighting
 from .decisions import (_np, _along, _activation_kind, _balanced_rule, _base_loss, _correction, _logit_scale, _temperature,
@@ -366,7 +366,8 @@ class PriorCorrection(Callback):
     def before_epoch(self): self._fitting = False
     def before_train(self): self._fitting,self._shift = True,None
     def after_fit(self):
-        if self._fitting: self.capture_priors(); self.__dict__['_warned'] = False   # a new fit: its probabilities are checked again
+        "After a training fit, read the priors it trained on (not after `lr_find`, which restores the model as it was)"
+        if self._fitting and not _in_lr_find(self.learn): self.capture_priors(); self.__dict__['_warned'] = False   # a new fit: its probabilities are checked again
         self._fitting,self._shift = False,None
 
     def before_validate(self):
