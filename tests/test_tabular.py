@@ -285,6 +285,27 @@ def test_digits_smote_for_the_demo(digits):
     assert sampling_summary(sel)['sampled'].tolist() == [trn.min()] * 10
 
 
+@pytest.mark.parametrize('sampler', ['SMOTENC', 'RandomUnderSampler'])
+def test_prior_correction_corrects_to_the_real_rows_prior_through_export(mixed, sampler, tmp_path):
+    "A synthesised train split (SMOTENC's rows marked is_synthetic) is not the natural prior: the real rows' 80/15/5 is"
+    from fastai.learner import load_learner
+    from imbalance_fastai.prior import PriorCorrection
+    dls = imblearn_dataloaders(mixed, sampler, bs=32, seed=0)
+    learn = tabular_learner(dls, layers=[16], cbs=PriorCorrection(), path=tmp_path)
+    real = np.bincount(mixed.train.ys['y'], minlength=3) / len(mixed.train)
+    np.testing.assert_allclose(learn.prior_correction.natural_prior, real)
+    np.testing.assert_allclose(learn.prior_correction.sampled_prior, [1/3] * 3)
+    with learn.no_bar(), learn.no_logging(): learn.fit(2, 1e-2)
+    np.testing.assert_allclose(learn.prior_correction.natural_prior, real)   # recaptured after fit, the same
+    with learn.no_bar(): probs = learn.get_preds()[0]
+    assert probs[:, 2].mean() < 0.15   # the 5% class, which a balanced model gives about 1/3
+    learn.export('smote.pkl')
+    loaded = load_learner(tmp_path / 'smote.pkl')
+    np.testing.assert_allclose(loaded.prior_correction.natural_prior, real)
+    row = _mixed_df().iloc[-1]   # a raw validation row
+    with learn.no_bar(), loaded.no_bar(): torch.testing.assert_close(loaded.predict(row)[2], learn.predict(row)[2])
+
+
 class _SimShardedDL:
     "A `ShardedDL` in a simulated group of ranks: rank 0 draws first and `_sync` hands its object to the others"
     @staticmethod

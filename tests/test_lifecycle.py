@@ -1,0 +1,318 @@
+"""A fastai learner's whole lifecycle with the library's callbacks and losses, driven as a fastai user drives it: `lr_find`,
+`fit` (twice), `fit_one_cycle`, `fine_tune`, `validate`, `get_preds` on a `test_dl`, `predict`, `show_results`,
+`ClassificationInterpretation`, `export`/`load_learner`, `to_fp16`, callbacks added and removed mid-session, and learners
+that share one `DataLoaders` (and fastai's default loss object)."""
+import pickle, warnings
+import numpy as np, pytest, torch
+from torch import nn
+import matplotlib
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt
+from fastai.learner import Learner, load_learner
+from fastai.callback.core import Callback
+from fastai.callback.schedule import fit_one_cycle, lr_find, SchedLin  # noqa: F401 (patch Learner)
+from fastai.callback.fp16 import MixedPrecision  # noqa: F401 (patches Learner.to_fp16)
+from fastai.callback.progress import ProgressCallback  # noqa: F401 (patches Learner.no_bar)
+from fastai.data.block import DataBlock, TransformBlock, CategoryBlock
+from fastai.data.core import DataLoaders
+from fastai.data.transforms import IndexSplitter
+from fastai.interpret import ClassificationInterpretation
+from fastai.losses import CrossEntropyLossFlat
+from fastai.tabular.learner import tabular_learner
+from fastai.torch_core import set_seed, TensorImage
+
+from imbalance_fastai.callback import OverSamplingCallback
+from imbalance_fastai.prior import PriorCorrection
+from imbalance_fastai.losses import FocalLoss, BalancedSoftmaxLoss, LogitAdjustedLoss, class_weights
+from imbalance_fastai.longtail import DeferredReweighting, LDAMLoss, AsymmetricLoss
+from imbalance_fastai.decouple import tau_normalize
+import imbalance_fastai.metrics, imbalance_fastai.calibration  # noqa: F401 (patch Learner.tune_threshold, Learner.calibrate)
+from trained import small_dls
+
+torch.set_num_threads(1)
+BS = 40   # small_dls: 400 train rows (270, 89, 41 of each class): undersampled, 123 rows, 3 full batches and 3 rows
+
+
+CALLBACKS = {
+    'oversample': lambda: [OverSamplingCallback(seed=0)],
+    'undersample': lambda: [OverSamplingCallback('undersample', seed=0)],
+    'classes_per_batch': lambda: [OverSamplingCallback(classes_per_batch=2, seed=0)],
+    'alpha_schedule': lambda: [OverSamplingCallback(alpha=SchedLin(0., 1.), seed=0)],
+    'deferred+prior': lambda: [OverSamplingCallback(defer_epochs=1, seed=0), PriorCorrection()],
+    'undersample+prior': lambda: [OverSamplingCallback('undersample', seed=0), PriorCorrection()],
+    'prior': lambda: [PriorCorrection()],
+    'drw+prior': lambda: [DeferredReweighting(start_epoch=1), PriorCorrection()],
+}
+LOSSES = {
+    'default': lambda dls: None,
+    'focal': lambda dls: FocalLoss(),
+    'weighted': lambda dls: CrossEntropyLossFlat(weight=class_weights(dls)),
+    'logit_adjusted': lambda dls: LogitAdjustedLoss(dls),
+    'balanced_softmax': lambda dls: BalancedSoftmaxLoss(dls),
+    'ldam': lambda dls: LDAMLoss(dls),
+}
+
+
+def learner(cbs='oversample', loss='default', path=None, dls=None, **kwargs):
+    "A tabular learner on `small_dls('multiclass')` (targets `(bs, 1)`) with the named callbacks and loss"
+    if dls is None: dls, _ = small_dls('multiclass', bs=BS)
+    set_seed(0)
+    return tabular_learner(dls, layers=[16], cbs=CALLBACKS[cbs]() if isinstance(cbs, str) else cbs,
+                           loss_func=LOSSES[loss](dls), path=path, **kwargs)
+
+def fit(learn, n=2, how='fit', **kwargs):
+    with warnings.catch_warnings(), learn.no_bar(), learn.no_logging():
+        warnings.simplefilter('ignore')
+        getattr(learn, how)(n, **kwargs)
+    return learn
+
+def preds(learn, dl=None, **kwargs):
+    with warnings.catch_warnings(), learn.no_bar():
+        warnings.simplefilter('ignore')
+        return learn.get_preds(dl=dl, with_decoded=True, **kwargs)
+
+def dl_state(dl): return dl, len(dl), dl.n, dl.shuffle, dl.drop_last, dl.bs, type(dl)
+
+def _test_rows(learn):
+    _, df = small_dls('multiclass', bs=BS)
+    return learn.dls.test_dl(df.iloc[400:480]), df
+
+
+@pytest.mark.parametrize('cbs', [k for k in CALLBACKS if k != 'drw+prior'])
+def test_lr_find_sweeps_its_range_and_leaves_the_learner_as_it_was(cbs, tmp_path):
+    "lr_find restores the model: dls, loss, what the callbacks recorded and the predictions are those of the last fit"
+    learn = fit(learner(cbs, path=tmp_path))
+    train, lf, before = dl_state(learn.dls.train), learn.loss_func, preds(learn)
+    os = getattr(learn, 'over_sampling', None)
+    counts, prior = (None, None) if os is None else (os.sampled_counts.copy(), os.train_prior)
+    with learn.no_bar(): learn.lr_find(num_it=8, stop_div=False, show_plot=False)
+    # fastai sizes lr_find as one epoch of the natural DataLoader (10 batches), which undersampled holds 3
+    assert len(learn.recorder.lrs) == 8 and learn.recorder.lrs[-1] == pytest.approx(1e-7 * (10 / 1e-7) ** (7 / 8))
+    assert dl_state(learn.dls.train) == train and learn.loss_func is lf
+    after = preds(learn)
+    torch.testing.assert_close(after[0], before[0]); assert torch.equal(after[2], before[2])
+    if os is not None:   # a deferred fit ended balanced, a scheduled one at alpha=1; lr_find's one epoch is natural, or at alpha=0
+        assert counts.equals(os.sampled_counts); np.testing.assert_allclose(os.train_prior, prior)
+
+
+@pytest.mark.xfail(strict=True, reason="DeferredReweighting.after_fit keeps lr_find's mock fit as trained_loss (None when lr_find "
+                   "stops before its switch epoch), so PriorCorrection then reads an unweighted training prior; fix belongs in 05a_longtail")
+def test_lr_find_keeps_what_deferred_reweighting_trained_with(tmp_path):
+    learn = fit(learner('drw+prior', path=tmp_path), 3)
+    w, before = learn.deferred_reweighting.applied_weight, preds(learn)
+    with learn.no_bar(): learn.lr_find(num_it=6, show_plot=False)   # stops in lr_find's first epoch, before its switch epoch
+    assert learn.deferred_reweighting.applied_weight is not None and torch.equal(learn.deferred_reweighting.applied_weight, w)
+    torch.testing.assert_close(preds(learn)[0], before[0])
+
+
+class Drawn(Callback):
+    "Record the rows of every resampled training epoch, across fits"
+    order = OverSamplingCallback.order + 1
+    def __init__(self): self.rows = []
+    def after_train(self): self.rows.append(np.sort(self.learn.dl.last_idxs))
+
+@pytest.mark.parametrize('how', ['fit', 'fit_one_cycle', 'fine_tune'])
+def test_every_fit_draws_new_epochs_and_restores_the_dataloaders(how):
+    "fit twice, fit_one_cycle, fine_tune (two fits): with a seed, each fit goes on with its stream; `dls` stay exactly as passed"
+    learn = learner([OverSamplingCallback('undersample', seed=0), Drawn()])
+    train = dl_state(learn.dls.train)
+    fit(learn, 1, how); fit(learn, 1, how)
+    n = 2 * (2 if how == 'fine_tune' else 1)
+    assert len(learn.drawn.rows) == n
+    # undersampling keeps the 41 rarest rows and draws 41 of each other class afresh: no two epochs take the same rows
+    assert len({a.tobytes() for a in learn.drawn.rows}) == n
+    assert dl_state(learn.dls.train) == train and learn.over_sampling.resampler is None
+    assert learn.over_sampling.sampled_counts.values.tolist() == [[41, 41, 41]]   # the last fit's one epoch
+    again = learner([OverSamplingCallback('undersample', seed=0), Drawn()])
+    fit(again, 2 * n if how == 'fine_tune' else n, 'fit')
+    assert all(np.array_equal(a, b) for a, b in zip(learn.drawn.rows, again.drawn.rows))   # the seed reproduces the session
+
+
+@pytest.mark.parametrize('cbs,loss', [(c, 'default') for c in CALLBACKS] + [('deferred+prior', l) for l in LOSSES if l != 'default']
+                         + [('drw+prior', 'ldam'), ('undersample', 'focal')])
+def test_export_load_learner_predicts_and_decides_the_same(cbs, loss, tmp_path):
+    "After export and load_learner: the same probabilities and decisions on a test_dl and in predict (the prior correction, the rule)"
+    learn = fit(learner(cbs, loss, path=tmp_path))
+    if hasattr(learn, 'prior_correction'): learn.tune_threshold()   # a rule of the learner's own, on the corrected probabilities
+    with learn.no_bar(): learn.validate()
+    tdl, df = _test_rows(learn)
+    p = preds(learn, tdl)
+    learn.export('model.pkl')
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        loaded = load_learner(tmp_path / 'model.pkl')
+    q = preds(loaded, loaded.dls.test_dl(df.iloc[400:480]))
+    torch.testing.assert_close(q[0], p[0]); assert torch.equal(q[2], p[2])
+    assert repr(loaded.decision) == repr(learn.decision)
+    with loaded.no_bar(), learn.no_bar():
+        (_, c1, p1), (_, c2, p2) = learn.predict(df.iloc[420]), loaded.predict(df.iloc[420])
+    assert int(c1) == int(c2) == int(p[2][20]); torch.testing.assert_close(p2, p1)
+
+
+def test_interpretation_and_show_results_follow_the_learners_decisions():
+    "ClassificationInterpretation decides as get_preds(with_decoded=True) does: the corrected model's balanced decisions"
+    learn = fit(learner([OverSamplingCallback(seed=0), PriorCorrection()]), 3)
+    probs, targs, dec = preds(learn)
+    assert not torch.equal(dec, probs.argmax(1))   # balanced decisions, not the corrected argmax (the rare class more often)
+    with learn.no_bar():
+        interp = ClassificationInterpretation.from_learner(learn)
+        learn.show_results(max_n=4)
+    plt.close('all')
+    expected = np.zeros((3, 3), np.int64)
+    np.add.at(expected, (targs.view(-1).numpy(), dec.view(-1).numpy()), 1)
+    assert np.array_equal(interp.confusion_matrix(), expected)
+
+
+def test_to_fp16_on_cpu_keeps_corrected_probabilities_and_decisions():
+    learn = learner([OverSamplingCallback(seed=0), PriorCorrection()]).to_fp16()
+    fit(learn)
+    probs, _, dec = preds(learn)
+    assert probs.dtype == torch.float32 and torch.isfinite(probs).all()
+    torch.testing.assert_close(probs.sum(1), torch.ones(len(probs)), atol=1e-3, rtol=0)
+    assert torch.equal(dec, learn.decide(probs))
+    assert learn.over_sampling.sampled_counts.values.tolist() == [[133, 134, 133], [133, 133, 134]]   # 400 rows, balanced
+
+
+class TrainTargets(Callback):
+    def before_fit(self): self.ys = []
+    def after_batch(self):
+        if self.training: self.ys.append(self.yb[0].view(-1))
+
+def test_callbacks_added_and_removed_mid_session():
+    learn = fit(learner([]), 1)
+    plain_lf = learn.loss_func
+    learn.add_cb(OverSamplingCallback(seed=0))
+    rec = TrainTargets()
+    fit(learn, 1, cbs=rec)
+    assert np.bincount(torch.cat(rec.ys).numpy(), minlength=3).min() > 100   # balanced: 1/3 of 400 rows each, not 41
+    raw = preds(learn)[0]
+    learn.add_cb(PriorCorrection())
+    corrected = preds(learn)[0]
+    assert corrected[:, 2].mean() < raw[:, 2].mean() / 1.5   # the rarest class (8%) brought down from about 1/3
+    learn.remove_cb(learn.prior_correction)
+    assert learn.loss_func is plain_lf
+    torch.testing.assert_close(preds(learn)[0], raw)
+    learn.remove_cb(learn.over_sampling)
+    fit(learn, 1, cbs=rec)
+    assert np.bincount(torch.cat(rec.ys).numpy(), minlength=3)[2] < 60   # natural again: 41 of 400 rows
+    assert not hasattr(learn, 'over_sampling')
+
+
+def test_cbs_at_construction_and_add_cb_later_train_and_predict_the_same():
+    def run(at_init):
+        cbs = [OverSamplingCallback(seed=1), PriorCorrection()]
+        learn = learner(cbs if at_init else [])
+        if not at_init:
+            for cb in cbs: learn.add_cb(cb)
+        return preds(fit(learn))
+    a, b = run(True), run(False)
+    torch.testing.assert_close(a[0], b[0]); assert torch.equal(a[2], b[2])
+
+
+N = 300
+_rng = np.random.default_rng(0)
+Y = _rng.choice(3, N, p=[.75, .18, .07])
+X = torch.randn(N, 3, 8, 8) + torch.tensor(Y, dtype=torch.float32).view(-1, 1, 1, 1)
+VOCAB = np.array(['cat', 'dog', 'eel'])
+def get_x(i): return TensorImage(X[i])
+def get_y(i): return VOCAB[Y[i]]
+def image_dls(bs=32):
+    "A DataBlock of tiny in-memory images (3x8x8 tensors), 75/18/7%; its `loss_func` is the block's one object"
+    dblock = DataBlock(blocks=(TransformBlock, CategoryBlock), get_x=get_x, get_y=get_y, splitter=IndexSplitter(range(225, N)))
+    return dblock.dataloaders(np.arange(N), bs=bs)
+def cnn(): return nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 3))
+
+
+def test_two_learners_on_one_dataloaders_share_nothing_written(tmp_path):
+    "Everything done to one learner leaves the DataLoaders and fastai's default loss, which both learners hold, as they were"
+    dls = image_dls()
+    shared, train = dls.loss_func, dl_state(dls.train)
+    snap = pickle.dumps(shared)
+    other = Learner(dls, cnn(), cbs=OverSamplingCallback('undersample', seed=0))
+    a = Learner(dls, cnn(), path=tmp_path, cbs=[OverSamplingCallback(seed=0), DeferredReweighting(start_epoch=1), PriorCorrection()])
+    assert a.loss_func is not shared and other.loss_func is shared
+    fit(a); fit(other, 1); fit(a, 1, 'fit_one_cycle')
+    with a.no_bar(), warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        a.lr_find(num_it=10, show_plot=False); a.tune_threshold(); a.calibrate(); a.export('a.pkl')
+    assert pickle.dumps(shared) == snap and other.loss_func is shared and other.decision is None
+    assert dl_state(dls.train) == train and a.dls.train is dls.train and other.dls.train is dls.train
+    assert other.over_sampling.sampled_counts.values.tolist() == [[np.bincount(Y[:225]).min()] * 3]   # its own fit: the rarest count of each
+    p, _, d = preds(other)
+    assert torch.equal(d, p.argmax(1))
+
+
+@pytest.mark.parametrize('drop_last', [True, False])
+def test_undersampled_epochs_follow_the_train_dataloaders_drop_last(drop_last):
+    "The callback's epochs are batched as `dls.train` is: 123 undersampled rows in batches of 40, the last 3 kept only without drop_last"
+    dls, _ = small_dls('multiclass', bs=BS)
+    dls = DataLoaders(dls.train.new(drop_last=drop_last), dls.valid)
+    train = dl_state(dls.train)
+    learn = learner(cbs=[OverSamplingCallback('undersample', seed=0)], dls=dls)
+    rec = TrainTargets()
+    fit(learn, 1, cbs=rec)
+    assert [len(y) for y in rec.ys] == [40, 40, 40] + ([] if drop_last else [3])
+    assert dl_state(learn.dls.train) == train
+
+
+def test_image_datablock_lifecycle(tmp_path):
+    dls = image_dls()
+    learn = Learner(dls, cnn(), path=tmp_path, loss_func=FocalLoss(), cbs=[OverSamplingCallback(seed=0), PriorCorrection()])
+    with learn.no_bar(): learn.lr_find(num_it=10, show_plot=False)
+    fit(learn, 2, 'fit_one_cycle', lr_max=1e-2)
+    with learn.no_bar(), warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        learn.validate(); learn.show_results(max_n=3); plt.close('all')
+        tdl = learn.dls.test_dl(np.arange(225, N))
+        p = learn.get_preds(dl=tdl, with_decoded=True)
+        _, c, probs = learn.predict(np.int64(230))
+    assert int(c) == int(p[2][5]); torch.testing.assert_close(probs, p[0][5])
+    learn.export('img.pkl')
+    loaded = load_learner(tmp_path / 'img.pkl')
+    q = preds(loaded, loaded.dls.test_dl(np.arange(225, N)))
+    torch.testing.assert_close(q[0], p[0]); assert torch.equal(q[2], p[2])
+
+
+@pytest.mark.parametrize('strategy', ['oversample', 'repeat_factor'])
+def test_multilabel_lifecycle(strategy, tmp_path):
+    "MultiCategoryBlock targets: resampled, corrected per label, a threshold per label, all kept through export"
+    dls, df = small_dls('multilabel', bs=BS)
+    kw = dict(thresh=.3) if strategy == 'repeat_factor' else {}
+    set_seed(0)
+    learn = tabular_learner(dls, layers=[16], path=tmp_path, loss_func=AsymmetricLoss(),
+                            cbs=[OverSamplingCallback(strategy, seed=0, **kw), PriorCorrection()])
+    with learn.no_bar(): learn.lr_find(num_it=10, show_plot=False)
+    fit(learn, 2, 'fit_one_cycle')
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        rule = learn.tune_threshold()
+    assert learn.decision.multilabel and len(learn.decision.thresh) == 3
+    p = preds(learn, learn.dls.test_dl(df.iloc[400:]))
+    assert torch.equal(p[2], p[0] > torch.as_tensor(learn.decision.thresh, dtype=p[0].dtype))
+    learn.export('ml.pkl')
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        loaded = load_learner(tmp_path / 'ml.pkl')
+    q = preds(loaded, loaded.dls.test_dl(df.iloc[400:]))
+    torch.testing.assert_close(q[0], p[0]); assert torch.equal(q[2], p[2])
+    assert repr(loaded.decision) == repr(learn.decision) and rule is not None
+
+
+def test_retrain_classifier_and_tau_normalize_through_export(tmp_path):
+    "cRT then τ-norm on a prior-corrected learner: lr_find leaves them be, and export keeps the weights and the priors"
+    learn = fit(learner('prior', path=tmp_path), 2)
+    np.testing.assert_allclose(learn.prior_correction.sampled_prior, learn.prior_correction.natural_prior)
+    with learn.no_bar(), learn.no_logging(): learn.retrain_classifier(2)
+    np.testing.assert_allclose(learn.prior_correction.sampled_prior, [1/3] * 3)   # the classifier was re-trained balanced
+    tau_normalize(learn, 1.)
+    before = preds(learn)
+    with learn.no_bar(): learn.lr_find(num_it=10, show_plot=False)
+    after = preds(learn)
+    torch.testing.assert_close(after[0], before[0]); assert torch.equal(after[2], before[2])
+    tdl, df = _test_rows(learn)
+    p = preds(learn, tdl)
+    learn.export('crt.pkl')
+    loaded = load_learner(tmp_path / 'crt.pkl')
+    q = preds(loaded, loaded.dls.test_dl(df.iloc[400:480]))
+    torch.testing.assert_close(q[0], p[0]); assert torch.equal(q[2], p[2])
+    np.testing.assert_allclose(loaded.prior_correction.sampled_prior, [1/3] * 3)
