@@ -4,6 +4,7 @@
 
 # %% ../nbs/04_callback.ipynb #b98ffa41
 from __future__ import annotations
+import warnings
 import numpy as np, pandas as pd
 from fastcore.basics import store_attr, patch, ifnone
 from fastcore.meta import delegates
@@ -12,7 +13,7 @@ from fastai.callback.schedule import LRFinder
 from fastai.distributed import DistributedDL
 from .core import get_labels, TrainPriors, _mask_codes
 from .resampler import Resampler, _check_strategy, _check_args, _check_wgts, _check_keywords, _resampler_kw
-from .sampling import resample_dl, _shared_seed, _resample_labels, _check_batches
+from .sampling import resample_dl, _shared_seed, _resample_labels, _check_batches, _ResampledMixin
 from .distributed import ShardedDL
 from .epochs import _int, _a
 
@@ -27,6 +28,11 @@ def _describe(cb):
 def _unwrap(dl):
     "The DataLoader inside fastai's `DistributedDL` (or `ShardedDL`), or `dl` itself"
     return dl.dl if isinstance(dl, DistributedDL) else dl
+
+def _own_sampling(dl):
+    "What already resamples the train DataLoader `dl` (a factory's resampler, fastai's weights), or `None`"
+    if isinstance(dl, _ResampledMixin) and dl.resampler is not None: return f"it is a {type(dl).__name__} of weighted_dataloaders/resampled_dataloaders"
+    if getattr(dl, 'wgts', None) is not None: return f"it is fastai's {type(dl).__name__} (dls.weighted_dataloaders)"
 
 def _in_lr_find(learn)->bool:
     "Whether the fit under way is fastai's `lr_find`: a mock fit, after which the model is restored as it was"
@@ -141,6 +147,9 @@ class OverSamplingCallback(Callback):
     def _build(self, dl):
         "The resampler and the resampled twin of `dl`, the fit's train DataLoader (sharded when fastai's `DistributedDL` wraps it)"
         natural = _unwrap(dl)
+        if (why:=_own_sampling(natural)) is not None and not self._mock: warnings.warn(
+            f"learn.dls.train resamples its epochs already: {why}. While fitting, {_describe(self)} draws them instead, so "
+            "that sampling is not used: give the learner plain DataLoaders (dblock.dataloaders(...)), or remove the callback")
         r = self.resampler   # built at `before_fit` in `lr_find`
         if r is None: r = self._build_resampler(natural.dataset, _mask_codes(natural))   # MaskBlock's codes: mask values are checked against them
         twin = resample_dl(natural, r)

@@ -88,7 +88,8 @@ def retrain_classifier(self:Learner,
         if reset: lin.reset_parameters()
         if tau is not None: del lin._tau_norm   # new weights: an earlier τ-normalisation no longer applies
         for p in lin.parameters(): p.requires_grad_(True)
-        with self.removed_cbs([cb for cb in self.cbs if isinstance(cb, OverSamplingCallback)]):
+        with self.removed_cbs([cb for cb in self.cbs if isinstance(cb, OverSamplingCallback)]), warnings.catch_warnings():
+            warnings.filterwarnings('ignore', message='learn.dls.train resamples its epochs already')   # cRT draws its own batches
             self.fit_one_cycle(epochs, lr, cbs=[_FrozenBody(name), osc, *L(cbs)], reset_opt=True)
         done = True
     finally:
