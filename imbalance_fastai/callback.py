@@ -147,6 +147,8 @@ class OverSamplingCallback(Callback):
     def _build(self, dl):
         "The resampler and the resampled twin of `dl`, the fit's train DataLoader (sharded when fastai's `DistributedDL` wraps it)"
         natural = _unwrap(dl)
+        if len(natural.dataset)==0: raise ValueError("OverSamplingCallback: the train DataLoader has no rows (a learner from load_learner keeps "
+                                                     "empty DataLoaders): give the learner its training data (learn.dls = ...) before fitting")
         if (why:=_own_sampling(natural)) is not None and not self._mock: warnings.warn(
             f"learn.dls.train resamples its epochs already: {why}. While fitting, {_describe(self)} draws them instead, so "
             "that sampling is not used: give the learner plain DataLoaders (dblock.dataloaders(...)), or remove the callback")

@@ -316,8 +316,9 @@ class PriorCorrection(Callback):
         if self.multilabel is not None: return self.multilabel
         loss = getattr(self.learn, 'loss_func', None)
         kind = _activation_kind(loss)
-        if kind is None: raise ValueError(f"PriorCorrection cannot tell whether {loss!r} ends in a softmax or a sigmoid; "
-                                          "pass multilabel=False (softmax) or multilabel=True (sigmoid)")
+        if kind is None: raise ValueError(f"PriorCorrection corrects class probabilities, but cannot tell whether {_base_loss(self.learn)!r} ends "
+                                          "in a softmax or a sigmoid (a regression loss ends in neither: remove the callback); for a classification "
+                                          "loss without fastai's activation, pass multilabel=False (softmax) or multilabel=True (sigmoid)")
         return kind=='sigmoid'
 
     def priors(self,
