@@ -316,3 +316,20 @@ def test_retrain_classifier_and_tau_normalize_through_export(tmp_path):
     q = preds(loaded, loaded.dls.test_dl(df.iloc[400:480]))
     torch.testing.assert_close(q[0], p[0]); assert torch.equal(q[2], p[2])
     np.testing.assert_allclose(loaded.prior_correction.sampled_prior, [1/3] * 3)
+
+
+@pytest.mark.parametrize('kind,rule', [('binary', dict(thresh=.3)), ('multiclass', dict(costs=[[0, 1, 1], [5, 0, 1], [20, 1, 0]])),
+                                       ('multilabel', dict(thresh=[.2, .3, .4]))])
+def test_the_learners_rule_survives_lr_find_and_another_fit(kind, rule, tmp_path):
+    "A rule set with set_decision stays the learner's through lr_find and a further fit; decide() agrees with get_preds"
+    dls, _ = small_dls(kind, bs=BS)
+    set_seed(0)
+    learn = fit(tabular_learner(dls, layers=[16], path=tmp_path, cbs=[OverSamplingCallback(seed=0), PriorCorrection()]), 1)
+    learn.set_decision(**rule)
+    r, p = repr(learn.decision), preds(learn)
+    with learn.no_bar(): learn.lr_find(num_it=6, show_plot=False)
+    q = preds(learn)
+    assert repr(learn.decision) == r and torch.equal(q[2], p[2])
+    fit(learn, 1)
+    p = preds(learn)
+    assert repr(learn.decision) == r and torch.equal(torch.as_tensor(learn.decide(p[0])), p[2])
