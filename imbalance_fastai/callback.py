@@ -31,7 +31,8 @@ def _unwrap(dl):
 
 def _own_sampling(dl):
     "What already resamples the train DataLoader `dl` (a factory's resampler, fastai's weights), or `None`"
-    if isinstance(dl, _ResampledMixin) and dl.resampler is not None: return f"it is a {type(dl).__name__} of weighted_dataloaders/resampled_dataloaders"
+    if isinstance(dl, _ResampledMixin) and dl.resampler is not None:
+        return f"it is a {type(dl).__name__} drawing from its {type(dl.resampler).__name__} (weighted_dataloaders, imblearn_dataloaders)"
     if getattr(dl, 'wgts', None) is not None: return f"it is fastai's {type(dl).__name__} (dls.weighted_dataloaders)"
 
 def _in_lr_find(learn)->bool:
