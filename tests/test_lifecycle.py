@@ -30,7 +30,7 @@ import imbalance_fastai.metrics, imbalance_fastai.calibration  # noqa: F401 (pat
 from trained import small_dls
 
 torch.set_num_threads(1)
-BS = 40   # small_dls: 400 train rows (270, 89, 41 of each class): undersampled, 123 rows, 3 full batches and 3 rows
+BS = 40   # small_dls: 400 train rows (257, 102, 41 of each class): undersampled, 123 rows, 3 full batches and 3 rows
 
 
 CALLBACKS = {
