@@ -35,6 +35,14 @@ def _own_sampling(dl):
         return f"it is a {type(dl).__name__} drawing from its {type(dl.resampler).__name__} (weighted_dataloaders, imblearn_dataloaders)"
     if getattr(dl, 'wgts', None) is not None: return f"it is fastai's {type(dl).__name__} (dls.weighted_dataloaders)"
 
+def _check_unshared(cb, learn):
+    "Refuse to attach `cb` to `learn` while another learner holds it: a callback keeps what its learner's fits recorded"
+    old = cb.__dict__.get('_learn')
+    if learn is not None and old is not None and old is not learn and any(o is cb for o in getattr(old, 'cbs', ())):
+        raise ValueError(f"this {type(cb).__name__} is attached to another Learner already, and a callback keeps the state of its "
+                         f"learner's fits: give each learner its own (build the callbacks per learner, e.g. cbs=[{type(cb).__name__}()] "
+                         "in each call), or learn.remove_cb it from the other first")
+
 def _in_lr_find(learn)->bool:
     "Whether the fit under way is fastai's `lr_find`: a mock fit, after which the model is restored as it was"
     return any(isinstance(cb, LRFinder) for cb in getattr(learn, 'cbs', ()))
@@ -87,6 +95,7 @@ class OverSamplingCallback(Callback):
     @learn.setter
     def learn(self, learn):
         "Attached (`add_cb` sets `learn`) beside another one, this one is `learn.over_sampling_2`: removing it keeps `learn.over_sampling`"
+        _check_unshared(self, learn)   # one learner at a time
         if learn is not None: self._nth = sum(isinstance(cb, OverSamplingCallback) and cb is not self for cb in learn.cbs)
         self.__dict__['_learn'] = learn
     @property

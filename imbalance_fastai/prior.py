@@ -9,7 +9,7 @@ import numpy as np, pandas as pd, torch
 from fastcore.basics import store_attr, ifnone, getcallable
 from fastai.callback.core import Callback
 from .core import get_labels, Labels, TrainPriors
-from .callback import OverSamplingCallback, _in_lr_find
+from .callback import OverSamplingCallback, _in_lr_find, _check_unshared
 from .losses import _focusing_bend
 from .longtail import DeferredReweighting
 from .decisions import (_np, _along, _activation_kind, _balanced_rule, _base_loss, _correction, _logit_scale, _temperature,
@@ -255,6 +255,7 @@ class PriorCorrection(Callback):
     def learn(self, learn):
         "Attaching the callback (`add_cb` sets `learn`) captures the priors the learner holds now and gives it its own `DecisionLoss`"
         old = self.__dict__.get('_learn')
+        _check_unshared(self, learn)   # one learner at a time: its priors and decisions are that learner's
         if learn is None and old is not None: _detach_decisions(old, self)
         if learn is not None: self._check_fits(learn)   # before anything is attached: a refused callback leaves the learner as it was
         self.__dict__['_learn'] = learn
