@@ -240,6 +240,9 @@ def test_two_learners_on_one_dataloaders_share_nothing_written(tmp_path):
     assert other.over_sampling.sampled_counts.values.tolist() == [[np.bincount(Y[:225]).min()] * 3]   # its own fit: the rarest count of each
     p, _, d = preds(other)
     assert torch.equal(d, p.argmax(1))
+    for cb in (a.over_sampling, a.prior_correction):   # a callback object is one learner's: a second one is refused
+        with pytest.raises(ValueError, match=f'this {type(cb).__name__} is attached to another Learner already'): Learner(dls, cnn(), cbs=cb)
+    assert a.over_sampling.learn is a and a.loss_func.correction is a.prior_correction
 
 
 @pytest.mark.parametrize('drop_last', [True, False])
