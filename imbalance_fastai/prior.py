@@ -416,7 +416,7 @@ class PriorCorrection(Callback):
         ax = self._ax(pred)
         c = pred.shape[ax] if pred.ndim>1 else 1
         if self._shift is None:   # once per prediction run, at its first batch
-            if self._fitting: self.capture_priors()   # those after_fit captures: an OverSamplingCallback's of this fit
+            if self._fitting and not _in_lr_find(self.learn): self.capture_priors()   # those after_fit captures: an OverSamplingCallback's of this fit
             self.n_out = c
             s,t = self.priors(c)
             ml = self.is_multilabel or c==1

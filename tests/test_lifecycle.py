@@ -95,6 +95,16 @@ def test_lr_find_sweeps_its_range_and_leaves_the_learner_as_it_was(cbs, tmp_path
         assert counts.equals(os.sampled_counts); np.testing.assert_allclose(os.train_prior, prior)
 
 
+def test_lr_find_with_training_metrics_of_the_decisions_keeps_the_priors(tmp_path):
+    "Training metrics of the learner's decisions (MinorityRecall) read the corrected outputs in fit: not lr_find's priors either"
+    from imbalance_fastai.metrics import MinorityRecall
+    learn = learner('deferred+prior', path=tmp_path, metrics=[MinorityRecall()])
+    learn.recorder.train_metrics = True
+    fit(learn)
+    with learn.no_bar(): learn.lr_find(num_it=6, show_plot=False)   # within its first, natural, epoch
+    np.testing.assert_allclose(learn.prior_correction.sampled_prior, [1/3] * 3)
+
+
 @pytest.mark.xfail(strict=True, reason="DeferredReweighting.after_fit keeps lr_find's mock fit as trained_loss (None when lr_find "
                    "stops before its switch epoch), so PriorCorrection then reads an unweighted training prior; fix belongs in 05a_longtail")
 def test_lr_find_keeps_what_deferred_reweighting_trained_with(tmp_path):
