@@ -133,9 +133,9 @@ def loss_prior_factor(
     return _loss_attr(loss_func, 'pos_weight' if multilabel else 'weight')   # fastai's: `CrossEntropyLossFlat(weight)`, `BCEWithLogitsLossFlat(pos_weight)`
 
 def _trained_loss(learn):
-    "The loss the model was last trained with: a `DeferredReweighting`'s class-weighted `trained_loss` after its fit, else the learner's"
+    "The loss the model was last trained with: a `DeferredReweighting`'s class-weighted `trained_loss` after its fit (kept by the `PriorCorrection` once that callback is gone), else the learner's"
     drw = next((cb for cb in learn.cbs if isinstance(cb, DeferredReweighting) and cb.trained_loss is not None), None)
-    lf = learn.loss_func if drw is None else drw.trained_loss
+    lf = drw.trained_loss if drw is not None else ifnone(getattr(_correction(learn), '__dict__', {}).get('_drw_loss'), learn.loss_func)
     return lf.loss_func if isinstance(lf, DecisionLoss) else lf
 
 def _bends(loss_func):
@@ -369,7 +369,9 @@ class PriorCorrection(Callback):
     def before_train(self): self._fitting,self._shift = True,None
     def after_fit(self):
         "After a training fit, read the priors it trained on (not after `lr_find`, which restores the model as it was)"
-        if self._fitting and not _in_lr_find(self.learn): self.capture_priors(); self.__dict__['_warned'] = False   # a new fit: its probabilities are checked again
+        if self._fitting and not _in_lr_find(self.learn):   # a new fit: its probabilities are checked again
+            self.capture_priors(); self.__dict__['_warned'] = False
+            self.__dict__['_drw_loss'] = next((cb.trained_loss for cb in self.learn.cbs if isinstance(cb, DeferredReweighting)), None)
         self._fitting,self._shift = False,None
 
     def before_validate(self):
