@@ -249,8 +249,11 @@ def _distinct_chunks(
     K:int, # Rows per chunk
     rng:np.random.Generator, # Where the randomness comes from
 )->np.ndarray:
-    "`(m, K)` positions in `[0, n)`: `K` distinct ones per chunk when `n >= K`, drawn uniformly"
-    if n<K: return rng.integers(0, n, (m, K))
+    "`(m, K)` positions in `[0, n)`: `K` distinct ones per chunk when `n >= K`, drawn uniformly; else every row `K // n` times and `K % n` others"
+    if n<K:   # a class smaller than K: all of its rows, then as few repeats as can be (each chunk's own)
+        reps,extra = divmod(K, n)
+        rest = rng.permuted(np.tile(np.arange(n), (m, 1)), axis=1)[:, :extra]
+        return rng.permuted(np.concatenate([np.tile(np.arange(n), (m, reps)), rest], 1), axis=1)
     if n>=K*K:   # draw with replacement and redraw the chunks with a repeat (each has one with chance < 0.4)
         d = rng.integers(0, n, (m, K))
         while True:

@@ -14,7 +14,7 @@ from fastai.callback.data import WeightedDL
 from fastai.tabular.core import TabularPandas, TabDataLoader, TabWeightedDL
 from fastai.text.data import SortedDL
 from .core import Labels, get_labels, _mask_codes
-from .epochs import BaseResampler, _rng, _STREAM_SORTED, _check_strategy
+from .epochs import BaseResampler, _rng, _STREAM_SORTED, _check_strategy, _int
 from .resampler import Resampler, _resampler_kw, _check_keywords, _check_wgts
 _all_ = ['BaseResampler', 'Resampler']   # the sampler is part of this module's API too
 
@@ -354,6 +354,7 @@ class ImbalancedDatasetSampler(torch.utils.data.Sampler):
         num_replicas:int=None, # Number of processes (default: the process group's size if `distributed`, else 1)
         rank:int=None, # This process's rank (default: the process group's rank if `distributed`, else 0)
         distributed:bool=False, # Read `num_replicas`/`rank` from the initialised process group
+        drop_last:bool=False, # Cut the epoch to a multiple of `num_replicas` instead of padding it (as `DistributedSampler`'s)
         **kwargs, # Passed to `Resampler` (strategy, alpha, thresh, replacement, seed, classes_per_batch...)
     ):
         if 'n_samples' in kwargs: raise TypeError(f"{type(self).__name__} takes num_samples (torchsampler's name) for the rows per epoch, "
@@ -363,23 +364,29 @@ class ImbalancedDatasetSampler(torch.utils.data.Sampler):
         if dataset is None and labels is None: raise TypeError("pass a dataset, or labels= (one per item)")
         n = len(labels) if dataset is None else len(dataset)
         self.indices = np.arange(n) if indices is None else _check_indices(indices, n)
+        wgts = kwargs.get('wgts')
+        if wgts is not None: _check_wgts(wgts, len(self.indices), 'indices' if indices is not None else 'the dataset')
         if labels is not None:
             if len(labels)!=len(self.indices): raise ValueError(
                 f"labels has {len(labels)} values but {'indices has' if indices is not None else 'the dataset has'} {len(self.indices)}: "
                 f"pass one label per {'index' if indices is not None else 'item'}")
             lbls = get_labels(labels)
         else:
-            lbls = _torch_labels(dataset, label_fn or callback_get_label)
-            if len(lbls)!=n: raise ValueError(f"the dataset's labels have {len(lbls)} values but it has {n} items; pass labels=... (one per item)")
-            if indices is not None: lbls = _subset_labels(lbls, self.indices)
+            try: lbls = _torch_labels(dataset, label_fn or callback_get_label)
+            except (ValueError, TypeError):
+                if wgts is None: raise
+                lbls = None   # a WeightedRandomSampler: weights need no labels
+            if lbls is not None and len(lbls)!=n: raise ValueError(f"the dataset's labels have {len(lbls)} values but it has {n} items; pass labels=... (one per item)")
+            if lbls is not None and indices is not None: lbls = _subset_labels(lbls, self.indices)
         if distributed and torch.distributed.is_available() and torch.distributed.is_initialized():
-            num_replicas = ifnone(num_replicas, torch.distributed.get_world_size())
-            rank = ifnone(rank, torch.distributed.get_rank())
-        self.num_replicas,self.rank,self.batch_size = ifnone(num_replicas, 1),ifnone(rank, 0),batch_size
+            num_replicas,rank = ifnone(num_replicas, torch.distributed.get_world_size()),ifnone(rank, torch.distributed.get_rank())
+        self.num_replicas,self.rank,self.batch_size,self.drop_last,self.epoch = ifnone(num_replicas, 1),ifnone(rank, 0),batch_size,drop_last,0
+        _check_replicas(self.num_replicas, self.rank)
         if kwargs.get('seed') is None: kwargs['seed'] = _shared_seed()   # ranks agree, e.g. under accelerate's prepare
         self.resampler = Resampler(lbls, n_samples=num_samples, **kwargs)
         if self.resampler.classes_per_batch is not None: self.resampler._pk_batches(batch_size, ('batch_size', self._length_kw))   # checked now
-        self.epoch = 0
+        if drop_last and len(self)==0: raise ValueError(f"drop_last=True but an epoch of {self.num_samples} rows gives none to each of "
+                                                        f"{self.num_replicas} processes; pass drop_last=False to pad it")
 
     @property
     def num_samples(self)->int:
@@ -391,9 +398,10 @@ class ImbalancedDatasetSampler(torch.utils.data.Sampler):
         return torch.as_tensor(self.resampler.row_weights(), dtype=torch.double)
 
     def set_epoch(self, epoch:int): self.epoch = epoch
-    def __len__(self): return -(-self.num_samples//self.num_replicas)
+    def _per_rank(self, n): return n//self.num_replicas if self.drop_last else -(-n//self.num_replicas)
+    def __len__(self): return self._per_rank(self.num_samples)
     def __iter__(self):
-        idxs = shard_idxs(self.resampler.sample(epoch=self.epoch, bs=self.batch_size), self.rank, self.num_replicas)
+        idxs = _torch_shard(self.resampler.sample(epoch=self.epoch, bs=self.batch_size), self.rank, self.num_replicas, self.drop_last)
         if self.num_replicas==1: self.epoch += 1   # single process: successive epochs differ without set_epoch
         return map(int, self.indices[idxs])
 
@@ -415,12 +423,22 @@ class ClassBalancedBatchSampler(ImbalancedDatasetSampler):
         super().__init__(dataset, num_samples=None if num_batches is None else num_batches*batch_size,
                          classes_per_batch=classes_per_batch, batch_size=batch_size, **kwargs)
 
-    def __len__(self): return -(-(self.num_samples//self.batch_size)//self.num_replicas)
+    def __len__(self): return self._per_rank(self.num_samples//self.batch_size)
     def __iter__(self):
         b = self.resampler.sample(epoch=self.epoch, bs=self.batch_size).reshape(-1, self.batch_size)
-        b = b[shard_idxs(np.arange(len(b)), self.rank, self.num_replicas)]   # whole batches per process
+        b = b[_torch_shard(np.arange(len(b)), self.rank, self.num_replicas, self.drop_last)]   # whole batches per process
         if self.num_replicas==1: self.epoch += 1
         return iter(self.indices[b].tolist())
+
+def _torch_shard(idxs, rank, num_replicas, drop_last=False):
+    "This rank's share of `idxs` as `DistributedSampler` splits its indices: padded from the start (or cut) to a multiple of `num_replicas`, every `num_replicas`-th"
+    n = len(idxs)//num_replicas*num_replicas if drop_last else -(-len(idxs)//num_replicas)*num_replicas
+    return np.resize(idxs, n)[rank::num_replicas]
+
+def _check_replicas(num_replicas, rank):
+    if not (_int(num_replicas) and num_replicas>=1): raise ValueError(f"num_replicas must be a positive integer (processes), got {num_replicas!r}")
+    if not (_int(rank) and 0<=rank<num_replicas): raise ValueError(
+        f"Invalid rank {rank!r}: rank must be an integer in [0, {num_replicas-1}] for num_replicas={num_replicas}")
 
 def _shared_seed():
     "One seed for every rank: rank 0's, broadcast once (a single integer) when a process group is up"
