@@ -30,7 +30,7 @@ def shard_idxs(
     world_size:int, # Number of processes
 )->np.ndarray:
     "This rank's share of `idxs`, padded and split as fastai's `DistributedDL` does"
-    if world_size<1 or not 0<=rank<world_size: raise ValueError(f"need 0 <= rank < world_size, got rank={rank}, world_size={world_size}")
+    if world_size<1 or not 0<=rank<world_size: raise ValueError(f"Invalid rank {rank!r}: need 0 <= rank < world_size, got rank={rank}, world_size={world_size}")
     n = len(idxs)
     if n==0: return idxs
     n_padded = -(-n//world_size)*world_size

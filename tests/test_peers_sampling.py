@@ -299,6 +299,9 @@ def test_pytorch_distributed_sampler_invalid_rank():
         with pytest.raises(ValueError, match='Invalid rank'):
             ClassBalancedBatchSampler(labels=np.arange(10) % 2, classes_per_batch=2, batch_size=4, num_replicas=3, rank=rank)
     with pytest.raises(ValueError, match='num_replicas'): ImbalancedDatasetSampler(_ds(10), labels=np.arange(10) % 2, num_replicas=0)
+    dl = ResampledDL(list(range(10)), bs=2, shuffle=True, resampler=Resampler(np.arange(10) % 2, seed=0), num_workers=0)
+    for rank in (3, -1):                                      # fastai's path too, when the ShardedDL is built
+        with pytest.raises(ValueError, match='Invalid rank'): ShardedDL(dl, rank, 3)
 
 
 @pytest.mark.filterwarnings('ignore:classes with a single train row')   # the tiny datasets: a row per class
