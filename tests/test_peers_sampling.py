@@ -72,6 +72,8 @@ def test_torchsampler_callback_and_get_labels_method():
         def get_labels(self): return y
     for s in (ImbalancedDatasetSampler(DS(), seed=0), ImbalancedDatasetSampler(DS(), callback_get_label=lambda d: list(d.get_labels()), seed=0)):
         assert np.bincount(y[list(s)]).tolist() == [20, 20]
+    old = ImbalancedDatasetSampler(DS(), callback_get_label=lambda d, idx: d.get_labels()[idx], seed=0)   # its docstring's (dataset, index)
+    assert np.bincount(y[list(old)]).tolist() == [20, 20]
 
 
 def test_torchsampler_num_samples_larger_than_the_dataset():
