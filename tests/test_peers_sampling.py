@@ -197,6 +197,15 @@ def test_detectron2_thresh_semantics():
     assert len(r.sample(epoch=0)) == n + int(t / 4 * n)      # whole factors: every epoch the same length
 
 
+def test_detectron2_factors_all_one_are_a_training_sampler():
+    "Repeat factors all 1 (thresh below every class's frequency) are TrainingSampler: each epoch a permutation of all images"
+    mh = np.column_stack([np.arange(200) % k == 0 for k in (1, 2, 5)])
+    with pytest.warns(UserWarning, match='no row is repeated'): r = Resampler(mh, 'repeat_factor', thresh=0.01, seed=0)
+    np.testing.assert_allclose(r.repeat_factors, 1.)
+    epochs = [r.sample(epoch=e) for e in range(3)]
+    assert all(np.array_equal(np.sort(e), np.arange(200)) for e in epochs) and not np.array_equal(epochs[0], epochs[1])
+
+
 def test_detectron2_stochastic_rounding_rates_and_lengths():
     "Each image appears floor(r) or floor(r)+1 times, floor(r)+1 with probability r - floor(r); epoch lengths vary around sum(r)"
     rng = np.random.default_rng(0)
@@ -265,6 +274,9 @@ def test_pytorch_weighted_random_sampler_rates():
     expected = epochs * 5 * w / w.sum()
     assert (np.abs(counts - expected) <= 5 * np.sqrt(expected)).all()    # 5 binomial standard deviations at most
     np.testing.assert_allclose(s.weights.numpy(), w / w.sum())
+    t = ImbalancedDatasetSampler(_ds(6), wgts=torch.tensor(w, dtype=torch.double), num_samples=5, seed=0)   # weights as a tensor
+    assert [list(t) for _ in range(3)] == [list(u) for u in [ImbalancedDatasetSampler(_ds(6), wgts=w, num_samples=5, seed=0)] for _ in range(3)]
+    with pytest.raises(ValueError, match='wgts has 5 values but the dataset has 6'): ImbalancedDatasetSampler(_ds(6), wgts=w[:5])
 
 
 def test_pytorch_weighted_random_sampler_without_replacement():
