@@ -368,6 +368,7 @@ def _check_strategy(
     strategy, # A name in `_strategies`, a float alpha, or a dict {class: share}
     alpha=0.5, # Partial-balance exponent in [0,1] (or, for the callback, a schedule of it)
     thresh=None, # Repeat-factor threshold in (0,1], or `None`
+    ratio=None, # The undersampling ratio, to warn when another strategy would ignore it
 ):
     "The one check of a strategy and its parameters (factory, callback, `Resampler`); a float strategy is the alpha of 'partial'"
     if _num(strategy):
@@ -392,6 +393,7 @@ def _check_strategy(
         raise ValueError(f"thresh must be in (0, 1]: classes in fewer than a share `thresh` of the rows are repeated "
                          f"(LVIS used {_LVIS_THRESH}); got {_a(thresh)}")
     if thresh is not None and strategy!='repeat_factor': warnings.warn(f"thresh={thresh} is only used by strategy='repeat_factor'")
+    if _num(ratio) and ratio!=1 and strategy!='undersample': warnings.warn(f"ratio={ratio} is only used by strategy='undersample'")
     return strategy,alpha
 
 def _check_args(

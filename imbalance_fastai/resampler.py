@@ -39,7 +39,7 @@ class Resampler(BaseResampler):
         thresh:float=None, # Repeat-factor threshold in (0,1]: classes in fewer than this share of rows are repeated; `None`: 0.001
         classes_per_batch:int=None, # P: every batch holds P distinct classes with `bs // P` rows each, classes equally often
     ):
-        strategy,alpha = _check_strategy(strategy, alpha, thresh)
+        strategy,alpha = _check_strategy(strategy, alpha, thresh, ratio)
         _check_args(ratio, n_samples, replacement, balanced_batches, seed, thresh, classes_per_batch)
         if labels is None and wgts is None: raise TypeError("Resampler needs labels, or wgts (one weight per row) to sample by weight alone")
         w = None if wgts is None else _check_wgts(wgts)
