@@ -248,7 +248,7 @@ class AsymmetricLoss(_AxisLoss):
         dt = _dtype(x)
         x,t = x.to(dt),targ.as_subclass(Tensor).to(dt)
         keep = _sigmoid_keep(t, self.ignore_index, 'AsymmetricLoss')
-        if keep is not None: t = torch.where(keep, t, 0.)
+        if keep is not None: t,x = torch.where(keep, t, 0.),torch.where(keep, x, 0.)   # ignored logits (inf, NaN) reach neither the loss nor the gradient
         return _reduce(_Asymmetric.apply(x, t, self.gamma_pos, self.gamma_neg, self.clip), self.reduction, keep)
 
     def activation(self, x:Tensor)->Tensor:

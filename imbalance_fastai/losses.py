@@ -302,9 +302,9 @@ class FocalLoss(_AxisLoss):
         x,t,ignored = _as_class_first(inp, targ, self.axis, self._who, self.ignore_index)
         c,dt = x.shape[1],_dtype(x)
         self._check_len(self.weight, c, 'weight', inp.shape)
-        logp = F.log_softmax(x.to(dt), dim=1)
         keep = t!=self.ignore_index if ignored else None
-        if ignored: t = t.masked_fill(~keep, 0)
+        if ignored: t,x = t.masked_fill(~keep, 0),x.masked_fill(~keep.unsqueeze(1), 0)   # an ignored row's logits (inf, NaN) reach neither the loss nor the gradient
+        logp = F.log_softmax(x.to(dt), dim=1)
         loss = _focal_nll(logp.gather(1, t.unsqueeze(1)).squeeze(1), self.gamma)
         w = None if self.weight is None else self.weight.to(x.device, dt)
         if w is not None: loss = loss*w[t]
@@ -340,7 +340,7 @@ class FocalLoss(_AxisLoss):
         dt = _dtype(x)
         x,t = x.to(dt),t.to(dt)
         keep = _sigmoid_keep(t, self.ignore_index, self._who)
-        if keep is not None: t = torch.where(keep, t, 0.)
+        if keep is not None: t,x = torch.where(keep, t, 0.),torch.where(keep, x, 0.)   # as in the softmax: ignored logits reach nothing
         loss = F.binary_cross_entropy_with_logits(x, t, reduction='none')
         if self.gamma:
             # 0/1 targets: 1-p_t = sigmoid(x*(1-2t)), one pass; soft ones: torchvision's t*(1-p) + (1-t)*p. Both exact near 0
