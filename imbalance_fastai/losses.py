@@ -7,7 +7,7 @@ from __future__ import annotations
 import math, warnings
 import numpy as np, torch, torch.nn.functional as F
 from torch import Tensor, nn
-from fastcore.basics import store_attr
+from fastcore.basics import store_attr, ifnone
 from fastcore.meta import delegates
 from fastai.losses import BaseLoss
 from .core import get_labels, MaskLabels
@@ -91,8 +91,7 @@ def _focal_nll(logp, gamma):
 
 def _along(v, axis, ndim):
     "View of the 1-d tensor `v` that broadcasts along `axis` of an `ndim`-d tensor"
-    shape = [1]*ndim; shape[axis] = -1
-    return v.view(shape)
+    return v.view([-1 if d==axis else 1 for d in range(ndim)])
 
 def _dtype(x):
     "The dtype a loss computes in: float64 stays float64; float16, bfloat16 and float32 are computed in float32"
@@ -115,15 +114,16 @@ def _vals(t, mask, k=5):
 
 def _check_codes(t, c, ignore_index, who)->bool:
     "Refuse float targets that are not whole numbers and codes outside `[0,c)`, before any indexing; whether some are ignored"
+    iv = math.nan if ignore_index is None else ignore_index   # `None`: nothing is ignored (no target equals NaN)
     if t.is_floating_point():
-        frac = (t!=t.round()) & (t!=ignore_index)
+        frac = (t!=t.round()) & (t!=iv)
         if frac.any():
             raise ValueError(f"{who}: the target has non-integer values {_vals(t, frac)}; it must hold class codes "
                              "(0, 1, 2...). Probability targets are for the sigmoid modes (FocalLoss(mode='multilabel'))")
     if t.numel()==0: return False
     lo,hi = torch.aminmax(t)
-    if bool((lo>=0)&(hi<c)) and not 0<=ignore_index<c: return False   # one pass over the targets, the common case
-    ign = t==ignore_index
+    if bool((lo>=0)&(hi<c)) and not 0<=iv<c: return False   # one pass over the targets, the common case
+    ign = t==iv
     bad = ((t<0)|(t>=c)) & ~ign
     if bad.any():
         raise ValueError(f"{who}: the target has class codes {_vals(t, bad)} outside [0, {c}) for an output with {c} "
@@ -151,7 +151,7 @@ def _sigmoid_keep(t, ignore_index, who):
     if t.numel()==0: return None
     lo,hi = torch.aminmax(t)
     if bool((lo>=0)&(hi<=1)): return None   # one pass over the targets, the common case
-    keep = t!=ignore_index
+    keep = torch.ones_like(t, dtype=torch.bool) if ignore_index is None else t!=ignore_index
     bad = keep & ~((t>=0)&(t<=1))
     if bad.any():
         raise ValueError(f"{who}: the target has values {_vals(t, bad)} outside [0, 1]; it must be 0/1 (or a probability "
@@ -240,7 +240,7 @@ class FocalLoss(_AxisLoss):
         axis:int=1, # Class axis of the output
         thresh:float=0.5, # Binary/multilabel: probability threshold of `decodes`
         label_smoothing:float=0., # Multiclass: label smoothing, as in `F.cross_entropy`
-        ignore_index:int=-100, # Target value left out of the loss and of the mean, in every mode
+        ignore_index:int=-100, # Target value left out of the loss and of the mean, in every mode (`None`: none)
     ):
         super().__init__()
         mode = _mode_aliases.get(mode, mode)
@@ -405,7 +405,7 @@ class LogitAdjustedLoss(_AxisLoss):
         reduction:str='mean', # 'mean' (weighted by `weight`, as `F.cross_entropy`), 'sum' or 'none' (one loss per target)
         axis:int=1, # Class axis of the output
         label_smoothing:float=0., # Label smoothing, as in `F.cross_entropy`
-        ignore_index:int=-100, # Target value that is ignored, as in `F.cross_entropy`
+        ignore_index:int=-100, # Target value that is ignored, as in `F.cross_entropy` (`None`: none)
     ):
         super().__init__()
         _check_number(tau, 'tau'); _check_reduction(reduction)
@@ -433,7 +433,7 @@ class LogitAdjustedLoss(_AxisLoss):
         self._check_len(self.weight, c, 'weight', inp.shape)
         x = x.to(dt) + _along(self.adjustment.to(x.device, dt), 1, x.ndim)
         w = None if self.weight is None else self.weight.to(x.device, dt)
-        return F.cross_entropy(x, t, weight=w, ignore_index=self.ignore_index, label_smoothing=self.label_smoothing,
+        return F.cross_entropy(x, t, weight=w, ignore_index=ifnone(self.ignore_index, -100), label_smoothing=self.label_smoothing,
                                reduction=self.reduction)
 
 # %% ../nbs/05_losses.ipynb #829984b0
@@ -445,6 +445,6 @@ class BalancedSoftmaxLoss(LogitAdjustedLoss):
         reduction:str='mean', # 'mean' (weighted by `weight`, as `F.cross_entropy`), 'sum' or 'none' (one loss per target)
         axis:int=1, # Class axis of the output
         label_smoothing:float=0., # Label smoothing, as in `F.cross_entropy`
-        ignore_index:int=-100, # Target value that is ignored, as in `F.cross_entropy`
+        ignore_index:int=-100, # Target value that is ignored, as in `F.cross_entropy` (`None`: none)
     ): super().__init__(prior, 1., weight, reduction, axis, label_smoothing, ignore_index)
     def _repr_args(self): return dict(prior=[round(o, 4) for o in self.prior.tolist()], axis=self.axis).items()
