@@ -6,7 +6,7 @@ kornia `tests/losses/test_focal_loss.py`; catalyst `contrib/losses/focal.py`; im
 class-balanced loss and ASL) and ports the cases whose arguments mean the same for ours. The expected values are the
 peer's formula written out here (never its code), or scikit-learn / PyTorch / fastai computing the same quantity.
 Where we deliberately differ, the test pins our documented behaviour and says why."""
-import pickle
+import functools, pickle, warnings
 import numpy as np, pytest, torch
 import torch.nn.functional as F
 import sklearn.metrics as skm
@@ -20,8 +20,10 @@ from fastai.metrics import BalancedAccuracy, MatthewsCorrCoef, F1Score
 from torchvision.ops import sigmoid_focal_loss
 from imbalance_fastai.losses import FocalLoss, LogitAdjustedLoss, BalancedSoftmaxLoss, class_weights
 from imbalance_fastai.longtail import LDAMLoss, AsymmetricLoss
+from imbalance_fastai.longtail import DeferredReweighting
 from imbalance_fastai.metrics import (threshold_scores, best_threshold, best_offsets, minority_recall, MinorityRecall,
                                       AvgPrecisionMacro, Decided)
+from imbalance_fastai.calibration import calibration_bins, expected_calibration_error, fit_temperature
 
 torch.set_num_threads(1)
 
@@ -172,6 +174,19 @@ def test_kornia_binary_value_same_as_torch_bce_loss(reduction, ignore_index):
     assert close(FocalLoss(0, mode='multilabel', reduction=reduction, **kw)(logits, labels),
                  F.binary_cross_entropy_with_logits(logits, labels, reduction=reduction))
 
+@pytest.mark.parametrize('make', [lambda **kw: FocalLoss(2., **kw), lambda **kw: LogitAdjustedLoss([1., 2., 3.], **kw),
+                                  lambda **kw: LDAMLoss([5, 3, 1], **kw)])
+def test_kornia_ignore_index_none_ignores_nothing(make):
+    "kornia's ignore_index=None: nothing ignored, so the loss is the unignored one, and a -100 target is refused like any code out of range"
+    torch.manual_seed(18)
+    logits, labels = torch.randn(6, 3), torch.randint(0, 3, (6,))
+    assert close(make(ignore_index=None)(logits, labels), make()(logits, labels))
+    with pytest.raises(ValueError, match=r'class codes \[-100\] outside \[0, 3\)'): make(ignore_index=None)(logits, labels.masked_fill(labels == 0, -100))
+    for lf in (FocalLoss(mode='multilabel', ignore_index=None), AsymmetricLoss(ignore_index=None)):
+        t = (torch.rand(6, 3) < .5).float()
+        assert close(lf(logits, t), type(lf)(**({'mode': 'multilabel'} if isinstance(lf, FocalLoss) else {}))(logits, t))
+        with pytest.raises(ValueError, match=r'outside \[0, 1\]'): lf(logits, t.masked_fill(t == 0, -100))
+
 @pytest.mark.parametrize('reduction', ['none', 'mean', 'sum'])
 def test_kornia_binary_weight_is_bces_weight(reduction):
     "kornia's `weight` per class (on axis 1 of (2,3,2)) is BCE's `weight`; ours is `weight` on the label axis"
@@ -310,6 +325,7 @@ def test_catalyst_focal_loss_multiclass_one_vs_rest():
 
 # ================================================================ imbalanced-learn: imblearn/metrics/tests/test_classification.py
 
+@functools.lru_cache
 def _imblearn_prediction(binary):
     "imblearn's `make_prediction`: a classifier's predictions on noisy iris (here a seeded logistic regression on half the rows)"
     from sklearn.datasets import load_iris
@@ -404,11 +420,9 @@ def test_sklearn_decided_metrics(kind, column):
     d = z.argmax(1)
     learn = _fixed_learner(z, y, column=column)
     got = _validate(learn, [Decided(BalancedAccuracy()), Decided(MatthewsCorrCoef()), Decided(F1Score(average='macro')), BalancedAccuracy()])
-    with np.errstate(all='ignore'):
-        import warnings
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore')
-            ref = [skm.balanced_accuracy_score(y, d), skm.matthews_corrcoef(y, d), skm.f1_score(y, d, average='macro'), skm.balanced_accuracy_score(y, d)]
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')   # sklearn warns of a class predicted but absent from y_true
+        ref = [skm.balanced_accuracy_score(y, d), skm.matthews_corrcoef(y, d), skm.f1_score(y, d, average='macro'), skm.balanced_accuracy_score(y, d)]
     assert got == pytest.approx(ref)
 
 @pytest.mark.parametrize('kind', ['multiclass', 'binary', 'absent'])
@@ -435,6 +449,60 @@ def test_sklearn_minority_recall_of_a_class(column):
     assert got == pytest.approx([skm.recall_score(y, d, labels=[3], average='macro'), skm.recall_score(y, d, labels=[1], average='macro')])
     z, y = _case('absent')
     assert np.isnan(_validate(_fixed_learner(z, y, column=column), [MinorityRecall(cls=3)])[0])
+
+def test_sklearn_minority_recall_of_the_rarest_classes():
+    "MinorityRecall() averages the recall of the rarest 30% of the train split's classes (here 2 of 4: classes 3 and 2), recall_score(labels=...) of those"
+    z, y = _case('multiclass')
+    d = z.argmax(1)
+    got, = _validate(_fixed_learner(z, y), [MinorityRecall()])
+    assert got == pytest.approx(skm.recall_score(y, d, labels=[3, 2], average='macro'))
+
+def test_sklearn_metrics_of_sigmoid_learners():
+    "A binary learner with one logit (FocalLoss(mode='binary'), (bs,1) targets) and a multi-label one: AP and balanced accuracy as scikit-learn's on p and p > 0.5"
+    rng = np.random.default_rng(1)
+    n = 64
+    yb = (rng.random(n) < .2).astype(np.float32)
+    zb = rng.normal(size=(n, 1)) + 2*yb[:, None]
+    pb = 1/(1+np.exp(-zb[:, 0]))
+    got = _validate(_fixed_learner(zb, yb[:, None], loss_func=FocalLoss(mode='binary')), [AvgPrecisionMacro(), Decided(BalancedAccuracy())])
+    assert got == pytest.approx([skm.average_precision_score(yb, pb), skm.balanced_accuracy_score(yb, pb > .5)])
+    Y = (rng.random((n, 3)) < [.3, .1, 0]).astype(np.float32)   # the third label has no positive in validation: left out
+    Z = rng.normal(size=(n, 3)) + 2*Y
+    got, = _validate(_fixed_learner(Z, Y, loss_func=FocalLoss(mode='multilabel')), [AvgPrecisionMacro()])
+    assert got == pytest.approx(skm.average_precision_score(Y[:, :2], 1/(1+np.exp(-Z[:, :2])), average='macro'))
+
+def test_sklearn_class_weight_balanced():
+    "class_weights(labels) is scikit-learn's compute_class_weight('balanced'), for codes and names (labels as a Series: a list of numbers is read as counts)"
+    import pandas as pd
+    from sklearn.utils.class_weight import compute_class_weight
+    y = np.random.default_rng(0).choice(4, 200, p=[.6, .25, .1, .05])
+    for s in (pd.Series(y), pd.Series(np.array(list('abcd'))[y])):
+        assert np.allclose(class_weights(s).numpy(), compute_class_weight('balanced', classes=np.unique(s), y=s))
+    assert np.allclose(class_weights(np.bincount(y)).numpy(), compute_class_weight('balanced', classes=np.arange(4), y=y))
+
+def test_sklearn_calibration_curve_and_ece():
+    "calibration_bins of a binary model is sklearn's calibration_curve (uniform bins, the same edges), and the ECE its count-weighted gap"
+    from sklearn.calibration import calibration_curve
+    rng = np.random.default_rng(2)
+    p = rng.random(500)
+    y = (rng.random(500) < p**1.5).astype(int)
+    for n_bins in (5, 10, 15):
+        df = calibration_bins(p, y, n_bins)
+        ok = df['count'].to_numpy() > 0
+        prob_true, prob_pred = calibration_curve(y, p, n_bins=n_bins)
+        assert np.allclose(df.frequency.to_numpy()[ok], prob_true) and np.allclose(df.mean_prob.to_numpy()[ok], prob_pred)
+        ece = (df['count'][ok]*(df.frequency[ok]-df.mean_prob[ok]).abs()).sum()/len(p)
+        assert expected_calibration_error(p, y, n_bins) == pytest.approx(ece)
+
+def test_sklearn_temperature_scaling():
+    "fit_temperature is 1/beta of scikit-learn's temperature scaling (CalibratedClassifierCV(method='temperature')) on the same logits"
+    import sklearn.calibration as skc
+    if not hasattr(skc, '_TemperatureScaling'): pytest.skip("scikit-learn < 1.8 has no temperature scaling")
+    rng = np.random.default_rng(3)
+    y = rng.choice(3, 400, p=[.6, .3, .1])
+    z = 3*(rng.normal(size=(400, 3)) + 1.2*np.eye(3)[y])   # over-confident logits: T > 1
+    T = fit_temperature(z, y)
+    assert T > 1 and T == pytest.approx(1/float(skc._TemperatureScaling().fit(z, y).beta_), rel=1e-3)
 
 def test_sklearn_best_offsets_scores():
     "best_offsets' scores are scikit-learn's: the offsets it returns score, by sklearn, at least the argmax"
@@ -467,6 +535,12 @@ def test_ldam_drw_reference():
     assert close(w/w.sum(), w_ref/w_ref.sum())          # the same up to scale: ours makes sum(w_c n_c) = n, documented
     assert close(LDAMLoss(counts, weight=w)(x, t), _ldam_ref(x, t, counts, weight=w_ref))   # a weighted mean: the scale cancels
     assert close(class_weights(counts, 'effective', beta=beta, normalize=False), (1-beta)/(1-beta**n))
+
+def test_ldam_drw_schedule():
+    "The reference's DRW switches to the class-balanced weights (beta=0.9999) at epoch 160 of 200: our defaults"
+    drw = DeferredReweighting()
+    assert drw.switch_epoch(200) == 160 and drw.beta == .9999
+    assert DeferredReweighting(start_epoch=160).switch_epoch(200) == 160
 
 def test_logit_adjustment_reference():
     "google-research logit_adjustment: CE of logits + tau*log(prior) (the 1e-12 there is a guard); prior from counts"
