@@ -277,6 +277,7 @@ class FocalLoss(_AxisLoss):
                                  f"the same as weight), got {alpha!r}; a scalar alpha is the positive-class weight of "
                                  "mode='binary' or 'multilabel'")
             return _check_weights(alpha, 'alpha')
+        if np.ndim(alpha)==0 and alpha<0: raise ValueError(f"alpha must be in [0, 1], got {alpha!r}; for no alpha weighting (torchvision's alpha=-1) pass alpha=None")
         return _check_weights(alpha, 'alpha', 0., 1., (0,) if mode=='binary' else (0,1))
 
     def _repr_args(self):
@@ -291,8 +292,7 @@ class FocalLoss(_AxisLoss):
     def y_int(self):
         "Targets are class codes (for `MixUp`, which then mixes losses instead of targets)"
         return self.mode!='multilabel'
-    @property
-    def _who(self): return f"FocalLoss(mode={self.mode!r})"
+    _who = property(lambda self: f"FocalLoss(mode={self.mode!r})")
 
     def _loss(self, inp, targ):
         if self.mode=='multiclass': return self._softmax(inp, targ)
