@@ -157,6 +157,11 @@ def test_torchvision_same_values_as_sigmoid_focal_loss(alpha, gamma, reduction):
     ref = sigmoid_focal_loss(x, t, alpha=-1 if alpha is None else alpha, gamma=gamma, reduction=reduction)
     assert close(ours, ref)
 
+def test_torchvision_alpha_minus_one_points_to_none():
+    "torchvision's alpha=-1 (no weighting) is our alpha=None; -1 itself is refused with that pointer, not read as a weight"
+    for mode in ('binary', 'multilabel'):
+        with pytest.raises(ValueError, match=r"torchvision's alpha=-1\) pass alpha=None"): FocalLoss(mode=mode, alpha=-1)
+
 def test_torchvision_invalid_reduction():
     "torchvision raises ValueError for an unknown reduction; ours does too, when the loss is built"
     with pytest.raises(ValueError, match='reduction'): FocalLoss(mode='multilabel', reduction='batchwise_mean')
@@ -470,6 +475,19 @@ def test_sklearn_metrics_of_sigmoid_learners():
     Z = rng.normal(size=(n, 3)) + 2*Y
     got, = _validate(_fixed_learner(Z, Y, loss_func=FocalLoss(mode='multilabel')), [AvgPrecisionMacro()])
     assert got == pytest.approx(skm.average_precision_score(Y[:, :2], 1/(1+np.exp(-Z[:, :2])), average='macro'))
+
+@pytest.mark.parametrize('column', [False, True])
+def test_fastai_ap_metrics_agree(column):
+    "AvgPrecisionMacro is fastai's APScoreBinary() on a 2-class softmax learner and APScoreMulti() on a multi-label one (every label with positives)"
+    from fastai.metrics import APScoreBinary, APScoreMulti
+    z, y = _case('binary')
+    a, b = _validate(_fixed_learner(z, y, column=column), [AvgPrecisionMacro(), APScoreBinary()])
+    assert a == pytest.approx(b, abs=1e-9)
+    rng = np.random.default_rng(4)
+    Y = (rng.random((64, 3)) < [.3, .2, .1]).astype(np.float32)
+    Z = rng.normal(size=(64, 3)) + 2*Y
+    a, b = _validate(_fixed_learner(Z, Y, loss_func=FocalLoss(mode='multilabel')), [AvgPrecisionMacro(), APScoreMulti()])
+    assert a == pytest.approx(b, abs=1e-9)
 
 def test_sklearn_class_weight_balanced():
     "class_weights(labels) is scikit-learn's compute_class_weight('balanced'), for codes and names (labels as a Series: a list of numbers is read as counts)"
