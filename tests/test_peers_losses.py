@@ -444,6 +444,16 @@ def test_sklearn_average_precision_macro(kind, column):
         ref = skm.average_precision_score(np.eye(4)[y][:, present], p[:, present], average='macro')
     assert got == pytest.approx(ref, abs=1e-6)
 
+def test_sklearn_average_precision_without_positives():
+    "A validation set without positives: AvgPrecisionMacro is NaN (documented: undefined), where scikit-learn warns and returns 0"
+    z, y = _case('binary')
+    y[:] = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        got, = _validate(_fixed_learner(z, y), [AvgPrecisionMacro()])
+        assert skm.average_precision_score(y, z[:, 1]) == 0
+    assert np.isnan(got)
+
 @pytest.mark.parametrize('column', [False, True])
 def test_sklearn_minority_recall_of_a_class(column):
     "MinorityRecall(cls=k) is recall_score(labels=[k]); for a class absent from validation it is NaN (sklearn: 0 with a warning)"
