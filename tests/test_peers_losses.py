@@ -302,6 +302,25 @@ def test_kornia_multiclass_gradcheck():
     lf = FocalLoss(2., torch.tensor([.25, 1., 2.]))
     assert torch.autograd.gradcheck(lambda x: lf(x, labels), (logits,))
 
+def test_kornia_docstring_example_is_exact_here():
+    "kornia's binary example (logits 6.325, 5.26, 87.49; labels 1, 1, 0; alpha=.25, gamma=2, mean) prints 4.6052, which is its eps=1e-8 clamping log(1-p) at log(1e-8); ours is the exact loss, 0.75*87.49/3 and two tiny terms"
+    logits, labels = torch.tensor([[[[6.325]]], [[[5.26]]], [[[87.49]]]]), torch.tensor([[[1.]], [[1.]], [[0.]]])   # (N,1,H,W) logits, (N,H,W) labels
+    x, t = logits.double().view(-1), labels.double().view(-1)
+    p = torch.sigmoid(x); p_t = p*t + (1-p)*(1-t)
+    exact = ((.25*t + .75*(1-t))*(1-p_t)**2*F.binary_cross_entropy_with_logits(x, t, reduction='none')).mean()
+    ours = FocalLoss(2., mode='binary', alpha=.25)(logits, labels)
+    assert close(ours, exact) and ours == pytest.approx(.75*87.49/3, rel=1e-4)
+
+@pytest.mark.parametrize('reduction', ['none', 'mean', 'sum'])
+def test_kornia_multiclass_formula(reduction):
+    "kornia's (pre-0.7) focal_loss: sum over classes of one_hot * alpha * (1-p)**gamma * -log p, one per target: ours times its scalar alpha"
+    torch.manual_seed(19)
+    x, t = torch.randn(2, 4, 3, 5, dtype=torch.float64), torch.randint(0, 4, (2, 3, 5))
+    p = F.softmax(x, 1)
+    per = (F.one_hot(t, 4).movedim(-1, 1)*.5*(1-p)**2*-p.log()).sum(1)
+    ref = {'none': per, 'mean': per.mean(), 'sum': per.sum()}[reduction]
+    assert close(.5*FocalLoss(2., reduction=reduction)(x, t), ref)
+
 # ================================================================ catalyst: contrib/losses/focal.py
 
 def _catalyst_sigmoid_focal(x, t, gamma=2., alpha=.25):
