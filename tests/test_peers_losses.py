@@ -551,6 +551,33 @@ def test_sklearn_temperature_scaling():
     T = fit_temperature(z, y)
     assert T > 1 and T == pytest.approx(1/float(skc._TemperatureScaling().fit(z, y).beta_), rel=1e-3)
 
+@functools.lru_cache
+def _cancer_model():
+    "A logistic regression fitted on the first half of breast-cancer data (malignant the positive class, thinned to about 15%)"
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.linear_model import LogisticRegression
+    X, y = load_breast_cancer(return_X_y=True)
+    X, y = (X - X.mean(0))/X.std(0), 1-y
+    keep = (y == 0) | (np.random.default_rng(0).random(len(y)) < .3)
+    X, y = X[keep], y[keep]
+    n = len(y)//2
+    return LogisticRegression(C=.05).fit(X[:n], y[:n]), X, y, n
+
+@pytest.mark.parametrize('metric', ['balanced_accuracy', 'f1'])
+def test_sklearn_tuned_threshold(metric):
+    "best_threshold does what scikit-learn's TunedThresholdClassifierCV(cv='prefit') does on the same held-out rows, and scores at least as well (it tries every midpoint, sklearn a grid of 100)"
+    ms = pytest.importorskip('sklearn.model_selection')
+    if not hasattr(ms, 'TunedThresholdClassifierCV'): pytest.skip('scikit-learn < 1.5')
+    clf, X, y, n = _cancer_model()
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        tuned = ms.TunedThresholdClassifierCV(clf, scoring=metric, cv='prefit', refit=False).fit(X[n:], y[n:])
+    p = clf.predict_proba(X[n:])[:, 1]
+    f = skm.balanced_accuracy_score if metric == 'balanced_accuracy' else skm.f1_score
+    t = best_threshold(p, y[n:], metric)
+    assert f(y[n:], p > t) >= tuned.best_score_ - 1e-12
+    assert f(y[n:], p > t) == pytest.approx(threshold_scores(p, y[n:])[metric].max())
+
 def test_sklearn_best_offsets_scores():
     "best_offsets' scores are scikit-learn's: the offsets it returns score, by sklearn, at least the argmax"
     z, y = _case('multiclass', seed=3, n=300)
