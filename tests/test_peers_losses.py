@@ -518,6 +518,22 @@ def test_fastai_ap_metrics_agree(column):
     a, b = _validate(_fixed_learner(Z, Y, loss_func=FocalLoss(mode='multilabel')), [AvgPrecisionMacro(), APScoreMulti()])
     assert a == pytest.approx(b, abs=1e-9)
 
+def test_fastai_multilabel_metrics_on_the_learners_decisions():
+    "Decided(F1ScoreMulti()) is fastai's F1ScoreMulti at the learner's per-label decisions (its tuned thresholds); Decided(F1Score()) would flatten the labels: refused"
+    from fastai.metrics import F1ScoreMulti, F1Score
+    rng = np.random.default_rng(4)
+    Y = (rng.random((64, 3)) < [.3, .2, .1]).astype(np.float32)
+    Z = rng.normal(size=(64, 3)) + 2*Y
+    P = 1/(1+np.exp(-Z))
+    learn = _fixed_learner(Z, Y, loss_func=FocalLoss(mode='multilabel'))
+    got = _validate(learn, [Decided(F1ScoreMulti()), F1ScoreMulti()])
+    assert got == pytest.approx([skm.f1_score(Y, P > .5, average='macro')]*2)
+    t = np.array([.3, .6, .4])
+    learn.set_decision(thresh=t)
+    got = _validate(learn, [Decided(F1ScoreMulti()), F1ScoreMulti()])
+    assert got == pytest.approx([skm.f1_score(Y, P > t, average='macro'), skm.f1_score(Y, P >= .5, average='macro')])
+    with pytest.raises(TypeError, match='F1ScoreMulti'): _validate(learn, [Decided(F1Score(average='macro'))])
+
 def test_sklearn_class_weight_balanced():
     "class_weights(labels) is scikit-learn's compute_class_weight('balanced'), for codes and names (labels as a Series: a list of numbers is read as counts)"
     import pandas as pd
