@@ -407,6 +407,19 @@ def test_imblearn_multilabel_targets_refused_for_class_recall():
     y_true = np.eye(5)[[1, 3, 3, 2]]
     with pytest.raises(ValueError, match='single class|multi'): best_threshold(np.ones_like(y_true)*.5, y_true)
 
+def test_imblearn_classification_report_per_class_columns():
+    "imbalance_report's per-class precision, recall, f1 and support are classification_report_imbalanced's pre, rec, f1, sup (its spe/geo/iba are not offered)"
+    from imblearn.metrics import classification_report_imbalanced
+    from imbalance_fastai.report import imbalance_report
+    y, d, proba = _imblearn_prediction(binary=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        rep = imbalance_report(proba, y)['uncorrected']
+        ref = classification_report_imbalanced(y, proba.argmax(1), output_dict=True)
+    for k in range(3):
+        for ours, theirs in (('precision', 'pre'), ('recall', 'rec'), ('f1', 'f1'), ('support', 'sup')):
+            assert rep[(ours, str(k))] == pytest.approx(ref[str(k)][theirs])
+
 # ================================================================ scikit-learn through our fastai metrics
 
 class _Fixed(torch.nn.Module):
