@@ -334,7 +334,11 @@ def minority_recall(
     classes, # The classes to average over (e.g. `minority_classes(train_labels)`)
 )->float:
     "Mean recall of `classes` over those that have rows in `targets` (NaN if none has)"
-    y,d = np.asarray(targets).reshape(-1),np.asarray(preds).reshape(-1)
+    y,d = np.asarray(targets),np.asarray(preds)
+    if y.size!=len(y) or d.size!=len(d) or len(y)!=len(d):
+        raise ValueError(f"minority_recall takes class codes (n,) as targets and preds, got shapes {y.shape} and {d.shape}; a multi-hot "
+                         "matrix is multi-label, whose labels have no minority classes: score each label's recall instead")
+    y,d = y.reshape(-1),d.reshape(-1)
     rec = [(d[y==k]==k).mean() for k in classes if (y==k).any()]
     return float(np.mean(rec)) if rec else float('nan')
 
