@@ -403,9 +403,9 @@ def test_imblearn_single_class():
     with pytest.raises(ValueError, match='single class'): best_threshold(np.array([.9, .8]), np.array([1, 1]))
 
 def test_imblearn_multilabel_targets_refused_for_class_recall():
-    "imblearn raises ValueError for multi-label indicator targets in sensitivity_score; minority_recall reads class codes, and MinorityRecall refuses multi-label learners"
-    y_true = np.eye(5)[[1, 3, 3, 2]]
-    with pytest.raises(ValueError, match='single class|multi'): best_threshold(np.ones_like(y_true)*.5, y_true)
+    "imblearn's sensitivity_score raises ValueError for multi-label indicator targets; so does minority_recall (it flattened them before)"
+    y_true, y_pred = np.eye(5)[[1, 3, 3, 2]], np.eye(5)[[1, 1, 3, 2]]
+    with pytest.raises(ValueError, match='multi-hot matrix is multi-label'): minority_recall(y_true, y_pred, [1])
 
 def test_imblearn_classification_report_per_class_columns():
     "imbalance_report's per-class precision, recall, f1 and support are classification_report_imbalanced's pre, rec, f1, sup (its spe/geo/iba are not offered)"
