@@ -19,8 +19,7 @@ from fastai.losses import FocalLoss as FastaiFocalLoss
 from fastai.metrics import BalancedAccuracy, MatthewsCorrCoef, F1Score
 from torchvision.ops import sigmoid_focal_loss
 from imbalance_fastai.losses import FocalLoss, LogitAdjustedLoss, BalancedSoftmaxLoss, class_weights
-from imbalance_fastai.longtail import LDAMLoss, AsymmetricLoss
-from imbalance_fastai.longtail import DeferredReweighting
+from imbalance_fastai.longtail import LDAMLoss, AsymmetricLoss, DeferredReweighting
 from imbalance_fastai.metrics import (threshold_scores, best_threshold, best_offsets, minority_recall, MinorityRecall,
                                       AvgPrecisionMacro, Decided)
 from imbalance_fastai.calibration import calibration_bins, expected_calibration_error, fit_temperature
@@ -37,20 +36,22 @@ def grad_of(f, x):
     return v.detach(), x.grad
 
 # ================================================================ fastai: nbs/01a_losses.ipynb
-# Already ported in tests/test_losses.py: FocalLossFlat(gamma=0) == CrossEntropyLossFlat on (32,5,10) and on a
-# segmentation output (axis=1), gamma>0 differs, activation/decodes, equality with fastai's FocalLoss, export/load_learner.
+# Already ported in tests/test_losses.py (not repeated here): FocalLossFlat(gamma=0) == CrossEntropyLossFlat on (32,5,10)
+# and on a segmentation output (axis=1), gamma>0 differs, activation/decodes, fastai's FocalLoss's values without weights
+# (and with weights at gamma=0; with gamma>0 fastai weights p_t, a documented difference), get_preds(with_loss=True),
+# MixUp, learn.export/load_learner.
 
-@pytest.mark.parametrize('make', [lambda **kw: LogitAdjustedLoss([1.]*10, **kw), lambda **kw: FocalLoss(gamma=0, **kw)])
+@pytest.mark.parametrize('make', [lambda c, **kw: LogitAdjustedLoss([1.]*c, **kw), lambda c, **kw: FocalLoss(gamma=0, **kw)])
 def test_fastai_cross_entropy_flat_cases(make):
     "fastai's CrossEntropyLossFlat cases: a (32,5,10) output with the classes last, a segmentation output on axis=1; softmax activation, argmax decodes"
     torch.manual_seed(0)
     output, target = torch.randn(32, 5, 10), torch.randint(0, 10, (32, 5))
-    tst, ce = make(axis=-1, reduction='none'), CrossEntropyLossFlat(reduction='none')
+    tst, ce = make(10, axis=-1, reduction='none'), CrossEntropyLossFlat(reduction='none')
     # fastai flattens 'none' to (160,); ours keeps the target's shape, as fastai's unflattened FocalLoss and F.cross_entropy do
     assert tst(output, target).shape == (32, 5) and close(tst(output, target).flatten(), ce(output, target))
     assert torch.equal(tst.activation(output), F.softmax(output, dim=-1))
     assert torch.equal(tst.decodes(output), output.argmax(dim=-1))
-    lf = make(axis=1) if isinstance(tst, FocalLoss) else LogitAdjustedLoss([1.]*5, axis=1)
+    lf = make(5, axis=1)
     output, target = torch.randn(4, 5, 16, 16), torch.randint(0, 5, (4, 16, 16))
     assert close(lf(output, target), CrossEntropyLossFlat(axis=1)(output, target), 1e-4)
     assert torch.equal(lf.activation(output), F.softmax(output, dim=1)) and torch.equal(lf.decodes(output), output.argmax(dim=1))
@@ -98,10 +99,12 @@ def test_fastai_bce_with_logits_flat_cases():
     with pytest.raises(ValueError, match=r'outside \[0, 1\]'): tst(output, torch.randn(32, 5, 10))
 
 def test_fastai_pos_weight_through_class_weights_and_alpha():
-    "fastai's `BCEWithLogitsLossFlat(pos_weight=...)`: class_weights gives a per-label pos_weight, and alpha=w/(1+w) with weight=1+w is that loss"
+    "fastai's `BCEWithLogitsLossFlat(pos_weight=...)`: class_weights(multi-hot, 'inverse') is the usual pos_weight neg/pos, and alpha=w/(1+w) with weight=1+w is that loss"
     torch.manual_seed(4)
-    output, target = torch.randn(32, 3), (torch.rand(32, 3) < torch.tensor([.5, .2, .05])).float()
-    pw = torch.tensor([1., 4., 19.])
+    output, target = torch.randn(64, 3), (torch.rand(64, 3) < torch.tensor([.5, .2, .1])).float()
+    pw = class_weights(target, 'inverse')
+    pos = target.sum(0)
+    assert close(pw, (len(target)-pos)/pos)
     ref = BCEWithLogitsLossFlat(pos_weight=pw)(output, target)
     ours = FocalLoss(gamma=0, mode='multilabel', alpha=pw/(1+pw), weight=1+pw)(output, target)
     assert close(ours, ref)
@@ -175,8 +178,7 @@ def test_kornia_binary_value_same_as_torch_bce_loss(reduction, ignore_index):
     "binary_focal_loss_with_logits(alpha=None, gamma=0) on (2,3,2) logits and soft labels is F.binary_cross_entropy_with_logits"
     torch.manual_seed(5)
     logits, labels = torch.rand(2, 3, 2), torch.rand(2, 3, 2)
-    kw = {} if ignore_index is None else dict(ignore_index=ignore_index)
-    assert close(FocalLoss(0, mode='multilabel', reduction=reduction, **kw)(logits, labels),
+    assert close(FocalLoss(0, mode='multilabel', reduction=reduction, ignore_index=ignore_index)(logits, labels),
                  F.binary_cross_entropy_with_logits(logits, labels, reduction=reduction))
 
 @pytest.mark.parametrize('make', [lambda **kw: FocalLoss(2., **kw), lambda **kw: LogitAdjustedLoss([1., 2., 3.], **kw),
@@ -262,7 +264,7 @@ def test_kornia_all_ignored_extreme_logits(ignore_index):
 
 @pytest.mark.parametrize('value', [float('inf'), float('-inf'), float('nan')])
 def test_kornia_ignored_non_finite_logits(value):
-    "A non-finite logit in an ignored row leaves the loss as it is (its gradient: as F.cross_entropy's, see below)"
+    "A non-finite logit in an ignored row changes neither the loss nor the gradient, which is 0 there (F.cross_entropy's is NaN for inf and NaN)"
     logits, safe = torch.tensor([[value, 0.], [.3, -.2]]), torch.tensor([[0., 0.], [.3, -.2]])
     labels = torch.tensor([-100, 1])
     for lf in (FocalLoss(2., reduction='sum'), FocalLoss(2., torch.tensor([.5, 1.5]), 'mean')):
@@ -278,7 +280,7 @@ def test_kornia_multiclass_shapes(reduction, expected_shape, alpha, gamma):
     "kornia's 'none' is (N,C,H,W), one value per class; ours is one loss per target, (N,H,W), as F.cross_entropy and fastai's FocalLoss"
     logits, labels = torch.rand(2, 3, 3, 2), torch.randint(3, (2, 3, 2))
     assert FocalLoss(gamma, reduction=reduction, alpha=alpha)(logits, labels).shape == expected_shape
-    assert FocalLoss(gamma, reduction=reduction)(torch.rand(2, 3), torch.randint(3, (2,))).shape == expected_shape[:1]*(reduction == 'none')
+    assert FocalLoss(gamma, reduction=reduction)(torch.rand(2, 3), torch.randint(3, (2,))).shape == ((2,) if reduction == 'none' else ())
 
 def test_kornia_multiclass_scalar_alpha_is_refused():
     "kornia's scalar alpha in the softmax loss is a constant factor on every loss; ours is one weight per class, and a scalar is refused with a pointer"
@@ -313,7 +315,7 @@ def test_kornia_docstring_example_is_exact_here():
 
 @pytest.mark.parametrize('reduction', ['none', 'mean', 'sum'])
 def test_kornia_multiclass_formula(reduction):
-    "kornia's (pre-0.7) focal_loss: sum over classes of one_hot * alpha * (1-p)**gamma * -log p, one per target: ours times its scalar alpha"
+    "kornia's earlier focal_loss (one value per target): sum over classes of one_hot * alpha * (1-p)**gamma * -log p, one per target: ours times its scalar alpha"
     torch.manual_seed(19)
     x, t = torch.randn(2, 4, 3, 5, dtype=torch.float64), torch.randint(0, 4, (2, 3, 5))
     p = F.softmax(x, 1)
@@ -357,25 +359,20 @@ def _imblearn_prediction(binary):
     X, y = load_iris(return_X_y=True)
     if binary: X, y = X[y < 2], y[y < 2]
     rng = np.random.RandomState(37); p = rng.permutation(len(y)); X, y = X[p], y[p]
-    X = np.c_[X, np.random.RandomState(0).randn(len(y), 50*X.shape[1])]
+    X = np.c_[X, np.random.RandomState(0).randn(len(y), 20*X.shape[1])]
     half = len(y)//2
     clf = LogisticRegression(C=.05, max_iter=500).fit(X[:half], y[:half])
     return y[half:], clf.predict(X[half:]), clf.predict_proba(X[half:])
 
-def _sens_spec(y, d, k):
-    "imblearn's sensitivity and specificity of class `k` (one against the rest), from the confusion counts"
-    tp, fn = ((d == k) & (y == k)).sum(), ((d != k) & (y == k)).sum()
-    tn, fp = ((d != k) & (y != k)).sum(), ((d == k) & (y != k)).sum()
-    return tp/(tp+fn), tn/(tn+fp)
-
 def test_imblearn_sensitivity_specificity_binary_in_threshold_scores():
-    "threshold_scores' recall is sensitivity_score, and its balanced accuracy and Youden's J are (sens+spec)/2 and sens+spec-1"
+    "threshold_scores' recall is sensitivity_score, and its balanced accuracy and Youden's J are (sens+spec)/2 and sens+spec-1; the other columns are scikit-learn's"
+    im = pytest.importorskip('imblearn.metrics')
     y, _, proba = _imblearn_prediction(binary=True)
     df = threshold_scores(proba[:, 1], y, thresholds=np.array([.3, .5, .7]))
     for _, r in df.iterrows():
         d = (proba[:, 1] > r.threshold).astype(int)
-        sens, spec = _sens_spec(y, d, 1)
-        assert r.recall == pytest.approx(sens) and r.recall == pytest.approx(skm.recall_score(y, d))
+        sens, spec = im.sensitivity_score(y, d), im.specificity_score(y, d)
+        assert r.recall == pytest.approx(sens)
         assert r.balanced_accuracy == pytest.approx((sens+spec)/2) and r.youden == pytest.approx(sens+spec-1)
         assert r.balanced_accuracy == pytest.approx(skm.balanced_accuracy_score(y, d))
         assert r.mcc == pytest.approx(skm.matthews_corrcoef(y, d)) and r.f1 == pytest.approx(skm.f1_score(y, d))
@@ -383,39 +380,46 @@ def test_imblearn_sensitivity_specificity_binary_in_threshold_scores():
         assert r.macro_f1 == pytest.approx(skm.f1_score(y, d, average='macro'))
 
 def test_imblearn_sensitivity_of_the_classes_asked_for():
-    "minority_recall(classes=...) is imblearn's sensitivity_score(labels=classes, average='macro') (= recall_score) when every class has rows"
+    "minority_recall(classes=...) is imblearn's sensitivity_score(labels=classes, average='macro') when every class asked for has rows"
+    im = pytest.importorskip('imblearn.metrics')
     y, d, _ = _imblearn_prediction(binary=False)
     for classes in ([0], [1, 2], [0, 1, 2]):
-        sens = np.mean([_sens_spec(y, d, k)[0] for k in classes])
-        assert minority_recall(y, d, classes) == pytest.approx(sens)
-        assert minority_recall(y, d, classes) == pytest.approx(skm.recall_score(y, d, labels=classes, average='macro'))
+        assert minority_recall(y, d, classes) == pytest.approx(im.sensitivity_score(y, d, labels=classes, average='macro'))
 
 def test_imblearn_extra_labels_are_left_out():
-    "imblearn's extra labels (classes with no row in y_true) score 0 in its macro average; ours leaves them out (documented: the mean over the classes that have rows)"
+    "imblearn's extra labels (classes without a row in y_true) count 0 in its macro average; ours leaves them out (documented: the mean over the classes that have rows, NaN if none has)"
+    im = pytest.importorskip('imblearn.metrics')
     y, d = np.array([1, 3, 3, 2]), np.array([1, 1, 3, 2])
-    assert minority_recall(y, d, [0, 1, 2, 3, 4]) == pytest.approx(skm.recall_score(y, d, labels=[1, 2, 3], average='macro'))
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        theirs = im.sensitivity_score(y, d, labels=[0, 1, 2, 3, 4], average='macro')
+    assert minority_recall(y, d, [0, 1, 2, 3, 4]) == pytest.approx(im.sensitivity_score(y, d, labels=[1, 2, 3], average='macro'))
+    assert minority_recall(y, d, [0, 1, 2, 3, 4]) > theirs
     assert np.isnan(minority_recall(y, d, [0, 4]))
 
 def test_imblearn_single_class():
-    "imblearn's single-class case: all positives predicted positive give a recall of 1; a threshold cannot be tuned on one class"
+    "imblearn's single-class case: all positives predicted positive have a sensitivity of 1; a threshold cannot be tuned on one class"
+    im = pytest.importorskip('imblearn.metrics')
     df = threshold_scores(np.array([.9, .8]), np.array([1, 1]), thresholds=np.array([.5]))
-    assert df.recall.iloc[0] == 1 and df.tp.iloc[0] == 2
+    assert df.recall.iloc[0] == im.sensitivity_score([1, 1], [1, 1]) == 1
     with pytest.raises(ValueError, match='single class'): best_threshold(np.array([.9, .8]), np.array([1, 1]))
 
 def test_imblearn_multilabel_targets_refused_for_class_recall():
-    "imblearn's sensitivity_score raises ValueError for multi-label indicator targets; so does minority_recall (it flattened them before)"
+    "imblearn's sensitivity_score raises ValueError for multi-label indicator targets; so does minority_recall"
+    im = pytest.importorskip('imblearn.metrics')
     y_true, y_pred = np.eye(5)[[1, 3, 3, 2]], np.eye(5)[[1, 1, 3, 2]]
+    with pytest.raises(ValueError): im.sensitivity_score(y_true, y_pred)
     with pytest.raises(ValueError, match='multi-hot matrix is multi-label'): minority_recall(y_true, y_pred, [1])
 
 def test_imblearn_classification_report_per_class_columns():
     "imbalance_report's per-class precision, recall, f1 and support are classification_report_imbalanced's pre, rec, f1, sup (its spe/geo/iba are not offered)"
-    from imblearn.metrics import classification_report_imbalanced
+    im = pytest.importorskip('imblearn.metrics')
     from imbalance_fastai.report import imbalance_report
     y, d, proba = _imblearn_prediction(binary=False)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
         rep = imbalance_report(proba, y)['uncorrected']
-        ref = classification_report_imbalanced(y, proba.argmax(1), output_dict=True)
+        ref = im.classification_report_imbalanced(y, proba.argmax(1), output_dict=True)
     for k in range(3):
         for ours, theirs in (('precision', 'pre'), ('recall', 'rec'), ('f1', 'f1'), ('support', 'sup')):
             assert rep[(ours, str(k))] == pytest.approx(ref[str(k)][theirs])
