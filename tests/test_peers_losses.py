@@ -583,6 +583,11 @@ def test_sklearn_temperature_scaling():
     z = 3*(rng.normal(size=(400, 3)) + 1.2*np.eye(3)[y])   # over-confident logits: T > 1
     T = fit_temperature(z, y)
     assert T > 1 and T == pytest.approx(1/float(skc._TemperatureScaling().fit(z, y).beta_), rel=1e-3)
+    # one logit per row: sklearn reads x as the 2-class logits (-x, x), whose softmax is sigmoid(2x), so T = 1/(2 beta)
+    yb = (y == 2).astype(int)
+    zb = 4*(rng.normal(size=400) + 1.5*yb)
+    Tb = fit_temperature(zb, yb, multilabel=True)
+    assert Tb == pytest.approx(1/(2*float(skc._TemperatureScaling().fit(zb, yb).beta_)), rel=1e-3)
 
 @functools.lru_cache
 def _cancer_model():
@@ -705,3 +710,11 @@ def test_asymmetric_loss_reference(gn, gp, clip):
     v2, g2 = grad_of(lambda x: _asl_ref(x, y, gn, gp, clip), x)
     assert close(v1, v2) and close(g1, g2)
     assert close(AsymmetricLoss(gn, gp, clip)(x, y), _asl_ref(x, y, gn, gp, clip)/y.numel())
+
+def test_asymmetric_loss_is_exact_where_the_reference_clamps():
+    "The reference clamps log p at eps=1e-8 (a positive with logit -30 costs 18.4 there); ours is the exact -log p = softplus(-x), about 30"
+    x, y = torch.tensor([[-30., 2.]], dtype=torch.float64), torch.tensor([[1., 0.]], dtype=torch.float64)
+    ours = AsymmetricLoss(4., 1., .05, reduction='none')(x, y)
+    exact_pos = (1-torch.sigmoid(x[0, 0]))*F.softplus(-x[0, 0])
+    assert close(ours[0, 0], exact_pos) and _asl_ref(x[:, :1], y[:, :1]) == pytest.approx(-np.log(1e-8), rel=1e-6)
+    assert close(ours[0, 1], _asl_ref(x[:, 1:], y[:, 1:]))   # away from the clamp the two agree
