@@ -348,6 +348,11 @@ def test_catalyst_focal_loss_multiclass_one_vs_rest():
     oh = F.one_hot(t, 4).float()
     ref = sum(_catalyst_sigmoid_focal(x[:, c], oh[:, c]).mean() for c in range(4))
     assert close(4*FocalLoss(2., mode='multilabel', alpha=.25)(x, oh), ref)
+    # its `ignore=-1` drops those rows from every class's mean: ours with the rows' targets set to ignore_index
+    t_ign = t.masked_fill(torch.arange(20) % 5 == 0, -1)
+    keep = t_ign != -1
+    ref = sum(_catalyst_sigmoid_focal(x[keep, c], oh[keep, c]).mean() for c in range(4))
+    assert close(4*FocalLoss(2., mode='multilabel', alpha=.25, ignore_index=-1)(x, oh.masked_fill(~keep[:, None], -1)), ref)
 
 # ================================================================ imbalanced-learn: imblearn/metrics/tests/test_classification.py
 
