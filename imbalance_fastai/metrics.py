@@ -343,6 +343,9 @@ def minority_recall(
         y = y.astype(bool)
         rec = [d[y[:,k],k].mean() for k in classes if y[:,k].any()]
     else:
+        if y.size!=len(y) or d.size!=len(d) or len(y)!=len(d):
+            raise ValueError(f"minority_recall takes class codes (n,) as targets and preds, or, for multi-label data, multi-hot targets "
+                             f"(n, n_classes) and the decisions as a bool mask of their shape; got shapes {y.shape} and {d.shape} ({d.dtype})")
         y,d = y.reshape(-1),d.reshape(-1)
         rec = [(d[y==k]==k).mean() for k in classes if (y==k).any()]
     return float(np.mean(rec)) if rec else float('nan')
@@ -434,10 +437,14 @@ class Decided(AccumMetric):
         axis:int=-1, # Class axis of the predictions
     ):
         if not isinstance(metric, AccumMetric): raise TypeError(f"Decided wraps a fastai AccumMetric such as BalancedAccuracy(), got {metric!r}")
-        _of_decisions(metric, 'Decided:')
+        if metric.thresh is None or metric.flatten: _of_decisions(metric, 'Decided:')   # fastai's *Multi: the learner's decisions replace `thresh`
         super().__init__(metric.func, to_np=metric.to_np, invert_arg=metric.invert_args, flatten=metric.flatten, name=metric.name, **metric.kwargs)
         self.axis = axis
 
     def accumulate(self, learn):
         "Store the learner's decisions for this batch: what `get_preds(with_decoded=True)` decodes its outputs to now"
-        self.accum_values(_decisions(learn, learn.pred, self.axis), learn.y, learn)
+        d = _decisions(learn, learn.pred, self.axis)
+        if self.flatten and d.dtype==torch.bool and d.ndim>1 and d.shape[-1]>1:
+            raise TypeError(f"Decided({self.name}) would flatten this multi-label learner's labels into one binary problem; pass a "
+                            "multi-label metric such as F1ScoreMulti(average='macro')")
+        self.accum_values(d, learn.y, learn)
