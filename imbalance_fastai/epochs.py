@@ -189,6 +189,7 @@ def _shuffle_all(
     rng:np.random.Generator, # Where the randomness comes from
     c:int=_CHUNK, # Rows per chunk
     b:int=None, # Rows per block of `_place`; chosen from the size when `None`
+    mix:bool=True, # Mix the chunks (`False`: each chunk's rows are shuffled but stay in the chunk's place)
 )->np.ndarray:
     "`vals` in a uniformly random order, whatever their stored order: each chunk of `c` rows shuffled, then the chunks placed block by block"
     n = len(vals)
@@ -196,6 +197,7 @@ def _shuffle_all(
     full = n//c*c
     vals[:full] = _sort_shuffle(vals[:full].reshape(-1, c), rng)
     if full<n: vals[full:] = _sort_shuffle(vals[full:][None], rng)
+    if not mix: return vals
     sizes = np.full(-(-n//c), c, dtype=np.int64); sizes[-1] = n-full or c
     return _place(vals, sizes, rng, b)
 
@@ -205,10 +207,10 @@ def _systematic_rows(
     n_rows:int, # Number of rows
     rng:np.random.Generator, # Where the randomness comes from
 )->np.ndarray:
-    "`n` row indices drawn in proportion to `p` by systematic sampling in row order (each row's count the floor or ceiling of its expectation), in a random order"
-    k = _round_counts(n, np.ones(n_rows) if p is None else p, rng, in_order=True)
-    out = np.repeat(np.arange(n_rows, dtype=np.int32 if n_rows<2**31 else np.int64), k)
-    return _shuffle_all(out, rng)
+    "`n` row indices drawn in proportion to `p` by systematic sampling over the rows in a random order (each row's count the floor or ceiling of its expectation), in a random order"
+    o = _shuffle_all(np.arange(n_rows, dtype=np.int32 if n_rows<2**31 else np.int64), rng, mix=False)   # random within chunks
+    k = _round_counts(n, np.ones(n_rows) if p is None else np.asarray(p)[o], rng, in_order=True)
+    return _shuffle_all(np.repeat(o, k), rng)
 
 # %% ../nbs/00a_epochs.ipynb #408088f3
 def _interleave(
