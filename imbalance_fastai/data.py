@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_data.ipynb #cd9273b3
 from __future__ import annotations
-import numbers
+import numbers, warnings
 import numpy as np, pandas as pd
 from fastcore.foundation import L
 from fastai.data.transforms import ColReader
@@ -28,15 +28,37 @@ def _check_valid_pct(valid_pct):
         raise TypeError(f"valid_pct must be a number in [0,1) (the share of each class sent to validation), got {valid_pct!r} (a {type(valid_pct).__name__})")
     if not 0<=valid_pct<1: raise ValueError(f"valid_pct must be in [0,1), got {valid_pct}")
 
-def stratified_split(labels, valid_pct:float=0.2, seed:int=None):
+def _valid_counts(counts, valid_pct, rng)->np.ndarray:
+    "Validation rows per class: `int(valid_pct*n)` in all, each class `valid_pct*n_c` rounded down or up (largest remainders up, ties at random), at most `n_c-1`"
+    share,cap = counts*valid_pct,np.maximum(counts-1, 0)
+    res = np.minimum(np.floor(share+1e-9), cap)   # 1e-9: 0.29*100 is 28.999999999999996, and means 29
+    extra = int(np.floor(valid_pct*counts.sum()+1e-9) - res.sum())
+    rem = np.where(res<cap, share-res, 0)
+    up = np.lexsort((rng.random(len(counts)), -rem))[:max(extra, 0)]   # largest remainder first, ties in a random order
+    res[up[rem[up]>1e-9]] += 1
+    return res.astype(np.int64)
+
+def _warn_single(counts, vocab, valid_pct):
+    one = np.flatnonzero(counts==1)
+    if not len(one) or not valid_pct: return
+    names = [repr(vocab[i]) if i<len(vocab) else '(no label)' for i in one[:5]] + (['...'] if len(one)>5 else [])
+    warnings.warn(f"{len(one)} of {int((counts>0).sum())} classes have a single row ({', '.join(names)}): each stays in train, so the "
+                  "validation split has no row of it" + ("; are the items the labels? pass StratifiedSplitter(get_y=...)" if len(one)==len(counts) else ''),
+                  stacklevel=3)
+
+def stratified_split(
+    labels, # Labels of the rows (anything `get_labels` reads: a list, array, Series, Categorical, multi-label lists)
+    valid_pct:float=0.2, # Share of the rows sent to validation (`int(valid_pct*n)` rows), the same share of each class
+    seed:int=None, # Seed for the split (the global numpy seed when `None`)
+):
     "Train and valid index arrays, split class by class, every class keeping at least one train row (`StratifiedSplitter` gives fastai's lists)"
     _check_valid_pct(valid_pct)
     lbls = get_labels(labels)
     codes = lbls.codes if not lbls.multi else _rarest(lbls)
     rng = np.random.default_rng(np.random.randint(2**31-1) if seed is None else seed)
     rank,counts = _class_ranks(codes, rng),np.bincount(codes, minlength=lbls.c)
-    n_valid = np.minimum(np.round(counts*valid_pct), np.maximum(counts-1, 0))
-    is_valid = rank < n_valid[codes]
+    _warn_single(counts, lbls.vocab, valid_pct)
+    is_valid = rank < _valid_counts(counts, valid_pct, rng)[codes]
     return rng.permutation(np.flatnonzero(~is_valid)), rng.permutation(np.flatnonzero(is_valid))
 
 def StratifiedSplitter(
