@@ -29,10 +29,10 @@ def _check_valid_pct(valid_pct):
     if not 0<=valid_pct<1: raise ValueError(f"valid_pct must be in [0,1), got {valid_pct}")
 
 def _valid_counts(counts, valid_pct, tie)->np.ndarray:
-    "Validation rows per class: `int(valid_pct*n)` in all, each class `valid_pct*n_c` rounded down or up (largest remainders up, ties by the random `tie`), at most `n_c-1`"
+    "Validation rows per class: `ceil(valid_pct*n)` in all, each class `valid_pct*n_c` rounded down or up (largest remainders up, ties by the random `tie`), at most `n_c-1`"
     share,cap = counts*valid_pct,np.maximum(counts-1, 0)
     res = np.minimum(np.floor(share+1e-9), cap)   # 1e-9: 0.29*100 is 28.999999999999996, and means 29
-    extra = int(np.floor(valid_pct*counts.sum()+1e-9) - res.sum())
+    extra = int(np.ceil(valid_pct*counts.sum()-1e-9) - res.sum())   # and 0.07*100 is 7.000000000000001, and means 7
     rem = np.where(res<cap, share-res, 0)
     up = np.lexsort((tie, -rem))[:max(extra, 0)]   # largest remainder first, ties in a random order
     res[up[rem[up]>1e-9]] += 1
@@ -48,7 +48,7 @@ def _warn_single(counts, vocab, valid_pct):
 
 def stratified_split(
     labels, # Labels of the rows (anything `get_labels` reads: a list, array, Series, Categorical, multi-label lists)
-    valid_pct:float=0.2, # Share of the rows sent to validation (`int(valid_pct*n)` rows), the same share of each class
+    valid_pct:float=0.2, # Share of the rows sent to validation (`ceil(valid_pct*n)` rows), the same share of each class
     seed:int=None, # Seed for the split (the global numpy seed when `None`)
 ):
     "Train and valid index arrays, split class by class, every class keeping at least one train row (`StratifiedSplitter` gives fastai's lists)"
@@ -71,7 +71,7 @@ def _column(df, col, msg):
     raise ValueError(f"{msg}; the columns are {list(df.columns)}")
 
 def StratifiedSplitter(
-    valid_pct:float=0.2, # Share of the items sent to validation (`int(valid_pct*n)`, as `RandomSplitter`), the same share of each class
+    valid_pct:float=0.2, # Share of the items sent to validation (`ceil(valid_pct*n)`, as `TrainTestSplitter`), the same share of each class
     seed:int=None, # Seed for the split (the global numpy seed when `None`)
     get_y=None, # Column name or position (DataFrame items), or function of an item giving its label (a `ColReader` reads its column at once); `None`: items are labels
 ):
