@@ -48,7 +48,8 @@ def paired_bootstrap(
     y = preds.targets
     for k,t in preds.times_scored.items():
         if (t!=1).any(): raise ValueError(f"{k[0]}, repeat {k[1]}: {int((t==0).sum())} rows never scored and {int((t>1).sum())} scored twice; the runs are incomplete")
-    runs = {nm: [(preds.probs[(nm, r)].astype(np.float64), preds.decisions[(nm, r)]) for r in preds.repeats(nm)] for nm in preds.strategies}
+    P = lambda k: (p:=preds.probs[k].astype(np.float64))/p.sum(1, keepdims=True)   # as score_predictions reads them, so the interval holds the score
+    runs = {nm: [(P((nm, r)), preds.decisions[(nm, r)]) for r in preds.repeats(nm)] for nm in preds.strategies}
     per = lambda nm, w=None: np.stack([_score(P, y, D, metric, minority, w) for P,D in runs[nm]])   # (repeats, resamples)
     rng,chunk = np.random.default_rng(seed),max(1, min(n_boot, 4_000_000//max(len(y), 1)))
     boot = {nm: [] for nm in runs}
