@@ -316,7 +316,7 @@ def _tabular_labels(src, n=None, strict=True):
     return Labels(codes, list(enc.vocab))
 
 def get_labels(
-    src, # `DataLoaders` (train split), `DataLoader`, `Datasets`, `TfmdLists`, `TabularPandas`, torch `Dataset`, array...
+    src, # `DataLoaders` (train split), `DataLoader`, `Datasets`, `TfmdLists`, `TabularPandas`, torch `Dataset`, array, masks `(n, h, w)`...
     label_fn=None, # Function of `src` returning all its labels, for datasets that offer none
     n_bins:int=None, # Bin a continuous target into this many quantiles
     col=None, # Column to read when `src` is a DataFrame
@@ -331,7 +331,9 @@ def get_labels(
         if col not in src.columns: raise ValueError(f"column {col!r} not found; columns are {list(src.columns)}")
         raw = src[col]
     else: raw = _raw_labels(src, n_bins=n_bins, strict=strict, codes=codes)
-    return raw if isinstance(raw, Labels) else encode_labels(raw, n_bins=n_bins)
+    if isinstance(raw, Labels): return raw
+    if isinstance(raw, (np.ndarray, torch.Tensor)) and raw.ndim==3: return _mask_labels(list(raw), codes, strict)   # masks `(n, h, w)`
+    return encode_labels(raw, n_bins=n_bins)
 
 # %% ../nbs/00_core.ipynb #d91ec33b
 class MaskLabels(Labels):
@@ -365,20 +367,22 @@ def clear_mask_cache():
     "Forget the pixel counts `get_labels` keeps of every mask file it has read"
     _mask_cache.clear()
 
-def _count_pixels(o):
-    "Pixels per value `0..max` of one mask: a file decoded as `PILMask.create` decodes it (mode 'L'), or an array/image"
+def _count_pixels(o, strict=True):
+    "Pixels per value `0..max` of one mask: a file decoded as `PILMask.create` decodes it (mode 'L'), or an array/image (`strict=False`: negative codes ignored)"
     if isinstance(o, (str, os.PathLike, bytes)):
         with Image.open(io.BytesIO(o) if isinstance(o, bytes) else o) as im:
             a = np.asarray(im if im.mode=='L' else im.convert('L'))
     else: a = np.asarray(o.detach().cpu() if isinstance(o, torch.Tensor) else o)
-    if a.dtype.kind not in 'bu' and (a.dtype.kind!='i' or (a.size and a.min()<0)):
+    neg = a.dtype.kind=='i' and a.size and a.min()<0
+    if a.dtype.kind not in 'biu' or (neg and strict):
         raise ValueError(f"mask {_item([o], 0)} holds values that are not class codes (dtype {a.dtype}, "
-                         f"min {a.min() if a.size else None}); a mask holds integer codes 0..c-1")
-    return np.bincount(a.ravel())
+                         f"min {a.min() if a.size else None}); a mask holds integer codes 0..c-1"
+                         + ("; to ignore negative codes (e.g. PyTorch's ignore_index -100), pass strict=False" if neg else ''))
+    return np.bincount(a[a>=0] if neg else a.ravel())
 
-def _mask_counts(o):
+def _mask_counts(o, strict=True):
     "`_count_pixels` of `o`, cached for files: keyed by absolute path, valid while the file's mtime and size are unchanged"
-    if not isinstance(o, (str, os.PathLike)): return _count_pixels(o)
+    if not isinstance(o, (str, os.PathLike)): return _count_pixels(o, strict)
     fn = os.path.abspath(o)
     st = os.stat(fn)
     hit = _mask_cache.get(fn)
@@ -389,7 +393,7 @@ def _mask_counts(o):
 
 def _mask_labels(srcs, codes=None, strict=True):
     "`MaskLabels` of the masks `srcs` (files, arrays, images) in the vocab `codes` (the values `0..max` when `None`)"
-    rows = [_mask_counts(o) for o in srcs]
+    rows = [_mask_counts(o, strict) for o in srcs]
     lens = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
     n_val = int(lens.max()) if len(rows) else 0
     pc = np.zeros((len(rows), n_val), dtype=np.int64)
