@@ -37,7 +37,7 @@ class Labels:
         elif codes.ndim==1: codes = codes.astype(_code_dtype(codes), copy=False)
         else: raise ValueError(f"codes must be 1-d (single-label) or 2-d (multi-label), got shape {codes.shape}")
         if vocab is None: vocab = range(codes.shape[1] if codes.ndim==2 else (codes.max()+1 if len(codes) else 0))
-        self.codes,self.vocab = codes,L(vocab)
+        self.codes,self.vocab = codes,L(vocab.tolist() if isinstance(vocab, np.ndarray) else list(vocab))   # `L` of an array is one item
         if self.multi and codes.shape[1]!=len(self.vocab):
             raise ValueError(f"multi-hot labels have {codes.shape[1]} columns but vocab has {len(self.vocab)} classes")
         if not self.multi and len(codes) and (codes.min()<-1 or codes.max()>=self.c):
@@ -94,7 +94,7 @@ class TrainPriors:
         self.sampled = self.natural if sampled is None else np.asarray(sampled, dtype=np.float64)
         if self.natural.ndim!=1 or self.sampled.shape!=self.natural.shape:
             raise ValueError(f"natural and sampled priors must be 1-d and of one length, got shapes {self.natural.shape} and {self.sampled.shape}")
-        self.vocab = L(range(len(self.natural)) if vocab is None else vocab)
+        self.vocab = L(list(range(len(self.natural)) if vocab is None else vocab))
         if len(self.vocab)!=len(self.natural):
             raise ValueError(f"vocab has {len(self.vocab)} classes but the priors have {len(self.natural)} values")
 

@@ -237,7 +237,7 @@ def imbalance_report(
     if P0.ndim>2:
         Yn = _np(Y)
         if Yn.shape!=(P0.shape[0],)+P0.shape[-2:]: raise ValueError(f"segmentation targets must be masks {(P0.shape[0],)+P0.shape[-2:]}, got {Yn.shape}")
-        c = P0.shape[1] if P0.ndim==4 else (len(vocab) if vocab is not None else int(max(np.nanmax(Yn[Yn!=ignore_index]) if ignore_index is not None else Yn.max(), P0.max()))+1)
+        c = P0.shape[1] if P0.ndim==4 else (len(vocab) if vocab is not None else int(max((Yn[Yn!=ignore_index] if ignore_index is not None else Yn).max(initial=0), P0.max(initial=0)))+1)
         if train_targets is not None: counts = _pixel_counts(train_targets, c, ignore_index)
         elif isinstance(learn_or_probs, Learner): counts = _train_mask_counts(learn_or_probs, c, ignore_index)
         else: counts = None

@@ -130,15 +130,21 @@ def test_torchmetrics_average_precision_macro_skips_classes_without_positives():
     assert col[('roc_auc', 'all')] == pytest.approx(np.mean(auc))
 
 
-def test_torchmetrics_binary_calibration_error_is_sklearn_calibration_curve():
-    "Binary ECE (l1, 10 equal-width bins) = sum over bins of |frequency - mean probability| x share, from calibration_curve"
-    rng = np.random.default_rng(0)
-    p = rng.beta(2, 3, 500)
-    y = (rng.random(500) < p**1.5).astype(int)
-    col = imbalance_report(p, y)['uncorrected']
-    frac, mean = calibration_curve(y, p, n_bins=10, strategy='uniform')
-    cnt = np.histogram(p, bins=np.linspace(0, 1, 11))[0]           # continuous p: no value on an edge
-    assert col[('ece', 'all')] == pytest.approx(np.sum(np.abs(frac - mean) * cnt[cnt > 0]) / len(p))
+@pytest.mark.parametrize('c', [2, 4])
+def test_torchmetrics_calibration_error_is_sklearn_calibration_curve(c):
+    "ECE (l1, 10 equal-width bins): binary on the positive class, multiclass on the top-label confidence, as torchmetrics'; bins from calibration_curve"
+    rng = np.random.default_rng(c)
+    if c == 2:
+        p = rng.beta(2, 3, 500)
+        y = (rng.random(500) < p**1.5).astype(int)
+        col, conf, hit = imbalance_report(p, y)['uncorrected'], p, y
+    else:
+        y = rng.integers(0, c, 500)
+        P = _probs(y, c, seed=c, scale=1.5)
+        col, conf, hit = imbalance_report(P, y)['uncorrected'], P.max(1), (P.argmax(1) == y).astype(int)
+    frac, mean = calibration_curve(hit, conf, n_bins=10, strategy='uniform')
+    cnt = np.histogram(conf, bins=np.linspace(0, 1, 11))[0]        # continuous probabilities: none on an edge
+    assert col[('ece', 'all')] == pytest.approx(np.sum(np.abs(frac - mean) * cnt[cnt > 0]) / len(conf))
 
 
 # --- segmentation_models_pytorch ---------------------------------------------------------------------------------------
@@ -454,3 +460,19 @@ def test_mask_arrays_in_a_datablock(tmp_path):
                        get_y=lambda i: masks[i], splitter=IndexSplitter([]))
     lbls = get_labels(dblock.dataloaders(list(range(6)), bs=2))
     np.testing.assert_array_equal(lbls.pixel_counts, np.stack([np.bincount(m.ravel(), minlength=3) for m in masks]))
+
+
+def test_fastai_camvid_codes_read_with_loadtxt(tmp_path):
+    "fastai's CamVid recipe: codes = np.loadtxt(path/'codes.txt', dtype=str) into SegmentationDataLoaders; the labels and the report name them"
+    fns = _mask_files(tmp_path, 6)
+    (tmp_path / 'codes.txt').write_text('\n'.join(CODES))
+    codes = np.loadtxt(tmp_path / 'codes.txt', dtype=str)
+    dls = SegmentationDataLoaders.from_label_func(tmp_path, fns, lambda f: f.parent / f'{f.stem}_m.png', codes=codes, bs=2,
+                                                  valid_pct=.34, seed=0)
+    lbls = get_labels(dls)
+    assert list(lbls.vocab) == CODES and all(type(v) is str for v in lbls.vocab)
+    np.testing.assert_array_equal(lbls.counts, np.stack([np.bincount(_mask(int(f.stem)).ravel(), minlength=3) > 0
+                                                         for f in dls.train_ds.items]).sum(0))
+    Y = np.stack([_mask(i) for i in range(6)])
+    rep = imbalance_report(Y, Y, vocab=codes, train_targets=list(Y))
+    assert rep.attrs['rare_classes'] == ['rare'] and rep.loc[('iou', 'rare'), 'uncorrected'] == 1.
