@@ -315,6 +315,11 @@ def _tabular_labels(src, n=None, strict=True):
                          f"rows of the DataFrame (the first is at DataFrame index {lab!r}) before building the TabularPandas")
     return Labels(codes, list(enc.vocab))
 
+def _is_masks(raw):
+    "An integer array or tensor `(n, h, w)`: segmentation masks (a float one is refused as labels by `encode_labels`)"
+    if isinstance(raw, torch.Tensor): return raw.ndim==3 and not (raw.is_floating_point() or raw.is_complex())
+    return isinstance(raw, np.ndarray) and raw.ndim==3 and raw.dtype.kind in 'biu'
+
 def get_labels(
     src, # `DataLoaders` (train split), `DataLoader`, `Datasets`, `TfmdLists`, `TabularPandas`, torch `Dataset`, array, masks `(n, h, w)`...
     label_fn=None, # Function of `src` returning all its labels, for datasets that offer none
@@ -332,7 +337,7 @@ def get_labels(
         raw = src[col]
     else: raw = _raw_labels(src, n_bins=n_bins, strict=strict, codes=codes)
     if isinstance(raw, Labels): return raw
-    if isinstance(raw, (np.ndarray, torch.Tensor)) and raw.ndim==3: return _mask_labels(list(raw), codes, strict)   # masks `(n, h, w)`
+    if _is_masks(raw): return _mask_labels(list(raw), codes, strict)
     return encode_labels(raw, n_bins=n_bins)
 
 # %% ../nbs/00_core.ipynb #d91ec33b
