@@ -396,6 +396,11 @@ def _mask_counts(o, strict=True):
     _mask_cache[fn] = (st.st_mtime_ns, st.st_size, res)
     return res
 
+def _is_palette(o):
+    "Whether mask `o` is a palette ('P') image file"
+    if not isinstance(o, (str, os.PathLike)): return False
+    with Image.open(o) as im: return im.mode=='P'
+
 def _mask_labels(srcs, codes=None, strict=True):
     "`MaskLabels` of the masks `srcs` (files, arrays, images) in the vocab `codes` (the values `0..max` when `None`)"
     rows = [_mask_counts(o, strict) for o in srcs]
@@ -407,9 +412,12 @@ def _mask_labels(srcs, codes=None, strict=True):
     bad = np.flatnonzero(pc[:, c:].any(1))
     if strict and len(bad):
         eg = '; '.join(f"{_item(srcs, i)} has {(c+np.flatnonzero(pc[i, c:])).tolist()[:8]}" for i in bad[:3])
+        pal = any(_is_palette(srcs[i]) for i in bad[:3])
         raise ValueError(f"{len(bad)} of {len(pc)} masks have pixel values outside the vocabulary of {c} codes "
                          f"{list(codes)[:10] if codes is not None else ''} (values 0..{c-1}): {eg}. Add the missing "
-                         "classes to MaskBlock(codes=...) or remap those values in the masks; to ignore them, "+_ignore_how(codes=True))
+                         "classes to MaskBlock(codes=...) or remap those values in the masks; to ignore them, "+_ignore_how(codes=True)
+                         + (". These are palette ('P') PNGs: fastai's PILMask.create (so the model too) reads their grey levels, "
+                            "not their palette indices; save the indices as mode 'L', or get_y=lambda f: np.array(Image.open(mask_of(f)))" if pal else ''))
     unseen = np.flatnonzero(~pc.any(0))
     if codes is None and len(unseen):   # a Datasets or arrays carry no codes: a stray value would add classes unnoticed
         warnings.warn(f"no mask codes were given, so the masks' values 0..{n_val-1} are read as {n_val} classes, but "
