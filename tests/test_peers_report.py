@@ -7,8 +7,9 @@ behaviour and says so:
   `ignore_index` in {None, -1, 0}; `tests/unittests/segmentation/test_dice.py`: `test_samples_with_missing_classes`,
   `test_corner_case_zero_denominator`; `segmentation/test_mean_iou.py`: `test_mean_iou_absent_class`;
   `average_precision`'s macro over the classes with positives; binary calibration error). We differ: a class absent
-  from targets and decisions has IoU/Dice NaN (their `average='none'` puts `zero_division`, 0), and no micro IoU row
-  (the report's `pixel_accuracy` is the micro Dice/F1);
+  from targets and decisions has IoU/Dice NaN (their `average='none'` puts `zero_division`, 0; `MeanIoU` -1), the
+  scores pool the pixels of all images (as `JaccardIndex`, fastai's metrics and smp's `macro`; `MeanIoU` and smp's
+  `*-imagewise` average per image), and there is no micro IoU row (`pixel_accuracy` is the micro Dice/F1);
 - segmentation_models_pytorch (`tests/test_metrics.py`, `get_stats` multiclass: tp/fp/fn on tiny maps, `ignore_index=255`,
   codes outside `[0, num_classes)` refused). We differ: smp's `macro` counts an absent class as `zero_division` (1 by
   default in `iou_score`); ours leaves it out, as torchmetrics and fastai do;
@@ -260,6 +261,14 @@ def test_sklearn_classification_report_with_a_class_absent_from_validation():
     assert col[('macro_f1', 'all')] == pytest.approx(skm.f1_score(Y, D, average='macro', zero_division=0))
     assert col[('accuracy', 'all')] == pytest.approx(rep['accuracy'] if 'accuracy' in rep else skm.accuracy_score(Y, D))
     assert col[('log_loss', 'all')] == pytest.approx(skm.log_loss(Y, P, labels=range(4)))
+
+
+def test_sklearn_target_names_of_the_wrong_length_are_refused():
+    "classification_report raises when target_names does not match the classes: so does the report, with the numbers"
+    Y = np.arange(30) % 3
+    with pytest.raises(ValueError, match='vocab has 2 names but the probabilities have 3 classes'):
+        imbalance_report(_probs(Y, 3), Y, vocab=['a', 'b'])
+    with pytest.raises(ValueError): skm.classification_report(Y, Y, target_names=['a', 'b'])
 
 
 @pytest.mark.parametrize('c', [2, 3])
