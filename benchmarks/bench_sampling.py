@@ -191,7 +191,7 @@ def to_markdown(ep, lb, repeat, t_total, load):
         lambda r: _cell(r['wdl'], r['perm'], r['n']) if 'wdl' in r else
                   f"skipped (too slow: extrapolated ≥ ~{r0['wdl']*r['n']/n0:.0f} s, linear per row from 1M; a lower bound)")
     row("**imbalance_fastai** `Resampler(None, wgts=w).sample()`, `w` one weight per row with more than 65,536 distinct values: "
-        "systematic sampling over the rows (every row's count within one of its expectation), then the chunked placement",
+        "systematic sampling over the rows shuffled within chunks (every row's count within one of its expectation), then the chunked placement",
         lambda r: _cell(r['rows'], r['perm'], r['n']))
     row(f"↳ what that path did before: `rng.choice(n, n, p=w)` (independent draws; median of {CHOICE_BIG_ROUNDS} above 1M)",
         lambda r: _cell(r['choice'], r['perm'], r['n']) + f" · **{r['choice']/r['rows']:.0f}×** the new path")

@@ -63,7 +63,7 @@ class OverSamplingCallback(Callback):
         **kwargs, # Passed to `Resampler` (ratio, thresh, n_samples, replacement, balanced_batches, seed, classes_per_batch)
     ):
         sched = callable(alpha)
-        _check_strategy(ifnone(strategy, 'oversample'), alpha, kwargs.get('thresh'))   # the checks the factory and the Resampler make
+        _check_strategy(ifnone(strategy, 'oversample'), alpha, kwargs.get('thresh'), kwargs.get('ratio'))   # the checks the factory and the Resampler make
         _check_keywords(kwargs, _resampler_kw, 'the Resampler takes')
         _check_args(**kwargs)
         if wgts is not None and (sched or strategy not in (None, 'oversample')): raise ValueError(

@@ -37,7 +37,7 @@ class Labels:
         elif codes.ndim==1: codes = codes.astype(_code_dtype(codes), copy=False)
         else: raise ValueError(f"codes must be 1-d (single-label) or 2-d (multi-label), got shape {codes.shape}")
         if vocab is None: vocab = range(codes.shape[1] if codes.ndim==2 else (codes.max()+1 if len(codes) else 0))
-        self.codes,self.vocab = codes,L(vocab)
+        self.codes,self.vocab = codes,L(vocab.tolist() if isinstance(vocab, np.ndarray) else list(vocab))   # `L` of an array is one item
         if self.multi and codes.shape[1]!=len(self.vocab):
             raise ValueError(f"multi-hot labels have {codes.shape[1]} columns but vocab has {len(self.vocab)} classes")
         if not self.multi and len(codes) and (codes.min()<-1 or codes.max()>=self.c):
@@ -94,7 +94,7 @@ class TrainPriors:
         self.sampled = self.natural if sampled is None else np.asarray(sampled, dtype=np.float64)
         if self.natural.ndim!=1 or self.sampled.shape!=self.natural.shape:
             raise ValueError(f"natural and sampled priors must be 1-d and of one length, got shapes {self.natural.shape} and {self.sampled.shape}")
-        self.vocab = L(range(len(self.natural)) if vocab is None else vocab)
+        self.vocab = L(list(range(len(self.natural)) if vocab is None else vocab))
         if len(self.vocab)!=len(self.natural):
             raise ValueError(f"vocab has {len(self.vocab)} classes but the priors have {len(self.natural)} values")
 
@@ -315,8 +315,13 @@ def _tabular_labels(src, n=None, strict=True):
                          f"rows of the DataFrame (the first is at DataFrame index {lab!r}) before building the TabularPandas")
     return Labels(codes, list(enc.vocab))
 
+def _is_masks(raw):
+    "An integer array or tensor `(n, h, w)`: segmentation masks (a float one is refused as labels by `encode_labels`)"
+    if isinstance(raw, torch.Tensor): return raw.ndim==3 and not (raw.is_floating_point() or raw.is_complex())
+    return isinstance(raw, np.ndarray) and raw.ndim==3 and raw.dtype.kind in 'biu'
+
 def get_labels(
-    src, # `DataLoaders` (train split), `DataLoader`, `Datasets`, `TfmdLists`, `TabularPandas`, torch `Dataset`, array...
+    src, # `DataLoaders` (train split), `DataLoader`, `Datasets`, `TfmdLists`, `TabularPandas`, torch `Dataset`, array, masks `(n, h, w)`...
     label_fn=None, # Function of `src` returning all its labels, for datasets that offer none
     n_bins:int=None, # Bin a continuous target into this many quantiles
     col=None, # Column to read when `src` is a DataFrame
@@ -331,7 +336,9 @@ def get_labels(
         if col not in src.columns: raise ValueError(f"column {col!r} not found; columns are {list(src.columns)}")
         raw = src[col]
     else: raw = _raw_labels(src, n_bins=n_bins, strict=strict, codes=codes)
-    return raw if isinstance(raw, Labels) else encode_labels(raw, n_bins=n_bins)
+    if isinstance(raw, Labels): return raw
+    if _is_masks(raw): return _mask_labels(list(raw), codes, strict)
+    return encode_labels(raw, n_bins=n_bins)
 
 # %% ../nbs/00_core.ipynb #d91ec33b
 class MaskLabels(Labels):
@@ -365,20 +372,22 @@ def clear_mask_cache():
     "Forget the pixel counts `get_labels` keeps of every mask file it has read"
     _mask_cache.clear()
 
-def _count_pixels(o):
-    "Pixels per value `0..max` of one mask: a file decoded as `PILMask.create` decodes it (mode 'L'), or an array/image"
+def _count_pixels(o, strict=True):
+    "Pixels per value `0..max` of one mask: a file decoded as `PILMask.create` decodes it (mode 'L'), or an array/image (`strict=False`: negative codes ignored)"
     if isinstance(o, (str, os.PathLike, bytes)):
         with Image.open(io.BytesIO(o) if isinstance(o, bytes) else o) as im:
             a = np.asarray(im if im.mode=='L' else im.convert('L'))
     else: a = np.asarray(o.detach().cpu() if isinstance(o, torch.Tensor) else o)
-    if a.dtype.kind not in 'bu' and (a.dtype.kind!='i' or (a.size and a.min()<0)):
+    neg = a.dtype.kind=='i' and a.size and a.min()<0
+    if a.dtype.kind not in 'biu' or (neg and strict):
         raise ValueError(f"mask {_item([o], 0)} holds values that are not class codes (dtype {a.dtype}, "
-                         f"min {a.min() if a.size else None}); a mask holds integer codes 0..c-1")
-    return np.bincount(a.ravel())
+                         f"min {a.min() if a.size else None}); a mask holds integer codes 0..c-1"
+                         + ("; to ignore negative codes (e.g. PyTorch's ignore_index -100), pass strict=False" if neg else ''))
+    return np.bincount(a[a>=0] if neg else a.ravel())
 
-def _mask_counts(o):
+def _mask_counts(o, strict=True):
     "`_count_pixels` of `o`, cached for files: keyed by absolute path, valid while the file's mtime and size are unchanged"
-    if not isinstance(o, (str, os.PathLike)): return _count_pixels(o)
+    if not isinstance(o, (str, os.PathLike)): return _count_pixels(o, strict)
     fn = os.path.abspath(o)
     st = os.stat(fn)
     hit = _mask_cache.get(fn)
@@ -387,9 +396,14 @@ def _mask_counts(o):
     _mask_cache[fn] = (st.st_mtime_ns, st.st_size, res)
     return res
 
+def _is_palette(o):
+    "Whether mask `o` is a palette ('P') image file"
+    if not isinstance(o, (str, os.PathLike)): return False
+    with Image.open(o) as im: return im.mode=='P'
+
 def _mask_labels(srcs, codes=None, strict=True):
     "`MaskLabels` of the masks `srcs` (files, arrays, images) in the vocab `codes` (the values `0..max` when `None`)"
-    rows = [_mask_counts(o) for o in srcs]
+    rows = [_mask_counts(o, strict) for o in srcs]
     lens = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
     n_val = int(lens.max()) if len(rows) else 0
     pc = np.zeros((len(rows), n_val), dtype=np.int64)
@@ -398,9 +412,12 @@ def _mask_labels(srcs, codes=None, strict=True):
     bad = np.flatnonzero(pc[:, c:].any(1))
     if strict and len(bad):
         eg = '; '.join(f"{_item(srcs, i)} has {(c+np.flatnonzero(pc[i, c:])).tolist()[:8]}" for i in bad[:3])
+        pal = any(_is_palette(srcs[i]) for i in bad[:3])
         raise ValueError(f"{len(bad)} of {len(pc)} masks have pixel values outside the vocabulary of {c} codes "
                          f"{list(codes)[:10] if codes is not None else ''} (values 0..{c-1}): {eg}. Add the missing "
-                         "classes to MaskBlock(codes=...) or remap those values in the masks; to ignore them, "+_ignore_how(codes=True))
+                         "classes to MaskBlock(codes=...) or remap those values in the masks; to ignore them, "+_ignore_how(codes=True)
+                         + (". These are palette ('P') PNGs: fastai's PILMask.create (so the model too) reads their grey levels, "
+                            "not their palette indices; save the indices as mode 'L', or get_y=lambda f: np.array(Image.open(mask_of(f)))" if pal else ''))
     unseen = np.flatnonzero(~pc.any(0))
     if codes is None and len(unseen):   # a Datasets or arrays carry no codes: a stray value would add classes unnoticed
         warnings.warn(f"no mask codes were given, so the masks' values 0..{n_val-1} are read as {n_val} classes, but "

@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_data.ipynb #cd9273b3
 from __future__ import annotations
-import numbers
+import numbers, warnings
 import numpy as np, pandas as pd
 from fastcore.foundation import L
 from fastai.data.transforms import ColReader
@@ -28,21 +28,52 @@ def _check_valid_pct(valid_pct):
         raise TypeError(f"valid_pct must be a number in [0,1) (the share of each class sent to validation), got {valid_pct!r} (a {type(valid_pct).__name__})")
     if not 0<=valid_pct<1: raise ValueError(f"valid_pct must be in [0,1), got {valid_pct}")
 
-def stratified_split(labels, valid_pct:float=0.2, seed:int=None):
+def _valid_counts(counts, valid_pct, tie)->np.ndarray:
+    "Validation rows per class: `ceil(valid_pct*n)` in all, each class `valid_pct*n_c` rounded down or up (largest remainders up, ties by the random `tie`), at most `n_c-1`"
+    share,cap = counts*valid_pct,np.maximum(counts-1, 0)
+    res = np.minimum(np.floor(share+1e-9), cap)   # 1e-9: 0.29*100 is 28.999999999999996, and means 29
+    extra = int(np.ceil(valid_pct*counts.sum()-1e-9) - res.sum())   # and 0.07*100 is 7.000000000000001, and means 7
+    rem = np.where(res<cap, share-res, 0)
+    up = np.lexsort((tie, -rem))[:max(extra, 0)]   # largest remainder first, ties in a random order
+    res[up[rem[up]>1e-9]] += 1
+    return res.astype(np.int64)
+
+def _warn_single(counts, vocab, valid_pct):
+    one = np.flatnonzero(counts==1)
+    if not len(one) or not valid_pct: return
+    names = [repr(vocab[i]) if i<len(vocab) else '(no label)' for i in one[:5]] + (['...'] if len(one)>5 else [])
+    warnings.warn(f"{len(one)} of {int((counts>0).sum())} classes have a single row ({', '.join(names)}): each stays in train, so the "
+                  "validation split has no row of it" + ("; are the items the labels? pass StratifiedSplitter(get_y=...)" if len(one)==len(counts) else ''),
+                  stacklevel=3)
+
+def stratified_split(
+    labels, # Labels of the rows (anything `get_labels` reads: a list, array, Series, Categorical, multi-label lists)
+    valid_pct:float=0.2, # Share of the rows sent to validation (`ceil(valid_pct*n)` rows), the same share of each class
+    seed:int=None, # Seed for the split (the global numpy seed when `None`)
+):
     "Train and valid index arrays, split class by class, every class keeping at least one train row (`StratifiedSplitter` gives fastai's lists)"
     _check_valid_pct(valid_pct)
     lbls = get_labels(labels)
     codes = lbls.codes if not lbls.multi else _rarest(lbls)
     rng = np.random.default_rng(np.random.randint(2**31-1) if seed is None else seed)
     rank,counts = _class_ranks(codes, rng),np.bincount(codes, minlength=lbls.c)
-    n_valid = np.minimum(np.round(counts*valid_pct), np.maximum(counts-1, 0))
-    is_valid = rank < n_valid[codes]
+    _warn_single(counts, lbls.vocab, valid_pct)
+    seen,first = np.unique(codes, return_index=True)
+    appear = np.zeros(len(counts), np.int64); appear[seen] = np.argsort(np.argsort(first))   # each class's place in order of appearance
+    tie = rng.random(len(counts))[appear]   # tied classes ordered at random, the same whatever the classes are called
+    is_valid = rank < _valid_counts(counts, valid_pct, tie)[codes]
     return rng.permutation(np.flatnonzero(~is_valid)), rng.permutation(np.flatnonzero(is_valid))
 
+def _column(df, col, msg):
+    "Column `col` of `df`: by name, or by position for an int that is not a name (as `ColSplitter` and `ColReader` read one)"
+    if col in df.columns: return df[col]
+    if isinstance(col, int) and not isinstance(col, bool) and -df.shape[1]<=col<df.shape[1]: return df.iloc[:, col]
+    raise ValueError(f"{msg}; the columns are {list(df.columns)}")
+
 def StratifiedSplitter(
-    valid_pct:float=0.2, # Share of each class sent to the validation split
+    valid_pct:float=0.2, # Share of the items sent to validation (`ceil(valid_pct*n)`, as `TrainTestSplitter`), the same share of each class
     seed:int=None, # Seed for the split (the global numpy seed when `None`)
-    get_y=None, # Column name (DataFrame items) or function of an item giving its label; `None`: items are labels
+    get_y=None, # Column name or position (DataFrame items), or function of an item giving its label (a `ColReader` reads its column at once); `None`: items are labels
 ):
     "A fastai splitter that keeps every class in the train split"
     _check_valid_pct(valid_pct)   # checked when built
@@ -52,8 +83,10 @@ def StratifiedSplitter(
         if get_y is None: lbls = items
         elif not callable(get_y):
             if not isinstance(items, pd.DataFrame): raise TypeError(f"get_y={get_y!r} names a column, but the items are a {type(items).__name__}, not a DataFrame")
-            if get_y not in items.columns: raise ValueError(f"StratifiedSplitter(get_y={get_y!r}): no such column; the columns are {list(items.columns)}")
-            lbls = items[get_y]
+            lbls = _column(items, get_y, f"StratifiedSplitter(get_y={get_y!r}): no such column")
+        elif isinstance(get_y, ColReader) and isinstance(items, pd.DataFrame) and len(get_y.cols)==1:   # the column itself, read at once
+            lbls = _column(items, get_y.cols[0], f"StratifiedSplitter(get_y=ColReader({get_y.cols[0]!r})): no such column {get_y.cols[0]!r}")
+            if get_y.label_delim is not None: lbls = [o.split(get_y.label_delim) if len(o) else [] for o in lbls.astype(str)]
         else:
             try: lbls = [get_y(items.iloc[i] if hasattr(items, 'iloc') else items[i]) for i in range(len(items))]
             except KeyError as e:   # a ColReader (or a function) asking for a column the DataFrame lacks

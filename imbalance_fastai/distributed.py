@@ -33,7 +33,7 @@ class ShardedDL(DistributedDL):
     ):
         rank,world_size = ifnone(rank, rank_distrib()),ifnone(world_size, max(num_distrib(), 1))
         if world_size<1 or not 0<=rank<world_size:
-            raise ValueError(f"need 0 <= rank < world_size, got rank={rank}, world_size={world_size}")
+            raise ValueError(f"Invalid rank {rank!r}: need 0 <= rank < world_size, got rank={rank}, world_size={world_size}")
         super().__init__(dl, rank=rank, world_size=world_size, device=device)
         self._synced = False
 

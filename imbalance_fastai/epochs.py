@@ -189,6 +189,7 @@ def _shuffle_all(
     rng:np.random.Generator, # Where the randomness comes from
     c:int=_CHUNK, # Rows per chunk
     b:int=None, # Rows per block of `_place`; chosen from the size when `None`
+    mix:bool=True, # Mix the chunks (`False`: each chunk's rows are shuffled but stay in the chunk's place)
 )->np.ndarray:
     "`vals` in a uniformly random order, whatever their stored order: each chunk of `c` rows shuffled, then the chunks placed block by block"
     n = len(vals)
@@ -196,6 +197,7 @@ def _shuffle_all(
     full = n//c*c
     vals[:full] = _sort_shuffle(vals[:full].reshape(-1, c), rng)
     if full<n: vals[full:] = _sort_shuffle(vals[full:][None], rng)
+    if not mix: return vals
     sizes = np.full(-(-n//c), c, dtype=np.int64); sizes[-1] = n-full or c
     return _place(vals, sizes, rng, b)
 
@@ -205,10 +207,10 @@ def _systematic_rows(
     n_rows:int, # Number of rows
     rng:np.random.Generator, # Where the randomness comes from
 )->np.ndarray:
-    "`n` row indices drawn in proportion to `p` by systematic sampling in row order (each row's count the floor or ceiling of its expectation), in a random order"
-    k = _round_counts(n, np.ones(n_rows) if p is None else p, rng, in_order=True)
-    out = np.repeat(np.arange(n_rows, dtype=np.int32 if n_rows<2**31 else np.int64), k)
-    return _shuffle_all(out, rng)
+    "`n` row indices drawn in proportion to `p` by systematic sampling over the rows in a random order (each row's count the floor or ceiling of its expectation), in a random order"
+    o = _shuffle_all(np.arange(n_rows, dtype=np.int32 if n_rows<2**31 else np.int64), rng, mix=False)   # random within chunks
+    k = _round_counts(n, np.ones(n_rows) if p is None else np.asarray(p)[o], rng, in_order=True)
+    return _shuffle_all(np.repeat(o, k), rng)
 
 # %% ../nbs/00a_epochs.ipynb #408088f3
 def _interleave(
@@ -249,8 +251,11 @@ def _distinct_chunks(
     K:int, # Rows per chunk
     rng:np.random.Generator, # Where the randomness comes from
 )->np.ndarray:
-    "`(m, K)` positions in `[0, n)`: `K` distinct ones per chunk when `n >= K`, drawn uniformly"
-    if n<K: return rng.integers(0, n, (m, K))
+    "`(m, K)` positions in `[0, n)`: `K` distinct ones per chunk when `n >= K`, drawn uniformly; else every row `K // n` times and `K % n` others"
+    if n<K:   # a class smaller than K: all of its rows, then as few repeats as can be (each chunk's own)
+        reps,extra = divmod(K, n)
+        rest = rng.permuted(np.tile(np.arange(n), (m, 1)), axis=1)[:, :extra]
+        return rng.permuted(np.concatenate([np.tile(np.arange(n), (m, reps)), rest], 1), axis=1)
     if n>=K*K:   # draw with replacement and redraw the chunks with a repeat (each has one with chance < 0.4)
         d = rng.integers(0, n, (m, K))
         while True:
@@ -365,6 +370,7 @@ def _check_strategy(
     strategy, # A name in `_strategies`, a float alpha, or a dict {class: share}
     alpha=0.5, # Partial-balance exponent in [0,1] (or, for the callback, a schedule of it)
     thresh=None, # Repeat-factor threshold in (0,1], or `None`
+    ratio=None, # The undersampling ratio, to warn when another strategy would ignore it
 ):
     "The one check of a strategy and its parameters (factory, callback, `Resampler`); a float strategy is the alpha of 'partial'"
     if _num(strategy):
@@ -389,6 +395,7 @@ def _check_strategy(
         raise ValueError(f"thresh must be in (0, 1]: classes in fewer than a share `thresh` of the rows are repeated "
                          f"(LVIS used {_LVIS_THRESH}); got {_a(thresh)}")
     if thresh is not None and strategy!='repeat_factor': warnings.warn(f"thresh={thresh} is only used by strategy='repeat_factor'")
+    if _num(ratio) and ratio!=1 and strategy!='undersample': warnings.warn(f"ratio={ratio} is only used by strategy='undersample'")
     return strategy,alpha
 
 def _check_args(

@@ -8,7 +8,7 @@ import copy, warnings
 import numpy as np, torch, torch.nn.functional as F
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
-from fastcore.basics import store_attr
+from fastcore.basics import store_attr, ifnone
 from fastai.callback.core import Callback
 from fastai.callback.mixup import MixHandler
 from .core import get_labels
@@ -47,7 +47,7 @@ class LDAMLoss(_AxisLoss):
         weight=None, # Per-class weights, as in `CrossEntropyLossFlat(weight=...)` (what `DeferredReweighting` sets)
         reduction:str='mean', # 'mean' (weighted by `weight`, as `F.cross_entropy`), 'sum' or 'none' (one loss per target)
         axis:int=1, # Class axis of the output
-        ignore_index:int=-100, # Target value that is ignored, as in `F.cross_entropy`
+        ignore_index:int=-100, # Target value that is ignored, as in `F.cross_entropy` (`None`: none)
     ):
         super().__init__()
         _check_number(max_m, 'max_m'); _check_number(s, 's', strict=True); _check_reduction(reduction)
@@ -81,7 +81,7 @@ class LDAMLoss(_AxisLoss):
         z = _Scaled.apply(x.to(dt), self.s)
         z.scatter_add_(1, t0, (-self.s*self.margins.to(x.device, dt))[t0])   # in place: `z` is new, and its backward does not need it
         w = None if self.weight is None else self.weight.to(x.device, dt)
-        loss = F.cross_entropy(z, t, weight=w, ignore_index=self.ignore_index, reduction=self.reduction)
+        loss = F.cross_entropy(z, t, weight=w, ignore_index=ifnone(self.ignore_index, -100), reduction=self.reduction)
         return _GradTimes.apply(loss, self.s)
 
     def activation(self, x:Tensor)->Tensor:
@@ -221,7 +221,7 @@ class AsymmetricLoss(_AxisLoss):
         reduction:str='mean', # 'mean' (plain mean over the targets not ignored), 'sum' (the paper's code) or 'none' (the output's shape)
         axis:int=1, # Label axis of the output (the loss is elementwise; read by code that works per label)
         thresh:float=0.5, # Probability threshold of `decodes`
-        ignore_index:int=-100, # Target value left out of the loss and of the mean
+        ignore_index:int=-100, # Target value left out of the loss and of the mean (`None`: none)
     ):
         super().__init__()
         _check_number(gamma_neg, 'gamma_neg'); _check_number(gamma_pos, 'gamma_pos'); _check_number(clip, 'clip', hi=1)
@@ -248,7 +248,7 @@ class AsymmetricLoss(_AxisLoss):
         dt = _dtype(x)
         x,t = x.to(dt),targ.as_subclass(Tensor).to(dt)
         keep = _sigmoid_keep(t, self.ignore_index, 'AsymmetricLoss')
-        if keep is not None: t = torch.where(keep, t, 0.)
+        if keep is not None: t,x = torch.where(keep, t, 0.),torch.where(keep, x, 0.)   # ignored logits (inf, NaN) reach neither the loss nor the gradient
         return _reduce(_Asymmetric.apply(x, t, self.gamma_pos, self.gamma_neg, self.clip), self.reduction, keep)
 
     def activation(self, x:Tensor)->Tensor:

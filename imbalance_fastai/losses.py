@@ -7,7 +7,7 @@ from __future__ import annotations
 import math, warnings
 import numpy as np, torch, torch.nn.functional as F
 from torch import Tensor, nn
-from fastcore.basics import store_attr
+from fastcore.basics import store_attr, ifnone
 from fastcore.meta import delegates
 from fastai.losses import BaseLoss
 from .core import get_labels, MaskLabels
@@ -91,8 +91,7 @@ def _focal_nll(logp, gamma):
 
 def _along(v, axis, ndim):
     "View of the 1-d tensor `v` that broadcasts along `axis` of an `ndim`-d tensor"
-    shape = [1]*ndim; shape[axis] = -1
-    return v.view(shape)
+    return v.view([-1 if d==axis else 1 for d in range(ndim)])
 
 def _dtype(x):
     "The dtype a loss computes in: float64 stays float64; float16, bfloat16 and float32 are computed in float32"
@@ -115,15 +114,16 @@ def _vals(t, mask, k=5):
 
 def _check_codes(t, c, ignore_index, who)->bool:
     "Refuse float targets that are not whole numbers and codes outside `[0,c)`, before any indexing; whether some are ignored"
+    iv = math.nan if ignore_index is None else ignore_index   # `None`: nothing is ignored (no target equals NaN)
     if t.is_floating_point():
-        frac = (t!=t.round()) & (t!=ignore_index)
+        frac = (t!=t.round()) & (t!=iv)
         if frac.any():
             raise ValueError(f"{who}: the target has non-integer values {_vals(t, frac)}; it must hold class codes "
                              "(0, 1, 2...). Probability targets are for the sigmoid modes (FocalLoss(mode='multilabel'))")
     if t.numel()==0: return False
     lo,hi = torch.aminmax(t)
-    if bool((lo>=0)&(hi<c)) and not 0<=ignore_index<c: return False   # one pass over the targets, the common case
-    ign = t==ignore_index
+    if bool((lo>=0)&(hi<c)) and not 0<=iv<c: return False   # one pass over the targets, the common case
+    ign = t==iv
     bad = ((t<0)|(t>=c)) & ~ign
     if bad.any():
         raise ValueError(f"{who}: the target has class codes {_vals(t, bad)} outside [0, {c}) for an output with {c} "
@@ -151,7 +151,7 @@ def _sigmoid_keep(t, ignore_index, who):
     if t.numel()==0: return None
     lo,hi = torch.aminmax(t)
     if bool((lo>=0)&(hi<=1)): return None   # one pass over the targets, the common case
-    keep = t!=ignore_index
+    keep = torch.ones_like(t, dtype=torch.bool) if ignore_index is None else t!=ignore_index
     bad = keep & ~((t>=0)&(t<=1))
     if bad.any():
         raise ValueError(f"{who}: the target has values {_vals(t, bad)} outside [0, 1]; it must be 0/1 (or a probability "
@@ -240,7 +240,7 @@ class FocalLoss(_AxisLoss):
         axis:int=1, # Class axis of the output
         thresh:float=0.5, # Binary/multilabel: probability threshold of `decodes`
         label_smoothing:float=0., # Multiclass: label smoothing, as in `F.cross_entropy`
-        ignore_index:int=-100, # Target value left out of the loss and of the mean, in every mode
+        ignore_index:int=-100, # Target value left out of the loss and of the mean, in every mode (`None`: none)
     ):
         super().__init__()
         mode = _mode_aliases.get(mode, mode)
@@ -277,6 +277,7 @@ class FocalLoss(_AxisLoss):
                                  f"the same as weight), got {alpha!r}; a scalar alpha is the positive-class weight of "
                                  "mode='binary' or 'multilabel'")
             return _check_weights(alpha, 'alpha')
+        if np.ndim(alpha)==0 and alpha<0: raise ValueError(f"alpha must be in [0, 1], got {alpha!r}; for no alpha weighting (torchvision's alpha=-1) pass alpha=None")
         return _check_weights(alpha, 'alpha', 0., 1., (0,) if mode=='binary' else (0,1))
 
     def _repr_args(self):
@@ -291,8 +292,7 @@ class FocalLoss(_AxisLoss):
     def y_int(self):
         "Targets are class codes (for `MixUp`, which then mixes losses instead of targets)"
         return self.mode!='multilabel'
-    @property
-    def _who(self): return f"FocalLoss(mode={self.mode!r})"
+    _who = property(lambda self: f"FocalLoss(mode={self.mode!r})")
 
     def _loss(self, inp, targ):
         if self.mode=='multiclass': return self._softmax(inp, targ)
@@ -302,9 +302,9 @@ class FocalLoss(_AxisLoss):
         x,t,ignored = _as_class_first(inp, targ, self.axis, self._who, self.ignore_index)
         c,dt = x.shape[1],_dtype(x)
         self._check_len(self.weight, c, 'weight', inp.shape)
-        logp = F.log_softmax(x.to(dt), dim=1)
         keep = t!=self.ignore_index if ignored else None
-        if ignored: t = t.masked_fill(~keep, 0)
+        if ignored: t,x = t.masked_fill(~keep, 0),x.masked_fill(~keep.unsqueeze(1), 0)   # an ignored row's logits (inf, NaN) reach neither the loss nor the gradient
+        logp = F.log_softmax(x.to(dt), dim=1)
         loss = _focal_nll(logp.gather(1, t.unsqueeze(1)).squeeze(1), self.gamma)
         w = None if self.weight is None else self.weight.to(x.device, dt)
         if w is not None: loss = loss*w[t]
@@ -340,7 +340,7 @@ class FocalLoss(_AxisLoss):
         dt = _dtype(x)
         x,t = x.to(dt),t.to(dt)
         keep = _sigmoid_keep(t, self.ignore_index, self._who)
-        if keep is not None: t = torch.where(keep, t, 0.)
+        if keep is not None: t,x = torch.where(keep, t, 0.),torch.where(keep, x, 0.)   # as in the softmax: ignored logits reach nothing
         loss = F.binary_cross_entropy_with_logits(x, t, reduction='none')
         if self.gamma:
             # 0/1 targets: 1-p_t = sigmoid(x*(1-2t)), one pass; soft ones: torchvision's t*(1-p) + (1-t)*p. Both exact near 0
@@ -405,7 +405,7 @@ class LogitAdjustedLoss(_AxisLoss):
         reduction:str='mean', # 'mean' (weighted by `weight`, as `F.cross_entropy`), 'sum' or 'none' (one loss per target)
         axis:int=1, # Class axis of the output
         label_smoothing:float=0., # Label smoothing, as in `F.cross_entropy`
-        ignore_index:int=-100, # Target value that is ignored, as in `F.cross_entropy`
+        ignore_index:int=-100, # Target value that is ignored, as in `F.cross_entropy` (`None`: none)
     ):
         super().__init__()
         _check_number(tau, 'tau'); _check_reduction(reduction)
@@ -433,7 +433,7 @@ class LogitAdjustedLoss(_AxisLoss):
         self._check_len(self.weight, c, 'weight', inp.shape)
         x = x.to(dt) + _along(self.adjustment.to(x.device, dt), 1, x.ndim)
         w = None if self.weight is None else self.weight.to(x.device, dt)
-        return F.cross_entropy(x, t, weight=w, ignore_index=self.ignore_index, label_smoothing=self.label_smoothing,
+        return F.cross_entropy(x, t, weight=w, ignore_index=ifnone(self.ignore_index, -100), label_smoothing=self.label_smoothing,
                                reduction=self.reduction)
 
 # %% ../nbs/05_losses.ipynb #829984b0
@@ -445,6 +445,6 @@ class BalancedSoftmaxLoss(LogitAdjustedLoss):
         reduction:str='mean', # 'mean' (weighted by `weight`, as `F.cross_entropy`), 'sum' or 'none' (one loss per target)
         axis:int=1, # Class axis of the output
         label_smoothing:float=0., # Label smoothing, as in `F.cross_entropy`
-        ignore_index:int=-100, # Target value that is ignored, as in `F.cross_entropy`
+        ignore_index:int=-100, # Target value that is ignored, as in `F.cross_entropy` (`None`: none)
     ): super().__init__(prior, 1., weight, reduction, axis, label_smoothing, ignore_index)
     def _repr_args(self): return dict(prior=[round(o, 4) for o in self.prior.tolist()], axis=self.axis).items()

@@ -328,14 +328,26 @@ def minority_classes(
     "The rarest `share` of the classes (their vocab positions), rarest first: at least one, and for two classes the rarer one"
     return _rarest_classes(get_labels(labels).counts, share)
 
+def _multi_decisions(preds, targs)->bool:
+    "Whether `preds` are multi-label decisions: a bool mask `(n, n_classes)` the shape of the targets (losses decode multi-label outputs so)"
+    return preds.dtype in (torch.bool, np.bool_) and preds.ndim==2 and tuple(preds.shape)==tuple(targs.shape)
+
 def minority_recall(
-    targets, # Class codes `(n,)`
-    preds, # Decided class codes `(n,)`
+    targets, # Class codes `(n,)`, or multi-hot `(n, n_classes)` for multi-label data
+    preds, # Decided class codes `(n,)`, or the decided labels `(n, n_classes)` as a bool mask for multi-label data
     classes, # The classes to average over (e.g. `minority_classes(train_labels)`)
 )->float:
     "Mean recall of `classes` over those that have rows in `targets` (NaN if none has)"
-    y,d = np.asarray(targets).reshape(-1),np.asarray(preds).reshape(-1)
-    rec = [(d[y==k]==k).mean() for k in classes if (y==k).any()]
+    y,d = np.asarray(targets),np.asarray(preds)
+    if _multi_decisions(d, y):   # multi-label: the share of each label's positives decided positive
+        y = y.astype(bool)
+        rec = [d[y[:,k],k].mean() for k in classes if y[:,k].any()]
+    else:
+        if y.size!=len(y) or d.size!=len(d) or len(y)!=len(d):
+            raise ValueError(f"minority_recall takes class codes (n,) as targets and preds, or, for multi-label data, multi-hot targets "
+                             f"(n, n_classes) and the decisions as a bool mask of their shape; got shapes {y.shape} and {d.shape} ({d.dtype})")
+        y,d = y.reshape(-1),d.reshape(-1)
+        rec = [(d[y==k]==k).mean() for k in classes if (y==k).any()]
     return float(np.mean(rec)) if rec else float('nan')
 
 def _probs(learn, pred, axis=-1):
@@ -370,8 +382,7 @@ class MinorityRecall(AccumMetric):
             if len(lbls)==0:
                 if self.classes is not None: return
                 raise ValueError("MinorityRecall() reads the minority classes from the train split, but it is empty (load_learner?): pass cls=...")
-            if lbls.multi: raise ValueError("MinorityRecall is for single-label models; this learner's labels are multi-label")
-            self.classes = minority_classes(lbls, self.share)
+            self.classes = minority_classes(lbls, self.share)   # multi-label: the labels with the fewest positives
         elif isinstance(self.cls, str):
             vocab = [str(o) for o in (getattr(learn.dls, 'vocab', None) or [])]
             if self.cls not in vocab: raise ValueError(f"MinorityRecall: class {self.cls!r} is not in the vocab {vocab}")
@@ -383,6 +394,11 @@ class MinorityRecall(AccumMetric):
         "Store the learner's decisions for this batch: what `get_preds(with_decoded=True)` decodes its outputs to now"
         self._find_classes(learn)
         self.accum_values(_decisions(learn, learn.pred, self.axis), learn.y, learn)
+
+    def accum_values(self, preds, targs, learn=None):
+        "Store decisions and targets, flattened unless they are multi-label's `(bs, n_classes)`"
+        self.flatten = not _multi_decisions(preds, targs)
+        super().accum_values(preds, targs, learn)
 
     def _recall(self, targs, preds):
         classes = self.classes
@@ -421,10 +437,14 @@ class Decided(AccumMetric):
         axis:int=-1, # Class axis of the predictions
     ):
         if not isinstance(metric, AccumMetric): raise TypeError(f"Decided wraps a fastai AccumMetric such as BalancedAccuracy(), got {metric!r}")
-        _of_decisions(metric, 'Decided:')
+        if metric.thresh is None or metric.flatten: _of_decisions(metric, 'Decided:')   # fastai's *Multi: the learner's decisions replace `thresh`
         super().__init__(metric.func, to_np=metric.to_np, invert_arg=metric.invert_args, flatten=metric.flatten, name=metric.name, **metric.kwargs)
         self.axis = axis
 
     def accumulate(self, learn):
         "Store the learner's decisions for this batch: what `get_preds(with_decoded=True)` decodes its outputs to now"
-        self.accum_values(_decisions(learn, learn.pred, self.axis), learn.y, learn)
+        d = _decisions(learn, learn.pred, self.axis)
+        if self.flatten and d.dtype==torch.bool and d.ndim>1 and d.shape[-1]>1:
+            raise TypeError(f"Decided({self.name}) would flatten this multi-label learner's labels into one binary problem; pass a "
+                            "multi-label metric such as F1ScoreMulti(average='macro')")
+        self.accum_values(d, learn.y, learn)

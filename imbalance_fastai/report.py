@@ -146,9 +146,10 @@ def _pixel_confusion(y, d, c, ignore_index=None):
     "Confusion matrix `(c, c)` (rows: target) of all pixels, with one `bincount`"
     y,d = np.asarray(y).reshape(-1).astype(np.int64),np.asarray(d).reshape(-1).astype(np.int64)
     keep = (y!=ignore_index) if ignore_index is not None else np.ones(len(y), bool)
-    bad = keep & ((y<0)|(y>=c))
-    if bad.any(): raise ValueError(f"targets has {int(bad.sum())} pixels with codes outside [0, {c}) (e.g. {int(y[bad][0])}); "
-                                   "pass ignore_index= for a void label")
+    for what,a,fix in (('targets has', y, "pass ignore_index= for a void label"),
+                       ('the decisions (class maps) have', d, "pass vocab= naming every class the model decides")):
+        bad = keep & ((a<0)|(a>=c))
+        if bad.any(): raise ValueError(f"{what} {int(bad.sum())} pixels with codes outside [0, {c}) (e.g. {int(a[bad][0])}); {fix}")
     return np.bincount(y[keep]*c + d[keep], minlength=c*c).reshape(c, c)
 
 def _pixel_counts(masks, c, ignore_index=None):
@@ -176,7 +177,8 @@ def _seg_scores(D, Y, c, vocab=None, train_counts=None, ignore_index=None, share
     "One segmentation column of the report, from decided class maps `D` and targets `Y` `(n, h, w)`"
     cm = _pixel_confusion(Y, D, c, ignore_index).astype(np.float64)
     tp,sup,pred = np.diag(cm),cm.sum(1),cm.sum(0)
-    div = lambda a,b: np.divide(a, b, out=np.full(c, np.nan), where=b>0)
+    on = np.arange(c)!=(-1 if ignore_index is None else ignore_index)   # an ignored code that is a class is not scored
+    div = lambda a,b: np.divide(a, b, out=np.full(c, np.nan), where=(b>0)&on)
     union = sup + pred - tp
     iou,dice = div(tp, union),div(2*tp, sup + pred)
     Yi = np.asarray(Y).reshape(len(Y), -1).astype(np.int64)
@@ -185,11 +187,11 @@ def _seg_scores(D, Y, c, vocab=None, train_counts=None, ignore_index=None, share
     present = np.bincount(img[keep]*c + Yi.reshape(-1)[keep], minlength=len(Yi)*c).reshape(len(Yi), c)>0
     scored = sup/max(sup.sum(), 1)
     train = None if train_counts is None else train_counts/max(train_counts.sum(), 1)
-    rare = np.zeros(c); rare[_rarest_classes(scored if train is None else train, share)] = 1
+    rare = np.zeros(c); rare[np.flatnonzero(on)[_rarest_classes((scored if train is None else train)[on], share)]] = 1
     nanmean = lambda a: float(np.nanmean(a)) if (~np.isnan(a)).any() else np.nan
     per = dict(iou=iou, dice=dice, precision=div(tp, pred), recall=div(tp, sup), support=sup, share=scored,
                train_share=np.full(c, np.nan) if train is None else train, image_share=present.mean(0), rare=rare)
-    allm = dict(pixel_accuracy=tp.sum()/max(cm.sum(), 1), balanced_accuracy=nanmean(div(tp, sup)), mean_iou=nanmean(iou),
+    allm = dict(pixel_accuracy=tp.sum()/cm.sum() if cm.sum() else np.nan, balanced_accuracy=nanmean(div(tp, sup)), mean_iou=nanmean(iou),
                 mean_dice=nanmean(dice), rare_iou=nanmean(iou[rare==1]), rare_dice=nanmean(dice[rare==1]))
     return _series(per, allm, _names(vocab, c))
 
@@ -235,7 +237,7 @@ def imbalance_report(
     if P0.ndim>2:
         Yn = _np(Y)
         if Yn.shape!=(P0.shape[0],)+P0.shape[-2:]: raise ValueError(f"segmentation targets must be masks {(P0.shape[0],)+P0.shape[-2:]}, got {Yn.shape}")
-        c = P0.shape[1] if P0.ndim==4 else (len(vocab) if vocab is not None else int(max(np.nanmax(Yn[Yn!=ignore_index]) if ignore_index is not None else Yn.max(), P0.max()))+1)
+        c = P0.shape[1] if P0.ndim==4 else (len(vocab) if vocab is not None else int(max((Yn[Yn!=ignore_index] if ignore_index is not None else Yn).max(initial=0), P0.max(initial=0)))+1)
         if train_targets is not None: counts = _pixel_counts(train_targets, c, ignore_index)
         elif isinstance(learn_or_probs, Learner): counts = _train_mask_counts(learn_or_probs, c, ignore_index)
         else: counts = None

@@ -33,13 +33,13 @@ class Resampler(BaseResampler):
         ratio:float=1., # Undersample: each class keeps at most `ratio` (>= 1) times the smallest class's count
         wgts=None, # Explicit weight per row (overrides `strategy`)
         n_samples=None, # Rows per epoch (an int), or a multiple of the natural length (a float: 0.5 half, 2.0 twice); default depends on `strategy`
-        replacement:bool=None, # Draw with replacement; default `True` except for 'undersample'
+        replacement:bool=None, # Draw with replacement; default `True` except for 'undersample'. `False`: no row more than its expected count rounded up
         balanced_batches:bool=False, # Spread each class evenly over the epoch so every batch holds (nearly) the same mix
         seed:int=None, # Seed of the epoch draws; drawn from torch's global RNG when `None` (so `set_seed` reproduces)
         thresh:float=None, # Repeat-factor threshold in (0,1]: classes in fewer than this share of rows are repeated; `None`: 0.001
         classes_per_batch:int=None, # P: every batch holds P distinct classes with `bs // P` rows each, classes equally often
     ):
-        strategy,alpha = _check_strategy(strategy, alpha, thresh)
+        strategy,alpha = _check_strategy(strategy, alpha, thresh, ratio)
         _check_args(ratio, n_samples, replacement, balanced_batches, seed, thresh, classes_per_batch)
         if labels is None and wgts is None: raise TypeError("Resampler needs labels, or wgts (one weight per row) to sample by weight alone")
         w = None if wgts is None else _check_wgts(wgts)
@@ -98,7 +98,7 @@ class Resampler(BaseResampler):
         else:
             grp = lbls.codes
             present = lbls.counts>0
-            if present.sum()==1: warnings.warn(f"the train split has a single class ({lbls.vocab[int(present.argmax())]!r}): sampling naturally")
+            if present.sum()==1 and self.strategy!='natural': warnings.warn(f"the train split has a single class ({lbls.vocab[int(present.argmax())]!r}): sampling naturally")
             ones = [v for v,n in zip(lbls.vocab, lbls.counts) if n==1]
             if ones: warnings.warn(f"classes with a single train row will be repeated many times when oversampled: {ones[:10]}")
             if self.strategy in ('oversample','undersample','partial'):
@@ -249,6 +249,7 @@ def sample(self:Resampler,
     k = self._group_counts(epoch, strategy, alpha)
     repeat = self._stochastic(strategy)
     walk = None if repeat or self.replacement else self._walk_start(epoch, strategy, alpha)
+    if walk is not None: slack = self._slack(epoch, strategy, alpha)
     out = np.empty(int(k.sum()), dtype=self.order.dtype)
     pos = 0
     for g in np.flatnonzero(k):   # a loop over groups (classes), never over rows
@@ -256,32 +257,42 @@ def sample(self:Resampler,
         dst = out[pos:pos+k[g]]
         if repeat: _draw_repeats(members, k[g], rng, dst)
         elif self.replacement: np.take(members, rng.integers(0, len(members), k[g]), out=dst)
-        else: self._draw_without(g, members, k[g], walk[g], dst)
+        else: self._draw_without(g, members, k[g], walk[g], dst, slack[g])
         if repeat or not self.replacement: rng.shuffle(dst)   # a random order within the group, as `_place` needs
         pos += k[g]
     return _interleave(out, k, rng, bs) if self.balanced_batches else _place(out, k, rng)
 
 @patch
-def _draw_without(self:Resampler, g, members, k, start, dst):
-    "Whole passes over group `g`, then the slice from `start` of its stream of random permutations, seeded by (seed, g, pass)"
+def _slack(self:Resampler, epoch, strategy, alpha):
+    "Per group: its rows minus the most rows an epoch takes of a partial pass (counts are the floor or ceiling of `x`)"
+    n = np.maximum(self.sizes, 1)
+    if strategy=='undersample' and self._n is None: x = self._undersample_k().astype(np.float64)
+    else: x = self.epoch_length(epoch, strategy, alpha)*self.shares_for(strategy, alpha)
+    return n - np.maximum(np.floor(x) % n, np.ceil(x) % n).astype(np.int64)
+
+@patch
+def _draw_without(self:Resampler, g, members, k, start, dst, slack):
+    "Whole passes over group `g`, then the slice from `start` of its stream of passes (see `_perm`)"
     n = len(members)
     reps,r = divmod(int(k), n)
     if reps: dst[:reps*n] = np.tile(members, reps)
     if not r: return
     parts = []
-    for j in range(start//n, (start+r-1)//n+1):   # at most two permutations
-        perm = self._perm(g, j, n)
+    for j in range(start//n, (start+r-1)//n+1):   # at most two passes
+        perm = self._perm(g, j, n, slack)
         parts.append(perm[max(start-j*n, 0):min(start+r-j*n, n)])
     np.take(members, np.concatenate(parts), out=dst[reps*n:])
 
 @patch
-def _perm(self:Resampler, g, j, n):
-    "The `j`-th random permutation of group `g` (cached: one per group)"
+def _perm(self:Resampler, g, j, n, slack):
+    "Pass `j` of group `g`: a random permutation, then each the one before ordered by `position - slack * u` (cached: the last per group)"
     key = self._perm_cache.get(g)
-    if key is None or key[0]!=j:
-        key = (j, _rng(self.seed, _STREAM_PERM, g, j).permutation(n).astype(self.order.dtype))
-        self._perm_cache[g] = key
-    return key[1]
+    if key is None or key[0]!=slack or key[1]>j: key = (slack, 0, _rng(self.seed, _STREAM_PERM, g, 0).permutation(n).astype(self.order.dtype))
+    s,i,perm = key
+    for i in range(i+1, j+1):   # no row moves forward by `slack` places or more: rows ending a pass do not start the next
+        perm = perm[np.argsort(np.arange(n) - slack*_rng(self.seed, _STREAM_PERM, g, i).random(n), kind='stable')]
+    self._perm_cache[g] = (s, j, perm)
+    return perm
 
 @patch
 def _pk_batches(self:Resampler, bs, names=('bs', 'n_samples')):

@@ -14,7 +14,7 @@ from fastai.callback.data import WeightedDL
 from fastai.tabular.core import TabularPandas, TabDataLoader, TabWeightedDL
 from fastai.text.data import SortedDL
 from .core import Labels, get_labels, _mask_codes
-from .epochs import BaseResampler, _rng, _STREAM_SORTED, _check_strategy
+from .epochs import BaseResampler, _rng, _STREAM_SORTED, _check_strategy, _int
 from .resampler import Resampler, _resampler_kw, _check_keywords, _check_wgts
 _all_ = ['BaseResampler', 'Resampler']   # the sampler is part of this module's API too
 
@@ -30,7 +30,7 @@ def shard_idxs(
     world_size:int, # Number of processes
 )->np.ndarray:
     "This rank's share of `idxs`, padded and split as fastai's `DistributedDL` does"
-    if world_size<1 or not 0<=rank<world_size: raise ValueError(f"need 0 <= rank < world_size, got rank={rank}, world_size={world_size}")
+    if world_size<1 or not 0<=rank<world_size: raise ValueError(f"Invalid rank {rank!r}: need 0 <= rank < world_size, got rank={rank}, world_size={world_size}")
     n = len(idxs)
     if n==0: return idxs
     n_padded = -(-n//world_size)*world_size
@@ -285,8 +285,7 @@ def weighted_dataloaders(
         return source.resampled_dataloaders(items, verbose=verbose, **kw)
     if items is not None: raise TypeError(f"items is only for a DataBlock source, got a {type(source).__name__}; "
                                           "pass weights as wgts=... and labels as labels=...")
-    if not isinstance(source, FilteredBase):
-        raise TypeError(f"source must be a DataBlock, Datasets or TabularPandas, got a {type(source).__name__}")
+    if not isinstance(source, FilteredBase): raise TypeError(f"source must be a DataBlock, Datasets or TabularPandas, got a {type(source).__name__}")
     return source.resampled_dataloaders(**kw)
 
 # %% ../nbs/02_sampling.ipynb #5899bbcd
@@ -295,8 +294,7 @@ def sampling_summary(
     epoch:int=None, # Epoch to draw for the 'sampled' column; the resampler's current epoch when `None`
 )->pd.DataFrame:
     "Table of natural vs sampled class counts and shares of the train split (per weight group when it was resampled by `wgts` alone)"
-    dl = getattr(dls, 'train', dls)
-    r = getattr(dl, 'resampler', None)
+    dl = getattr(dls, 'train', dls); r = getattr(dl, 'resampler', None)
     if r is None: raise ValueError("this DataLoader has no resampler: build it with weighted_dataloaders or use OverSamplingCallback")
     idxs = r.sample(epoch=ifnone(epoch, r.epoch), bs=getattr(dl, 'bs', None))
     lbls = r.labels
@@ -318,8 +316,14 @@ def plot_sampling(
     return ax
 
 # %% ../nbs/02_sampling.ipynb #32e7245f
+def _n_required(f):
+    "Positional parameters `f` requires (0 when its signature cannot be read)"
+    try: return sum(p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in inspect.signature(f).parameters.values())
+    except (TypeError, ValueError): return 0
+
 def _torch_labels(dataset, label_fn=None):
     "Labels of a PyTorch dataset, one per item, as `get_labels` reads them; a `Subset` keeps only the classes it holds"
+    if label_fn is not None and _n_required(label_fn)==2: label_fn = (lambda f: lambda d: [f(d, i) for i in range(len(d))])(label_fn)   # torchsampler's old (dataset, idx)
     lbls = get_labels(dataset, label_fn=label_fn)
     return _subset_labels(lbls, np.arange(len(lbls))) if isinstance(dataset, torch.utils.data.Subset) else lbls
 
@@ -349,11 +353,12 @@ class ImbalancedDatasetSampler(torch.utils.data.Sampler):
         indices=None, # Sample only these dataset indices (the sampler yields them); default: all
         num_samples:int=None, # Rows per epoch, before sharding (an int; a float is a multiple of the natural length); default: one per index
         label_fn=None, # Function of the dataset returning all its labels
-        callback_get_label=None, # torchsampler's name for `label_fn`
+        callback_get_label=None, # torchsampler's name for `label_fn` (its old `callback(dataset, idx)` too)
         batch_size:int=None, # Batch size of the DataLoader, needed with `classes_per_batch`
         num_replicas:int=None, # Number of processes (default: the process group's size if `distributed`, else 1)
         rank:int=None, # This process's rank (default: the process group's rank if `distributed`, else 0)
         distributed:bool=False, # Read `num_replicas`/`rank` from the initialised process group
+        drop_last:bool=False, # Cut the epoch to a multiple of `num_replicas` instead of padding it (as `DistributedSampler`'s)
         **kwargs, # Passed to `Resampler` (strategy, alpha, thresh, replacement, seed, classes_per_batch...)
     ):
         if 'n_samples' in kwargs: raise TypeError(f"{type(self).__name__} takes num_samples (torchsampler's name) for the rows per epoch, "
@@ -363,23 +368,27 @@ class ImbalancedDatasetSampler(torch.utils.data.Sampler):
         if dataset is None and labels is None: raise TypeError("pass a dataset, or labels= (one per item)")
         n = len(labels) if dataset is None else len(dataset)
         self.indices = np.arange(n) if indices is None else _check_indices(indices, n)
+        if (wgts := kwargs.get('wgts')) is not None: _check_wgts(wgts, len(self.indices), 'indices' if indices is not None else 'the dataset')
         if labels is not None:
             if len(labels)!=len(self.indices): raise ValueError(
                 f"labels has {len(labels)} values but {'indices has' if indices is not None else 'the dataset has'} {len(self.indices)}: "
                 f"pass one label per {'index' if indices is not None else 'item'}")
             lbls = get_labels(labels)
         else:
-            lbls = _torch_labels(dataset, label_fn or callback_get_label)
-            if len(lbls)!=n: raise ValueError(f"the dataset's labels have {len(lbls)} values but it has {n} items; pass labels=... (one per item)")
-            if indices is not None: lbls = _subset_labels(lbls, self.indices)
+            try: lbls = _torch_labels(dataset, label_fn or callback_get_label)
+            except (ValueError, TypeError):
+                if wgts is None: raise
+                lbls = None   # a WeightedRandomSampler: weights need no labels
+            if lbls is not None and len(lbls)!=n: raise ValueError(f"the dataset's labels have {len(lbls)} values but it has {n} items; pass labels=... (one per item)")
+            if lbls is not None and indices is not None: lbls = _subset_labels(lbls, self.indices)
         if distributed and torch.distributed.is_available() and torch.distributed.is_initialized():
-            num_replicas = ifnone(num_replicas, torch.distributed.get_world_size())
-            rank = ifnone(rank, torch.distributed.get_rank())
-        self.num_replicas,self.rank,self.batch_size = ifnone(num_replicas, 1),ifnone(rank, 0),batch_size
+            num_replicas,rank = ifnone(num_replicas, torch.distributed.get_world_size()),ifnone(rank, torch.distributed.get_rank())
+        self.num_replicas,self.rank,self.batch_size,self.drop_last,self.epoch = ifnone(num_replicas, 1),ifnone(rank, 0),batch_size,drop_last,0
+        _check_replicas(self.num_replicas, self.rank)
         if kwargs.get('seed') is None: kwargs['seed'] = _shared_seed()   # ranks agree, e.g. under accelerate's prepare
         self.resampler = Resampler(lbls, n_samples=num_samples, **kwargs)
         if self.resampler.classes_per_batch is not None: self.resampler._pk_batches(batch_size, ('batch_size', self._length_kw))   # checked now
-        self.epoch = 0
+        if drop_last and len(self)==0: raise ValueError(f"drop_last=True but an epoch of {self.num_samples} rows gives none to each of {self.num_replicas} processes; pass drop_last=False to pad it")
 
     @property
     def num_samples(self)->int:
@@ -391,9 +400,10 @@ class ImbalancedDatasetSampler(torch.utils.data.Sampler):
         return torch.as_tensor(self.resampler.row_weights(), dtype=torch.double)
 
     def set_epoch(self, epoch:int): self.epoch = epoch
-    def __len__(self): return -(-self.num_samples//self.num_replicas)
+    def _per_rank(self, n): return n//self.num_replicas if self.drop_last else -(-n//self.num_replicas)
+    def __len__(self): return self._per_rank(self.num_samples)
     def __iter__(self):
-        idxs = shard_idxs(self.resampler.sample(epoch=self.epoch, bs=self.batch_size), self.rank, self.num_replicas)
+        idxs = _torch_shard(self.resampler.sample(epoch=self.epoch, bs=self.batch_size), self.rank, self.num_replicas, self.drop_last)
         if self.num_replicas==1: self.epoch += 1   # single process: successive epochs differ without set_epoch
         return map(int, self.indices[idxs])
 
@@ -415,12 +425,20 @@ class ClassBalancedBatchSampler(ImbalancedDatasetSampler):
         super().__init__(dataset, num_samples=None if num_batches is None else num_batches*batch_size,
                          classes_per_batch=classes_per_batch, batch_size=batch_size, **kwargs)
 
-    def __len__(self): return -(-(self.num_samples//self.batch_size)//self.num_replicas)
+    def __len__(self): return self._per_rank(self.num_samples//self.batch_size)
     def __iter__(self):
         b = self.resampler.sample(epoch=self.epoch, bs=self.batch_size).reshape(-1, self.batch_size)
-        b = b[shard_idxs(np.arange(len(b)), self.rank, self.num_replicas)]   # whole batches per process
+        b = b[_torch_shard(np.arange(len(b)), self.rank, self.num_replicas, self.drop_last)]   # whole batches per process
         if self.num_replicas==1: self.epoch += 1
         return iter(self.indices[b].tolist())
+
+def _torch_shard(idxs, rank, num_replicas, drop_last=False):
+    "This rank's share of `idxs` as `DistributedSampler` splits its indices: padded from the start (or cut) to a multiple of `num_replicas`, every `num_replicas`-th"
+    return np.resize(idxs, (len(idxs)//num_replicas if drop_last else -(-len(idxs)//num_replicas))*num_replicas)[rank::num_replicas]
+
+def _check_replicas(num_replicas, rank):
+    if not (_int(num_replicas) and num_replicas>=1): raise ValueError(f"num_replicas must be a positive integer (processes), got {num_replicas!r}")
+    if not (_int(rank) and 0<=rank<num_replicas): raise ValueError(f"Invalid rank {rank!r}: rank must be an integer in [0, {num_replicas-1}] for num_replicas={num_replicas}")
 
 def _shared_seed():
     "One seed for every rank: rank 0's, broadcast once (a single integer) when a process group is up"

@@ -4,7 +4,7 @@
 
 # %% ../nbs/09a_scores.ipynb #aa55966f
 from __future__ import annotations
-import warnings
+import numbers, warnings
 from collections import namedtuple
 import numpy as np, pandas as pd
 import scipy.sparse
@@ -112,9 +112,12 @@ def stratified_folds(
     "The fold (0 to `folds`-1) of each row: every class dealt round-robin over the folds in a random order"
     codes = (labels if isinstance(labels, Labels) else encode_labels(labels)).codes
     if codes.ndim!=1: raise ValueError("stratified_folds is for single-label data")
+    if not isinstance(folds, numbers.Integral) or isinstance(folds, bool):
+        raise TypeError(f"folds must be a whole number of folds, got {folds!r} (a {type(folds).__name__})")
     if not 2<=folds<=len(codes): raise ValueError(f"folds must be between 2 and the number of rows ({len(codes)}), got {folds}")
     rng = np.random.default_rng(seed)
-    order = np.lexsort((rng.random(len(codes)), codes))   # rows grouped by class, in a random order within each
+    _,first,inv = np.unique(codes, return_index=True, return_inverse=True)
+    order = np.lexsort((rng.random(len(codes)), first[inv]))   # rows grouped by class (in order of first appearance), in a random order within each
     res = np.empty(len(codes), dtype=np.int64)
     res[order] = rng.permutation(folds)[np.arange(len(codes)) % folds]
     return res

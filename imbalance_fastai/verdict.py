@@ -4,6 +4,7 @@
 
 # %% ../nbs/10a_verdict.ipynb #ba9d9344
 from __future__ import annotations
+import numbers
 from pathlib import Path
 import numpy as np, pandas as pd
 from scipy import stats
@@ -27,6 +28,13 @@ def _boot_weights(y, b, rng):
         w[:,idx] = np.bincount(draws.reshape(-1), minlength=b*n).reshape(b, n)
     return w
 
+def _check_boot(n_boot, level=.95):
+    "The bootstrap's arguments, refused with the fix: `n_boot` a positive whole number, `level` a number strictly between 0 and 1"
+    if not isinstance(n_boot, numbers.Integral) or isinstance(n_boot, bool) or n_boot<1:
+        raise ValueError(f"n_boot must be a positive whole number of resamples (1000 is the default), got {n_boot!r}")
+    if not isinstance(level, numbers.Real) or isinstance(level, bool) or not 0<level<1:
+        raise ValueError(f"level must be a number strictly between 0 and 1 (0.95 for 95% intervals), got {level!r}")
+
 def paired_bootstrap(
     preds:Predictions, # Out-of-fold predictions: `runs.attrs['predictions']` of `compare_strategies`
     metric:str='balanced_accuracy', # A key of `METRICS`
@@ -36,10 +44,12 @@ def paired_bootstrap(
 )->dict:
     "`{strategy: (score, resampled scores)}`: `metric` on all scored rows and on `n_boot` stratified resamples (the same for every strategy), averaged over repeats"
     if metric not in METRICS: raise ValueError(f"unknown metric {metric!r}; choose from {list(METRICS)}")
+    _check_boot(n_boot)
     y = preds.targets
     for k,t in preds.times_scored.items():
         if (t!=1).any(): raise ValueError(f"{k[0]}, repeat {k[1]}: {int((t==0).sum())} rows never scored and {int((t>1).sum())} scored twice; the runs are incomplete")
-    runs = {nm: [(preds.probs[(nm, r)].astype(np.float64), preds.decisions[(nm, r)]) for r in preds.repeats(nm)] for nm in preds.strategies}
+    P = lambda k: (p:=preds.probs[k].astype(np.float64))/p.sum(1, keepdims=True)   # as score_predictions reads them, so the interval holds the score
+    runs = {nm: [(P((nm, r)), preds.decisions[(nm, r)]) for r in preds.repeats(nm)] for nm in preds.strategies}
     per = lambda nm, w=None: np.stack([_score(P, y, D, metric, minority, w) for P,D in runs[nm]])   # (repeats, resamples)
     rng,chunk = np.random.default_rng(seed),max(1, min(n_boot, 4_000_000//max(len(y), 1)))
     boot = {nm: [] for nm in runs}
@@ -77,8 +87,11 @@ def summarize(
     a = runs.attrs
     metric = ifnone(metric, a.get('metric', 'balanced_accuracy'))
     if metric not in METRICS: raise ValueError(f"unknown metric {metric!r}; choose from {list(METRICS)}")
+    _check_boot(n_boot, level)
     g = runs.groupby('strategy', sort=False)
     pr = a.get('predictions')
+    if pr is not None and 'plain' not in pr.strategies:
+        raise ValueError(f"summarize compares each strategy with plain training, but these runs have no 'plain' ({pr.strategies}); run it too")
     if pr is None: res = pd.concat([g[list(METRICS)].mean(), g[list(METRICS)].std().add_suffix('_std')], axis=1)
     else:
         minority = [a['vocab'].index(m) for m in a['minority']]

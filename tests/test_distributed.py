@@ -1,7 +1,8 @@
 """Resampling under distributed data-parallel training.
 
 Without processes: `ShardedDL` shards exactly as fastai's `DistributedDL` (padding, uneven sizes), gathered batches are
-unpadded, seeds and epoch counters are aligned once, and `ImbalancedDatasetSampler` shards like `DistributedSampler`.
+unpadded, seeds and epoch counters are aligned once, and `ImbalancedDatasetSampler` shards like `DistributedSampler`
+(padded or cut to a multiple of the processes, then dealt out: rank r takes every world_size-th index from r).
 With processes: two real ranks on CPU (gloo, loopback) train under fastai's `learn.distrib_ctx()`; run by torchrun,
 this file is the worker (`python -m torch.distributed.run ... tests/test_distributed.py OUT_DIR`).
 """
@@ -144,16 +145,19 @@ def test_callback_and_distributed_sampling_compose():
 
 @pytest.mark.parametrize('n,world_size', [(1000, 3), (7, 4), (10, 1), (3, 5)])
 def test_sampler_distributed_shards(n, world_size):
-    "The plain PyTorch sampler: equal shard lengths, shards are one padded epoch, `set_epoch` picks the epoch"
+    "The plain PyTorch sampler: equal shard lengths, shards deal out one padded (or cut) epoch, `set_epoch` picks the epoch"
     y = np.arange(n) % 3
     ds = torch.utils.data.TensorDataset(torch.arange(n))
-    samplers = [ImbalancedDatasetSampler(ds, labels=y, seed=5, num_replicas=world_size, rank=r) for r in range(world_size)]
-    n_padded = -(-n // world_size) * world_size
-    assert [len(s) for s in samplers] == [n_padded // world_size] * world_size
-    for epoch in (0, 1, 0):
-        for s in samplers: s.set_epoch(epoch)
-        got = np.concatenate([np.fromiter(s, dtype=np.int64) for s in samplers])
-        assert np.array_equal(got, np.resize(Resampler(y, seed=5).sample(epoch=epoch), n_padded))
+    for drop_last in (False, True):
+        if drop_last and n < world_size: continue
+        samplers = [ImbalancedDatasetSampler(ds, labels=y, seed=5, num_replicas=world_size, rank=r, drop_last=drop_last)
+                    for r in range(world_size)]
+        total = n // world_size * world_size if drop_last else -(-n // world_size) * world_size
+        assert [len(s) for s in samplers] == [total // world_size] * world_size
+        for epoch in (0, 1, 0):
+            for s in samplers: s.set_epoch(epoch)
+            got = np.stack([np.fromiter(s, dtype=np.int64) for s in samplers], 1).ravel()   # rank r's i-th is index i*R + r
+            assert np.array_equal(got, np.resize(Resampler(y, seed=5).sample(epoch=epoch), total))
 
 
 # --- two real processes -----------------------------------------------------------------------------------------------
@@ -215,7 +219,7 @@ def test_two_processes_gloo(tmp_path):
     assert a['seed'] == b['seed']
     for e in range(2):
         full = Resampler(a['codes'], seed=a['seed']).sample(epoch=e)
-        assert np.array_equal(np.concatenate([a['shards'][e], b['shards'][e]]), np.resize(full, len(full) + len(full) % 2))
+        assert np.array_equal(np.stack([a['shards'][e], b['shards'][e]], 1).ravel(), np.resize(full, len(full) + len(full) % 2))
     assert not np.array_equal(a['shards'][0], a['shards'][1])
 
     a, b = ranks[0]['D'], ranks[1]['D']               # examples/train_distributed.py, one epoch

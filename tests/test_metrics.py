@@ -176,6 +176,22 @@ def test_minority_classes_and_recall():
     assert vals[3] == pytest.approx(skm.average_precision_score(Yh, p.numpy(), average='macro'))
     assert mr.classes == [2]
 
+def test_minority_recall_multilabel():
+    "On a multi-label learner MinorityRecall() scores the rarest label's recall (it used to fail at the first validation batch), in fit and after a tuned threshold"
+    learn, _ = small_learner('multilabel', epochs=2)
+    assert minority_classes(learn.dls) == [2]                        # label c: 10% positives; 30% of 3 labels is 1
+    learn.metrics = [MinorityRecall(), MinorityRecall('b')]
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-2)
+    in_fit = list(learn.recorder.values[-1][2:])
+    for thresh in (None, .2):                                        # fastai's 0.5, then a lower threshold (more positives)
+        if thresh is not None: learn.set_decision(thresh=thresh)
+        with learn.no_bar(): vals = list(learn.validate()[1:])
+        _, y, d = preds(learn, learn.dls.valid, with_decoded=True)
+        want = [skm.recall_score(y[:, k].numpy(), d[:, k].numpy()) for k in (2, 1)]
+        assert vals == pytest.approx(want)
+        if thresh is None: assert in_fit == pytest.approx(want)
+    assert want[0] > 0 and vals[0] >= in_fit[0]
+
 def test_avg_precision_macro_multilabel():
     "The recorder's crash 'inconsistent numbers of samples' on multi-label data: now macro AP over the labels"
     dls, _ = small_dls('multilabel')

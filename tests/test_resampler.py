@@ -281,6 +281,19 @@ def test_many_distinct_weights_drawn_row_by_row():
     assert np.array_equal(Resampler(None, wgts=w, replacement=False, seed=3).sample(epoch=2), r.sample(epoch=2))
 
 
+def test_many_distinct_weights_neighbours_share_epochs():
+    "Drawn row by row, rows next to each other share an epoch as often as in a random subset (in row order, with near-equal weights for half an epoch each, neighbours never did)"
+    N, E = 140_000, 300                                       # more than 2 chunks of 65,536 rows: the chunked order
+    w = 1 + np.random.default_rng(0).random(N) * 1e-3         # distinct, near-equal
+    r = Resampler(None, wgts=w, n_samples=N // 2, seed=0)
+    pairs = [(0, 1), (0, 2), (70_000, 70_001), (10, 100_000)]  # neighbours, next-but-one, in another chunk, far apart
+    both = np.zeros(len(pairs))
+    for e in range(E):
+        drawn = np.zeros(N, bool); drawn[r.sample(epoch=e)] = True
+        both += [drawn[i] & drawn[j] for i, j in pairs]
+    want = (N // 2) / N * (N // 2 - 1) / (N - 1)              # a random half: about 1/4
+    np.testing.assert_allclose(both / E, want, atol=5 * np.sqrt(want * (1 - want) / E))
+
 def test_rows_without_a_class_are_counted_apart_and_refused():
     "get_labels(strict=False) reads a class the train split lacks as code -1: Labels report it, the Resampler refuses it with the fix"
     from fastai.data.block import DataBlock, CategoryBlock
