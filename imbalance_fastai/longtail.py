@@ -12,6 +12,7 @@ from fastcore.basics import store_attr, ifnone
 from fastai.callback.core import Callback
 from fastai.callback.mixup import MixHandler
 from .core import get_labels
+from .callback import _in_lr_find
 from .losses import (class_weights, _AxisLoss, _as_class_first,
                                      _check_number, _check_reduction, _check_weights, _dtype, _focal_factor, _focusing_bend, _multi, _positive_counts,
                                      _reduce, _sigmoid_keep)
@@ -130,8 +131,9 @@ class DeferredReweighting(Callback):
         return self.start_epoch if self.start_epoch is not None else int(round(self.pct_start*n_epoch))
 
     def before_fit(self):
-        "A fit starts unweighted (fastai's validation context runs this too)"
+        "A fit starts unweighted (fastai's validation context runs this too); `lr_find`'s mock fit stays unweighted and is not recorded"
         self._orig = self._copy = self._w = None
+        self._mock = _in_lr_find(self.learn)
 
     def _start(self):
         "At the first training epoch of a fit: check the data and the loss, and compute the weights"
@@ -152,6 +154,7 @@ class DeferredReweighting(Callback):
 
     def before_train(self):
         "At the switch epoch, build the weighted copy of the loss (once per fit)"
+        if self._mock: return
         if self._w is None: self._start()
         if self._copy is None and self.epoch>=self.switch_epoch(self.n_epoch):
             self._copy = copy.deepcopy(self._orig)
@@ -176,9 +179,10 @@ class DeferredReweighting(Callback):
         self.learn.loss = loss.clone()
 
     def after_fit(self):
-        "Keep as `trained_loss` the weighted copy the fit ended with (`None`: it never switched)"
-        if self._w is not None: self.trained_loss = self._copy
+        "Keep as `trained_loss` the weighted copy the fit ended with (`None`: it never switched); `lr_find` leaves the last fit's"
+        if self._w is not None and not self._mock: self.trained_loss = self._copy
         self._orig = self._copy = self._w = None
+        self._mock = False
     after_cancel_fit = after_fit
 
 # %% ../nbs/05a_longtail.ipynb #8fb41f20

@@ -119,9 +119,8 @@ def test_prior_correction_keeps_what_deferred_reweighting_trained_with(given_to_
     torch.testing.assert_close(preds(learn)[0], before[0])
 
 
-@pytest.mark.xfail(strict=True, reason="DeferredReweighting.after_fit keeps lr_find's mock fit as trained_loss (None when lr_find "
-                   "stops before its switch epoch); fix belongs in 05a_longtail (PriorCorrection no longer depends on it)")
 def test_lr_find_keeps_deferred_reweightings_applied_weight(tmp_path):
+    "lr_find is a mock fit: the weights the last real fit trained with stay DeferredReweighting's applied_weight"
     learn = fit(learner('drw+prior', path=tmp_path), 3)
     w = learn.deferred_reweighting.applied_weight
     with learn.no_bar(): learn.lr_find(num_it=6, show_plot=False)
