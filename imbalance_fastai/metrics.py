@@ -14,7 +14,7 @@ from fastai.metrics import AccumMetric
 from .core import Labels, get_labels
 from .decisions import (_np, _activation_kind, _as_probs, _log_probs, _check_offsets, _cost_thresh, _base_loss, _check_unit,
                                         _deciding_loss, _as_metric, _of_decisions, DecisionLoss)
-from .prior import _outputs_after_fit
+from .prior import _outputs_after_fit, _synthetic_priors
 from .decisions import apply_offsets   # noqa: F401 (best_offsets' partner, importable from here with it)
 
 # %% auto #0
@@ -96,8 +96,7 @@ def best_threshold(
     "Threshold maximising `metric` (subject to the floors); one per label for multi-label targets"
     _check_floors(min_recall=min_recall, min_precision=min_precision)
     metric = _as_metric(_default_metric(metric, min_recall, min_precision), _thresh_scores)
-    y = _np(targets)
-    p = _np(probs)
+    y,p = _np(targets),_np(probs)
     if y.ndim==2 and y.shape[1]>1:
         if p.shape!=y.shape: raise ValueError(f"multi-label probs {p.shape} and targets {y.shape} must have the same shape")
         one = [k for k in range(y.shape[1]) if len(np.unique(y[:,k]))<2]
@@ -382,7 +381,8 @@ class MinorityRecall(AccumMetric):
             if len(lbls)==0:
                 if self.classes is not None: return
                 raise ValueError("MinorityRecall() reads the minority classes from the train split, but it is empty (load_learner?): pass cls=...")
-            self.classes = minority_classes(lbls, self.share)   # multi-label: the labels with the fewest positives
+            real = _synthetic_priors(learn.dls, lbls)   # SMOTE's rows balance the split: the minority of its real rows
+            self.classes = _rarest_classes(lbls.counts if real is None else real.natural, self.share)   # multi-label: fewest positives
         elif isinstance(self.cls, str):
             vocab = [str(o) for o in (getattr(learn.dls, 'vocab', None) or [])]
             if self.cls not in vocab: raise ValueError(f"MinorityRecall: class {self.cls!r} is not in the vocab {vocab}")

@@ -368,3 +368,15 @@ def test_dataloader_length_follows_each_epoch(mixed):
         n = len(dls.train)
         assert len(list(dls.train)) == n == r.epoch_length(e) // 16   # the train DataLoader drops the last partial batch
     assert len({r.epoch_length(e) // 16 for e in range(5)}) > 1
+
+def test_minority_recall_reads_the_real_rows_of_a_synthesised_split(mixed):
+    "SMOTE balances the train split, so its counts name no minority; MinorityRecall() takes the real rows' rarest class (c, 5%), not class 0"
+    from imbalance_fastai.metrics import MinorityRecall, minority_recall
+    dls = imblearn_dataloaders(mixed, 'SMOTENC', bs=32, seed=0)
+    assert len(set(np.bincount(dls.train_ds.ys['y']))) == 1          # a balanced train split
+    mr = MinorityRecall()
+    learn = tabular_learner(dls, layers=[16], metrics=mr)
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-2)
+    assert mr.classes == [2]
+    with learn.no_bar(): _, y, d = learn.get_preds(with_decoded=True)
+    assert learn.recorder.values[-1][-1] == pytest.approx(minority_recall(y.view(-1).numpy(), d.numpy(), [2]))
