@@ -123,8 +123,11 @@ def _cost_thresh(costs):
 def _of_decisions(metric:AccumMetric, who:str)->AccumMetric:
     "Refuse a fastai `AccumMetric` of probabilities (an activation, a threshold, or `AvgPrecisionMacro`'s own softmax)"
     if metric.activation!='no' or metric.thresh is not None or getattr(metric, 'of_probabilities', False):
+        multi = metric.thresh is not None and not metric.flatten   # fastai's *Multi metrics (F1ScoreMulti(), ...)
         raise TypeError(f"{who} {metric.name} scores probabilities (activation={metric.activation!r}, thresh={metric.thresh}); pass a "
-                        "metric of class decisions: BalancedAccuracy(), F1Score(average='macro'), MatthewsCorrCoef(), or a function f(y_true, y_pred)")
+                        "metric of class decisions: BalancedAccuracy(), F1Score(average='macro'), MatthewsCorrCoef(), or a function f(y_true, y_pred)"
+                        + ("; for a multi-label model, whose thresholds are tuned label by label, metric='f1' (each label's F1, which "
+                           "maximises the macro F1) or a function of one label's 0/1 targets and decisions" if multi else ""))
     return metric
 
 def _builtin(m:AccumMetric):
