@@ -14,6 +14,7 @@ from fastai.learner import Learner
 from .decisions import _np, _activation_kind, _base_loss, _logit_scale, _restage_learner, _temperature, DecisionLoss
 from .prior import _check_probs, _reading_correction, logit_shift, PriorCorrection
 from .metrics import _as_preds, _eval_dl
+from .callback import _in_lr_find
 
 # %% auto #0
 __all__ = ['calibration_bins', 'expected_calibration_error', 'fit_temperature', 'TemperatureScaling', 'em_prior',
@@ -128,7 +129,12 @@ class TemperatureScaling(Callback):
 
     def before_epoch(self): self._fitting = False
     def before_train(self): self._fitting = True
-    def after_fit(self): self._fitting = False
+    def after_fit(self):
+        "A fit that trained the model (not `lr_find`, which restores it) leaves the temperature fitted before it stale: say so"
+        if self._fitting and self.enabled and self.temperature!=1 and not _in_lr_find(self.learn):
+            warnings.warn(f"TemperatureScaling({self.temperature:.4g}) was fitted before this fit changed the model: "
+                          "call learn.calibrate() again for probabilities calibrated to it")
+        self._fitting = False
     def after_pred(self):
         "Divide `learn.pred` by the temperature, outside fit"
         if self._fitting or self.training or not self.enabled: return
