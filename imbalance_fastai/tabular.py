@@ -10,7 +10,7 @@ from fastcore.basics import ifnone
 from fastcore.meta import delegates
 from fastai.data.core import DataLoaders, FilteredBase
 from fastai.data.transforms import Categorize, MultiCategorize, EncodedMultiCategorize
-from fastai.tabular.core import Tabular, TabularPandas, FillMissing
+from fastai.tabular.core import Tabular, TabularPandas, TabDataLoader, FillMissing
 from .core import _tabular_labels
 from .epochs import BaseResampler, _rng, _STREAM_PERM
 from .sampling import _dataloaders_with
@@ -364,5 +364,5 @@ def imblearn_dataloaders(
 )->DataLoaders:
     "fastai `DataLoaders` whose train split is resampled by an imbalanced-learn sampler; the validation split is untouched"
     res = imblearn_resample(to, sampler, sampling_strategy=sampling_strategy, seed=seed, redraw=redraw)
-    if isinstance(res, Tabular): return res.dataloaders(bs=bs, **kwargs)
+    if isinstance(res, Tabular): return res.dataloaders(bs=bs, **{'dl_type': TabDataLoader, **kwargs})   # each row once an epoch
     return _dataloaders_with(to, res, bs=bs, **kwargs)
