@@ -2,7 +2,7 @@
 imblearn/utils/estimator_checks.py, over_sampling/under_sampling tests, tests/test_pipeline.py), ported as tests of
 `imblearn_resample`/`imblearn_dataloaders`/`ImblearnResampler`: every reference is imbalanced-learn itself, run on the
 same train split with the labels as a user who switched from imbalanced-learn would pass them (the class names)."""
-import copy
+import copy, pickle
 from collections import Counter
 import numpy as np, pandas as pd, pytest, torch
 from fastai.data.block import CategoryBlock
@@ -65,10 +65,12 @@ def _times(y):
     m = {'a': 1, 'b': 1.5, 'c': 3}
     return {k: int(v * m[k]) for k, v in Counter(y).items()}
 
+def _halves(y): return {k: int(v // 2) for k, v in Counter(y).items()}
+
 OVER = ['auto', 'minority', 'not minority', 'not majority', 'all', {'c': 150, 'b': 120}, {'c': 100, 'a': 200, 'b': 200},
         _equal_rows, _times]
 UNDER = ['auto', 'majority', 'not minority', 'not majority', 'all', {'a': 50, 'b': 20}, {'b': 30, 'a': 30, 'c': 25},
-         lambda y: {k: int(v // 2) for k, v in Counter(y).items()}]
+         _halves]
 CLEAN = ['auto', 'majority', 'not minority', 'not majority', 'all', ['a'], ['a', 'b']]
 CASES = ([(c, s) for c in (ovs.RandomOverSampler, ovs.SMOTE) for s in OVER] +
          [(c, s) for c in (us.RandomUnderSampler, us.NearMiss) for s in UNDER] +
@@ -85,6 +87,17 @@ def test_every_sampling_strategy_form_gives_imblearns_counts(to3, cls, strategy,
     elif form == 'instance': res = imblearn_resample(to3, cls(sampling_strategy=strategy, **_kw(cls)))
     else: res = imblearn_resample(to3, cls(**_kw(cls)), sampling_strategy=strategy, seed=0)
     assert _ours(to3, res) == ref
+    if isinstance(res, ImblearnResampler):   # a re-fit (next epoch) keeps the strategy's counts, and a module-level callable pickles
+        assert dict(zip(to3.vocab, res.epoch_counts(1).tolist())) == ref
+        if form == 'name': pickle.loads(pickle.dumps(res))
+
+def test_random_oversampler_with_shrinkage_is_imblearns_smoothed_bootstrap(to3):
+    "test_random_over_sampler.py's shrinkage: new rows drawn around real ones; ours appends imbalanced-learn's very rows"
+    X, y = train_xy(to3)
+    Xr, yr = ovs.RandomOverSampler(shrinkage=0.3, random_state=0).fit_resample(X, y)
+    new = imblearn_resample(to3, ovs.RandomOverSampler(shrinkage=0.3), seed=0)
+    np.testing.assert_allclose(train_xy(new)[0], Xr, rtol=1e-6); np.testing.assert_array_equal(train_xy(new)[1], yr)
+    assert new.items['is_synthetic'].iloc[:new.split].sum() == len(yr) - len(y)
 
 @pytest.mark.parametrize('ratio', [0.5, 0.8, 1.0])
 @pytest.mark.parametrize("cls", [us.RandomUnderSampler, us.NearMiss, ovs.RandomOverSampler, ovs.SMOTE, ovs.BorderlineSMOTE])
