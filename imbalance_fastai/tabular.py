@@ -179,8 +179,10 @@ def _strategy_hint(ss, t, counts):
 
 def _class_codes(s, lbls):
     "Translate `sampling_strategy`'s classes (a dict's keys, a list, a callable's labels) to codes; run imbalanced-learn's checks now"
-    ss,vocab = s.get_params(deep=False).get('sampling_strategy'),lbls.vocab
+    p,vocab = s.get_params(deep=False),lbls.vocab
+    ss = p.get('sampling_strategy')
     if isinstance(ss, (dict, list, tuple)): s.set_params(sampling_strategy=_to_codes(ss, vocab))
+    if isinstance(p.get('shrinkage'), dict): s.set_params(shrinkage=_to_codes(p['shrinkage'], vocab, 'shrinkage'))   # RandomOverSampler's
     elif callable(ss): s.set_params(sampling_strategy=_NamedStrategy(ss, vocab))
     name,t = type(s).__name__,s._sampling_type
     counts = dict(zip(vocab, np.bincount(lbls.codes, minlength=len(vocab)).tolist()))

@@ -216,6 +216,43 @@ def test_a_randomstate_instance_is_reproducible_and_not_consumed(to3):
     pd.testing.assert_frame_equal(a.items, b.items)
     np.testing.assert_array_equal(rs.get_state()[1], state)
 
+def test_shrinkage_dict_names_classes(to3):
+    "test_random_over_sampler.py's shrinkage dict: keys are classes (by name, as sampling_strategy's), every resampled one needed"
+    X, y = _named_y(to3)
+    shrink = {'b': 0.2, 'c': 0.5}
+    Xr, yr = ovs.RandomOverSampler(shrinkage=shrink, random_state=0).fit_resample(X, y)
+    new = imblearn_resample(to3, ovs.RandomOverSampler(shrinkage=shrink), seed=0)
+    np.testing.assert_allclose(train_xy(new)[0], Xr, rtol=1e-6)
+    np.testing.assert_array_equal(np.asarray(list(to3.vocab))[train_xy(new)[1]], yr)
+    for bad, msg in (({}, 'should contain a shrinkage factor for each class'), ({'b': 0.2, 'c': -1}, 'needs to be >= 0')):
+        with pytest.raises(ValueError, match=msg): ovs.RandomOverSampler(shrinkage=bad).fit_resample(X, y)
+        with pytest.raises(ValueError, match=msg): imblearn_resample(to3, ovs.RandomOverSampler(shrinkage=bad))
+    with pytest.raises(ValueError, match=r"shrinkage names \['z'\] that are not classes"):
+        imblearn_resample(to3, ovs.RandomOverSampler(shrinkage={'b': .2, 'c': .2, 'z': .2}))
+
+def test_random_samplers_need_no_finite_features():
+    "test_random_{under,over}_sampler.py's nan_inf: they choose rows by label alone, so NaN features are no obstacle (for them only)"
+    df = _df()
+    df.loc[df.index[::5], 'x1'] = np.nan
+    to = _to(df, procs=(Normalize,))
+    X, y = to.train.xs.to_numpy(), to.train.ys['y'].to_numpy()
+    assert np.isnan(X).any()
+    for cls in (us.RandomUnderSampler, ovs.RandomOverSampler):
+        ref = cls(random_state=0); ref.fit_resample(X, y)
+        np.testing.assert_array_equal(np.sort(imblearn_resample(to, cls(random_state=0)).indices(0)), np.sort(ref.sample_indices_))
+    with pytest.raises(ValueError, match=r"missing values in \['x1'\]: add FillMissing"): imblearn_resample(to, 'NearMiss')
+
+def test_a_neighbours_estimator_as_k_neighbors():
+    "test_common.py's custom nn: k_neighbors may be a NearestNeighbors (n_neighbors counts the row itself)"
+    from sklearn.neighbors import NearestNeighbors
+    to = _small_class(4)
+    for k in (4, 3):   # 'c' has 4 rows: enough for 4 neighbours counting itself
+        s = ovs.SMOTE(k_neighbors=NearestNeighbors(n_neighbors=k), random_state=0)
+        assert _ours(to, imblearn_resample(to, s)) == _ref(to, s)
+    s = ovs.SMOTE(k_neighbors=NearestNeighbors(n_neighbors=6), random_state=0)
+    with pytest.raises(ValueError): clone(s).fit_resample(*_named_y(to))
+    with pytest.raises(ValueError, match=r"needs 6 train rows .*\{'c': 4\}"): imblearn_resample(to, s)
+
 def _params(s): return {k: repr(v) for k, v in s.get_params(deep=True).items()}
 
 @pytest.mark.parametrize('sampler', [ovs.SMOTE(sampling_strategy={'c': 150}, random_state=0), ovs.SMOTE(sampling_strategy=_equal_rows),
