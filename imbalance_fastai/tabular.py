@@ -4,13 +4,13 @@
 
 # %% ../nbs/09_tabular.ipynb #025ef202
 from __future__ import annotations
-from numbers import Integral
+from numbers import Integral, Real
 import numpy as np, pandas as pd, torch
 from fastcore.basics import ifnone
 from fastcore.meta import delegates
 from fastai.data.core import DataLoaders, FilteredBase
 from fastai.data.transforms import Categorize, MultiCategorize, EncodedMultiCategorize
-from fastai.tabular.core import Tabular, TabularPandas
+from fastai.tabular.core import Tabular, TabularPandas, TabDataLoader, FillMissing
 from .core import _tabular_labels
 from .epochs import BaseResampler, _rng, _STREAM_PERM
 from .sampling import _dataloaders_with
@@ -65,6 +65,10 @@ def _features(to):
         col = items[c].iloc[:n]
         X[:,j] = col.to_numpy() if isinstance(col.dtype, np.dtype) else col.to_numpy(dtype=X.dtype, na_value=np.nan)
     nan = [c for j,c in enumerate(cols) if np.isnan(X[:,j]).any()]
+    if nan and any(isinstance(p, FillMissing) for p in to.procs.fs): raise ValueError(
+        f"the train features have missing values in {nan} although procs has FillMissing, whose in-place fill is a no-op with "
+        f"pandas>=3 (copy-on-write) in this fastai; fill them in the DataFrame before building the TabularPandas: "
+        f"df[{nan}] = df[{nan}].fillna(df[{nan}].median()) (add an indicator column first if missingness matters)")
     if nan: raise ValueError(f"the train features have missing values in {nan}: add FillMissing to procs")
     return X
 
@@ -92,6 +96,11 @@ def _get_sampler(sampler, sampling_strategy=None):
     elif isinstance(sampler, type): raise TypeError(f"pass a sampler instance ({sampler.__name__}()) or its name ({sampler.__name__!r}), not the class")
     elif callable(getattr(sampler, 'fit_resample', None)) and hasattr(sampler, 'get_params'): s = clone(sampler)
     else: raise TypeError(f"sampler must be an imbalanced-learn sampler or its class name, got a {type(sampler).__name__}")
+    t = getattr(s, '_sampling_type', None)
+    if t not in ('over-sampling', 'under-sampling', 'clean-sampling'):
+        raise ValueError(f"sampler must be one imbalanced-learn over-, under- or cleaning sampler (SMOTENC(), RandomUnderSampler(), "
+                         f"TomekLinks()... or its class name), got {type(s).__name__} (sampling type {t!r}), which may change rows "
+                         "arbitrarily; pass its samplers one at a time, or apply it to train_xy(to) yourself and build a TabularPandas from the result")
     if sampling_strategy is not None: s.set_params(sampling_strategy=sampling_strategy)
     return s
 
@@ -106,11 +115,7 @@ def _kind(s):
         raise ValueError("ClusterCentroids replaces the majority rows by centroids, so it neither selects rows nor appends them; "
                          "use NearMiss or RandomUnderSampler, which keep real rows")
     if isinstance(s, im.over_sampling.RandomOverSampler): return 'select' if s.shrinkage is None else 'synthesise'
-    t = getattr(s, '_sampling_type', None)
-    if t in ('under-sampling', 'clean-sampling'): return 'select'
-    if t=='over-sampling': return 'synthesise'
-    raise ValueError(f"{name} is not an imbalanced-learn under-, over- or cleaning sampler (sampling type {t!r}); "
-                     "resample the DataFrame yourself and build a TabularPandas from it")
+    return 'synthesise' if s._sampling_type=='over-sampling' else 'select'   # `_get_sampler` checked the type
 
 def _fit_family(s, n_cat, n_cont, cat_names):
     "Pick SMOTE, SMOTENC or SMOTEN from the feature kinds; refuse samplers that would break category codes"
@@ -145,15 +150,54 @@ def _check_neighbours(s, y, vocab):
         raise ValueError(f"{type(s).__name__}({nm}={k}) needs {need} train rows in each class it oversamples "
                          f"({nm} + 1), but these classes have fewer: {small}; {fix}")
 
-def _class_codes(s, vocab):
-    "A `sampling_strategy` dict (keys) or list (cleaning samplers) names classes of the vocab; imbalanced-learn sees their codes"
-    ss = s.get_params(deep=False).get('sampling_strategy')
-    if not isinstance(ss, (dict, list, tuple)): return s
+def _to_codes(ss, vocab, what='sampling_strategy'):
+    "The codes of the classes a dict's keys or a list name, as the vocab names them"
     o2i = {v:i for i,v in enumerate(vocab)}
     bad = [k for k in ss if k not in o2i]
-    if bad: raise ValueError(f"sampling_strategy names {bad} that are not classes of the vocab {list(vocab)}; name classes as the "
+    if bad: raise ValueError(f"{what} names {bad} that are not classes of the vocab {list(vocab)}; name classes as the "
                              "vocab does (imbalanced-learn sees their codes, which are translated for you)")
-    return s.set_params(sampling_strategy={o2i[k]:v for k,v in ss.items()} if isinstance(ss, dict) else [o2i[k] for k in ss])
+    return {o2i[k]:v for k,v in ss.items()} if isinstance(ss, dict) else [o2i[k] for k in ss]
+
+class _NamedStrategy:
+    "A callable `sampling_strategy` that sees the train labels as the vocab names them, and names classes in the dict it returns"
+    def __init__(self, func, vocab): self.func,self.vocab = func,vocab
+    def __call__(self, y, **kwargs):
+        res = self.func(np.asarray(list(self.vocab))[y], **kwargs)
+        return _to_codes(res, self.vocab, f"the dict the callable sampling_strategy {self.func!r} returned")
+
+def _strategy_hint(ss, t, counts):
+    "The fix for a `sampling_strategy` imbalanced-learn refuses, when there is a simple one"
+    if isinstance(ss, Real) and not isinstance(ss, bool) and len(counts)>2:
+        return (f"; a float is the minority/majority ratio of a binary target, and this one has {len(counts)} classes: pass a "
+                "string ('auto', 'not majority', 'not minority', 'all') or a dict {class: rows}")
+    if not isinstance(ss, dict) or t=='clean-sampling': return ''
+    over = t=='over-sampling'
+    bad = {k: f"{counts[k]} rows, {v} asked" for k,v in ss.items() if k in counts and isinstance(v, Integral) and (v<counts[k] if over else v>counts[k])}
+    if not bad: return ''
+    return (f"; an {'over' if over else 'under'}-sampler only {'adds' if over else 'removes'} rows, so ask "
+            f"{'at least' if over else 'at most'} the rows each class has ({bad}), or use an {'under' if over else 'over'}-sampler")
+
+def _class_codes(s, lbls):
+    "Translate `sampling_strategy`'s classes (a dict's keys, a list, a callable's labels) to codes; run imbalanced-learn's checks now"
+    p,vocab = s.get_params(deep=False),lbls.vocab
+    ss = p.get('sampling_strategy')
+    if isinstance(ss, (dict, list, tuple)): s.set_params(sampling_strategy=_to_codes(ss, vocab))
+    if isinstance(p.get('shrinkage'), dict): s.set_params(shrinkage=_to_codes(p['shrinkage'], vocab, 'shrinkage'))   # RandomOverSampler's
+    elif callable(ss): s.set_params(sampling_strategy=_NamedStrategy(ss, vocab))
+    name,t = type(s).__name__,s._sampling_type
+    counts = dict(zip(vocab, np.bincount(lbls.codes, minlength=len(vocab)).tolist()))
+    if sum(v>0 for v in counts.values())<2:
+        raise ValueError(f"the train split has rows of one class only (rows per class {counts}): imbalanced-learn samplers balance "
+                         "two or more classes; split with StratifiedSplitter, which keeps every class in train")
+    try: getattr(s, '_validate_params', lambda: None)()   # scikit-learn's parameter checks, which fit_resample runs first
+    except ValueError as e:
+        if "'sampling_strategy'" not in str(e): raise ValueError(f"sampler {name}: {e}") from e
+        raise ValueError(f"sampling_strategy={ss!r} is not one {name} accepts: {e}") from e
+    try: _imblearn().utils.check_sampling_strategy(s.sampling_strategy, lbls.codes, t)
+    except ValueError as e:
+        raise ValueError(f"sampling_strategy={ss!r} does not fit {name} ({t}) on this train split, whose rows per class are "
+                         f"{counts}: {e}{_strategy_hint(ss, t, counts)}") from e
+    return s
 
 def _seed(s, seed):
     "The seed to use: `seed`, else the sampler's int `random_state`, else one drawn from torch's RNG (so `set_seed` reproduces)"
@@ -181,7 +225,7 @@ class ImblearnResampler(BaseResampler):
             raise ValueError(f"{nm} synthesises rows, so it cannot be an index resampler: use imblearn_resample(to, {nm!r}) "
                              f"(a new TabularPandas) or imblearn_dataloaders(to, {nm!r})")
         super().__init__(_train_labels(to), _seed(s, seed))
-        _class_codes(s, self.labels.vocab)
+        _class_codes(s, self.labels)
         im = _imblearn()
         self.sampler,self.strategy = s,type(s).__name__
         self.random = 'random_state' in s.get_params(deep=False)
@@ -269,7 +313,7 @@ def _synthesise(to, s, seed=None):
     "A new `TabularPandas`: `to` with the rows `s` synthesises appended to its train split"
     lbls = _train_labels(to)
     n_cat,n_cont = len(to.cat_names),len(to.cont_names)
-    s = _class_codes(_fit_family(s, n_cat, n_cont, to.cat_names), lbls.vocab)
+    s = _class_codes(_fit_family(s, n_cat, n_cont, to.cat_names), lbls)
     if 'random_state' in s.get_params(deep=False): s.set_params(random_state=_seed(s, seed))
     X,y = _features(to),lbls.codes
     _check_neighbours(s, y, lbls.vocab)
@@ -322,5 +366,5 @@ def imblearn_dataloaders(
 )->DataLoaders:
     "fastai `DataLoaders` whose train split is resampled by an imbalanced-learn sampler; the validation split is untouched"
     res = imblearn_resample(to, sampler, sampling_strategy=sampling_strategy, seed=seed, redraw=redraw)
-    if isinstance(res, Tabular): return res.dataloaders(bs=bs, **kwargs)
+    if isinstance(res, Tabular): return res.dataloaders(bs=bs, **{'dl_type': TabDataLoader, **kwargs})   # each row once an epoch
     return _dataloaders_with(to, res, bs=bs, **kwargs)

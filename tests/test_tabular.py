@@ -98,11 +98,13 @@ def test_selector_epoch_e_is_random_state_seed_plus_e(mixed):
     np.testing.assert_array_equal(np.sort(r.sample(epoch=2)), np.sort(ref.sample_indices_))
 
 @pytest.mark.parametrize('strategy', ['not minority', 'majority', {'a': 200}, {'a': 200, 'b': 50},
-                                      lambda y: {0: int((y == 0).sum() // 2)}])
+                                      lambda y: {'a': int((y == 'a').sum() // 2)}])
 def test_sampling_strategy_passes_through(mixed, strategy):
+    "A dict names classes as the vocab does; a callable sees the labels so named and names classes in its dict"
     X, y = train_xy(mixed)
     imb = {'a': 0, 'b': 1, 'c': 2}
-    ref_strategy = {imb.get(k, k): v for k, v in strategy.items()} if isinstance(strategy, dict) else strategy
+    ref_strategy = ({imb.get(k, k): v for k, v in strategy.items()} if isinstance(strategy, dict) else
+                    strategy if isinstance(strategy, str) else lambda y: {0: int((y == 0).sum() // 2)})
     _, y_ref = us.RandomUnderSampler(sampling_strategy=ref_strategy, random_state=0).fit_resample(X, y)
     r = imblearn_resample(mixed, 'RandomUnderSampler', sampling_strategy=strategy, seed=0)
     np.testing.assert_array_equal(r.sampled_counts(r.sample()), np.bincount(y_ref, minlength=3))
