@@ -33,7 +33,8 @@ def _own_sampling(dl):
     "What already resamples the train DataLoader `dl` (a factory's resampler, fastai's weights), or `None`"
     if isinstance(dl, _ResampledMixin) and dl.resampler is not None:
         return f"it is a {type(dl).__name__} drawing from its {type(dl.resampler).__name__} (weighted_dataloaders, imblearn_dataloaders)"
-    if getattr(dl, 'wgts', None) is not None: return f"it is fastai's {type(dl).__name__} (dls.weighted_dataloaders)"
+    w = getattr(dl, 'wgts', None)   # fastai's WeightedDL; equal weights (a TabularPandas's default TabWeightedDL) favour no row
+    if w is not None and np.ptp(np.asarray(w, dtype=np.float64))>0: return f"it is fastai's {type(dl).__name__} (dls.weighted_dataloaders)"
 
 def _check_unshared(cb, learn):
     "Refuse to attach `cb` to `learn` while another learner holds it: a callback keeps what its learner's fits recorded"

@@ -429,3 +429,16 @@ def test_schedules_and_wgts_refuse_what_cannot_apply_when_built():
         OverSamplingCallback(wgts=w, alpha=SchedLin(0, 1))
     for s in ('undersample', 'partial', 'natural', 'repeat_factor', 0.0):
         with pytest.raises(ValueError, match=f"wgts give each train item its weight, so strategy={s!r}"): OverSamplingCallback(s, wgts=w)
+
+def test_fastai_default_tabular_dataloaders_are_not_taken_for_a_resampler():
+    "A TabularPandas's default train DataLoader is fastai's TabWeightedDL with equal weights: the README's tabular recipe must not warn that it resamples"
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({'x': rng.normal(size=300), 'y': rng.choice(['a', 'b'], 300, p=[.9, .1])})
+    to = TabularPandas(df, procs=[Normalize], cont_names=['x'], y_names='y', y_block=CategoryBlock(),
+                       splits=StratifiedSplitter(0.2, seed=0, get_y='y')(df))
+    dls = to.dataloaders(bs=32)
+    assert type(dls.train).__name__ == 'TabWeightedDL'
+    learn = tabular_learner(dls, layers=[4], cbs=OverSamplingCallback(seed=0))
+    with warnings.catch_warnings(record=True) as ws, learn.no_bar(), learn.no_logging():
+        warnings.simplefilter('always'); learn.fit(1)
+    assert not [w for w in ws if 'resamples its epochs already' in str(w.message)]
