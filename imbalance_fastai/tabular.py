@@ -182,8 +182,8 @@ def _class_codes(s, lbls):
     p,vocab = s.get_params(deep=False),lbls.vocab
     ss = p.get('sampling_strategy')
     if isinstance(ss, (dict, list, tuple)): s.set_params(sampling_strategy=_to_codes(ss, vocab))
-    if isinstance(p.get('shrinkage'), dict): s.set_params(shrinkage=_to_codes(p['shrinkage'], vocab, 'shrinkage'))   # RandomOverSampler's
     elif callable(ss): s.set_params(sampling_strategy=_NamedStrategy(ss, vocab))
+    if isinstance(p.get('shrinkage'), dict): s.set_params(shrinkage=_to_codes(p['shrinkage'], vocab, 'shrinkage'))   # RandomOverSampler's
     name,t = type(s).__name__,s._sampling_type
     counts = dict(zip(vocab, np.bincount(lbls.codes, minlength=len(vocab)).tolist()))
     if sum(v>0 for v in counts.values())<2:

@@ -230,6 +230,15 @@ def test_shrinkage_dict_names_classes(to3):
     with pytest.raises(ValueError, match=r"shrinkage names \['z'\] that are not classes"):
         imblearn_resample(to3, ovs.RandomOverSampler(shrinkage={'b': .2, 'c': .2, 'z': .2}))
 
+def test_a_callable_strategy_with_a_shrinkage_dict_names_classes_in_both(to3):
+    "A callable sampling_strategy sees class names also when shrinkage is a dict (both are translated, not one or the other)"
+    X, y = _named_y(to3)
+    shrink = {'a': 0.1, 'b': 0.2, 'c': 0.5}
+    Xr, yr = ovs.RandomOverSampler(sampling_strategy=_times, shrinkage=shrink, random_state=0).fit_resample(X, y)
+    new = imblearn_resample(to3, ovs.RandomOverSampler(sampling_strategy=_times, shrinkage=shrink), seed=0)
+    np.testing.assert_allclose(train_xy(new)[0], Xr, rtol=1e-6)
+    np.testing.assert_array_equal(np.asarray(list(to3.vocab))[train_xy(new)[1]], yr)
+
 def test_random_samplers_need_no_finite_features():
     "test_random_{under,over}_sampler.py's nan_inf: they choose rows by label alone, so NaN features are no obstacle (for them only)"
     df = _df()
