@@ -67,6 +67,11 @@ def _score(P, y, D, metric, minority, w=None):
     if metric=='ece': return _ece(P, y, w=w)
     raise ValueError(f"unknown metric {metric!r}; choose from {list(METRICS)}")
 
+def _unit_rows(probs)->np.ndarray:
+    "Probabilities as float64 rows that sum to 1 (float32 softmax rows sum to 1 only within 1e-7), as every score reads them"
+    P = np.asarray(probs, dtype=np.float64)
+    return P/P.sum(1, keepdims=True)
+
 def score_predictions(
     probs, # Predicted probabilities `(n, c)`
     targets, # Class codes `(n,)`
@@ -74,8 +79,7 @@ def score_predictions(
     decisions=None, # Class codes decided `(n,)` (`learn.decide(probs)`); `None`: the argmax of `probs`
 )->dict:
     "The scores of `METRICS` for one run"
-    P,y = np.asarray(probs, dtype=np.float64),np.asarray(targets).reshape(-1).astype(np.int64)
-    P = P/P.sum(1, keepdims=True)   # float32 softmax rows sum to 1 only within 1e-7
+    P,y = _unit_rows(probs),np.asarray(targets).reshape(-1).astype(np.int64)
     D = P.argmax(1) if decisions is None else np.asarray(decisions).reshape(-1).astype(np.int64)
     return {m: float(_score(P, y, D, m, minority)[0]) for m in METRICS}
 

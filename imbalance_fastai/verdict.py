@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np, pandas as pd
 from scipy import stats
 from fastcore.basics import ifnone
-from .scores import METRICS, Predictions, score_predictions, _score
+from .scores import METRICS, Predictions, score_predictions, _score, _unit_rows
 from .compare import class_counts
 from .strategies import STRATEGIES
 from .metrics import _offset_scores
@@ -48,8 +48,7 @@ def paired_bootstrap(
     y = preds.targets
     for k,t in preds.times_scored.items():
         if (t!=1).any(): raise ValueError(f"{k[0]}, repeat {k[1]}: {int((t==0).sum())} rows never scored and {int((t>1).sum())} scored twice; the runs are incomplete")
-    P = lambda k: (p:=preds.probs[k].astype(np.float64))/p.sum(1, keepdims=True)   # as score_predictions reads them, so the interval holds the score
-    runs = {nm: [(P((nm, r)), preds.decisions[(nm, r)]) for r in preds.repeats(nm)] for nm in preds.strategies}
+    runs = {nm: [(_unit_rows(preds.probs[(nm, r)]), preds.decisions[(nm, r)]) for r in preds.repeats(nm)] for nm in preds.strategies}   # as scored
     per = lambda nm, w=None: np.stack([_score(P, y, D, metric, minority, w) for P,D in runs[nm]])   # (repeats, resamples)
     rng,chunk = np.random.default_rng(seed),max(1, min(n_boot, 4_000_000//max(len(y), 1)))
     boot = {nm: [] for nm in runs}
