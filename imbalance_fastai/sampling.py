@@ -45,8 +45,7 @@ class _ResampledMixin:
         super().__init__(dataset, **kwargs)
         self.resampler = resampler
         if resampler is not None:
-            if len(resampler.labels)!=len(self.dataset):
-                raise ValueError(f"the resampler has {len(resampler.labels)} labels but the dataset has {len(self.dataset)} items")
+            if len(resampler.labels)!=len(self.dataset): raise ValueError(f"the resampler has {len(resampler.labels)} labels but the dataset has {len(self.dataset)} items")
             if self.shuffle: self.n = self._next_n()
 
     @property
@@ -139,9 +138,7 @@ def resample_dl(
     return dl.new(cls=resampled_dl_type(type(dl)), resampler=resampler, shuffle=True)
 
 # %% ../nbs/02_sampling.ipynb #d0eb48b3
-def _train_subset(source):
-    if isinstance(source, TabularPandas): return source.train
-    return source.subset(0)
+def _train_subset(source): return source.train if isinstance(source, TabularPandas) else source.subset(0)
 
 def _check_valid_classes(source, train_lbls):
     "Refuse validation rows of classes the train split lacks: they can be neither learned nor resampled"
@@ -192,6 +189,7 @@ def _dl_kw(dl_type):
 def _split_kwargs(kwargs, dl_type):
     "The `Resampler`'s keywords and fastai's, split by the `Resampler`'s signature; a name neither takes is an error"
     rkw = {k: kwargs.pop(k) for k in _resampler_kw if k in kwargs}
+    if kwargs.get('n') is not None: raise TypeError(f"n={kwargs['n']!r} is fastai's row count of a plain DataLoader, which a resampled one draws its own of: pass n_samples={kwargs['n']!r} (rows per epoch)")
     known = _dl_kw(dl_type)
     _check_keywords(kwargs, _resampler_kw + sorted(known | {'val_'+k for k in known}),
                     f"fastai's `dataloaders` and the {dl_type.__name__} take the others, the Resampler takes")
@@ -262,6 +260,8 @@ def resampled_dataloaders(self:DataBlock,
                                             + (f" (train and validation: {len(trn)} is the train split's length), e.g. get_labels("
                                                "dblock.datasets(items), ...)" if len(labels)==len(trn) else ''))
         get_labels(labels, n_bins=kwargs.get('n_bins'))   # checked whole: a missing label on a validation row is an error too
+    for k,t in (('after_item', 'item_tfms'), ('after_batch', 'batch_tfms')):   # as fastai's DataBlock.dataloaders, which refuses them
+        if k in kwargs: raise TypeError(f"got {k}=..., but a DataBlock's {k} transforms are its {t} (which this would drop): pass {t}=... to the DataBlock")
     kwargs = {**self.dls_kwargs, 'after_item': self.item_tfms, 'after_batch': self.batch_tfms, **kwargs}
     return dsets.resampled_dataloaders(strategy, wgts=_take(wgts, trn), labels=_take(labels, trn), **kwargs)
 
@@ -283,8 +283,7 @@ def weighted_dataloaders(
     if isinstance(source, DataBlock):
         if items is None: raise TypeError("a DataBlock needs its source items: weighted_dataloaders(dblock, items, ...)")
         return source.resampled_dataloaders(items, verbose=verbose, **kw)
-    if items is not None: raise TypeError(f"items is only for a DataBlock source, got a {type(source).__name__}; "
-                                          "pass weights as wgts=... and labels as labels=...")
+    if items is not None: raise TypeError(f"items is only for a DataBlock source, got a {type(source).__name__}; pass weights as wgts=... and labels as labels=...")
     if not isinstance(source, FilteredBase): raise TypeError(f"source must be a DataBlock, Datasets or TabularPandas, got a {type(source).__name__}")
     return source.resampled_dataloaders(**kw)
 

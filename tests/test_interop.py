@@ -1,0 +1,246 @@
+"""Our resampled DataLoaders and `OverSamplingCallback` beside fastai's own DataLoader contract and callbacks.
+
+Part 1 ports the cases of fastai's notebooks that apply to a resampled DataLoader (`02_data.load`, `03_data.core`,
+`14a_callback.data`): it must still behave as fastai's (`len`, `n`, `bs`, `drop_last`, `new`, `one_batch`, `show_batch`,
+`test_dl`, devices, pickling, the `before_iter`/`after_iter` hooks, workers). Part 2 runs the callback (every strategy),
+`retrain_classifier` and the factory's DataLoaders with fastai's callbacks and training loops, and checks that each epoch
+resamples the train split only, that the counts the callback records are right, and that fastai's callback does what it
+does without ours.
+"""
+import pickle, warnings
+import numpy as np, pandas as pd, pytest, torch
+from torch import nn
+from fastai.data.core import Datasets, DataLoaders, TfmdDL
+from fastai.data.block import DataBlock, TransformBlock, CategoryBlock, MultiCategoryBlock
+from fastai.data.transforms import ColReader, IndexSplitter, FuncSplitter, ToTensor
+from fastai.callback.data import WeightedDL, PartialDL, CollectDataCallback
+from fastai.learner import Learner
+from fastai.losses import CrossEntropyLossFlat, BCEWithLogitsLossFlat
+from fastai.callback.core import Callback, CancelTrainException
+from fastai.callback.progress import ProgressCallback, CSVLogger, ShowGraphCallback
+from fastai.callback.tracker import EarlyStoppingCallback, SaveModelCallback, ReduceLROnPlateau
+from fastai.callback.training import GradientAccumulation, ShortEpochCallback
+from fastai.callback.mixup import MixUp, CutMix
+from fastai.callback.schedule import fit_one_cycle, fit_flat_cos, fine_tune, SchedCos, combined_cos  # noqa: F401 (patch Learner)
+from fastai.callback.fp16 import MixedPrecision  # noqa: F401 (patches Learner.to_fp16, to_bf16)
+from fastai.torch_core import set_seed
+from fastai.data.transforms import Transform
+
+from imbalance_fastai.sampling import weighted_dataloaders, ResampledDL, Resampler
+from imbalance_fastai.callback import OverSamplingCallback
+from imbalance_fastai.decouple import retrain_classifier  # noqa: F401 (patches Learner)
+
+torch.set_num_threads(1)
+
+N, N_VALID = 500, 100     # 400 train rows: 360 'common', 40 'rare'
+
+
+def _x(r): return torch.tensor([r['x'], r['z']], dtype=torch.float32)
+
+
+def _df(n=N, seed=0):
+    rng = np.random.default_rng(seed)
+    y = np.where(np.arange(n) % 10 == 0, 'rare', 'common')
+    return pd.DataFrame({'x': np.where(y == 'rare', 1., -1.) + rng.normal(size=n), 'z': rng.normal(size=n), 'y': y})
+
+
+def _dblock(**kwargs): return DataBlock(blocks=(TransformBlock, CategoryBlock), get_x=_x, get_y=ColReader('y'),
+                                        splitter=IndexSplitter(list(range(N - N_VALID, N))), **kwargs)
+
+
+def _dls(bs=50, batch_tfms=None, **kwargs): return _dblock(batch_tfms=batch_tfms).dataloaders(_df(), bs=bs, **kwargs)
+
+
+def _rdls(bs=50, batch_tfms=None, **kwargs): return weighted_dataloaders(_dblock(batch_tfms=batch_tfms), _df(), bs=bs, **kwargs)
+
+
+def _learner(dls, cbs=None, **kwargs):
+    set_seed(0)
+    learn = Learner(dls, nn.Linear(2, 2), loss_func=CrossEntropyLossFlat(), cbs=cbs, **kwargs)
+    learn.remove_cb(ProgressCallback)
+    return learn
+
+
+def _targets(dl): return torch.cat([b[1] for b in dl])
+
+
+class Reg(nn.Module):
+    "fastai's `synth_learner` model: `a*x + b`"
+    def __init__(self): super().__init__(); self.a, self.b = nn.Parameter(torch.ones(1)), nn.Parameter(torch.zeros(1))
+    def forward(self, x): return x * self.a + self.b
+
+
+class Batches(Callback):
+    "Record the train batches' targets (as the DataLoader gave them, before MixUp's loss sees them) and the steps taken"
+    order = 1   # before MixUp/CutMix (they change xb, not yb, for a loss with y_int) and GradientAccumulation
+    def before_fit(self): self.ys, self.steps, self.lens = [], 0, []
+    def before_train(self): self.ys.append([]); self.lens.append(len(self.learn.dl))
+    def before_batch(self):
+        if self.training: self.ys[-1].append(self.yb[0].detach().cpu().view(len(self.yb[0]), -1))
+    def after_step(self): self.steps += 1
+    def epoch_ys(self): return [torch.cat(e).view(-1).numpy() if e else np.zeros(0, np.int64) for e in self.ys]
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Part 1: a resampled DataLoader behaves as fastai's
+# ---------------------------------------------------------------------------------------------------------------------
+def test_fastai_weighted_dl_notebook_examples():
+    "14a_callback.data: fastai's `weighted_dataloaders` examples, through `resampled_dataloaders` and `weighted_dataloaders`"
+    lbls = np.array([0, 1, 0, 0, 1, 0, 0, 0, 1, 0])   # 10 items: 8 train, 2 valid
+    dblock = DataBlock(blocks=[CategoryBlock], getters=[lambda i: lbls[i]], splitter=FuncSplitter(lambda i: i >= 8))
+    dset = dblock.datasets(list(range(10)))
+    dls = dset.resampled_dataloaders(bs=1, wgts=range(8), after_item=[ToTensor()])
+    assert type(dls.train) is ResampledDL and (len(dls.train), len(dls.valid)) == (8, 2)
+    dls.show_batch()                                  # "if len(wgts) != 8, this will fail"
+    with pytest.raises(ValueError, match='wgts has 7 values but the train split has 8'):
+        dset.resampled_dataloaders(bs=1, wgts=range(7))
+    dls = weighted_dataloaders(dblock, list(range(10)), wgts=np.arange(10), bs=1)   # per source item, as fastai's DataBlock one
+    dls.show_batch()
+    # fastai's positional `wgts` land on `strategy`: refused with the fix, never taken as a strategy
+    with pytest.raises(ValueError, match='wgts=...'): dset.resampled_dataloaders(range(8), bs=1)
+
+    # 160 items weighted by their value, a synth-like learner with `CollectDataCallback`, one epoch
+    n = 160
+    dsets = Datasets(torch.arange(n).float())
+    dls = weighted_dataloaders(dsets, wgts=range(n), bs=16, seed=0)
+    assert len(dls.train) == 10 and dls.train.n == 160
+    learn = Learner(dls, Reg(), loss_func=lambda p, *y: p.mean(), cbs=CollectDataCallback)
+    learn.remove_cb(ProgressCallback)
+    with learn.no_logging(): learn.fit(1)
+    t = torch.cat(list(learn.collect_data.data.itemgot(0, 0))).view(-1)
+    assert len(t) == 160 and (t == 0).sum() == 0   # weight 0: never drawn
+    # mean of a draw with P(i) = i / sum(i): sum(i^2)/sum(i) = (2n-1)/3 = 106.3; SD 37.6, so the SE of 160 draws is 3
+    assert abs(t.mean().item() - (2 * n - 1) / 3) < 12
+
+
+def test_partial_dl_contract_as_natural_subsample():
+    """fastai's `PartialDL(partial_n=32)`: 2 batches of 16 distinct rows, a fresh subset each epoch. Ours is
+    `strategy='natural', n_samples=32, replacement=False`, and it is stratified: each class keeps its share of the 32 rows
+    (floor or ceiling of it). A deliberate difference: stratifying needs labels, so data without a target passes uniform
+    `wgts` (no labels needed then), which gives `PartialDL`'s epochs exactly."""
+    dsets = Datasets(torch.arange(160).float())
+    fa = dsets.partial_dataloaders(partial_n=32, bs=16)
+    assert isinstance(fa.train, PartialDL)
+    uniform = dsets.resampled_dataloaders('natural', wgts=np.ones(160), n_samples=32, replacement=False, bs=16, seed=0)
+    labelled = _rdls(bs=16, strategy='natural', n_samples=32, replacement=False, seed=0)
+    for dl in (fa.train, uniform.train, labelled.train):
+        assert len(dl) == 2
+        epochs = [torch.cat([b[0] if len(b) == 1 else b[0][:, 0] for b in dl]) for _ in range(3)]
+        for e in epochs: assert len(e) == 32 and len(e.unique()) == 32   # no row twice in an epoch
+        assert not torch.equal(epochs[0].sort()[0], epochs[1].sort()[0])
+    rare = [int((labelled.train.resampler.labels.codes[labelled.train.get_idxs()] == 1).sum()) for _ in range(50)]
+    assert set(rare) <= {3, 4} and 0.1 < np.mean(rare) - 3 < 0.3   # 3.2 expected: 4 in a fifth of the epochs (SE 0.06)
+    with pytest.raises(ValueError, match='no target'): dsets.resampled_dataloaders('natural', n_samples=32, bs=16)
+
+
+@pytest.mark.parametrize('strategy,kw,n_epoch', [('oversample', {}, 400), ('undersample', {}, 80),
+                                                  ('natural', {'n_samples': 123}, 123), ('oversample', {'n_samples': 2.}, 800)])
+@pytest.mark.parametrize('drop_last', [True, False])
+def test_len_n_bs_drop_last_match_iteration(strategy, kw, n_epoch, drop_last):
+    "`len(dl)` is what iterating gives, `n` is the epoch's rows, batches are `bs` (the last one partial without drop_last)"
+    dl = _rdls(bs=30, strategy=strategy, seed=0, drop_last=drop_last, **kw).train
+    want = n_epoch // 30 + (0 if drop_last or n_epoch % 30 == 0 else 1)
+    assert dl.n == n_epoch and dl.bs == 30 and dl.drop_last is drop_last and len(dl) == want
+    for _ in range(2):
+        sizes = [len(b[1]) for b in dl]
+        assert len(sizes) == want and sizes[:-1] == [30] * (want - 1)
+        assert sizes[-1] == (30 if drop_last or n_epoch % 30 == 0 else n_epoch % 30)
+        assert len(dl.last_idxs) == n_epoch   # the epoch drawn (drop_last drops its tail only when batching)
+
+
+def test_new_keeps_the_resampler_only_for_the_same_dataset():
+    dls = _rdls(seed=0)
+    r = dls.train.resampler
+    small = dls.train.new(bs=8)
+    assert type(small) is ResampledDL and small.resampler is r and small.bs == 8 and len(small) == 400 // 8
+    assert np.bincount(np.concatenate([r.labels.codes[small.get_idxs()] for _ in range(3)]), minlength=2).tolist() == [600, 600]
+    ordered = dls.train.new(shuffle=False, drop_last=False)   # what get_preds(ds_idx=0) makes: every row once, in order
+    assert torch.equal(_targets(ordered), _targets(_dls().train.new(shuffle=False, drop_last=False)))
+    assert list(ordered.get_idxs()) == list(range(400))
+    other = dls.train.new(dls.valid.dataset)              # another dataset: the resampler (its labels) does not apply
+    assert other.resampler is None and other.n == 100
+    plain = dls.train.new(cls=TfmdDL)                      # a class that cannot resample: a plain DataLoader
+    assert type(plain) is TfmdDL and not hasattr(plain, 'resampler')
+
+
+class TrainOnly(Transform):
+    "A train-only batch transform (fastai's `split_idx=0`): `TfmdDL.before_iter` tells it which split it is in"
+    split_idx, order = 0, 5
+    def encodes(self, x: torch.Tensor): return x + 100 if x.is_floating_point() else x
+
+
+def test_one_batch_show_batch_test_dl_and_valid_untouched():
+    rdls, plain = _rdls(seed=0, batch_tfms=TrainOnly()), _dls(batch_tfms=TrainOnly())
+    xb, yb = rdls.one_batch()
+    assert xb.shape == (50, 2) and yb.shape == (50,) and (xb[:, 0] > 90).all()   # the train-only transform applied
+    assert rdls.train.resampler.epoch == 1                                        # one_batch draws an epoch, as fastai's
+    dec = rdls.train.decode_batch(rdls.one_batch(), max_n=3)     # what show_batch shows (a plain tensor input has no `show`)
+    assert len(dec) == 3 and {d[1] for d in dec} <= {'common', 'rare'}
+    assert type(rdls.valid) is ResampledDL and rdls.valid.resampler is None and not rdls.valid.shuffle
+    for a, b in zip(rdls.valid, plain.valid):                                    # validation: as fastai makes it
+        assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) and (a[0][:, 0] < 90).all()
+    for dls in (rdls, plain):
+        tdl = dls.test_dl(_df().iloc[:7])
+        assert getattr(tdl, 'resampler', None) is None and len(tdl) == 1 and len(tdl.one_batch()[0]) == 7
+        ldl = dls.test_dl(_df().iloc[:7], with_labels=True)
+        assert torch.equal(ldl.one_batch()[1], torch.tensor([dls.vocab.o2i[v] for v in _df().y[:7]]))
+
+
+def test_devices_follow_dataloaders_to():
+    rdls = _rdls(seed=0, device='cpu')
+    assert rdls.train.device == torch.device('cpu') and rdls.one_batch()[0].device.type == 'cpu'
+    rdls.to(torch.device('meta'))   # a device every torch has: the batches go where the DataLoaders were sent
+    assert rdls.train.device == rdls.valid.device == torch.device('meta')
+    assert rdls.one_batch()[0].device.type == 'meta' and rdls.train.resampler is not None
+    rdls.cpu()
+    assert rdls.train.device.type == 'cpu' and rdls.one_batch()[0].device.type == 'cpu'
+
+
+def _epochs(dl, k=3): return [np.asarray(dl.get_idxs()).tolist() for _ in range(k)]
+
+
+def test_pickled_dataloaders_go_on_with_the_same_epochs():
+    "`pickle` (what `learn.export` and multiprocessing spawn use) keeps the sampler's seed and epoch counter"
+    dls = _rdls(seed=3)
+    dls.train.get_idxs()
+    copy = pickle.loads(pickle.dumps(dls))
+    assert type(copy.train) is ResampledDL and copy.train.resampler.epoch == dls.train.resampler.epoch == 1
+    assert _epochs(copy.train) == _epochs(dls.train)
+    assert torch.equal(_targets(copy.valid), _targets(dls.valid))
+
+
+def test_before_iter_after_iter_hooks_and_workers():
+    "fastai's `_methods` hooks pass through the factory; with workers the batches are exactly the epoch drawn in the main process"
+    calls = []
+    dls = _rdls(seed=0, bs=40, before_iter=lambda: calls.append('before'), after_iter=lambda: calls.append('after'))
+    list(dls.train); list(dls.valid)
+    assert calls == ['before', 'after'] * 2
+    dl = dls.train.new(num_workers=2)
+    assert dl.fake_l.num_workers == 2 and dl.resampler is dls.train.resampler
+    ys = torch.cat([b[1] for b in dl]).numpy()
+    assert len(ys) == 400 and np.bincount(ys).tolist() == [200, 200]
+    assert np.array_equal(ys, dl.resampler.labels.codes[dl.last_idxs])          # the main process's epoch, in its order
+
+
+def test_get_idxs_randomize_and_set_seed():
+    "Epochs come from the sampler's `(seed, epoch)`: neither fastai's `randomize` (its per-DataLoader `rng`) nor numpy's global seed move them"
+    a, b = _rdls(seed=5).train, _rdls(seed=5).train
+    b.randomize(); np.random.seed(123); b.rng.seed(7)
+    assert _epochs(a) == _epochs(b)
+    set_seed(11); c = _rdls().train
+    set_seed(11); d = _rdls().train
+    assert _epochs(c) == _epochs(d) and _epochs(c, 1) != _epochs(a, 1)
+    idxs = np.asarray(_rdls(seed=5).train.get_idxs())
+    assert idxs.dtype.kind == 'i' and len(idxs) == 400 and idxs.min() >= 0 and idxs.max() < 400
+
+
+def test_n_of_fastai_dataloaders():
+    "fastai's `n=` (rows of the train DataLoader) is not the resampled epoch's length, which `n_samples` sets"
+    with pytest.raises((TypeError, ValueError), match='n_samples'): _rdls(seed=0, n=100)
+
+
+def test_datablock_transforms_passed_twice_are_refused_as_fastai_does():
+    "fastai's `DataBlock.dataloaders` refuses `after_batch=`/`after_item=` (the DataBlock's `batch_tfms`/`item_tfms` are those): ours must not drop the DataBlock's"
+    with pytest.raises(TypeError, match='after_batch'): _dls(batch_tfms=TrainOnly(), after_batch=[])
+    with pytest.raises(TypeError, match='after_batch.*batch_tfms'): _rdls(batch_tfms=TrainOnly(), after_batch=[])
+    with pytest.raises(TypeError, match='after_item.*item_tfms'): _rdls(after_item=[])
