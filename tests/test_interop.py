@@ -35,23 +35,21 @@ torch.set_num_threads(1)
 N, N_VALID = 500, 100     # 400 train rows: 360 'common', 40 'rare'
 
 
-def _x(r): return torch.tensor([r['x'], r['z']], dtype=torch.float32)
+Y = np.where(np.arange(N) % 10 == 0, 'rare', 'common')   # items are row numbers: inputs and labels are read from arrays
+X = np.stack([np.where(Y == 'rare', 1., -1.), np.zeros(N)], 1).astype(np.float32) + np.random.default_rng(0).normal(size=(N, 2)).astype(np.float32)
+ITEMS = list(range(N))
+def _x(i): return torch.from_numpy(X[i])
+def _y(i): return Y[i]
 
 
-def _df(n=N, seed=0):
-    rng = np.random.default_rng(seed)
-    y = np.where(np.arange(n) % 10 == 0, 'rare', 'common')
-    return pd.DataFrame({'x': np.where(y == 'rare', 1., -1.) + rng.normal(size=n), 'z': rng.normal(size=n), 'y': y})
-
-
-def _dblock(**kwargs): return DataBlock(blocks=(TransformBlock, CategoryBlock), get_x=_x, get_y=ColReader('y'),
+def _dblock(**kwargs): return DataBlock(blocks=(TransformBlock, CategoryBlock), get_x=_x, get_y=_y,
                                         splitter=IndexSplitter(list(range(N - N_VALID, N))), **kwargs)
 
 
-def _dls(bs=50, batch_tfms=None, **kwargs): return _dblock(batch_tfms=batch_tfms).dataloaders(_df(), bs=bs, **kwargs)
+def _dls(bs=50, batch_tfms=None, **kwargs): return _dblock(batch_tfms=batch_tfms).dataloaders(ITEMS, bs=bs, num_workers=0, **kwargs)
 
 
-def _rdls(bs=50, batch_tfms=None, **kwargs): return weighted_dataloaders(_dblock(batch_tfms=batch_tfms), _df(), bs=bs, **kwargs)
+def _rdls(bs=50, batch_tfms=None, **kwargs): return weighted_dataloaders(_dblock(batch_tfms=batch_tfms), ITEMS, bs=bs, num_workers=0, **kwargs)
 
 
 def _learner(dls, cbs=None, **kwargs):
@@ -74,7 +72,8 @@ class Batches(Callback):
     "Record the train batches' targets (as the DataLoader gave them, before MixUp's loss sees them) and the steps taken"
     order = 1   # before MixUp/CutMix (they change xb, not yb, for a loss with y_int) and GradientAccumulation
     def before_fit(self): self.ys, self.steps, self.lens = [], 0, []
-    def before_train(self): self.ys.append([]); self.lens.append(len(self.learn.dl))
+    def before_train(self): self.ys.append([])
+    def after_train(self): self.lens.append(self.n_iter)
     def before_batch(self):
         if self.training: self.ys[-1].append(self.yb[0].detach().cpu().view(len(self.yb[0]), -1))
     def after_step(self): self.steps += 1
@@ -119,9 +118,9 @@ def test_partial_dl_contract_as_natural_subsample():
     (floor or ceiling of it). A deliberate difference: stratifying needs labels, so data without a target passes uniform
     `wgts` (no labels needed then), which gives `PartialDL`'s epochs exactly."""
     dsets = Datasets(torch.arange(160).float())
-    fa = dsets.partial_dataloaders(partial_n=32, bs=16)
+    fa = dsets.partial_dataloaders(partial_n=32, bs=16, num_workers=0)
     assert isinstance(fa.train, PartialDL)
-    uniform = dsets.resampled_dataloaders('natural', wgts=np.ones(160), n_samples=32, replacement=False, bs=16, seed=0)
+    uniform = dsets.resampled_dataloaders('natural', wgts=np.ones(160), n_samples=32, replacement=False, bs=16, seed=0, num_workers=0)
     labelled = _rdls(bs=16, strategy='natural', n_samples=32, replacement=False, seed=0)
     for dl in (fa.train, uniform.train, labelled.train):
         assert len(dl) == 2
@@ -180,10 +179,10 @@ def test_one_batch_show_batch_test_dl_and_valid_untouched():
     for a, b in zip(rdls.valid, plain.valid):                                    # validation: as fastai makes it
         assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) and (a[0][:, 0] < 90).all()
     for dls in (rdls, plain):
-        tdl = dls.test_dl(_df().iloc[:7])
+        tdl = dls.test_dl(ITEMS[:7])
         assert getattr(tdl, 'resampler', None) is None and len(tdl) == 1 and len(tdl.one_batch()[0]) == 7
-        ldl = dls.test_dl(_df().iloc[:7], with_labels=True)
-        assert torch.equal(ldl.one_batch()[1], torch.tensor([dls.vocab.o2i[v] for v in _df().y[:7]]))
+        ldl = dls.test_dl(ITEMS[:7], with_labels=True)
+        assert torch.equal(ldl.one_batch()[1], torch.tensor([dls.vocab.o2i[v] for v in Y[:7]]))
 
 
 def test_devices_follow_dataloaders_to():
@@ -244,3 +243,69 @@ def test_datablock_transforms_passed_twice_are_refused_as_fastai_does():
     with pytest.raises(TypeError, match='after_batch'): _dls(batch_tfms=TrainOnly(), after_batch=[])
     with pytest.raises(TypeError, match='after_batch.*batch_tfms'): _rdls(batch_tfms=TrainOnly(), after_batch=[])
     with pytest.raises(TypeError, match='after_item.*item_tfms'): _rdls(after_item=[])
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Part 2: OverSamplingCallback, retrain_classifier and the factory's DataLoaders with fastai's callbacks
+# ---------------------------------------------------------------------------------------------------------------------
+class Epochs(Callback):
+    "Record, per training epoch, the epoch the twin drew (`last_idxs`), and the validation targets"
+    order = 70
+    def before_fit(self): self.idxs, self.valid = [], []
+    def after_train(self): self.idxs.append(np.asarray(self.learn.dl.last_idxs).copy())
+    def before_validate(self): self.valid.append([])
+    def after_batch(self):
+        if not self.training: self.valid[-1].append(self.yb[0].detach().cpu())
+
+
+RARE_W = np.where(np.arange(N - N_VALID) % 10 == 0, 3., 1.)   # the rare rows (one in ten) weigh 3: a quarter of the draws
+STRATEGIES = {   # callback arguments -> the class counts [common, rare] of each of 3 epochs of 400 train rows (80 undersampled)
+    'oversample': ({}, [[200, 200]] * 3),
+    'undersample': ({'strategy': 'undersample'}, [[40, 40]] * 3),
+    'natural': ({'strategy': 'natural'}, [[360, 40]] * 3),
+    'partial': ({'strategy': 'partial', 'alpha': .5}, [[300, 100]] * 3),   # shares sqrt(360) : sqrt(40) = 3 : 1
+    'alpha float': ({'strategy': .5}, [[300, 100]] * 3),
+    'alpha schedule': ({'alpha': 'SchedLin'}, [[360, 40], [300, 100], [200, 200]]),
+    'shares': ({'strategy': {'common': .7, 'rare': .3}}, [[280, 120]] * 3),
+    'wgts': ({'wgts': RARE_W}, [[300, 100]] * 3),
+    'defer_epochs': ({'defer_epochs': 1}, [[360, 40], [200, 200], [200, 200]]),
+    'wgts deferred': ({'wgts': RARE_W, 'defer_epochs': 2}, [[360, 40], [360, 40], [300, 100]]),
+    'classes_per_batch': ({'classes_per_batch': 2}, [[200, 200]] * 3),
+    'balanced_batches': ({'balanced_batches': True}, [[200, 200]] * 3),
+    'n_samples': ({'n_samples': 250}, [[125, 125]] * 3),
+}
+
+
+@pytest.mark.parametrize('name', list(STRATEGIES))
+def test_every_strategy_with_mixup_gradient_accumulation_csv_logger_and_one_cycle(name, tmp_path):
+    "Each epoch resamples train only; the batches trained on are the epoch drawn; the counts recorded are right; fastai's callbacks as without ours"
+    from fastai.callback.schedule import SchedLin
+    kw, want = STRATEGIES[name]
+    kw = {**kw, 'alpha': SchedLin(0, 1)} if kw.get('alpha') == 'SchedLin' else kw
+    dls = _dls()
+    train, loss = dls.train, CrossEntropyLossFlat()
+    learn = _learner(dls, cbs=OverSamplingCallback(seed=0, **kw), path=tmp_path)
+    learn.loss_func = loss
+    b, e, ga = Batches(), Epochs(), GradientAccumulation(n_acc=100)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', UserWarning)   # 'rare' has a single row in some P x K batches: not what is tested
+        with learn.no_logging(): learn.fit_one_cycle(3, 1e-2, cbs=[b, e, MixUp(), ga, CSVLogger()])
+    counts = learn.over_sampling.sampled_counts
+    assert list(counts.columns) == ['common', 'rare']         # by class, also with wgts (the target has classes)
+    got = counts.values.tolist()
+    assert [sum(c) for c in got] == [sum(c) for c in want]
+    np.testing.assert_allclose(got, want, atol=1)            # stratified counts: the floor or ceiling of the expected ones
+    y_all = np.array([dls.vocab.o2i[v] for v in Y[:N - N_VALID]])
+    for ys, idxs, c in zip(b.epoch_ys(), e.idxs, got):
+        assert np.array_equal(ys, y_all[idxs[:len(ys)]])       # trained on the epoch drawn, in its order
+        assert len(ys) == len(idxs) // 50 * 50                   # drop_last: the full batches of it
+        assert np.bincount(y_all[idxs], minlength=2).tolist() == c
+    assert b.lens == [len(i) // 50 for i in e.idxs]             # n_iter (progress, schedules) is the resampled epoch's
+    assert b.steps == sum(b.lens) // 2                          # GradientAccumulation: a step every 100 rows, as without ours
+    y_valid = _targets(dls.valid)
+    assert all(torch.equal(torch.cat(v), y_valid) for v in e.valid) and len(e.valid) == 3   # validation untouched
+    assert len(pd.read_csv(tmp_path / 'history.csv')) == 3
+    assert learn.loss_func is loss and learn.dls.train is train and not hasattr(train, 'resampler')
+    if name == 'classes_per_batch' or name == 'balanced_batches':   # every batch holds 25 rows of each class
+        assert all(np.bincount(ys.reshape(-1, 50)[i], minlength=2).tolist() in ([25, 25], [24, 26], [26, 24])
+                   for ys in b.epoch_ys() for i in range(len(ys) // 50))
