@@ -309,3 +309,140 @@ def test_every_strategy_with_mixup_gradient_accumulation_csv_logger_and_one_cycl
     if name == 'classes_per_batch' or name == 'balanced_batches':   # every batch holds 25 rows of each class
         assert all(np.bincount(ys.reshape(-1, 50)[i], minlength=2).tolist() in ([25, 25], [24, 26], [26, 24])
                    for ys in b.epoch_ys() for i in range(len(ys) // 50))
+
+
+def _fit(learn, *args, how='fit', **kwargs):
+    with learn.no_logging(), warnings.catch_warnings():
+        warnings.simplefilter('ignore', UserWarning)
+        getattr(learn, how)(*args, **kwargs)
+
+
+def test_early_stopping_keeps_the_epochs_trained_and_restores():
+    "EarlyStoppingCallback stops the fit (CancelFitException) as it does without ours; the callback keeps that fit's counts and priors"
+    dls = _dls()
+    learn = _learner(dls, cbs=OverSamplingCallback(seed=0))
+    es = EarlyStoppingCallback(monitor='valid_loss', min_delta=1e9, patience=0)   # no epoch can improve by 1e9: stop after the second
+    _fit(learn, 5, 1e-2, cbs=es)
+    assert len(learn.recorder.values) == 2 and learn.over_sampling.sampled_counts.values.tolist() == [[200, 200]] * 2
+    np.testing.assert_allclose(learn.over_sampling.train_prior, [.5, .5])
+    assert learn.dls.train is dls.train and learn.over_sampling.resampler is None and learn.dl is None   # fastai's _end_cleanup
+
+
+def test_save_model_reloads_the_best_epoch_and_reduce_lr_on_plateau(tmp_path):
+    dls = _dls()
+    learn = _learner(dls, cbs=OverSamplingCallback('undersample', seed=0), path=tmp_path)
+    _fit(learn, 4, 0.5, cbs=[SaveModelCallback(monitor='valid_loss', fname='best'), ReduceLROnPlateau(min_delta=1e9, patience=0, factor=4)])
+    losses = [v[1] for v in learn.recorder.values]   # [train_loss, valid_loss]
+    assert (tmp_path / 'models' / 'best.pth').exists()
+    with learn.no_logging(): final = learn.validate()[0]
+    assert abs(final - min(losses)) < 1e-5               # the best epoch's model is back, as without ours
+    assert learn.opt.hypers[-1]['lr'] == pytest.approx(0.5 / 4 ** 3)   # reduced after epochs 2, 3, 4
+    assert learn.over_sampling.sampled_counts.values.tolist() == [[40, 40]] * 4
+
+
+class PBar(Callback):
+    "Read the progress bar's total and ShowGraphCallback's batch marks at the end of each training pass"
+    order = 66
+    def before_fit(self): self.totals = []
+    def after_train(self): self.totals.append((self.learn.progress.pbar.total, self.n_iter))
+
+
+def test_progress_bar_show_graph_and_no_bar_follow_the_resampled_epochs(capsys):
+    import matplotlib; matplotlib.use('Agg')
+    dls = _dls(bs=10)
+    learn = Learner(dls, nn.Linear(2, 2), loss_func=CrossEntropyLossFlat(), cbs=OverSamplingCallback('undersample', seed=0))
+    pb, sg = PBar(), ShowGraphCallback()
+    _fit(learn, 2, 1e-2, cbs=[pb, sg])
+    assert pb.totals == [(8, 8), (8, 8)]                  # 80 undersampled rows in batches of 10, not the natural 40 batches
+    assert sg.nb_batches == [8, 16] and len(learn.recorder.losses) == 16
+    with learn.no_bar():
+        assert not any(isinstance(cb, ProgressCallback) for cb in learn.cbs)
+        _fit(learn, 1, 1e-2)
+    assert any(isinstance(cb, ProgressCallback) for cb in learn.cbs)   # no_bar removes it only within
+    assert learn.over_sampling.sampled_counts.values.tolist() == [[40, 40]]
+
+
+@pytest.mark.parametrize('how', ['fit_one_cycle', 'fit_flat_cos'])
+def test_schedules_span_the_resampled_epochs(how):
+    "`pct_train` runs 0 -> 1 over the resampled batches (16 of them, not the natural 80), so the schedule is fastai's whole one"
+    dls = _dls(bs=10)
+    learn = _learner(dls, cbs=OverSamplingCallback('undersample', seed=0))
+    _fit(learn, 2, 1e-2, how=how)
+    lrs = np.array(learn.recorder.lrs)
+    sched = combined_cos(.25, 1e-2 / 25, 1e-2, 1e-2 / 1e5) if how == 'fit_one_cycle' else combined_cos(.75, 1e-2, 1e-2, 1e-2 / 1e5)
+    assert len(lrs) == 16
+    np.testing.assert_allclose(lrs, [sched(i / 16) for i in range(16)], rtol=1e-6)
+
+
+def test_fine_tune_freeze_unfreeze_and_show_training_loop(capsys):
+    dls = _dls()
+    body = nn.Sequential(nn.Linear(2, 8), nn.ReLU())
+    learn = _learner(dls, cbs=OverSamplingCallback(seed=0), splitter=lambda m: [list(m[0].parameters()), list(m[1].parameters())])
+    learn.model = nn.Sequential(body, nn.Linear(8, 2))
+    learn.show_training_loop()
+    out = capsys.readouterr().out
+    events = {l.split(':')[0].strip(' -'): l for l in out.splitlines() if ':' in l}
+    for ev in ('before_fit', 'before_train', 'after_train', 'after_fit'): assert 'OverSamplingCallback' in events[ev]
+    for ev in ('before_batch', 'after_pred', 'after_loss', 'before_validate', 'after_epoch'): assert 'OverSamplingCallback' not in events[ev]
+    b = Batches()
+    learn.freeze()
+    assert [p.requires_grad for p in learn.model.parameters()] == [False, False, True, True]
+    _fit(learn, 1, how='fine_tune', cbs=b, freeze_epochs=1)
+    assert learn.over_sampling.sampled_counts.values.tolist() == [[200, 200]]   # the last fit of fine_tune (unfrozen)
+    for ys in b.epoch_ys(): assert np.bincount(ys, minlength=2).tolist() == [200, 200]
+    assert all(p.requires_grad for p in learn.model.parameters()) and learn.dls.train is dls.train
+
+
+@pytest.mark.parametrize('precision', ['to_fp16', 'to_bf16'])
+def test_mixed_precision_and_cutmix_on_images(precision):
+    "CutMix needs images: 3x8x8 tensors, a tiny conv model; on CPU fastai's autocast is a no-op with a warning (fp16) or bf16"
+    rng = np.random.default_rng(0)
+    x = torch.from_numpy(rng.normal(size=(N, 3, 8, 8)).astype(np.float32))
+    dls = DataBlock(blocks=(TransformBlock, CategoryBlock), get_x=lambda i: x[i], get_y=_y,
+                    splitter=IndexSplitter(list(range(N - N_VALID, N)))).dataloaders(ITEMS, bs=50, num_workers=0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
+    learn = getattr(Learner(dls, model, loss_func=CrossEntropyLossFlat(), cbs=OverSamplingCallback(seed=0)), precision)()
+    learn.remove_cb(ProgressCallback)
+    b = Batches()
+    _fit(learn, 2, 1e-2, cbs=[b, CutMix()])
+    assert learn.over_sampling.sampled_counts.values.tolist() == [[200, 200]] * 2
+    for ys in b.epoch_ys(): assert np.bincount(ys, minlength=2).tolist() == [200, 200]
+    assert isinstance(learn.mixed_precision, MixedPrecision) and learn.dls.train is dls.train
+
+
+def test_short_epochs_record_the_epoch_drawn():
+    """A training pass cancelled part way (fastai's `ShortEpochCallback`): `sampled_counts` is what the sampler drew for the
+    epoch (its documented meaning: the counts of the epoch's draw, as with `drop_last`), not the rows the pass reached"""
+    dls = _dls()
+    learn = _learner(dls, cbs=OverSamplingCallback(seed=0))
+    b = Batches()
+    _fit(learn, 2, 1e-2, cbs=[b, ShortEpochCallback(pct=0.3, short_valid=False)])
+    assert [len(y) for y in b.epoch_ys()] == [200, 200]   # stopped after the batch at 3/8 >= 30%: 4 of 8 batches a pass
+    assert learn.over_sampling.sampled_counts.values.tolist() == [[200, 200]] * 2
+    assert learn.dls.train is dls.train
+
+
+def test_retrain_classifier_with_fastai_callbacks(tmp_path):
+    "cRT with MixUp, SaveModelCallback, EarlyStopping and CSVLogger in its fit; then freeze/unfreeze and a plain fit go on as fastai's"
+    dls = _dls()
+    learn = _learner(dls, path=tmp_path, splitter=lambda m: [list(m[0].parameters()), list(m[2].parameters())])
+    learn.model = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 2))
+    _fit(learn, 1, 1e-2)
+    body = [p.detach().clone() for p in learn.model[0].parameters()]
+    b = Batches()
+    with learn.no_logging(), warnings.catch_warnings():
+        warnings.simplefilter('ignore', UserWarning)
+        learn.retrain_classifier(3, seed=0, cbs=[b, MixUp(), CSVLogger(), SaveModelCallback(fname='crt'),
+                                                 EarlyStoppingCallback(min_delta=1e9, patience=1)])
+    assert len(b.ys) == 2                                          # EarlyStopping: stopped after the second epoch
+    for ys in b.epoch_ys(): assert np.bincount(ys, minlength=2).tolist() == [200, 200]   # class-balanced batches
+    assert all(torch.equal(p, q) for p, q in zip(body, learn.model[0].parameters()))      # the body is as trained
+    assert len(pd.read_csv(tmp_path / 'history.csv')) == 2 and (tmp_path / 'models' / 'crt.pth').exists()
+    assert all(p.requires_grad for p in learn.model.parameters()) and learn.opt is None
+    assert not any(isinstance(cb, OverSamplingCallback) for cb in learn.cbs) and learn.dls.train is dls.train
+    learn.freeze()
+    assert [p.requires_grad for p in learn.model.parameters()] == [False, False, True, True]
+    learn.unfreeze()
+    b2 = Batches()
+    _fit(learn, 1, 1e-2, cbs=b2)                                    # natural epochs again: the cRT's callback is gone
+    assert np.bincount(b2.epoch_ys()[0], minlength=2).tolist() == [360, 40]   # every train row once
