@@ -28,6 +28,7 @@ from fastai.data.transforms import Transform
 
 from imbalance_fastai.sampling import weighted_dataloaders, ResampledDL, Resampler
 from imbalance_fastai.callback import OverSamplingCallback
+from imbalance_fastai.distributed import ShardedDL
 from imbalance_fastai.decouple import retrain_classifier  # noqa: F401 (patches Learner)
 
 torch.set_num_threads(1)
@@ -446,3 +447,48 @@ def test_retrain_classifier_with_fastai_callbacks(tmp_path):
     b2 = Batches()
     _fit(learn, 1, 1e-2, cbs=b2)                                    # natural epochs again: the cRT's callback is gone
     assert np.bincount(b2.epoch_ys()[0], minlength=2).tolist() == [360, 40]   # every train row once
+
+
+TAGS = np.where(np.arange(N) % 25 == 0, 'a rare', 'a')   # 16 of 400 train rows tagged 'rare'
+def _tags(i): return TAGS[i].split(' ')
+
+
+def test_repeat_factor_multilabel_epochs_of_varying_length_under_one_cycle():
+    "Repeat-factor epochs differ in length: fastai's n_iter, GradientAccumulation and the one-cycle schedule follow each epoch"
+    dls = DataBlock(blocks=(TransformBlock, MultiCategoryBlock), get_x=_x, get_y=_tags,
+                    splitter=IndexSplitter(list(range(N - N_VALID, N)))).dataloaders(ITEMS, bs=10, num_workers=0)
+    learn = Learner(dls, nn.Linear(2, 2), loss_func=BCEWithLogitsLossFlat(), cbs=OverSamplingCallback('repeat_factor', thresh=0.2, seed=1))
+    learn.remove_cb(ProgressCallback)
+    b = Batches()
+    _fit(learn, 4, 1e-2, how='fit_one_cycle', cbs=[b, GradientAccumulation(n_acc=30)])
+    counts = learn.over_sampling.sampled_counts
+    r = np.sqrt(0.2 / (16 / 400))                                   # the rare tag's factor, 2.24: 2 or 3 copies of each rare row
+    assert ((counts['rare'] >= 2 * 16) & (counts['rare'] <= 3 * 16)).all() and (counts['a'] - counts['rare'] == 384).all()
+    assert len(set(counts['a'])) > 1 and r > 2                     # the epochs' lengths differ
+    assert b.lens == (counts['a'] // 10).tolist()                    # drop_last: full batches of each epoch
+    assert b.steps == sum(b.lens) // 3                                # a step every 3 batches of 10, across epochs
+    pct = np.concatenate([(e + np.arange(n) / n) / 4 for e, n in enumerate(b.lens)])   # each epoch is a quarter of the fit
+    np.testing.assert_allclose(learn.recorder.lrs, [combined_cos(.25, 1e-2 / 25, 1e-2, 1e-2 / 1e5)(p) for p in pct], rtol=1e-6)
+
+
+class SimRank(ShardedDL):
+    "A rank of a simulated 2-process group (see tests/test_distributed.py): rank 0's seed and epoch are handed to rank 1"
+    sent = None
+    def _sync(self, obj):
+        if self.rank == 0: SimRank.sent = obj
+        return SimRank.sent
+
+
+def test_sharded_dl_keeps_fastais_dataloader_hooks_and_transforms():
+    "fastai's DistributedDL contract on a factory DataLoader: before_iter (the train-only transform), after_iter, len; the shards are one epoch"
+    calls = []
+    dls = _rdls(seed=4, bs=30, batch_tfms=TrainOnly(), after_iter=lambda: calls.append('after'))
+    ranks = [SimRank(dls.train, rank, 2) for rank in (0, 1)]
+    batches = [list(dl) for dl in ranks]
+    assert [len(b) for b in batches] == [len(dl) for dl in ranks] == [6, 6]   # 200 rows a rank in batches of 30, drop_last
+    assert calls == ['after', 'after'] and all((x[:, 0] > 90).all() for b in batches for x, _ in b)
+    epoch = ranks[0].last_idxs
+    x = torch.cat([torch.cat([xb for xb, _ in b]) for b in batches])[:, 0] - 100
+    want = torch.from_numpy(X[np.concatenate([epoch[:180], epoch[200:380]]), 0])   # each rank's 200, its last 20 dropped
+    assert torch.allclose(x.sort()[0], want.sort()[0], atol=1e-4)   # float32 x + 100 - 100
+    assert np.bincount(dls.train.resampler.labels.codes[epoch], minlength=2).tolist() == [200, 200]
