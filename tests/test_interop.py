@@ -492,3 +492,24 @@ def test_sharded_dl_keeps_fastais_dataloader_hooks_and_transforms():
     want = torch.from_numpy(X[np.concatenate([epoch[:180], epoch[200:380]]), 0])   # each rank's 200, its last 20 dropped
     assert torch.allclose(x.sort()[0], want.sort()[0], atol=1e-4)   # float32 x + 100 - 100
     assert np.bincount(dls.train.resampler.labels.codes[epoch], minlength=2).tolist() == [200, 200]
+
+
+def test_unshuffled_and_inference_paths_are_fastais():
+    """As fastai's `WeightedDL`, an unshuffled DataLoader is not resampled (`shuffle=False`: every row once, in order; it is
+    what `get_preds(ds_idx=0)` builds); `val_shuffle` shuffles validation without resampling it; `summary` and
+    `ClassificationInterpretation` on the train split leave the callback idle"""
+    from fastai.callback.hook import summary  # noqa: F401 (patches Learner.summary)
+    from fastai.interpret import ClassificationInterpretation
+    fa = Datasets(torch.arange(10).float()).weighted_dataloaders(wgts=np.arange(10), bs=2, shuffle=False, num_workers=0)
+    assert list(fa.train.get_idxs()) == list(range(10))
+    r = _rdls(seed=0, shuffle=False)
+    assert list(r.train.get_idxs()) == list(range(400)) and r.train.resampler.epoch == 0
+    v = _rdls(seed=0, val_shuffle=True).valid
+    assert v.shuffle and v.resampler is None and sorted(v.get_idxs()) == list(range(100))
+    dls = _dls()
+    learn = _learner(dls, cbs=OverSamplingCallback(seed=0))
+    assert 'OverSamplingCallback' in str(learn.summary()) and learn.over_sampling.sampled_counts.shape == (0, 0)
+    _fit(learn, 1, 1e-2)
+    cm = ClassificationInterpretation.from_learner(learn, ds_idx=0).confusion_matrix()
+    assert cm.sum(1).tolist() == [360, 40]                     # the natural train rows, each once
+    assert learn.over_sampling.sampled_counts.values.tolist() == [[200, 200]]
