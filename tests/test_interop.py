@@ -10,23 +10,23 @@ does without ours.
 import pickle, warnings
 import numpy as np, pandas as pd, pytest, torch
 from torch import nn
-from fastai.data.core import Datasets, DataLoaders, TfmdDL
+from fastai.data.core import Datasets, TfmdDL
 from fastai.data.block import DataBlock, TransformBlock, CategoryBlock, MultiCategoryBlock
-from fastai.data.transforms import ColReader, IndexSplitter, FuncSplitter, ToTensor
-from fastai.callback.data import WeightedDL, PartialDL, CollectDataCallback
+from fastai.data.transforms import IndexSplitter, FuncSplitter, ToTensor
+from fastai.callback.data import PartialDL, CollectDataCallback
 from fastai.learner import Learner
 from fastai.losses import CrossEntropyLossFlat, BCEWithLogitsLossFlat
-from fastai.callback.core import Callback, CancelTrainException
+from fastai.callback.core import Callback
 from fastai.callback.progress import ProgressCallback, CSVLogger, ShowGraphCallback
 from fastai.callback.tracker import EarlyStoppingCallback, SaveModelCallback, ReduceLROnPlateau
 from fastai.callback.training import GradientAccumulation, ShortEpochCallback
 from fastai.callback.mixup import MixUp, CutMix
-from fastai.callback.schedule import fit_one_cycle, fit_flat_cos, fine_tune, SchedCos, combined_cos  # noqa: F401 (patch Learner)
+from fastai.callback.schedule import combined_cos  # (the module patches Learner.fit_one_cycle, fit_flat_cos, fine_tune)
 from fastai.callback.fp16 import MixedPrecision  # noqa: F401 (patches Learner.to_fp16, to_bf16)
 from fastai.torch_core import set_seed
 from fastai.data.transforms import Transform
 
-from imbalance_fastai.sampling import weighted_dataloaders, ResampledDL, Resampler
+from imbalance_fastai.sampling import weighted_dataloaders, ResampledDL
 from imbalance_fastai.callback import OverSamplingCallback
 from imbalance_fastai.distributed import ShardedDL
 from imbalance_fastai.decouple import retrain_classifier  # noqa: F401 (patches Learner)
