@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 from fastai.interpret import Interpretation, ClassificationInterpretation
 from fastai.learner import load_learner
-from fastai.losses import BaseLoss, CrossEntropyLossFlat
+from fastai.losses import BaseLoss
 from fastai.tabular.learner import tabular_learner
 from fastai.torch_core import set_seed
 from fastcore.basics import noop
