@@ -12,7 +12,7 @@ from fastcore.basics import patch, noop
 from fastai.callback.core import Callback
 from fastai.learner import Learner
 from .decisions import _np, _activation_kind, _base_loss, _logit_scale, _restage_learner, _temperature, DecisionLoss
-from .prior import _check_probs, _reading_correction, logit_shift, PriorCorrection
+from .prior import _check_probs, _reading_correction, _sum_tol, logit_shift, PriorCorrection
 from .metrics import _as_preds, _eval_dl
 from .callback import _in_lr_find
 
@@ -197,7 +197,7 @@ def em_prior(
         P = np.stack([1-P, P], 1)
         if len(s)==1: s = np.r_[1-s, s]
     if P.ndim==1: P = P[:,None]
-    _check_probs(P, softmax=not multilabel)
+    _check_probs(P, softmax=not multilabel, tol=_sum_tol(probs))
     if len(s)!=P.shape[1]: raise ValueError(f"train_prior has {len(s)} values but probs has {P.shape[1]} columns")
     if multilabel:
         if ((s<=0)|(s>=1)).any(): raise ValueError(f"per-label train priors must be inside (0,1), got {np.round(s, 4).tolist()}")

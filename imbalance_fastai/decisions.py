@@ -19,8 +19,9 @@ __all__ = ['apply_offsets', 'min_cost_decisions', 'DecisionRule', 'DecisionLoss'
 
 # %% ../nbs/05b_decisions.ipynb #45176acd
 def _np(x, dtype=np.float64):
-    "A numpy copy of `x` (tensor, array, list or scalar) as `dtype`: priors and probabilities arrive as any of these, and sums are taken in float64"
-    return np.asarray(to_np(x) if isinstance(x, torch.Tensor) else x, dtype=dtype)
+    "A numpy copy of `x` (tensor of any dtype, bfloat16 too, which numpy lacks; array, list or scalar) as `dtype`: priors and probabilities arrive as any of these, and sums are taken in float64"
+    if isinstance(x, torch.Tensor): x = to_np(x.float() if x.dtype==torch.bfloat16 else x)
+    return np.asarray(x, dtype=dtype)
 
 def _along(v, axis, ndim):
     "The 1-d `v` shaped to broadcast along `axis` of an `ndim`-d array"

@@ -7,7 +7,6 @@ from __future__ import annotations
 import copy, warnings
 import numpy as np, torch, torch.nn.functional as F
 from torch import Tensor, nn
-from torch.autograd.function import once_differentiable
 from fastcore.basics import store_attr, ifnone
 from fastai.callback.core import Callback
 from fastai.callback.mixup import MixHandler
@@ -21,23 +20,6 @@ from .losses import (class_weights, _AxisLoss, _as_class_first,
 __all__ = ['LDAMLoss', 'DeferredReweighting', 'AsymmetricLoss']
 
 # %% ../nbs/05a_longtail.ipynb #ba43d638
-class _Scaled(torch.autograd.Function):
-    "`x*s`, whose backward passes the gradient on unscaled: `LDAMLoss` multiplies the gradient of its (small) loss by `s` instead"
-    @staticmethod
-    def forward(ctx, x, s): return x*s
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, g): return g, None
-
-class _GradTimes(torch.autograd.Function):
-    "`x` as it is, whose backward multiplies the gradient by `s`"
-    @staticmethod
-    def forward(ctx, x, s):
-        ctx.s = s
-        return x.clone()
-    @staticmethod
-    def backward(ctx, g): return g*ctx.s, None
-
 class LDAMLoss(_AxisLoss):
     "Label-distribution-aware margin loss (Cao et al. 2019): cross-entropy of `s*(logits - m_y)`, margins `m_c ∝ n_c**(-1/4)`"
     y_int,_per_class = True,('weight','margins')
@@ -78,12 +60,10 @@ class LDAMLoss(_AxisLoss):
                              f"{tuple(inp.shape)}, class axis {self.axis}); pass one count per class")
         self._check_len(self.weight, c, 'weight', inp.shape)
         t0 = (t.masked_fill(t==self.ignore_index, 0) if ignored else t).unsqueeze(1)   # ignored rows (left out by F.cross_entropy) index class 0
-        # d loss/dx = s * d loss/dz: the factor `s` is paid on the loss (one number per target) rather than on every logit
-        z = _Scaled.apply(x.to(dt), self.s)
-        z.scatter_add_(1, t0, (-self.s*self.margins.to(x.device, dt))[t0])   # in place: `z` is new, and its backward does not need it
+        z = x.to(dt)*self.s   # plain autograd operations: exact second derivatives too (gradient penalties, Hessian-vector products)
+        z.scatter_add_(1, t0, (-self.s*self.margins.to(x.device, dt))[t0])   # in place: `z` is new, and the product's backward does not need it
         w = None if self.weight is None else self.weight.to(x.device, dt)
-        loss = F.cross_entropy(z, t, weight=w, ignore_index=ifnone(self.ignore_index, -100), reduction=self.reduction)
-        return _GradTimes.apply(loss, self.s)
+        return F.cross_entropy(z, t, weight=w, ignore_index=ifnone(self.ignore_index, -100), reduction=self.reduction)
 
     def activation(self, x:Tensor)->Tensor:
         "Softmax of `s*x` over the class axis: the model's probabilities, without the training margins"
@@ -186,6 +166,14 @@ class DeferredReweighting(Callback):
     after_cancel_fit = after_fit
 
 # %% ../nbs/05a_longtail.ipynb #8fb41f20
+def _asymmetric(x, t, gp, gn, clip):
+    "The loss `_Asymmetric` computes, by autograd's operations: what its backward differentiates when a second derivative is asked for"
+    p = torch.sigmoid(x)
+    pm = (p-clip).clamp_min(0) if clip else p
+    neg = -torch.log1p(-pm) if clip else F.softplus(x)
+    pos = F.softplus(-x)
+    return torch.lerp(neg*_focal_factor(pm, gn) if gn else neg, pos*_focal_factor(torch.sigmoid(-x), gp) if gp else pos, t)
+
 class _Asymmetric(torch.autograd.Function):
     "`t*(1-p)**gp*-log(p) + (1-t)*pm**gn*-log(1-pm)`, `p=sigmoid(x)`, `pm=max(p-clip,0)`: one `log` forward, the gradient in closed form"
     @staticmethod
@@ -199,13 +187,14 @@ class _Asymmetric(torch.autograd.Function):
         if clip: pm = (p-clip).clamp_min_(0); om = 1-pm; ln = torch.log(om).neg_()   # -log(1-pm): 1-pm >= clip keeps `log` exact
         else: pm,om,ln = p,q,l.add_(x.clamp_min(0))   # -log(1-p) = softplus(x) = l + max(x,0)
         r = _focal_factor(pm, gn-1) if gn and gn!=1 else None   # pm**(gn-1), which the gradient needs too
-        ctx.save_for_backward(t, p, q, sp, pm, om, ln, r); ctx.g = gp,gn,clip
+        ctx.save_for_backward(x, t, p, q, sp, pm, om, ln, r); ctx.g = gp,gn,clip
         neg = ln if not gn else ln*pm if r is None else (r*pm).mul_(ln)
         return torch.lerp(neg, sp*_focal_factor(q, gp) if gp else sp, t)   # t*pos + (1-t)*neg
     @staticmethod
-    @once_differentiable
     def backward(ctx, g):
-        t,p,q,sp,pm,om,ln,r = ctx.saved_tensors; gp,gn,clip = ctx.g
+        x,t,p,q,sp,pm,om,ln,r = ctx.saved_tensors; gp,gn,clip = ctx.g
+        if torch.is_grad_enabled():   # `create_graph=True`: autograd's gradient of the same loss, which a second derivative goes through
+            return torch.autograd.grad(_asymmetric(x, t, gp, gn, clip), x, g, create_graph=True)[0], None, None, None, None
         dpos = torch.addcmul(q, p, sp, value=gp).mul_(_focal_factor(q, gp)) if gp else q   # -dLp/dx = (1-p)**gp * (gp*p*sp + 1-p)
         # dLn/dx = pm**(gn-1) * (gn*ln*(1-pm) + pm) * p*(1-p)/(1-pm), and 0 where the clip makes pm 0
         if not gn: dneg = (p*q).div_(om).masked_fill_(pm==0, 0) if clip else p

@@ -428,7 +428,7 @@ class AvgPrecisionMacro(AccumMetric):
         "Store the probabilities `get_preds` returns: the loss's activation (corrected by `PriorCorrection` and `TemperatureScaling` when they act)"
         pred = _probs(learn, learn.pred, self.axis)
         if self.axis not in (-1, pred.ndim-1): pred = pred.movedim(self.axis, -1)
-        self.accum_values(pred, learn.y, learn)
+        self.accum_values(pred.float() if pred.dtype==torch.bfloat16 else pred, learn.y, learn)   # (numpy has no bfloat16)
 
 class Decided(AccumMetric):
     "A fastai decision metric (`BalancedAccuracy()`, `F1Score()`, `MatthewsCorrCoef()`...) scored on the learner's decisions instead of the argmax"

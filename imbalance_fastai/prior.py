@@ -42,8 +42,10 @@ def _binary_positive(s, t):
     "For a single positive-class output: per-class priors `[π_0, π_1]` become the positive rate `[π_1]`"
     return [p[1:]/p.sum() if len(p)==2 else p for p in (s,t)]
 
-def _check_probs(p, softmax:bool, axis:int=-1, name='probs'):
-    "Refuse NaN, values outside [0,1] (logits) and, for softmax outputs, rows that do not sum to 1"
+def _sum_tol(probs)->float: return max(1e-3, 4*torch.finfo(probs.dtype).eps) if isinstance(probs, torch.Tensor) and probs.is_floating_point() else 1e-3   # how far from 1 softmax rows may sum: 4 roundings of a half-precision tensor's (float16 0.004, bfloat16 0.03)
+
+def _check_probs(p, softmax:bool, axis:int=-1, name='probs', tol:float=1e-3):
+    "Refuse NaN, values outside [0,1] (logits) and, for softmax outputs, rows that do not sum to 1 (within `tol`)"
     if p.size==0: return
     bad = ~np.isfinite(p)
     if bad.any(): raise ValueError(f"{name} has {int(bad.sum())} NaN or infinite values out of {p.size}; check the model's outputs "
@@ -54,7 +56,7 @@ def _check_probs(p, softmax:bool, axis:int=-1, name='probs'):
                          "Apply the softmax (or sigmoid) first, or add logit_shift(...) to the logits instead")
     if softmax and p.ndim>1 and p.shape[axis]>1:
         s = p.sum(axis)
-        off = np.abs(s-1)>1e-3
+        off = np.abs(s-1)>tol
         if off.any(): raise ValueError(f"{name} rows must sum to 1 (softmax probabilities), but {int(off.sum())} of {s.size} sum to between "
                                        f"{s.min():.4g} and {s.max():.4g}; normalise them, or pass multilabel=True for independent sigmoid outputs")
 
@@ -97,7 +99,7 @@ def correct_prior(
     "Bayes prior-shift correction of `probs` from `train_prior` to `target_prior` (same type as `probs`)"
     p = _np(probs)
     single = p.ndim==1 or p.shape[axis]==1
-    _check_probs(p, softmax=not (multilabel or single), axis=axis)
+    _check_probs(p, softmax=not (multilabel or single), axis=axis, tol=_sum_tol(probs))
     s,t = _prior_array(train_prior, name='train_prior'),_prior_array(target_prior, name='target_prior')
     if single: s,t = _binary_positive(s, t)
     r = np.exp(logit_shift(s, t, multilabel or single))

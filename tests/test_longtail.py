@@ -38,7 +38,7 @@ def test_ldam_values_and_gradients():
 
 
 def test_ldam_gradient_scaled_on_the_loss_matches_autograd_of_the_definition():
-    "The factor s is applied to the loss's gradient, not the logits': per-target losses (any upstream gradient), ignored pixels, weights, float16"
+    "Autograd of the definition: per-target losses (any upstream gradient), ignored pixels, weights, float16, second derivatives"
     torch.manual_seed(6)
     x, t = torch.randn(3, 4, 5, 5), torch.randint(0, 4, (3, 5, 5))
     t[0, :2] = -100
@@ -57,9 +57,10 @@ def test_ldam_gradient_scaled_on_the_loss_matches_autograd_of_the_definition():
     xh = x.half().requires_grad_()
     LDAMLoss(n)(xh, t).backward()
     assert xh.grad.dtype == torch.float16 and torch.isfinite(xh.grad).all()
-    xg = x.clone().requires_grad_()
-    g, = torch.autograd.grad(LDAMLoss(n)(xg, t), xg, create_graph=True)
-    with pytest.raises(RuntimeError): g.sum().backward()   # no silent wrong second derivative: torch refuses
+    xg, xr = x.clone().requires_grad_(), x.clone().requires_grad_()   # second derivatives are autograd's too (ref: the last, s=30 'mean')
+    (g,),(gr,) = torch.autograd.grad(LDAMLoss(n)(xg, t), xg, create_graph=True),torch.autograd.grad(ref(xr), xr, create_graph=True)
+    (h,),(hr,) = torch.autograd.grad((g*up[:, None]).sum(), xg),torch.autograd.grad((gr*up[:, None]).sum(), xr)
+    assert torch.allclose(h, hr, atol=1e-4) and h.abs().sum() > 0
 
 def test_asymmetric_values_and_gradients_and_the_papers_sum():
     torch.manual_seed(5)
@@ -94,9 +95,10 @@ def test_asymmetric_closed_form_gradient_matches_autograd_of_the_definition(gn, 
     for t in (torch.ones(1, 5), torch.zeros(1, 5)):
         AsymmetricLoss(gn, gp, clip, 'sum')(big, t).backward()
     assert torch.isfinite(big.grad).all()
-    xg = x.clone().requires_grad_()
-    d, = torch.autograd.grad(AsymmetricLoss(gn, gp, clip)(xg, y), xg, create_graph=True)
-    with pytest.raises(RuntimeError): d.sum().backward()   # no silent wrong second derivative: torch refuses
+    xg, xr = x.clone().requires_grad_(), x.clone().requires_grad_()   # second derivatives: autograd's of the same formula (the soft y)
+    (d,),(dr,) = torch.autograd.grad(AsymmetricLoss(gn, gp, clip, 'sum')(xg, y), xg, create_graph=True),torch.autograd.grad(ref(xr).sum(), xr, create_graph=True)
+    (h,),(hr,) = torch.autograd.grad((d*up).sum(), xg),torch.autograd.grad((dr*up).sum(), xr)
+    assert torch.allclose(h, hr, atol=1e-8), (gn, gp, clip)
 
 def _weighted(loss, w):
     "A copy of `loss` with class weights `w` (fastai's flattened losses hold them on `func`), to compare against"
