@@ -182,6 +182,7 @@ def encode_labels(
     else:
         try: arr = values if isinstance(values, np.ndarray) else np.asarray(values)
         except ValueError: arr = np.array([None]*len(values)); arr[:] = list(values)   # ragged tag lists
+        if arr.dtype.kind=='U' and arr.ndim==1 and not isinstance(values, np.ndarray): arr = np.asarray(values, dtype=object)   # [1, 'b']: 1 is not '1'
         if arr.ndim>2: raise ValueError(f"labels must be one per row: 1-d (single-label) or a 2-d (rows, classes) 0/1 matrix "
                                         f"(multi-label); got a {arr.ndim}-d array of shape {arr.shape}")
         if arr.ndim==2 and not np.issubdtype(arr.dtype, np.number) and arr.dtype!=bool:   # equal-length tag lists
