@@ -200,8 +200,9 @@ def encode_labels(
     _check_missing(ser.isna().to_numpy(), ser=ser)
     if n_bins is not None:
         if n_bins<2: raise ValueError(f"n_bins must be at least 2, got {n_bins}")
-        cats = pd.qcut(ser.astype(float), n_bins, duplicates='drop')
-        return Labels(cats.cat.codes.to_numpy(), [str(o) for o in cats.cat.categories])
+        cats = pd.qcut(ser.astype(float), n_bins, duplicates='drop').cat
+        names = [f"({o.left:.6g}, {o.right:.6g}]" for o in cats.categories]   # pandas' str is '(-6.207000000000001, -1.367]'
+        return Labels(cats.codes.to_numpy(), names if len(set(names))==len(names) else [str(o) for o in cats.categories])
     if pd.api.types.is_float_dtype(ser) and not np.all(np.mod(ser.to_numpy(), 1)==0):
         raise ValueError(f"labels look continuous (a regression target: {ser.nunique()} distinct float values); "
                          "pass n_bins=... to resample over quantile bins")

@@ -201,4 +201,5 @@ def check_labels(
 def _binned(df, label, bins=None):
     "`(df, labels)`: `df` with its label checked by `check_labels` and, with `bins`, replaced by the name of its quantile bin"
     lbls = check_labels(df, label, bins)
-    return (df if bins is None else df.assign(**{label: np.asarray(lbls.vocab, dtype=object)[lbls.codes]})),lbls
+    if bins is None: return df,lbls
+    return df.assign(**{label: pd.Categorical.from_codes(lbls.codes, lbls.vocab)}),lbls   # categories: the bins from low to high, not sorted as text

@@ -296,3 +296,27 @@ def test_cli_help(capsys):
     out = ' '.join(capsys.readouterr().out.split())
     assert ("--label LABEL the label column (a table, or a CSV of images): its values, as the file spells them, are the classes; "
             "rows without one (empty, NA, None...) are dropped; a continuous one needs --bins") in out and 'parquet' in out
+
+
+def test_binned_label_classes_low_to_high():
+    "A continuous label compared over quantile bins: the bins are the classes from low to high, their edges readable"
+    rng = np.random.default_rng(4)
+    df = pd.DataFrame({'x': rng.normal(size=60)}); df['y'] = df.x * 3 + rng.normal(size=60) / 10
+    df0 = df.copy()
+    runs = _compare(df, bins=3)
+    lefts = [float(n[1:n.index(',')]) for n in runs.attrs['vocab']]
+    assert lefts == sorted(lefts), runs.attrs['vocab']   # sorted as text, '(-1.3, 0.3]' came before '(-6.2, -1.3]'
+    assert all(len(n) < 25 for n in runs.attrs['vocab']), runs.attrs['vocab']   # not pandas' '(-6.207000000000001, -1.367]'
+    assert list(runs.attrs['class_counts']) == runs.attrs['vocab'] and _same(df, df0)
+
+
+def test_report_of_a_learner_on_boolean_labels():
+    "imbalance_report of a tabular learner trained on a nullable boolean target names its classes False and True"
+    from fastai.tabular.learner import tabular_learner
+    df = _frame(KINDS['boolean'][0])
+    to = TabularPandas(df, procs=[Normalize], cont_names=['x1', 'x2'], y_names='y', y_block=CategoryBlock(),
+                       splits=StratifiedSplitter(0.3, seed=0, get_y='y')(df))
+    learn = tabular_learner(to.dataloaders(bs=8), layers=[8])
+    with learn.no_bar(), learn.no_logging(): learn.fit(1)
+    rep = imbalance_report(learn)
+    assert list(rep.loc['recall'].index) == ['False', 'True'] and rep.loc[('support', 'True')].iloc[0] == 9
