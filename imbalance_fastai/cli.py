@@ -68,7 +68,8 @@ def make_parser()->argparse.ArgumentParser:
                        description="Every strategy on your data, cross-validated (repeated stratified k-fold), compared with plain training.")
     c.add_argument('path', type=Path, help="a CSV (.csv, .tsv, optionally compressed) or parquet file; a folder of class "
                    "sub-folders of images; or a CSV of image paths (with --images)")
-    c.add_argument('--label', help="the label column (a table, or a CSV of images)")
+    c.add_argument('--label', help="the label column (a table, or a CSV of images): its values, as the file spells them, are the "
+                   "classes; rows without one (empty, NA, None...) are dropped; a continuous one needs --bins")
     c.add_argument('--images', metavar='COL', help="the CSV's column of image paths (relative to the CSV's folder, or absolute)")
     c.add_argument('--folds', type=_positive(int, 2), metavar='K', help="folds of the cross-validation (default: 5; 3 with --quick)")
     c.add_argument('--valid-pct', type=float, metavar='P', help="score one stratified hold-out of this share instead of cross-validating")

@@ -91,6 +91,9 @@ class TabularSource:
         _check_finite(df, self.cont_names)
         self.df = df[self.cont_names+self.cat_names+[label]].reset_index(drop=True)
         self.labels = encode_labels(self.df[label], vocab)
+        # fastai encodes a categorical target by its category codes and sorts a vocab it is given unless sort=False: the label
+        # as categories in the labels' order, so that the model's codes are the labels' (mixed int/str classes cannot be sorted)
+        self.df[label] = pd.Categorical.from_codes(self.labels.codes, pd.Index(list(self.labels.vocab), dtype=object))
         self.constant_cols = set()   # continuous columns left out of a run because they were constant in its train rows
     def __len__(self): return len(self.df)
     def _varying(self, trn):
@@ -112,7 +115,7 @@ class TabularSource:
         gaps = [c for c in cont if df[c].hasnans and not trn[c].hasnans]   # FillMissing refuses missing values it never saw in train
         if gaps: df[gaps] = df[gaps].fillna(trn[gaps].median())
         return TabularPandas(df, procs=[Categorify, FillMissing, Normalize], cat_names=self.cat_names, cont_names=cont, y_names=self.label,
-                             y_block=CategoryBlock(vocab=list(self.labels.vocab)), splits=[list(range(len(train))), list(range(len(train), len(df)))])
+                             y_block=CategoryBlock(vocab=list(self.labels.vocab), sort=False), splits=[list(range(len(train))), list(range(len(train), len(df)))])
     def default_bs(self, n_train): return auto_bs(n_train)
     def dataloaders(self, data, bs, val_bs): return data.dataloaders(bs=bs, val_bs=val_bs)
     def test_dl(self, dls, rows): return dls.test_dl(self.df.iloc[rows])
@@ -236,8 +239,7 @@ def _predict(strategy, learn, s):
         probs,_ = learn.get_preds(ds_idx=1)
     dec = np.asarray(learn.decide(probs))   # the learner's decisions: what get_preds(with_decoded=True) decodes
     if dec.ndim==2: dec = dec.argmax(1)     # a loss without `decodes` gives the probabilities back
-    probs = probs.float().numpy()
-    return probs/probs.sum(1, keepdims=True),dec.reshape(-1).astype(np.int64)
+    return probs.float().numpy(),dec.reshape(-1).astype(np.int64)   # the scores rescale rows that do not sum to 1 (`_unit_rows`)
 
 def _copy(learn):
     "A deep copy of a trained learner, without the last batch's outputs (tensors of the autograd graph cannot be copied)"

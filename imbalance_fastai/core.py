@@ -26,6 +26,10 @@ def _code_dtype(codes):
     if d.kind in 'iub' and d.itemsize<=(4 if d.kind=='i' else 2): return np.int32
     return np.int32 if len(codes)==0 or (codes.min()>=-2**31 and codes.max()<2**31) else np.int64
 
+def _py(o):
+    "A numpy scalar class name as the Python value it stands for (`True`, `3`, not `np.True_`, `np.int64(3)`), so messages and reports show it as the user spelled it"
+    return o.item() if isinstance(o, (np.bool_, np.number, np.str_)) else o
+
 class Labels:
     "Class labels of one split: integer `codes` `(n,)`, or a multi-hot matrix `(n,c)`, with their `vocab`"
     def __init__(self,
@@ -37,7 +41,7 @@ class Labels:
         elif codes.ndim==1: codes = codes.astype(_code_dtype(codes), copy=False)
         else: raise ValueError(f"codes must be 1-d (single-label) or 2-d (multi-label), got shape {codes.shape}")
         if vocab is None: vocab = range(codes.shape[1] if codes.ndim==2 else (codes.max()+1 if len(codes) else 0))
-        self.codes,self.vocab = codes,L(vocab.tolist() if isinstance(vocab, np.ndarray) else list(vocab))   # `L` of an array is one item
+        self.codes,self.vocab = codes,L([_py(o) for o in (vocab.tolist() if isinstance(vocab, np.ndarray) else vocab)])   # `L` of an array is one item
         if self.multi and codes.shape[1]!=len(self.vocab):
             raise ValueError(f"multi-hot labels have {codes.shape[1]} columns but vocab has {len(self.vocab)} classes")
         if not self.multi and len(codes) and (codes.min()<-1 or codes.max()>=self.c):
@@ -119,10 +123,12 @@ class TrainPriors:
         return f"TrainPriors(natural={r(self.natural)}, sampled={r(self.sampled)}, vocab={list(self.vocab)})"
 
 # %% ../nbs/00_core.ipynb #e97b40d1
-def _check_missing(miss, what='labels'):
+def _check_missing(miss, what='labels', ser=None):
+    "Refuse missing labels, naming the column and its dtype when `ser` (the labels read) has them"
+    if ser is not None and ser.name is not None: what = f"labels of column {ser.name!r} (dtype {ser.dtype})"
     if miss.any():
         i = int(np.flatnonzero(miss)[0])
-        raise ValueError(f"{what} are missing (NaN/None) for {int(miss.sum())} of {len(miss)} rows (first at row {i}); "
+        raise ValueError(f"{what} are missing (NaN/None/pd.NA) for {int(miss.sum())} of {len(miss)} rows (first at row {i}); "
                          "drop or fill those rows before resampling")
 
 def _item(items, i):
@@ -176,6 +182,7 @@ def encode_labels(
     else:
         try: arr = values if isinstance(values, np.ndarray) else np.asarray(values)
         except ValueError: arr = np.array([None]*len(values)); arr[:] = list(values)   # ragged tag lists
+        if arr.dtype.kind=='U' and arr.ndim==1 and not isinstance(values, np.ndarray): arr = np.asarray(values, dtype=object)   # [1, 'b']: 1 is not '1'
         if arr.ndim>2: raise ValueError(f"labels must be one per row: 1-d (single-label) or a 2-d (rows, classes) 0/1 matrix "
                                         f"(multi-label); got a {arr.ndim}-d array of shape {arr.shape}")
         if arr.ndim==2 and not np.issubdtype(arr.dtype, np.number) and arr.dtype!=bool:   # equal-length tag lists
@@ -187,14 +194,15 @@ def encode_labels(
         ser = pd.Series(list(arr) if arr.dtype==object else arr)
     listy = lambda o: isinstance(o, (list, tuple, set, L, np.ndarray))
     if multi or (multi is None and ser.dtype==object and len(ser) and listy(ser.iloc[0]) and ser.map(listy).all()):
-        _check_missing(ser.isna().to_numpy())
+        _check_missing(ser.isna().to_numpy(), ser=ser)
         codes,vocab = _multi_hot(list(ser), vocab)
         return Labels(codes, vocab)
-    _check_missing(ser.isna().to_numpy())
+    _check_missing(ser.isna().to_numpy(), ser=ser)
     if n_bins is not None:
         if n_bins<2: raise ValueError(f"n_bins must be at least 2, got {n_bins}")
-        cats = pd.qcut(ser.astype(float), n_bins, duplicates='drop')
-        return Labels(cats.cat.codes.to_numpy(), [str(o) for o in cats.cat.categories])
+        cats = pd.qcut(ser.astype(float), n_bins, duplicates='drop').cat
+        names = [f"({o.left:.6g}, {o.right:.6g}]" for o in cats.categories]   # pandas' str is '(-6.207000000000001, -1.367]'
+        return Labels(cats.codes.to_numpy(), names if len(set(names))==len(names) else [str(o) for o in cats.categories])
     if pd.api.types.is_float_dtype(ser) and not np.all(np.mod(ser.to_numpy(), 1)==0):
         raise ValueError(f"labels look continuous (a regression target: {ser.nunique()} distinct float values); "
                          "pass n_bins=... to resample over quantile bins")
@@ -306,14 +314,18 @@ def _tabular_labels(src, n=None, strict=True):
     if len(src.y_names)>1 or isinstance(enc, EncodedMultiCategorize):
         return Labels(ys.to_numpy(), list(enc.vocab) if enc is not None else list(src.y_names))
     if enc is None: return ys.iloc[:,0]
-    codes = ys.iloc[:,0].to_numpy()
+    codes,y,vocab = ys.iloc[:,0].to_numpy(),src.y_names[0],list(map(_py, enc.vocab))
+    if len(codes) and codes.max()>=len(vocab): raise ValueError(   # fastai's `_apply_cats` takes a categorical's `cat.codes`, its vocab drops unused categories
+        f"the target {y!r} holds class codes up to {codes.max()} but its vocab has {len(vocab)} classes {vocab[:10]}: fastai's "
+        "TabularPandas encodes a categorical (dtype category) target by pandas' category codes but leaves the categories without "
+        "rows out of its vocab, so an unused category before the last shifts the codes. Drop the unused categories before "
+        f"building the TabularPandas: df[{y!r}] = df[{y!r}].cat.remove_unused_categories()")
     if strict and (codes<0).any():
         i = int(np.argmax(codes<0))   # its position among the rows read (the train split's); the DataFrame knows it by its index label
-        lab = ys.index[i].item() if isinstance(ys.index[i], np.generic) else ys.index[i]
-        raise ValueError(f"{int((codes<0).sum())} of {len(codes)} rows of the target {src.y_names[0]!r} have no class (code -1, first at "
-                         f"row {i}): a missing label (None/NaN), or a class not in the vocab {list(enc.vocab)[:10]}. Drop or fill those "
-                         f"rows of the DataFrame (the first is at DataFrame index {lab!r}) before building the TabularPandas")
-    return Labels(codes, list(enc.vocab))
+        raise ValueError(f"{int((codes<0).sum())} of {len(codes)} rows of the target {y!r} have no class (code -1, first at "
+                         f"row {i}): a missing label (None/NaN), or a class not in the vocab {vocab[:10]}. Drop or fill those "
+                         f"rows of the DataFrame (the first is at DataFrame index {_py(ys.index[i])!r}) before building the TabularPandas")
+    return Labels(codes, vocab)
 
 def _is_masks(raw):
     "An integer array or tensor `(n, h, w)`: segmentation masks (a float one is refused as labels by `encode_labels`)"

@@ -47,6 +47,28 @@ def read_table(
     if len(df)==0: raise InputError(f"{p} has a header but no rows")
     return df
 
+# %% ../nbs/10c_files.ipynb #5b0e4c2a
+def _label_text(path, label, **kwargs):
+    "The label column of a CSV or TSV as the file spells it"
+    return pd.read_csv(path, sep='\t' if _kind(path)=='tsv' else ',', usecols=[label], dtype=str, **kwargs)[label]
+
+def _missing_as(path, label, miss):
+    "How the file spells the labels pandas read as missing, for the note on the rows dropped"
+    if _kind(path)=='parquet': return ''
+    spelled = _label_text(path, label, keep_default_na=False)[miss.to_numpy()].value_counts()
+    return (f" (spelled {', '.join(f'{k!r}: {n:,}' for k,n in spelled.items())}, which pandas reads as missing; a class of that "
+            "name needs another spelling in the file)")
+
+def _as_spelled(path, df, label):
+    "`df` with a whole-number label of a CSV or TSV as the file spells its classes ('001' stays '001', '3' is not 3.0), in numeric order"
+    y = df[label]
+    if _kind(path)=='parquet' or not pd.api.types.is_numeric_dtype(y) or pd.api.types.is_bool_dtype(y): return df   # parquet keeps dtypes
+    v = y.dropna().to_numpy(dtype=np.float64)
+    if not np.all(np.mod(v, 1)==0): return df   # continuous: --bins reads the numbers
+    txt = _label_text(path, label).str.strip()
+    names = pd.DataFrame({'t': txt, 'v': y}).dropna().drop_duplicates('t').sort_values(['v', 't']).t
+    return df.assign(**{label: pd.Categorical(txt, categories=names)})
+
 # %% ../nbs/10c_files.ipynb #672b96c1
 def load_for_compare(
     path, # A CSV, TSV or parquet file
@@ -62,10 +84,11 @@ def load_for_compare(
     if label not in df.columns:
         raise InputError(f"label column {label!r} not found in {Path(path).name}; the columns are {list(map(str, df.columns))}")
     miss = df[label].isna()
-    if miss.all(): raise InputError(f"label column {label!r} is empty: all {len(df)} rows are missing")
+    if miss.all(): raise InputError(f"label column {label!r} is empty: all {len(df)} rows are missing{_missing_as(path, label, miss)}")
     if miss.any():
-        log(f"dropped {int(miss.sum()):,} of {len(df):,} rows without a label")
-        df = df[~miss].reset_index(drop=True)
+        log(f"dropped {int(miss.sum()):,} of {len(df):,} rows without a label{_missing_as(path, label, miss)}")
+    if bins is None: df = _as_spelled(path, df, label)
+    if miss.any(): df = df[~miss.to_numpy()].reset_index(drop=True)
     df,lbls = _binned(df, label, bins)
     cont,cat,skipped = infer_columns(df, label, cont_names, cat_names)
     _check_finite(df, cont)

@@ -123,7 +123,7 @@ class ImageSource:
         from fastai.vision.data import ImageBlock
         df = self.df.iloc[np.r_[train, valid]].reset_index(drop=True)
         n = len(train)
-        dblock = DataBlock(blocks=(ImageBlock, CategoryBlock(vocab=list(self.labels.vocab))), get_x=ColReader('image'),
+        dblock = DataBlock(blocks=(ImageBlock, CategoryBlock(vocab=list(self.labels.vocab), sort=False)), get_x=ColReader('image'),
                            get_y=ColReader('label'), splitter=lambda items: (list(range(n)), list(range(n, len(items)))))
         return dblock.datasets(df)
     def _dl_kwargs(self):

@@ -63,14 +63,16 @@ def _score(P, y, D, metric, minority, w=None):
     if w is None: w = np.ones((1, len(y)))
     if metric in DECISION_METRICS: return _counts_score(*_decision_counts(y, D, P.shape[1], w), metric, minority)
     if metric=='pr_auc': return _pr_auc(P, y, w)
-    if metric=='log_loss': return (w @ -np.log(np.clip(P[np.arange(len(y)), y], 1e-15, 1)))/w.sum(1)
+    if metric=='log_loss': return (w @ -np.log(np.clip(P[np.arange(len(y)), y], np.finfo(np.float64).eps, 1)))/w.sum(1)   # scikit-learn's clip
     if metric=='ece': return _ece(P, y, w=w)
     raise ValueError(f"unknown metric {metric!r}; choose from {list(METRICS)}")
 
 def _unit_rows(probs)->np.ndarray:
-    "Probabilities as float64 rows that sum to 1 (float32 softmax rows sum to 1 only within 1e-7), as every score reads them"
+    "Probabilities as float64, as every score reads them: rows rescaled to sum to 1 where they are off by more than float32 rounding"
     P = np.asarray(probs, dtype=np.float64)
-    return P/P.sum(1, keepdims=True)
+    s = P.sum(1, keepdims=True)
+    off = np.abs(s-1)>1e-6   # rescaling every row would split ties between rows (0.2 and 0.2/1.0000000000000002), which PR-AUC ranks
+    return np.where(off, P/np.where(off, s, 1), P)
 
 def score_predictions(
     probs, # Predicted probabilities `(n, c)`
@@ -199,4 +201,5 @@ def check_labels(
 def _binned(df, label, bins=None):
     "`(df, labels)`: `df` with its label checked by `check_labels` and, with `bins`, replaced by the name of its quantile bin"
     lbls = check_labels(df, label, bins)
-    return (df if bins is None else df.assign(**{label: np.asarray(lbls.vocab, dtype=object)[lbls.codes]})),lbls
+    if bins is None: return df,lbls
+    return df.assign(**{label: pd.Categorical.from_codes(lbls.codes, lbls.vocab)}),lbls   # categories: the bins from low to high, not sorted as text
