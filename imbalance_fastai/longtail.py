@@ -20,6 +20,26 @@ from .losses import (class_weights, _AxisLoss, _as_class_first,
 __all__ = ['LDAMLoss', 'DeferredReweighting', 'AsymmetricLoss']
 
 # %% ../nbs/05a_longtail.ipynb #ba43d638
+class _Exact:
+    "Shared by `_Scaled` and `_GradTimes` of one forward: set once a backward builds a graph, which then makes both exact"
+    on = False
+
+class _Scaled(torch.autograd.Function):
+    "`x*s`, whose backward passes the gradient on unscaled (`_GradTimes` scaled the loss's instead), or scaled once exact"
+    @staticmethod
+    def forward(ctx, x, s, exact): ctx.s,ctx.exact = s,exact; return x*s
+    @staticmethod
+    def backward(ctx, g): return (g*ctx.s if ctx.exact.on else g), None, None
+
+class _GradTimes(torch.autograd.Function):
+    "`x` as it is, whose backward multiplies the gradient by `s`, until a backward builds a graph (see `_Exact`)"
+    @staticmethod
+    def forward(ctx, x, s, exact): ctx.s,ctx.exact = s,exact; return x.clone()
+    @staticmethod
+    def backward(ctx, g):
+        ctx.exact.on |= torch.is_grad_enabled()   # `create_graph=True`: a second backward will go through `_Scaled` again
+        return (g if ctx.exact.on else g*ctx.s), None, None
+
 class LDAMLoss(_AxisLoss):
     "Label-distribution-aware margin loss (Cao et al. 2019): cross-entropy of `s*(logits - m_y)`, margins `m_c ∝ n_c**(-1/4)`"
     y_int,_per_class = True,('weight','margins')
@@ -60,10 +80,12 @@ class LDAMLoss(_AxisLoss):
                              f"{tuple(inp.shape)}, class axis {self.axis}); pass one count per class")
         self._check_len(self.weight, c, 'weight', inp.shape)
         t0 = (t.masked_fill(t==self.ignore_index, 0) if ignored else t).unsqueeze(1)   # ignored rows (left out by F.cross_entropy) index class 0
-        z = x.to(dt)*self.s   # plain autograd operations: exact second derivatives too (gradient penalties, Hessian-vector products)
-        z.scatter_add_(1, t0, (-self.s*self.margins.to(x.device, dt))[t0])   # in place: `z` is new, and the product's backward does not need it
+        exact = _Exact()   # d loss/dx = s * d loss/dz: `s` is paid on the loss (one number per target), not on every logit
+        z = _Scaled.apply(x.to(dt), self.s, exact)
+        z.scatter_add_(1, t0, (-self.s*self.margins.to(x.device, dt))[t0])   # in place: `z` is new, and its backward does not need it
         w = None if self.weight is None else self.weight.to(x.device, dt)
-        return F.cross_entropy(z, t, weight=w, ignore_index=ifnone(self.ignore_index, -100), reduction=self.reduction)
+        loss = F.cross_entropy(z, t, weight=w, ignore_index=ifnone(self.ignore_index, -100), reduction=self.reduction)
+        return _GradTimes.apply(loss, self.s, exact)
 
     def activation(self, x:Tensor)->Tensor:
         "Softmax of `s*x` over the class axis: the model's probabilities, without the training margins"

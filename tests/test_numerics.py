@@ -76,6 +76,26 @@ def test_backward_twice_gives_the_same_gradient(name, lf, x, t):
     g2, = torch.autograd.grad(loss, xx)
     assert torch.equal(g1, g2) and torch.isfinite(g1).all()
 
+def test_ldam_first_and_second_derivatives_in_either_order_on_one_graph():
+    """LDAM's backward pays `s` on the loss, not on every logit, until a backward builds a graph; then both halves of the
+    shortcut are exact for the rest of the graph's life: a plain gradient, then one with `create_graph`, then a plain one
+    again, are all autograd's of the definition, and so is the second derivative"""
+    torch.manual_seed(0)
+    x, t = torch.randn(6, 4, dtype=D), torch.randint(0, 4, (6,))
+    lf = LDAMLoss([8., 4, 2, 1], s=5.)
+    ref = lambda x: F.cross_entropy(5*x - (5*lf.margins.to(D))[t].unsqueeze(1)*F.one_hot(t, 4), t)
+    xr = x.clone().requires_grad_()
+    gr, = torch.autograd.grad(ref(xr), xr, create_graph=True)
+    hr, = torch.autograd.grad((gr**2).sum(), xr)
+    xx = x.clone().requires_grad_()
+    loss = lf(xx, t)
+    g1, = torch.autograd.grad(loss, xx, retain_graph=True)
+    g2, = torch.autograd.grad(loss, xx, retain_graph=True, create_graph=True)
+    h, = torch.autograd.grad((g2**2).sum(), xx, retain_graph=True)
+    g3, = torch.autograd.grad(loss, xx)
+    for g in (g1, g2, g3): assert torch.allclose(g, gr)
+    assert torch.allclose(h, hr)
+
 def test_gradient_penalty_through_a_model_is_exact():
     "The use that needs second derivatives: a penalty on the parameters' gradient, backpropagated to the parameters, by finite differences"
     torch.manual_seed(0)
