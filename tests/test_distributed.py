@@ -101,6 +101,24 @@ def test_seed_and_epoch_counter_aligned_once(strategy):
     assert np.array_equal(np.concatenate(shards), np.resize(full, len(full) + len(full) % 2))
 
 
+@pytest.mark.parametrize('world_size', [2, 3])
+def test_ranks_agree_on_epochs_whose_shares_change(world_size):
+    """Without replacement, an epoch depends on the shares the epochs before it were drawn with: ranks given the same
+    per-epoch shares (as OverSamplingCallback's alpha schedule gives every rank) draw the same epochs, their shards deal
+    out one epoch, and the rows of a class stay within one draw of each other across epochs"""
+    y = _labels(200)
+    alphas = np.linspace(0, 1, 12)
+    dls = [SimShardedDL(_rdl(y, seed=4, bs=8, strategy='partial', replacement=False), r, world_size) for r in range(world_size)]
+    ref, seen = Resampler(y, 'partial', replacement=False, seed=4), np.zeros(len(y))
+    for a in alphas:
+        for dl in dls: dl.dl.sample_kwargs = {'alpha': float(a)}   # what the callback sets before each epoch
+        shards = [np.concatenate([b.numpy() for b in dl]) for dl in dls]
+        full = ref.sample(alpha=float(a))
+        assert np.array_equal(np.concatenate(shards), np.resize(full, -(-len(full) // world_size) * world_size))
+        seen += np.bincount(full, minlength=len(y))
+        for c in range(3): assert np.ptp(seen[y == c]) <= 1
+
+
 def test_sharded_dl_errors_and_fallback():
     vdl = TfmdDL(list(range(10)), bs=4, num_workers=0)
     assert torch.cat(list(ShardedDL(vdl, 0, 1))).tolist() == list(range(10))   # one rank: nothing to broadcast
