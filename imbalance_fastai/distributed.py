@@ -83,6 +83,12 @@ class ShardedDL(DistributedDL):
         self.n_padded = -(-self.n//self.world_size)*self.world_size
         return shard_idxs(idxs, self.rank, self.world_size)
 
+    def new(self, dataset=None, cls=None, **kwargs):
+        "This rank's `ShardedDL` around the wrapped DataLoader's `new(dataset, cls, **kwargs)` (fastai's `DistributedDL.new` fails)"
+        res = type(self)(self.dl.new(dataset, cls, **kwargs), self.rank, self.world_size, self.device)
+        res._synced = self._synced and res.resampler is self.resampler   # the same sampler, aligned already: no second collective call
+        return res
+
     def _whole_batches(self):
         "Whether the epoch is laid out in whole batches (`classes_per_batch`): each rank then takes whole ones, as many as the others"
         r = self.resampler

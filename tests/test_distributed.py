@@ -18,7 +18,7 @@ from fastai.learner import Learner
 from fastai.losses import CrossEntropyLossFlat
 from fastai.distributed import DistributedDL
 
-from imbalance_fastai.sampling import Resampler, ResampledDL, ImbalancedDatasetSampler
+from imbalance_fastai.sampling import Resampler, ResampledDL, ImbalancedDatasetSampler, shard_idxs
 from imbalance_fastai.distributed import ShardedDL, DistributedSampling
 from imbalance_fastai.callback import OverSamplingCallback
 
@@ -99,6 +99,65 @@ def test_seed_and_epoch_counter_aligned_once(strategy):
     assert [dl.resampler.seed for dl in dls] == [10, 10] and [dl.resampler.epoch for dl in dls] == [4, 4]
     full = Resampler(y, strategy, seed=10).sample(epoch=3)
     assert np.array_equal(np.concatenate(shards), np.resize(full, len(full) + len(full) % 2))
+
+
+@pytest.mark.parametrize('world_size', [2, 3])
+def test_ranks_agree_on_epochs_whose_shares_change(world_size):
+    """Without replacement, an epoch depends on the shares the epochs before it were drawn with: ranks given the same
+    per-epoch shares (as OverSamplingCallback's alpha schedule gives every rank) draw the same epochs, their shards deal
+    out one epoch, and the rows of a class stay within one draw of each other across epochs"""
+    y = _labels(200)
+    alphas = np.linspace(0, 1, 12)
+    dls = [SimShardedDL(_rdl(y, seed=4, bs=8, strategy='partial', replacement=False), r, world_size) for r in range(world_size)]
+    ref, seen = Resampler(y, 'partial', replacement=False, seed=4), np.zeros(len(y))
+    for a in alphas:
+        for dl in dls: dl.dl.sample_kwargs = {'alpha': float(a)}   # what the callback sets before each epoch
+        shards = [np.concatenate([b.numpy() for b in dl]) for dl in dls]
+        full = ref.sample(alpha=float(a))
+        assert np.array_equal(np.concatenate(shards), np.resize(full, -(-len(full) // world_size) * world_size))
+        seen += np.bincount(full, minlength=len(y))
+        for c in range(3): assert np.ptp(seen[y == c]) <= 1
+
+
+@pytest.mark.parametrize('cls', [SimShardedDL, FastaiDL])
+@pytest.mark.parametrize('strategy', ['oversample', 'undersample'])
+def test_workers_load_the_shard_drawn_in_the_main_process(cls, strategy):
+    """num_workers=2 under our ShardedDL and fastai's DistributedDL: fastai calls get_idxs in the main process, so the
+    epoch is drawn (and sharded) once there and the workers load this rank's shard; the batches are those of num_workers=0,
+    epoch after epoch, and the sampler's epoch counter moves in the main process only. A pickled copy (what a worker gets
+    under the spawn and forkserver start methods) goes on with the same epochs."""
+    y = _labels(60)
+    def dl(nw, rank): return cls(ResampledDL(list(range(60)), bs=7, shuffle=True, num_workers=nw,
+                                             resampler=Resampler(y, strategy, seed=3)), rank, 2)
+    for rank in range(2):
+        plain, workers = dl(0, rank), dl(2, rank)
+        assert workers.fake_l.num_workers == 2
+        for epoch in range(2):
+            got = [b.tolist() for b in workers]
+            assert got == [b.tolist() for b in plain] and len(got) == len(workers)
+            assert workers.dl.resampler.epoch == epoch + 1
+        copy = pickle.loads(pickle.dumps(workers))
+        assert [b.tolist() for b in copy] == [b.tolist() for b in plain]
+
+
+def test_new_keeps_the_rank_and_the_aligned_sampler():
+    """ShardedDL.new is a ShardedDL of the same rank around the wrapped DataLoader's new (fastai's DistributedDL.new
+    raises): a new batch size keeps the resampler, aligned once already (no second collective call); unshuffled
+    (what get_preds makes) it is fastai's broadcast path, every row once"""
+    y = _labels(60)
+    dls = [SimShardedDL(_rdl(y, seed=20 + r, bs=8), r, 2) for r in range(2)]
+    for dl in dls: list(dl)                                   # rank 0 first: aligned to seed 20
+    SimShardedDL.calls = 0
+    small = dls[1].new(bs=4)
+    assert type(small) is SimShardedDL and (small.rank, small.world_size, small.bs) == (1, 2, 4)
+    assert small.resampler is dls[1].resampler and small.resampler.seed == 20
+    e = small.resampler.epoch
+    rows = np.concatenate([b.numpy() for b in small])
+    assert SimShardedDL.calls == 0                            # nothing asked of the other rank
+    assert np.array_equal(rows, shard_idxs(Resampler(y, seed=20).sample(epoch=e), 1, 2))
+    ordered = ShardedDL(_rdl(y, bs=8), 0, 1).new(shuffle=False, drop_last=False)
+    assert ordered.resampler is None and torch.cat(list(ordered)).tolist() == list(range(60))
+    with pytest.raises(AttributeError): FastaiDL(_rdl(y), 0, 2).new()   # fastai's own: DataLoader.new passes a dataset
 
 
 def test_sharded_dl_errors_and_fallback():

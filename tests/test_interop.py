@@ -21,7 +21,7 @@ from fastai.callback.progress import ProgressCallback, CSVLogger, ShowGraphCallb
 from fastai.callback.tracker import EarlyStoppingCallback, SaveModelCallback, ReduceLROnPlateau
 from fastai.callback.training import GradientAccumulation, ShortEpochCallback
 from fastai.callback.mixup import MixUp, CutMix
-from fastai.callback.schedule import combined_cos  # (the module patches Learner.fit_one_cycle, fit_flat_cos, fine_tune)
+from fastai.callback.schedule import combined_cos, SchedLin  # (the module patches Learner.fit_one_cycle, fit_flat_cos, fine_tune)
 from fastai.callback.fp16 import MixedPrecision  # noqa: F401 (patches Learner.to_fp16, to_bf16)
 from fastai.torch_core import set_seed
 from fastai.data.transforms import Transform
@@ -421,6 +421,30 @@ def test_short_epochs_record_the_epoch_drawn():
     assert [len(y) for y in b.epoch_ys()] == [200, 200]   # stopped after the batch at 3/8 >= 30%: 4 of 8 batches a pass
     assert learn.over_sampling.sampled_counts.values.tolist() == [[200, 200]] * 2
     assert learn.dls.train is dls.train
+
+
+class Drawn(Callback):
+    "Record each training epoch's indices as the resampled DataLoader drew them"
+    order = 13   # after OverSamplingCallback (12) set `learn.dl` to its twin
+    def before_fit(self): self.idxs = []
+    def after_train(self): self.idxs.append(np.asarray(self.learn.dl.last_idxs))
+
+
+@pytest.mark.parametrize('kw', [dict(alpha=SchedLin(0, 1)), dict(defer_epochs=3)], ids=['alpha schedule', 'deferred'])
+def test_changing_shares_without_replacement_use_every_row_evenly(kw):
+    """OverSamplingCallback(alpha=SchedLin(0, 1) or defer_epochs=3, replacement=False): the class shares change over the
+    fit, and after every epoch the rows of each class have been trained on within one time of each other (no row of a
+    class waits while another is drawn twice more); the counts recorded are the epochs drawn"""
+    drawn = Drawn()
+    learn = _learner(_dls(bs=100), cbs=[OverSamplingCallback(replacement=False, seed=0, **kw), drawn])
+    _fit(learn, 16, 1e-2)
+    y, seen = Y[:N - N_VALID], np.zeros(N - N_VALID)       # the train split is items 0..399, in order
+    for e, idxs in enumerate(drawn.idxs):
+        seen += np.bincount(idxs, minlength=len(y))
+        for c in ('common', 'rare'): assert np.ptp(seen[y == c]) <= 1, (e, c, np.ptp(seen[y == c]))
+    counts = learn.over_sampling.sampled_counts
+    assert counts.values.tolist() == [[(y[i] == 'common').sum(), (y[i] == 'rare').sum()] for i in drawn.idxs]
+    assert counts['rare'].iloc[0] == 40 and counts['rare'].iloc[-1] == 200   # natural first, balanced last
 
 
 def test_retrain_classifier_with_fastai_callbacks(tmp_path):

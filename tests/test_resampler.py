@@ -320,3 +320,66 @@ def test_wgts_take_only_natural_as_a_per_epoch_override():
     for kw in (dict(strategy='undersample'), dict(strategy='oversample'), dict(strategy=.5), dict(alpha=.3), dict(strategy='repeat_factor')):
         with pytest.raises(ValueError, match='draws by its wgts'): r.sample(**kw)
     np.testing.assert_allclose(Resampler(lab, seed=0).prior_for(strategy=0.), [.5, .3, .15, .05])   # alpha 0 is natural without wgts too
+
+
+E_WALK = 60
+_WALK_SHARES = {   # per-epoch overrides of a 'partial' Resampler without replacement
+    'alpha schedule': [dict(alpha=float(a)) for a in np.linspace(0, 1, E_WALK)],             # OverSamplingCallback(alpha=SchedLin(0, 1))
+    'deferred': [dict(strategy='natural')] * 5 + [dict(strategy='oversample')] * (E_WALK - 5),  # defer_epochs=5
+    'any alpha': [dict(alpha=float(a)) for a in np.random.default_rng(7).random(E_WALK)],
+}
+
+
+@pytest.mark.parametrize('n_samples', [None, 1500])
+@pytest.mark.parametrize('how', list(_WALK_SHARES))
+def test_changing_shares_walk_every_row_evenly_across_epochs(how, n_samples):
+    """Without replacement and with shares that change from epoch to epoch, the walk goes on where the epochs drawn left it:
+    after every epoch the rows of a class have been drawn within one of each other (as with constant shares), so each row's
+    cumulative count is within one of its share of its class's draws. Those draws are each epoch's exact count (the floor or
+    ceiling of its expectation, rounded afresh each epoch), so a row's cumulative count is within 1 + (its class's rounding
+    drift) / (class size) of the sum of its expected counts; that drift is a sum of independent roundings with variance
+    sum f(1-f) (f the fractional parts), allowed Z = 5 standard deviations. (The walk used to be rebuilt from epoch 0 as if
+    every epoch had today's shares: over these 60 epochs a row of the largest class was drawn 32 to 51 times, not 41 or 42.)"""
+    sizes = np.array([500, 120, 40, 7])
+    y = np.repeat(np.arange(4), sizes)
+    shares = _WALK_SHARES[how]
+    r = Resampler(y, 'partial', replacement=False, n_samples=n_samples, seed=3)
+    drawn, expected = np.zeros(len(y)), np.zeros(len(y))
+    K, drift_var = np.zeros(4), np.zeros(4)
+    epochs = []
+    for e, kw in enumerate(shares):
+        idxs = r.sample(**kw)                                   # the next epoch, as a DataLoader draws it
+        epochs.append(idxs)
+        x = r.row_weights(**kw) * len(idxs)                     # each row's expected count in this epoch
+        c = np.bincount(idxs, minlength=len(y))
+        k, xg = np.bincount(y[idxs], minlength=4), np.bincount(y, weights=x, minlength=4)
+        assert ((k == np.floor(xg + 1e-9)) | (k == np.ceil(xg - 1e-9))).all(), e        # the epoch's exact class counts
+        assert ((c >= np.floor(x + 1e-9)) & (c <= np.ceil(x - 1e-9))).all(), e          # no row more than its expectation rounded up
+        drawn += c; expected += x; K += k
+        f = xg - np.floor(xg); drift_var += f * (1 - f)
+        for g in range(4): assert np.ptp(drawn[y == g]) <= 1, (e, g, np.ptp(drawn[y == g]))   # even after every epoch
+    share = (K / sizes)[y]                                       # each row's share of its class's cumulative draws
+    assert (np.abs(drawn - share) < 1).all()
+    tol = 1 + Z * np.sqrt(drift_var) / sizes
+    assert (np.abs(drawn - expected) <= tol[y]).all(), np.abs(drawn - expected).max()
+    # what an epoch depends on: (seed, epoch) and the shares the epochs before it were drawn with
+    for e in (0, 17, 59, 31):                                   # drawn again: the epoch trained on
+        assert np.array_equal(r.sample(epoch=e, **shares[e]), epochs[e])
+    other = Resampler(y, 'partial', replacement=False, n_samples=n_samples, seed=3)
+    assert all(np.array_equal(other.sample(**kw), ep) for kw, ep in zip(shares, epochs))   # the same shares, the same epochs
+    alone = Resampler(y, 'partial', replacement=False, n_samples=n_samples, seed=3).sample(epoch=40, **shares[40])
+    steady = Resampler(y, 'partial', replacement=False, n_samples=n_samples, seed=3)
+    assert np.array_equal(alone, [steady.sample(**shares[40]) for _ in range(41)][-1])       # epochs never drawn count with its shares
+
+
+def test_walk_draws_of_other_shares_leave_the_walk_alone():
+    "Drawing a past epoch with other shares (a preview) keeps each row at most at its expectation rounded up, and changes no later epoch"
+    y = np.repeat(np.arange(3), [200, 30, 9])
+    shares = [dict(alpha=float(a)) for a in np.linspace(0, 1, 30)]
+    r, ref = (Resampler(y, 'partial', replacement=False, seed=1) for _ in range(2))
+    for kw in shares[:20]: r.sample(**kw), ref.sample(**kw)
+    for e, a in ((3, .9), (19, .05), (12, 1.)):
+        idxs = r.sample(epoch=e, alpha=a)
+        x = r.row_weights(alpha=a) * len(idxs)
+        assert (np.bincount(idxs, minlength=len(y)) <= np.ceil(x - 1e-9)).all()
+    assert all(np.array_equal(r.sample(**kw), ref.sample(**kw)) for kw in shares[20:])
