@@ -217,6 +217,7 @@ def encode_labels(
 
 # %% ../nbs/00_core.ipynb #f5f5ec2f
 def _encoder(tl):
+    "The encoder (`Categorize`, `MultiCategorize`...) of label pipeline `tl`: the transforms before it give the raw labels"
     return next((f for f in tl.tfms.fs if isinstance(f, Categorize)), None)
 
 def _apply_pre(pre, items):
@@ -245,6 +246,7 @@ def _mask_codes(src):
     return next((f.codes for f in (fs if isinstance(fs, (list, tuple, L)) else []) if isinstance(f, AddMaskCodes) and f.codes is not None), None)
 
 def _tl_labels(tl, n_bins=None, strict=True, codes=None):
+    "`Labels` of a label `TfmdLists`: its masks, or its raw labels (the transforms before the encoder) coded in the encoder's vocab"
     opener = _mask_opener(tl)
     if opener is not None:   # segmentation: run the pipeline up to the mask opener (the mask paths), then read the masks
         return _mask_labels(_apply_pre(tl.tfms.fs[:tl.tfms.fs.index(opener)], tl.items), codes, strict)
@@ -267,6 +269,7 @@ def _tl_labels(tl, n_bins=None, strict=True, codes=None):
 
 @functools.singledispatch
 def _raw_labels(src, **kwargs):
+    "The raw labels of `src` (or its `Labels`), dispatched on its type; a torch dataset offers `targets`, `labels`, `y` or `get_labels()`"
     for attr in ('targets', 'labels', 'y'):
         if hasattr(src, attr) and not callable(getattr(src, attr)): return getattr(src, attr)
     if callable(getattr(src, 'get_labels', None)): return src.get_labels()
