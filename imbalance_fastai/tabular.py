@@ -82,6 +82,7 @@ def train_xy(
 
 # %% ../nbs/09_tabular.ipynb #59290516
 def _sampler_classes():
+    "imbalanced-learn's samplers by lower-case class name, so a sampler can be named as a string in any case"
     im = _imblearn()
     mods = (im.over_sampling, im.under_sampling, im.combine)
     return {n.lower(): getattr(m, n) for m in mods for n in m.__all__}
@@ -325,6 +326,7 @@ def _synthesise(to, s, seed=None):
     return _append_rows(to, np.asarray(Xr[n:]), yr[n:])
 
 def _append_rows(to, X_new, y_new):
+    "A new `TabularPandas`: `to`'s train rows, the synthetic rows (flagged `is_synthetic`, category codes rounded), then its validation rows"
     items,n,m = to.items,to.split,len(y_new)
     new = {}
     for j,c in enumerate(to.x_names):
