@@ -124,6 +124,7 @@ class TemperatureScaling(Callback):
         if 'learn' in state: state['_learn'] = state.pop('learn')
         super().__setstate__(state)
     def _restage(self, learn, T, why):
+        "Re-express the learner's own rule for its probabilities at temperature `T`, so that it decides as before"
         lf = learn.loss_func
         if isinstance(lf, DecisionLoss) and lf.stage is not None: _restage_learner(learn, (T, lf.stage[1]), why)
 

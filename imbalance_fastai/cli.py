@@ -22,6 +22,7 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message): self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 def _positive(kind, least=None):
+    "An argparse type: a positive `kind` (at least `least`), so a bad value is a one-line usage error"
     def _check(v):
         try: x = kind(v)
         except ValueError: raise argparse.ArgumentTypeError(f"{v!r} is not a {'whole ' if kind is int else ''}number") from None
@@ -31,11 +32,14 @@ def _positive(kind, least=None):
     return _check
 
 def _metric(v):
+    "An argparse type: a metric name, spelled with '-' or '_' in any case"
     m = v.lower().replace('-', '_')
     if m not in METRIC_NAMES: raise argparse.ArgumentTypeError(f"{v!r} is not one of {', '.join(METRIC_NAMES)}")
     return m
 
-def _list(v): return [o for o in v.split(',') if o]
+def _list(v):
+    "An argparse type: a comma-separated list (`--strategies a,b c` gives `[[a, b], [c]]`, flattened by `_flat`)"
+    return [o for o in v.split(',') if o]
 
 def _common(p, quick_help, repeats_help):
     "Training and output options shared by both commands"
@@ -90,7 +94,9 @@ def make_parser()->argparse.ArgumentParser:
     return p
 
 # %% ../nbs/11_cli.ipynb #4b7c9e21
-def _flat(lists): return None if lists is None else [o for l in lists for o in l]
+def _flat(lists):
+    "One list of the `nargs='+'` lists of `_list` values (`None` when the option is not given)"
+    return None if lists is None else [o for l in lists for o in l]
 
 def _default_out(args):
     "demo: `imbalance-fastai-demo`; compare: `<folder of the input>/<name without extensions>_comparison`; `_quick` for --quick"
@@ -98,7 +104,9 @@ def _default_out(args):
     p = Path(args.path)
     return p.parent/f"{p.name.split('.')[0] or 'data'}_comparison{'_quick' if args.quick else ''}"
 
-def _note(msg): print(f"imbalance-fastai: {msg}", file=sys.stderr, flush=True)
+def _note(msg):
+    "A note on the data or the run, on stderr, so that stdout holds the results only"
+    print(f"imbalance-fastai: {msg}", file=sys.stderr, flush=True)
 
 def _check_out(out, quick, force):
     "Refuse to let a quick run overwrite a full run's results"
@@ -123,6 +131,7 @@ def _runs(args, strategies, given, repeats):
     return runs,runs.attrs['title']
 
 def _run(args):
+    "Run the parsed command; returns the exit status"
     from imbalance_fastai.strategies import STRATEGIES, QUICK_STRATEGIES, strategy_lines
     from imbalance_fastai.compare import InputError
     from imbalance_fastai.verdict import write_report

@@ -265,7 +265,9 @@ def _progress(items, show):
     if show and (IN_NOTEBOOK or sys.stdout.isatty()): return progress_bar(items, leave=False)
     return None
 
-def _duration(sec): return f"{sec:.0f} s" if sec<90 else f"{sec/60:.0f} min" if sec<5400 else f"{sec/3600:.1f} h"
+def _duration(sec):
+    "A time estimate as a person reads it: seconds, minutes or hours"
+    return f"{sec:.0f} s" if sec<90 else f"{sec/60:.0f} min" if sec<5400 else f"{sec/3600:.1f} h"
 
 def _compare(source, splits, strategies=None, skip_unavailable=None, seeds=None, epochs=5, lr=1e-2, bs=None,
              target_prior='valid', metric='balanced_accuracy', progress=True, threads=None, min_rows=20, mode='cv', scored=None):

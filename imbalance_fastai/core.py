@@ -217,6 +217,7 @@ def encode_labels(
 
 # %% ../nbs/00_core.ipynb #f5f5ec2f
 def _encoder(tl):
+    "The encoder (`Categorize`, `MultiCategorize`...) of label pipeline `tl`: the transforms before it give the raw labels"
     return next((f for f in tl.tfms.fs if isinstance(f, Categorize)), None)
 
 def _apply_pre(pre, items):
@@ -245,6 +246,7 @@ def _mask_codes(src):
     return next((f.codes for f in (fs if isinstance(fs, (list, tuple, L)) else []) if isinstance(f, AddMaskCodes) and f.codes is not None), None)
 
 def _tl_labels(tl, n_bins=None, strict=True, codes=None):
+    "`Labels` of a label `TfmdLists`: its masks, or its raw labels (the transforms before the encoder) coded in the encoder's vocab"
     opener = _mask_opener(tl)
     if opener is not None:   # segmentation: run the pipeline up to the mask opener (the mask paths), then read the masks
         return _mask_labels(_apply_pre(tl.tfms.fs[:tl.tfms.fs.index(opener)], tl.items), codes, strict)
@@ -267,12 +269,16 @@ def _tl_labels(tl, n_bins=None, strict=True, codes=None):
 
 @functools.singledispatch
 def _raw_labels(src, **kwargs):
+    "The raw labels of `src` (or its `Labels`), dispatched on its type; a torch dataset offers `targets`, `labels`, `y` or `get_labels()`"
     for attr in ('targets', 'labels', 'y'):
         if hasattr(src, attr) and not callable(getattr(src, attr)): return getattr(src, attr)
     if callable(getattr(src, 'get_labels', None)): return src.get_labels()
     if isinstance(src, (np.ndarray, list, tuple, pd.Series, pd.Index, torch.Tensor, pd.DataFrame, pd.api.extensions.ExtensionArray)): return src
     raise TypeError(f"cannot read labels from a {type(src).__name__}: pass labels=... (one label per item) or "
                     "label_fn=... (a function of the dataset that returns all its labels)")
+
+_NO_TARGET = ("pass wgts=... (explicit weights need no labels) or labels=... (one per item) where they are taken: "
+              "weighted_dataloaders, resampled_dataloaders, OverSamplingCallback, ImbalancedDatasetSampler (labels only)")
 
 @_raw_labels.register
 def _(src:DataLoaders, **kwargs): return _raw_labels(src.train, **kwargs)
@@ -288,13 +294,13 @@ def _(src:torch.utils.data.DataLoader, **kwargs): return _raw_labels(src.dataset
 def _(src:TfmdLists, n_bins=None, strict=True, codes=None, **kwargs): return _tl_labels(src, n_bins, strict, codes)
 @_raw_labels.register
 def _(src:Datasets, **kwargs):
-    if len(src.tls)<=src.n_inp: raise ValueError(f"this Datasets has {len(src.tls)} pipelines and n_inp={src.n_inp}: no target to read")
+    if len(src.tls)<=src.n_inp: raise ValueError(f"this Datasets has {len(src.tls)} pipelines and n_inp={src.n_inp}: no target to read; {_NO_TARGET}")
     tgts = src.tls[src.n_inp:]   # the first target with classes: for detection the box labels, not the boxes
     return _raw_labels(next((tl for tl in tgts if _encoder(tl) is not None or _mask_opener(tl) is not None), tgts[0]), **kwargs)
 @_raw_labels.register
 def _(src:torch.utils.data.TensorDataset, **kwargs):
     "A `TensorDataset`'s labels are its last tensor (as torchsampler reads `tensors[1]`), targets as a column `(n,1)` too"
-    if len(src.tensors)<2: raise ValueError("this TensorDataset holds a single tensor, so no labels: pass labels=... (one per item)")
+    if len(src.tensors)<2: raise ValueError(f"this TensorDataset holds a single tensor, so no labels; {_NO_TARGET}")
     y = src.tensors[-1]
     return y[:,0] if y.ndim==2 and y.shape[1]==1 else y
 @_raw_labels.register
@@ -307,7 +313,7 @@ def _(src:Tabular, n_bins=None, strict=True, **kwargs): return _tabular_labels(s
 
 def _tabular_labels(src, n=None, strict=True):
     "The target of a `TabularPandas` (its first `n` rows: `to.split` for the train split), checked for missing labels"
-    if not len(src.y_names): raise ValueError("this TabularPandas has no y_names: no target to read")
+    if not len(src.y_names): raise ValueError(f"this TabularPandas has no y_names: no target to read; {_NO_TARGET}")
     ys = src.items[list(src.y_names)]
     if n is not None: ys = ys.iloc[:n]
     enc = next((f for f in src.procs.fs if isinstance(f, Categorize)), None)

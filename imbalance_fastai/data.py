@@ -24,6 +24,7 @@ def _class_ranks(codes, rng)->np.ndarray:
 
 # %% ../nbs/01_data.ipynb #d5223789
 def _check_valid_pct(valid_pct):
+    "Refuse a `valid_pct` that is not a number in [0,1), when the splitter is built rather than when it splits"
     if not isinstance(valid_pct, numbers.Real) or isinstance(valid_pct, (bool, np.bool_)):
         raise TypeError(f"valid_pct must be a number in [0,1) (the share of each class sent to validation), got {valid_pct!r} (a {type(valid_pct).__name__})")
     if not 0<=valid_pct<1: raise ValueError(f"valid_pct must be in [0,1), got {valid_pct}")
@@ -39,6 +40,7 @@ def _valid_counts(counts, valid_pct, tie)->np.ndarray:
     return res.astype(np.int64)
 
 def _warn_single(counts, vocab, valid_pct):
+    "Warn about classes of a single row, which stay in train (so validation has none of them); all of them: the items are likely not the labels"
     one = np.flatnonzero(counts==1)
     if not len(one) or not valid_pct: return
     names = [repr(vocab[i]) if i<len(vocab) else '(no label)' for i in one[:5]] + (['...'] if len(one)>5 else [])
@@ -107,6 +109,9 @@ def long_tailed_digits(
     from sklearn.datasets import load_digits
     if imbalance_ratio<1: raise ValueError(f"imbalance_ratio must be >= 1, got {imbalance_ratio}")
     X,y = load_digits(return_X_y=True)
+    if not 0<=n_test_per_class<np.bincount(y).min():
+        raise ValueError(f"n_test_per_class must be in [0, {np.bincount(y).min()}) (the smallest digit class has {np.bincount(y).min()} rows, "
+                         f"and each class keeps a train row), got {n_test_per_class}")
     df = pd.DataFrame(X.astype(np.float32), columns=[f'px{i}' for i in range(X.shape[1])])
     df['label'] = y.astype(str)
     rng = np.random.default_rng(seed)

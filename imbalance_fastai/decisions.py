@@ -64,6 +64,7 @@ def _log_probs(P):
     return np.log(np.maximum(P, np.finfo(np.float64).tiny))
 
 def _check_offsets(offsets, c=None):
+    "`offsets` as a float array, refused unless one value per class (`c` of them when given), none NaN or `+inf`, not all `-inf`"
     o = _np(offsets).reshape(-1)
     if c is not None and len(o)!=c: raise ValueError(f"offsets has {len(o)} values but the probabilities have {c} classes; pass one offset per class")
     if len(o)<2 or np.isnan(o).any() or (o==np.inf).any() or not np.isfinite(o).any():
@@ -81,6 +82,7 @@ def apply_offsets(
     return (_log_probs(P) + _along(o, ax, P.ndim)).argmax(ax)
 
 def _check_costs(costs, c=None):
+    "`costs` as a `(c, c)` float array, refused when a wrong decision costs less than the right one or a class would be decided for every row"
     C = _np(costs)
     c = ifnone(c, len(C))
     if C.shape!=(c,c): raise ValueError(f"costs must be a ({c}, {c}) matrix for {c} classes (costs[i, j]: the cost of deciding j when "
@@ -150,6 +152,7 @@ def _as_metric(metric, names):
         m = _of_decisions(metric, 'metric')
         if _builtin(m) in names: return _builtin(m)   # identical values, counted for every candidate at once
         def score(y, d):
+            "`m`'s function on class codes, called as `m` calls it (order, tensors or arrays, kwargs)"
             y,d = (o.astype(np.int64) if o.dtype==bool else o for o in (y,d))
             if not m.to_np: y,d = torch.as_tensor(y),torch.as_tensor(d)
             return m.func(y, d, **m.kwargs) if m.invert_args else m.func(d, y, **m.kwargs)
@@ -184,7 +187,9 @@ class DecisionRule:
         store_attr('thresh,offsets,costs,multilabel,axis')
 
     @property
-    def kind(self)->str: return 'thresh' if self.thresh is not None else 'offsets' if self.offsets is not None else 'costs'
+    def kind(self)->str:
+        "Which of the three the rule is: 'thresh', 'offsets' or 'costs'"
+        return 'thresh' if self.thresh is not None else 'offsets' if self.offsets is not None else 'costs'
     @property
     def n_classes(self)->int:
         "How many outputs the rule decides between (`None` for one threshold on every label)"
@@ -267,7 +272,9 @@ class DecisionLoss(GetAttr, BaseLoss):
         return new
 
     def __call__(self, *args, **kwargs): return self.loss_func(*args, **kwargs)
-    def activation(self, x): return getcallable(self.loss_func, 'activation')(x)
+    def activation(self, x):
+        "`loss_func`'s activation: the probabilities are the loss's own"
+        return getcallable(self.loss_func, 'activation')(x)
     def now(self, outside_fit:bool=False):
         "The stage of the probabilities `decodes` sees now (`outside_fit`: at a prediction outside fit): (the temperature last recorded, whether the correction corrects them)"
         cb,st = self.correction,self.__dict__.get('stage')
@@ -289,7 +296,9 @@ class DecisionLoss(GetAttr, BaseLoss):
         return getcallable(self.loss_func, 'decodes')(x) if rule is None else rule(x)
 
     @property
-    def reduction(self): return self.loss_func.reduction
+    def reduction(self):
+        "`loss_func`'s reduction, read and set through (fastai sets 'none' for `get_preds(with_loss=True)`)"
+        return self.loss_func.reduction
     @reduction.setter
     def reduction(self, v): self.loss_func.reduction = v
     @property
@@ -299,9 +308,11 @@ class DecisionLoss(GetAttr, BaseLoss):
         return rule.thresh if rule is not None and rule.kind=='thresh' else self.loss_func.thresh
     @thresh.setter
     def thresh(self, v):
+        "`learn.loss_func.thresh = v` (fastai's habit) sets this learner's rule, a threshold of `v`"
         self.rule = DecisionRule(thresh=v, multilabel=_activation_kind(self.loss_func)=='sigmoid', axis=getattr(self, 'axis', -1))
         if self.__dict__.get('stage') is not None: self.stage = self.now()
     def to(self, device):
+        "Move `loss_func`'s tensors (as `Learner` does with its loss)"
         if isinstance(self.loss_func, (nn.Module, BaseLoss)): self.loss_func.to(device)
     def __repr__(self): return f"DecisionLoss({self.loss_func!r}, rule={self.rule!r})"
 

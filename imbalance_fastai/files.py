@@ -129,7 +129,7 @@ def compare_file(
     size:int=None, # Images: the side of the squished images; `None`: 64
     bs:int=None, # Batch size; `None`: `auto_bs` of a table's train rows, 64 for images, at most a quarter of the rows a run trains on
     log=None, # Function called with each note on the data (e.g. `print`)
-    **kwargs,
+    **kwargs, # Passed to `compare_strategies` or `compare_images` (strategies, repeats, epochs, lr, metric...)
 )->pd.DataFrame:
     "Read `path` (a table, or images), check it, and cross-validate every strategy on it: the runs of `compare_strategies` or `compare_images`"
     log,p = log or (lambda msg: None),Path(path)

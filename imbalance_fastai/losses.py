@@ -34,7 +34,9 @@ def _read_counts(src, who, name='class counts', **kwargs):
     n = lbls.pixel_counts.sum(0) if isinstance(lbls, MaskLabels) else lbls.counts   # masks: one class per pixel
     return n.astype(np.float64), list(lbls.vocab), lbls
 
-def _multi(lbls)->bool: return lbls is not None and lbls.multi and not isinstance(lbls, MaskLabels)   # masks: one class per pixel
+def _multi(lbls)->bool:
+    "Whether `lbls` are multi-label, each label its own binary problem (masks are not: one class per pixel)"
+    return lbls is not None and lbls.multi and not isinstance(lbls, MaskLabels)
 
 def _inv_freq(n, method, beta):
     "Weight per count `n` (array) under `method`; infinite where `n==0`"
@@ -84,15 +86,12 @@ def _focal_factor(q, gamma):
     if gamma==2: return q*q   # a product: `square` is a slower `pow` on CPU
     if gamma==4: return (q*q).square_()
     return (q.clamp_min(torch.finfo(q.dtype).tiny) if gamma<1 else q).pow(gamma)
-
 def _focal_nll(logp, gamma):
     "`(1-p)**gamma * -log p` from `log p`, with `1-p` computed as `-expm1(log p)`"
     return -logp if gamma==0 else -_focal_factor(-torch.expm1(logp), gamma)*logp
-
 def _along(v, axis, ndim):
     "View of the 1-d tensor `v` that broadcasts along `axis` of an `ndim`-d tensor"
     return v.view([-1 if d==axis else 1 for d in range(ndim)])
-
 def _dtype(x):
     "The dtype a loss computes in: float64 stays float64; float16, bfloat16 and float32 are computed in float32"
     return torch.float64 if x.dtype==torch.float64 else torch.float32
@@ -107,7 +106,6 @@ def _reduce(loss, reduction, keep=None):
 def _is_hard(t, targ)->bool:
     "Whether the float targets `t` (from `targ`) are all 0/1: always for integer and bool targets"
     return not targ.is_floating_point() or torch.equal(t, t.round())
-
 def _vals(t, mask, k=5):
     "Up to `k` distinct values of `t` where `mask`, for an error message"
     return torch.unique(t[mask].detach().cpu())[:k].tolist()
@@ -171,16 +169,17 @@ def _check_weights(w, name, lo=0., hi=math.inf, ndims=(1,)):
     return w
 
 def _check_reduction(reduction):
+    "Refuse a `reduction` fastai's losses do not have, when the loss is built"
     if reduction not in ('mean','sum','none'): raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-
 def _check_number(v, name, strict=False, hi=math.inf):
     "Refuse `v` unless it is a finite number >= 0 (> 0 if `strict`) and below `hi`"
     if not (isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and math.isfinite(v) and (v>0 if strict else v>=0) and v<hi):
         rng = ('> 0' if strict else '>= 0') + ('' if hi==math.inf else f' and < {hi:g}')
         raise ValueError(f"{name} must be a finite number {rng}, got {v!r}")
 
-def _arr(v): return None if v is None else v.detach().cpu().double().numpy().reshape(-1)   # a tensor as a 1-d float64 array
-
+def _arr(v):
+    "A per-class tensor (or `None`) as the 1-d float64 array `prior_factor` returns"
+    return None if v is None else v.detach().cpu().double().numpy().reshape(-1)
 def _focusing_bend(name, gamma):
     "`bends_probabilities` of a focusing term `(1-p_t)**gamma`: `None` for `gamma=0`"
     if gamma>0: return (f"the focusing term of {name} (gamma={gamma:g}) pulls its probabilities towards 1/2 (with gamma=2 a true 2% "
@@ -190,6 +189,7 @@ class _AxisLoss(nn.Module, BaseLoss):
     "A `BaseLoss` that is an `nn.Module` and its own loss function, working on the class `axis` without copying the output"
     reduction:str = None   # a plain attribute: `BaseLoss.reduction` forwards to a wrapped `self.func`, which we do not have
     _per_class = ('weight',)   # per-class tensors (or `None`), held as buffers: they move with `to` and are in `state_dict`
+    # a subclass defines `_loss(inp, targ)` (the loss `forward` returns, reshaped and cast) and `_repr_args()` (what `repr` shows)
     # `BaseLoss(OurLoss, ..., axis=...)`, fastai's way to flatten a loss, reads type hints (hence the annotation) and copies
     # the inner loss's `__dict__` onto itself: keeping `axis` as `_axis` stops that from overwriting the wrapper's `axis`
     @property
@@ -218,6 +218,7 @@ class _AxisLoss(nn.Module, BaseLoss):
         "`(why, whether a temperature undoes most of it)` when the loss bends its probabilities in a way no prior shift undoes; else `None`"
         return None
     def _check_len(self, v, c, name, shape):
+        "Refuse a per-class tensor `v` whose length is not the output's number of classes `c`, at the first batch"
         if v is not None and v.ndim==1 and len(v)!=c:
             raise ValueError(f"{type(self).__name__}: {name} has {len(v)} values but the output has {c} classes (output "
                              f"shape {tuple(shape)}, class axis {self.axis}); pass one per class")
@@ -228,7 +229,7 @@ _modes = ('multiclass', 'binary', 'multilabel')
 _mode_aliases = {'multi-label': 'multilabel', 'multi_label': 'multilabel', 'multi-class': 'multiclass', 'multi_class': 'multiclass'}
 
 class FocalLoss(_AxisLoss):
-    "Focal loss (Lin et al. 2017) as fastai's `FocalLoss`, done right: softmax classes, or sigmoid logits (binary, multi-label)"
+    "Focal loss (Lin et al. 2017) with fastai's `FocalLoss` signature: softmax classes, or sigmoid logits (binary, multi-label)"
     _per_class = ('weight','alpha')
     def __init__(self,
         gamma:float=2., # Focusing parameter: `(1-p_t)**gamma` scales each target's cross-entropy; 0 gives cross-entropy
@@ -259,6 +260,7 @@ class FocalLoss(_AxisLoss):
 
     @staticmethod
     def _check_weight(weight, mode):
+        "`weight` as a checked float tensor: binary mode takes `[negative, positive]`, and a scalar there is taken for the focal `alpha`"
         if weight is None: return None
         if mode=='binary':
             w = torch.as_tensor(weight, dtype=torch.float32)
@@ -267,9 +269,9 @@ class FocalLoss(_AxisLoss):
                                  f"got {'a scalar' if w.ndim==0 else f'shape {tuple(w.shape)}'}; for the focal paper's "
                                  "positive-class weight pass alpha=... (e.g. alpha=0.25)")
         return _check_weights(weight, 'weight', ndims=(0,1) if mode=='multilabel' else (1,))
-
     @staticmethod
     def _check_alpha(alpha, mode):
+        "`alpha` as a checked float tensor: one weight per class in multiclass mode, a positive-class weight in [0,1] otherwise"
         if alpha is None: return None
         if mode=='multiclass':
             if torch.as_tensor(alpha).ndim!=1:
@@ -282,8 +284,7 @@ class FocalLoss(_AxisLoss):
 
     def _repr_args(self):
         args = dict(gamma=self.gamma, mode=self.mode, reduction=self.reduction, axis=self.axis)
-        if self.weight is not None: args['weight'] = self.weight.tolist()
-        if self.alpha is not None: args['alpha'] = self.alpha.tolist()
+        args.update({k: getattr(self, k).tolist() for k in ('weight','alpha') if getattr(self, k) is not None})
         if self.mode!='multiclass': args['thresh'] = self.thresh
         if self.label_smoothing: args['label_smoothing'] = self.label_smoothing
         return args.items()
@@ -293,12 +294,10 @@ class FocalLoss(_AxisLoss):
         "Targets are class codes (for `MixUp`, which then mixes losses instead of targets)"
         return self.mode!='multilabel'
     _who = property(lambda self: f"FocalLoss(mode={self.mode!r})")
-
-    def _loss(self, inp, targ):
-        if self.mode=='multiclass': return self._softmax(inp, targ)
-        return self._sigmoid(inp, targ)
+    def _loss(self, inp, targ): return (self._softmax if self.mode=='multiclass' else self._sigmoid)(inp, targ)
 
     def _softmax(self, inp, targ):
+        "The multiclass loss: softmax over the class axis, class-code targets"
         x,t,ignored = _as_class_first(inp, targ, self.axis, self._who, self.ignore_index)
         c,dt = x.shape[1],_dtype(x)
         self._check_len(self.weight, c, 'weight', inp.shape)
@@ -336,6 +335,7 @@ class FocalLoss(_AxisLoss):
         return x.reshape(base),t.reshape(base)
 
     def _sigmoid(self, inp, targ):
+        "The binary and multilabel loss: the sigmoid focal loss of each logit"
         x,t = self._sigmoid_inputs(inp, targ)
         dt = _dtype(x)
         x,t = x.to(dt),t.to(dt)

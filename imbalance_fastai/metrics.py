@@ -37,6 +37,7 @@ def _binary_inputs(probs, targets):
     return p[:,0],y[:,0].astype(bool)
 
 def _candidates(p, thresholds):
+    "Sorted candidate thresholds: the midpoints between the distinct `p` (and one beyond each end), `thresholds` evenly spaced ones, or those given"
     if thresholds is None:
         u = np.unique(p)
         return np.r_[u[0]/2, (u[:-1]+u[1:])/2, (u[-1]+1)/2]
@@ -121,7 +122,6 @@ def best_threshold(
 
 # %% ../nbs/07_metrics.ipynb #7f61a2e3
 _offset_scores = ('balanced_accuracy', 'macro_f1', 'mcc')
-
 _count_scores = _offset_scores + ('minority_recall',)
 
 def _counts_score(tp, pred, true, metric, minority=None):
@@ -160,6 +160,7 @@ def _best_for_class(logp, o, y, k, c, metric, max_candidates):
     tp0,pred0 = np.bincount(a[a==y], minlength=c),np.bincount(a, minlength=c)
     yk,ya = (y==k).astype(float),(y==a).astype(float)
     def _scores(cs):
+        "The score of deciding `k` from each candidate offset `cs` on, all at once (a function metric: one call each)"
         if callable(metric): return np.array([metric(y, np.where(b<o_k, k, a)) for o_k in cs])
         K = len(cs)
         seg = np.searchsorted(cs, b, side='right')   # the first candidate above b: from there on the row is decided k
@@ -177,6 +178,7 @@ def _best_for_class(logp, o, y, k, c, metric, max_candidates):
         lo,hi = idx[max(q-1, 0)],idx[min(q+1, len(idx)-1)]+1
 
 def _class_targets(targets, n, c, name='targets'):
+    "`targets` as `n` int64 class codes in `[0, c)`, refused otherwise, naming `name`"
     y = _np(targets).reshape(-1)
     if len(y)!=n: raise ValueError(f"{name} has {len(y)} values but the probabilities have {n} rows (pixels); pass one class code per row")
     if np.isnan(y).any() or (np.mod(y, 1)!=0).any() or (y<0).any() or (y>=c).any():
@@ -267,31 +269,28 @@ def tune_threshold(self:Learner,
     dl = _eval_dl(self, ds_idx, dl, 'tune_threshold')
     probs,targs = self.get_preds(dl=dl)
     if targs is None: raise ValueError("tune_threshold needs targets: pass a dl built with with_labels=True")
-    vocab = getattr(self.dls, 'vocab', None)
-    ax = getattr(base, 'axis', -1)
+    vocab,ax = getattr(self.dls, 'vocab', None),getattr(base, 'axis', -1)
     if kind=='sigmoid':
         _warn_few(targs, 'multi')
-        t = best_threshold(probs, targs, metric, min_recall, min_precision, thresholds)
-        self.set_decision(thresh=t)
-        return t
+        return self.set_decision(thresh=best_threshold(probs, targs, metric, min_recall, min_precision, thresholds)).thresh
     c = probs.shape[ax]
     _warn_few(targs, 'single', vocab if vocab is not None and len(vocab)==c else range(c))
     if c==2:
         t = best_threshold(probs.select(ax, 1).reshape(-1), targs.reshape(-1), metric, min_recall, min_precision, thresholds)
-        self.set_decision(thresh=t)
-        return t
+        return self.set_decision(thresh=t).thresh
     if constrained: raise ValueError(f"min_recall, min_precision and thresholds are for binary and multi-label models; this one has {c} classes: "
                                      "tune a metric or pass costs=")
     metric = {None: 'balanced_accuracy', 'f1': 'macro_f1'}.get(metric, metric) if metric is None or isinstance(metric, str) else metric
     cur = self.decision
     init = cur.offsets if cur is not None and cur.kind=='offsets' else None
-    o = best_offsets(probs, targs, metric, init=init, max_iter=max_iter, axis=ax)
-    self.set_decision(offsets=o)
-    return o
+    return self.set_decision(offsets=best_offsets(probs, targs, metric, init=init, max_iter=max_iter, axis=ax)).offsets
 
 class SoftmaxThreshold:
     "The `decodes` that versions before `DecisionRule` wrote onto a 2-class softmax loss: kept so that learners they exported still load"
-    def __init__(self, thresh:float=0.5, axis:int=-1): self.thresh,self.axis = thresh,axis
+    def __init__(self,
+        thresh:float=0.5, # Decide class 1 when its probability is above this
+        axis:int=-1, # Class axis of the probabilities
+    ): self.thresh,self.axis = thresh,axis
     def __call__(self, x): return (x.select(self.axis, 1) > self.thresh).long()
     def __repr__(self): return f"SoftmaxThreshold({self.thresh:.4g})"
 
@@ -401,6 +400,7 @@ class MinorityRecall(AccumMetric):
         super().accum_values(preds, targs, learn)
 
     def _recall(self, targs, preds):
+        "The metric's function: recall of the learner's minority classes (called directly: of the targets' minority, or of `cls`)"
         classes = self.classes
         if classes is None:   # called directly: the minority of the targets given, or the class asked for
             if isinstance(self.cls, str): raise ValueError(f"MinorityRecall(cls={self.cls!r}) needs a learner's vocab; pass the class index")

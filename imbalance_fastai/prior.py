@@ -42,8 +42,9 @@ def _binary_positive(s, t):
     "For a single positive-class output: per-class priors `[π_0, π_1]` become the positive rate `[π_1]`"
     return [p[1:]/p.sum() if len(p)==2 else p for p in (s,t)]
 
-def _sum_tol(probs)->float: return max(1e-3, 4*torch.finfo(probs.dtype).eps) if isinstance(probs, torch.Tensor) and probs.is_floating_point() else 1e-3   # how far from 1 softmax rows may sum: 4 roundings of a half-precision tensor's (float16 0.004, bfloat16 0.03)
-
+def _sum_tol(probs)->float:
+    "How far from 1 softmax rows may sum: 1e-3, or 4 roundings of a half-precision tensor's (float16 0.004, bfloat16 0.03)"
+    return max(1e-3, 4*torch.finfo(probs.dtype).eps) if isinstance(probs, torch.Tensor) and probs.is_floating_point() else 1e-3
 def _check_probs(p, softmax:bool, axis:int=-1, name='probs', tol:float=1e-3):
     "Refuse NaN, values outside [0,1] (logits) and, for softmax outputs, rows that do not sum to 1 (within `tol`)"
     if p.size==0: return
@@ -171,10 +172,8 @@ def _reweight(prior, factor, multilabel):
     "The prior a loss with per-class `factor` effectively trains on"
     if factor is None: return prior
     if len(factor) not in (1, len(prior)): raise ValueError(f"the loss weights {len(factor)} classes but the prior has {len(prior)}")
-    if multilabel:
-        q = prior*factor
-        return np.where(prior>=1, 1., q/(q + 1 - prior))
     q = prior*factor
+    if multilabel: return np.where(prior>=1, 1., q/(q + 1 - prior))
     return q/q.sum()
 
 _BY_WEIGHT = ("its train split was resampled by wgts alone, with no class labels (its target could not be read as classes), so "
@@ -223,8 +222,12 @@ def _detach_decisions(learn, cb):
                       "and is dropped: tune it again (learn.tune_threshold)")
     learn.loss_func = lf.loss_func if rule is None else DecisionLoss(lf.loss_func, rule, None, new)
 
-def _others(learn, cb): return [o for o in learn.cbs if isinstance(o, PriorCorrection) and o is not cb]
-def _describe(cb): return f"PriorCorrection(target_prior={cb.given_target!r}, train_prior={cb.given_train!r}, decision={cb.decision!r})"
+def _others(learn, cb):
+    "The learner's `PriorCorrection`s other than `cb`: a second one is refused"
+    return [o for o in learn.cbs if isinstance(o, PriorCorrection) and o is not cb]
+def _describe(cb):
+    "`cb` as it was built, to name both callbacks in the refusal of a second one"
+    return f"PriorCorrection(target_prior={cb.given_target!r}, train_prior={cb.given_train!r}, decision={cb.decision!r})"
 
 class PriorCorrection(Callback):
     "At inference, probabilities for the natural (or a given) prior instead of the one the model was trained on; decisions of the balanced model"
@@ -306,13 +309,9 @@ class PriorCorrection(Callback):
         self.train_priors = found
         return True
 
-    @property
-    def natural_prior(self): return None if self.train_priors is None else self.train_priors.natural
-    @property
-    def sampled_prior(self): return None if self.train_priors is None else self.train_priors.sampled
-    @property
-    def vocab(self): return None if self.train_priors is None else list(self.train_priors.vocab)
-
+    natural_prior = property(lambda self: None if self.train_priors is None else self.train_priors.natural)
+    sampled_prior = property(lambda self: None if self.train_priors is None else self.train_priors.sampled)
+    vocab = property(lambda self: None if self.train_priors is None else list(self.train_priors.vocab))
     @property
     def is_multilabel(self)->bool:
         "Whether the outputs are sigmoids (`multilabel`, or read from the loss's activation)"
@@ -342,13 +341,11 @@ class PriorCorrection(Callback):
         odds = ml or n_out==1
         if self.given_train is None: s = _reweight(_np(s), loss_prior_factor(_trained_loss(self.learn), odds), odds)
         return _np(s),_np(t)
-
-    @property
-    def train_prior(self): return self.priors(self._outputs())[0]
-    @property
-    def target_prior(self): return self.priors(self._outputs())[1]
-    def _outputs(self): return ifnone(self.n_out, _n_outputs(self.learn))   # those of the last prediction, else of the data
-
+    train_prior = property(lambda self: self.priors(self._outputs())[0])
+    target_prior = property(lambda self: self.priors(self._outputs())[1])
+    def _outputs(self):
+        "The model's number of outputs: those of the last prediction, else those the data implies"
+        return ifnone(self.n_out, _n_outputs(self.learn))
     @property
     def corrects(self)->bool:
         "Whether predictions outside `fit` are corrected: attached and enabled"
@@ -411,7 +408,9 @@ class PriorCorrection(Callback):
             p = p.movedim(self._ax(p), -1).reshape(-1, self.n_out) if p.ndim>1 else p.reshape(-1, 1)
             chk[0],chk[1] = chk[0] + p.sum(0).cpu(),chk[1] + len(p)
 
-    def _ax(self, pred): return getattr(self.learn.loss_func, 'axis', -1) if pred.ndim>1 else 0
+    def _ax(self, pred):
+        "The class axis of the outputs `pred` (0 for one output per row)"
+        return getattr(self.learn.loss_func, 'axis', -1) if pred.ndim>1 else 0
     def corrected(self,
         pred, # The model's outputs for a batch (divided by the temperature of an enabled `TemperatureScaling`, as in `after_pred`)
     ):

@@ -64,11 +64,13 @@ def _scores(P, Y, ml, rule=None, vocab=None, n_bins=10)->pd.Series:
     return _series(per, allm, _names(vocab, c))
 
 def _names(vocab, c):
+    "The class names the report's rows show (`0..c-1` without a vocab), refusing a vocab of the wrong length"
     names = [str(o) for o in (vocab if vocab is not None else range(c))]
     if len(names)!=c: raise ValueError(f"vocab has {len(names)} names but the probabilities have {c} classes")
     return names
 
 def _series(per, allm, names)->pd.Series:
+    "One report column: per-class metrics `per` then overall ones `allm`, indexed by `(metric, class)`"
     idx = [(m,n) for m in per for n in names] + [(m,'all') for m in allm]
     vals = np.concatenate([np.asarray(v, dtype=np.float64) for v in per.values()] + [np.array(list(allm.values()), dtype=np.float64)])
     return pd.Series(vals, index=pd.MultiIndex.from_tuples(idx, names=['metric','class']))
@@ -252,6 +254,7 @@ def imbalance_report(
 
 # %% ../nbs/08_report.ipynb #858cce68
 def _ax(ax, figsize=(4,4)):
+    "`ax`, or a new constrained-layout figure's axes: every plot draws on a given panel or its own"
     import matplotlib.pyplot as plt
     return plt.subplots(figsize=figsize, layout='constrained')[1] if ax is None else ax
 
@@ -340,7 +343,7 @@ def plot_report(
     targets=None, # With probabilities: the targets
     n_bins:int=10, # Bins of the reliability diagram
     max_curves:int=10, # Beyond this many classes, the PR panel draws only the rarest `max_curves`
-    **kwargs,
+    **kwargs, # Passed to `imbalance_report` (`train_prior`, `target_prior`, `vocab`, `thresh`, `rule`, `dl`...)
 ):
     "Confusion matrices (as trained, and as decided), precision-recall curves and the reliability diagram of every column of the report"
     import matplotlib.pyplot as plt

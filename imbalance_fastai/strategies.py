@@ -5,7 +5,6 @@
 # %% ../nbs/09b_strategies.ipynb #46396bf3
 from __future__ import annotations
 import warnings
-import numpy as np
 from fastcore.basics import store_attr
 with warnings.catch_warnings():   # importing fastai warns that torch.jit.script is deprecated
     warnings.simplefilter('ignore', FutureWarning)
@@ -66,9 +65,12 @@ class RunSetup:
     def __repr__(self): return f"RunSetup({len(self.labels) if self.labels is not None else 0} train rows, bs {self.bs}, seed {self.seed})"
 
 # %% ../nbs/09b_strategies.ipynb #da22d6c7
-def _undersample_rows(s): return Resampler(s.labels, 'undersample', seed=0).n_samples
+def _undersample_rows(s):
+    "Rows of an undersampled epoch (`epoch_rows`): the runner sizes undersample's batches and epochs by them"
+    return Resampler(s.labels, 'undersample', seed=0).n_samples
 
 def _smote_check(s):
+    "Why SMOTE cannot run on this setup (images, imbalanced-learn missing, a class of one row), or `None`"
     if s.source is not None and s.source.kind!='table': return "tables only (it interpolates between rows of features)"
     try: import imblearn  # noqa: F401
     except ImportError: return "needs imbalanced-learn: pip install imbalanced-learn"
@@ -76,11 +78,13 @@ def _smote_check(s):
     if n_min<2: return f"needs 2 train rows in every class to interpolate between, but {s.labels.vocab[int(s.labels.counts.argmin())]!r} has {n_min}"
 
 def _smote_dls(s):
+    "SMOTENC DataLoaders, with `k_neighbors` lowered to what the smallest class allows"
     from imblearn.over_sampling import SMOTENC
     k = min(5, int(s.labels.counts.min())-1)   # SMOTE needs k_neighbors+1 rows in each class it oversamples
     return imblearn_dataloaders(s.data, SMOTENC(categorical_features='auto', k_neighbors=k), bs=s.bs, seed=s.seed, val_bs=s.val_bs)
 
 def _drw_check(s):
+    "Why deferred re-weighting cannot run (too few epochs to switch before the end), or `None`"
     start = DeferredReweighting().switch_epoch(s.epochs)
     if start>=s.epochs: return (f"DeferredReweighting switches to class-balanced weights after 80% of the epochs (epoch {start} of "
                                 f"{s.epochs}): it needs at least 3 epochs (--epochs)")
@@ -91,7 +95,9 @@ def _tune_offsets(learn, s):
     metric = s.metric if s.metric in _offset_scores else 'balanced_accuracy'   # what `best_offsets` tunes for
     learn.set_decision(offsets=best_offsets(probs, targs, metric))
 
-def _crt(learn, s): learn.retrain_classifier(10, lr=3e-2, seed=s.seed)
+def _crt(learn, s):
+    "`post_fit` of crt: re-train the head on class-balanced batches after the plain fit"
+    learn.retrain_classifier(10, lr=3e-2, seed=s.seed)
 
 STRATEGIES = {
     'plain': Strategy("fastai's defaults: natural batches, cross-entropy"),

@@ -13,7 +13,8 @@ from fastai.data.transforms import Categorize, MultiCategorize, EncodedMultiCate
 from fastai.tabular.core import Tabular, TabularPandas, TabDataLoader, FillMissing
 from .core import _tabular_labels
 from .epochs import BaseResampler, _rng, _STREAM_PERM
-from .sampling import _dataloaders_with
+from .resampler import _resampler_kw, _check_keywords
+from .sampling import _dataloaders_with, _dl_kw
 
 # %% auto #0
 __all__ = ['train_xy', 'ImblearnResampler', 'imblearn_resample', 'imblearn_dataloaders']
@@ -81,6 +82,7 @@ def train_xy(
 
 # %% ../nbs/09_tabular.ipynb #59290516
 def _sampler_classes():
+    "imbalanced-learn's samplers by lower-case class name, so a sampler can be named as a string in any case"
     im = _imblearn()
     mods = (im.over_sampling, im.under_sampling, im.combine)
     return {n.lower(): getattr(m, n) for m in mods for n in m.__all__}
@@ -324,6 +326,7 @@ def _synthesise(to, s, seed=None):
     return _append_rows(to, np.asarray(Xr[n:]), yr[n:])
 
 def _append_rows(to, X_new, y_new):
+    "A new `TabularPandas`: `to`'s train rows, the synthetic rows (flagged `is_synthetic`, category codes rounded), then its validation rows"
     items,n,m = to.items,to.split,len(y_new)
     new = {}
     for j,c in enumerate(to.x_names):
@@ -354,7 +357,20 @@ def imblearn_resample(
     if _kind(s)=='select': return ImblearnResampler(to, s, seed=seed, redraw=redraw)
     return _synthesise(to, s, seed=seed)
 
-@delegates(FilteredBase.dataloaders)
+def _check_dl_kwargs(kwargs):
+    "Refuse `n=` (the sampler sets each epoch's rows, as `weighted_dataloaders` refuses it), the `Resampler`'s keywords and unknown names"
+    for i,kw in enumerate([kwargs, *(kwargs.get('dl_kwargs') or [])[:1]]):
+        if kw.get('n') is not None: raise TypeError(f"{'dl_kwargs[0]: ' if i else ''}n={kw['n']!r} is fastai's row count of a plain DataLoader, but here the "
+                                                    "sampler sets each epoch's rows: pass sampling_strategy= ({class: rows}, a float, 'auto'...)")
+    rkw = [k for k in _resampler_kw if k in kwargs]
+    if rkw: raise TypeError(f"{rkw} are the Resampler's keywords (weighted_dataloaders); an imbalanced-learn sampler is set by "
+                            "sampling_strategy= and its own parameters, e.g. RandomUnderSampler(replacement=True)")
+    dl_type = kwargs.get('dl_type') or TabDataLoader
+    known = _dl_kw(dl_type)|{'sampling_strategy', 'redraw', 'seed'}
+    _check_keywords(kwargs, sorted(known|{'val_'+k for k in known}), f"fastai's `dataloaders` and the {dl_type.__name__} take the "
+                    "others, and besides sampling_strategy and redraw, of the Resampler's keywords imblearn_dataloaders takes")
+
+@delegates(FilteredBase.dataloaders, but=['n'])
 def imblearn_dataloaders(
     to:TabularPandas, # A processed `TabularPandas` with a categorical target (it is not modified)
     sampler, # An imbalanced-learn sampler instance, or its class name ('SMOTE', 'SMOTENC', 'RandomUnderSampler', 'NearMiss'...)
@@ -362,9 +378,10 @@ def imblearn_dataloaders(
     sampling_strategy=None, # Replaces the sampler's `sampling_strategy`, with imbalanced-learn's meaning
     seed:int=None, # See `imblearn_resample`
     redraw:bool=True, # See `imblearn_resample`
-    **kwargs, # Passed to `TabularPandas.dataloaders` (val_bs, device, dl_kwargs...)
+    **kwargs, # Passed to `TabularPandas.dataloaders` (val_bs, device, dl_kwargs...); `n=` and unknown names are refused
 )->DataLoaders:
     "fastai `DataLoaders` whose train split is resampled by an imbalanced-learn sampler; the validation split is untouched"
+    _check_dl_kwargs(kwargs)
     res = imblearn_resample(to, sampler, sampling_strategy=sampling_strategy, seed=seed, redraw=redraw)
     if isinstance(res, Tabular): return res.dataloaders(bs=bs, **{'dl_type': TabDataLoader, **kwargs})   # each row once an epoch
     return _dataloaders_with(to, res, bs=bs, **kwargs)

@@ -63,7 +63,9 @@ def paired_bootstrap(
     return {nm: (float(per(nm).mean()), b.mean(0)) for nm,b in boot.items()}
 
 # %% ../nbs/10a_verdict.ipynb #15de9ac2
-def _q(x, level): return np.quantile(x, [(1-level)/2, 1-(1-level)/2])
+def _q(x, level):
+    "The central `level` percentile interval of the resampled values `x`"
+    return np.quantile(x, [(1-level)/2, 1-(1-level)/2])
 
 def _joint_tail(d, level):
     "`(t, k)`: the tail share `t` whose `[t, 1-t]` quantile intervals of the `k` varying rows of `d` (strategies x resamples) hold together in a share `level` of the resamples"
@@ -122,6 +124,7 @@ def _pct(a):
     return f"{100*a.get('level', .95):g}%" + (' simultaneous' if a.get('family', 1)>1 else '')
 
 def _detail(s, nm, m, pct):
+    "The verdict's sentence on one strategy: its score, plain's, the difference and its interval"
     r = s.loc[nm]
     return (f"{r[m]:.3f} against plain's {s.loc['plain', m]:.3f}, a difference of {r['diff']:+.3f} "
             f"({pct} interval {r.diff_lo:+.3f} to {r.diff_hi:+.3f})")
@@ -158,6 +161,7 @@ def verdict(
 
 # %% ../nbs/10a_verdict.ipynb #d0f0e681
 def _cell(r, m, digits):
+    "A table cell: the mean, with `± std` over repeats when there is one"
     return f"{r[m]:.{digits}f}" + ('' if pd.isna(r.get(f'{m}_std', np.nan)) else f" ± {r[f'{m}_std']:.{digits}f}")
 
 def format_table(
@@ -233,7 +237,9 @@ def plot_comparison(
     return fig
 
 # %% ../nbs/10a_verdict.ipynb #5fd5e7a1
-def _range(lo, hi): return f"{lo:,}" if lo==hi else f"{lo:,}-{hi:,}"
+def _range(lo, hi):
+    "A count, or a range of counts where the folds differ"
+    return f"{lo:,}" if lo==hi else f"{lo:,}-{hi:,}"
 
 def class_table(
     summary:pd.DataFrame, # The output of `summarize` (or the runs)
@@ -255,6 +261,7 @@ def class_table(
     return '\n'.join([intro, fmt(head)] + [fmt(r) for r in rows])
 
 def _notes(summary):
+    "The notes below the table: how the intervals are made, and what minority recall and PR-AUC mean here"
     a = summary.attrs
     m,pct = a['metric'],f"{100*a.get('level', .95):g}"
     R = a['repeats']
@@ -269,7 +276,7 @@ def _notes(summary):
            + (f"; the intervals are simultaneous: they hold for the {a['family']} strategies together (each alone is a "
               f"{100*a['diff_level']:.1f}% interval), since the verdict picks the best of them" if a.get('family', 1)>1 else '')
            + ". 'better' or 'worse': the interval excludes zero.",
-           f"Minority recall: the mean recall of the minority classes, the rarest 30% of the classes "
+           "Minority recall: the mean recall of the minority classes, the rarest 30% of the classes "
            + (("in each train fold" if a.get('minority_every_fold', True) else "of the train folds taken together (single train "
                "folds rank the classes near the cut differently)") if a['mode']=='cv' else "of the train split")
            + f": {', '.join(map(repr, a['minority']))}. PR-AUC: macro average precision, each class against the rest.",

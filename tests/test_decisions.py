@@ -5,6 +5,7 @@ from fastai.learner import load_learner
 from fastai.interpret import ClassificationInterpretation
 from trained import small_learner, preds
 from imbalance_fastai.decisions import DecisionLoss, DecisionRule, apply_offsets, min_cost_decisions
+import imbalance_fastai.metrics   # noqa: F401 (patches Learner.tune_threshold, which the cost-matrix test calls)
 
 torch.set_num_threads(1)
 

@@ -5,6 +5,7 @@ user passed modified, and a clear error at build time for a label the library ca
 import warnings
 import numpy as np, pandas as pd, pytest, torch
 import sklearn.metrics as skm
+from fastai.data.core import Datasets
 from fastai.data.block import DataBlock, CategoryBlock, MultiCategoryBlock, TransformBlock
 from fastai.data.transforms import ColReader, CategoryMap, IndexSplitter
 from fastai.tabular.core import TabularPandas, Normalize
@@ -123,6 +124,19 @@ def test_tabular_categorical_target_fastai_misencodes():
     for f in (lambda: get_labels(to), lambda: weighted_dataloaders(to, bs=8), lambda: imblearn_dataloaders(to, 'RandomUnderSampler')):
         with pytest.raises(ValueError, match=r"target 'y' holds class codes up to 3 but its vocab has 3 classes .*dtype category.*"
                                              r"df\['y'\] = df\['y'\]\.cat\.remove_unused_categories\(\)"): f()
+
+
+def test_no_target_names_both_fixes():
+    "A Datasets or TabularPandas without a target: the error names wgts= and labels=, and each of them works"
+    fix = r'no target to read; pass wgts=\.\.\. \(explicit weights need no labels\) or labels=\.\.\. \(one per item\)'
+    dsets = Datasets(list(range(50)), [[lambda o: torch.tensor([float(o)])]], splits=[list(range(40)), list(range(40, 50))])
+    df = _frame(BASE)
+    to = TabularPandas(df, procs=[Normalize], cont_names=['x1', 'x2'], splits=IndexSplitter(range(40, 50))(df))
+    for src in (dsets, to):
+        with pytest.raises(ValueError, match=fix): weighted_dataloaders(src, bs=8)
+        assert weighted_dataloaders(src, wgts=np.arange(1., 41), bs=8).train.resampler.priors is None   # weights: no classes
+        sampled = sampling_summary(weighted_dataloaders(src, labels=BASE[:40], bs=8))['sampled']
+        assert sampled.sum() == 40 and sampled.max() - sampled.min() <= 1   # balanced: 40 rows over 3 classes
 
 
 @pytest.mark.parametrize('make', [lambda: pd.Series(['a', None, 'b', 'a'], name='y'), lambda: pd.Series([1., np.nan, 0., 1.], name='y'),

@@ -232,3 +232,27 @@ def test_drw_refusals():
     learn = tabular_learner(dls, layers=[8], cbs=DeferredReweighting(weight=[1., 2.]))
     with pytest.raises(ValueError, match='weight has 2 values but the data has 3 classes'): _fit(learn)
     assert learn.loss_func is Categorize.loss_func and Categorize.loss_func.func.weight is None
+
+def _page(nb):
+    "The markdown of a notebook in nbs/, its lines joined, so that a phrase the docs quote can be searched for"
+    import json, pathlib
+    cells = json.loads((pathlib.Path(__file__).parents[1]/'nbs'/f'{nb}.ipynb').read_text())['cells']
+    return ' '.join(' '.join(''.join(c['source']).split()) for c in cells if c['cell_type']=='markdown')
+
+def test_the_ldam_page_quotes_the_speed_benchmark_as_it_stands():
+    "05a_longtail quotes benchmarks/losses.md, to one decimal: LDAM's forward+backward and autograd's `F.cross_entropy(30*x)`, each over cross-entropy"
+    import pathlib, re
+    bench = (pathlib.Path(__file__).parents[1]/'benchmarks'/'losses.md').read_text()
+    ldam = float(re.search(r'\| LDAMLoss\(counts\), on logits/30 \| \(4096, 1000\) \| ([\d.]+) \| yes', bench).group(1))
+    auto = float(re.search(r'\| F\.cross_entropy\(30\*x\) .*?\*\*([\d.]+)\*\*', bench).group(1))
+    assert (f"that makes forward and backward {ldam:.1f}x `CrossEntropyLossFlat`'s, where autograd of `F.cross_entropy(s*x)` "
+            f"takes {auto:.1f}x") in _page('05a_longtail'), (ldam, auto)
+
+def test_the_asymmetric_bend_is_as_its_message_says():
+    "AsymmetricLoss's defaults, on a label with a true rate of 2%: the probability that minimises the expected loss is about 36%, as `bends_probabilities` says"
+    q, x = .02, torch.linspace(-8, 4, 24001, dtype=torch.float64)     # logits: probabilities from 3e-4 to 0.98, steps under 1e-3 in p
+    lf = AsymmetricLoss(reduction='none')
+    risk = q*lf(x, torch.ones_like(x)) + (1-q)*lf(x, torch.zeros_like(x))
+    p = torch.sigmoid(x[risk.argmin()]).item()
+    assert abs(p - .36) < .005, p
+    assert 'a true 2% reads about 36%' in lf.bends_probabilities()[0] and lf.bends_probabilities()[1] is False

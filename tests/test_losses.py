@@ -457,3 +457,37 @@ def test_class_weights_read_numbers_as_counts_as_the_losses_do():
         assert torch.allclose(class_weights(lbls, m), class_weights([900, 100], m))
     assert np.allclose(loss_prior_factor(BalancedSoftmaxLoss([900, 100])), [1/.9, 10])   # the same reading of the numbers
     with pytest.raises(ValueError, match='needs whole class counts'): class_weights([.9, .1], 'effective')
+
+def _page(nb):
+    "The markdown of a notebook in nbs/, its lines joined, so that a phrase the docs quote can be searched for"
+    import json, pathlib
+    cells = json.loads((pathlib.Path(__file__).parents[1]/'nbs'/f'{nb}.ipynb').read_text())['cells']
+    return ' '.join(' '.join(''.join(c['source']).split()) for c in cells if c['cell_type']=='markdown')
+
+def test_the_losses_page_quotes_the_long_tail_benchmark_as_it_stands():
+    """05_losses summarises benchmarks/longtail_losses.md (10 seeds): balanced softmax gains the most balanced accuracy over plain
+    training, by the points it quotes (and minority recall too); focal loss, oversampling and LDAM gain less than two standard
+    errors of the paired difference ('nothing that the seeds can tell apart from zero'); class-balanced focal and CE-DRW gain more"""
+    import pathlib, re
+    bench = (pathlib.Path(__file__).parents[1]/'benchmarks'/'longtail_losses.md').read_text()
+    rows = {r[0].strip('* '): r[1:] for r in (l.strip('|').split('|') for l in bench.splitlines() if l.startswith('| '))}
+    num = lambda cell, i=0: float(re.findall(r'[-+]?\d+\.\d+', cell)[i])
+    gain = {k: (num(r[3]), num(r[3], 1)) for k, r in rows.items() if '±' in r[3]}   # vs plain: mean, sd of the paired difference
+    assert max(gain, key=lambda k: gain[k][0]) == 'balanced softmax'
+    recall = 100*(num(rows['balanced softmax'][2]) - num(rows['plain'][2]))
+    md = _page('05_losses')
+    assert f"(+{100*gain['balanced softmax'][0]:.1f} points of balanced accuracy, +{recall:.1f} of minority recall)" in md
+    for k in ('focal', 'oversample', 'LDAM'): assert abs(gain[k][0]) < 2*gain[k][1]/10**.5, (k, gain[k])
+    for k in ('class-balanced focal', 'CE-DRW'): assert gain[k][0] > 2*gain[k][1]/10**.5, (k, gain[k])
+
+def test_the_focal_bend_is_as_its_message_says():
+    "FocalLoss(gamma=2) on a class with a true rate of 2%: the probability that minimises the expected loss is about 19%, as `bends_probabilities` says"
+    q, x = .02, torch.linspace(-8, 4, 24001, dtype=torch.float64)
+    lf = FocalLoss(2., mode='binary', reduction='none')
+    risk = q*lf(x, torch.ones_like(x)) + (1-q)*lf(x, torch.zeros_like(x))
+    p = torch.sigmoid(x[risk.argmin()]).item()
+    assert abs(p - .19) < .005, p
+    two = torch.stack([torch.zeros_like(x), x], 1)                   # the 2-way softmax of the same logits: the same optimum
+    risk2 = q*FocalLoss(2., reduction='none')(two, torch.ones_like(x).long()) + (1-q)*FocalLoss(2., reduction='none')(two, torch.zeros_like(x).long())
+    assert risk2.argmin() == risk.argmin()
+    assert 'a true 2% reads about 19%' in FocalLoss().bends_probabilities()[0]

@@ -470,9 +470,11 @@ def _runs(pr, metric='log_loss'):
 
 
 def _mean_loss(pr, nm):
-    "Each row's log-loss as our scorer sees it: the probabilities stored as float32, rows normalised, clipped to 1 (a negative x)"
+    """Each row's log-loss as our scorer sees it: the probabilities stored as float32, a row rescaled only where its sum is
+    off 1 by more than float32 rounding (as scikit-learn leaves rows that sum to 1), clipped to 1 (a negative x)"""
     P = pr.probs[(nm, 0)].astype(np.float64)
-    return -np.log(np.clip(P[:, 0] / P.sum(1), 1e-15, 1))
+    s = P.sum(1)
+    return -np.log(np.clip(np.where(np.abs(s - 1) > 1e-6, P[:, 0] / s, P[:, 0]), 1e-15, 1))
 
 
 def test_bootstrap_against_theory():

@@ -247,6 +247,24 @@ def test_errors(mixed, digits):
     with pytest.raises(TypeError, match=r"not the class"): imblearn_resample(mixed, us.NearMiss)
     with pytest.raises(TypeError, match='TabularPandas'): imblearn_resample(mixed.items, 'NearMiss')
 
+@pytest.mark.parametrize('sampler', ['RandomUnderSampler', 'SMOTENC'])
+def test_dataloaders_keywords_as_weighted_dataloaders(mixed, sampler):
+    """Both kinds refuse what their loaders would ignore or misread, as `weighted_dataloaders` does: fastai's `n=` (the
+    sampler sets each epoch's rows; on a synthesised split fastai would read its first `n` rows, none synthetic), the
+    `Resampler`'s keywords, and names no DataLoader takes (fastai drops them silently); fastai's own keywords still work"""
+    with pytest.raises(TypeError, match=r"n=100 is fastai's row count .* pass sampling_strategy="): imblearn_dataloaders(mixed, sampler, n=100)
+    with pytest.raises(TypeError, match=r"dl_kwargs\[0\]: n=100"): imblearn_dataloaders(mixed, sampler, dl_kwargs=[{'n': 100}, {}])
+    for k in ('n_samples', 'alpha', 'replacement'):
+        with pytest.raises(TypeError, match=rf"\['{k}'\] are the Resampler's keywords"): imblearn_dataloaders(mixed, sampler, **{k: 1})
+    with pytest.raises(TypeError, match=r"unknown keyword argument\(s\) \['sampling_stratgy'\] \(did you mean \['sampling_strategy'\]"):
+        imblearn_dataloaders(mixed, sampler, sampling_stratgy='auto')
+    with pytest.raises(TypeError, match=r"unknown keyword argument\(s\) \['foo'\]"): imblearn_dataloaders(mixed, sampler, foo=1)
+    dls = imblearn_dataloaders(mixed, sampler, bs=16, val_bs=7, num_workers=0, drop_last=False, n=None, seed=0)
+    ys = torch.cat([b[-1] for b in dls.train]).view(-1).numpy()
+    assert dls.valid.bs == 7 and len(ys) == dls.train.n   # drop_last=False: every row of the epoch
+    counts = np.bincount(ys, minlength=3)
+    assert counts.min() == counts.max()   # both balance every class: down to the rarest, up to the largest
+
 def _tiny_class():
     "300 digits of classes 0-8 and 5 of class 9, all in the train split"
     df = load_digits(as_frame=True).frame
