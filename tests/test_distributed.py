@@ -363,6 +363,9 @@ def _worker(out):
     with open(Path(out) / f'rank{rank}.pkl', 'wb') as f: pickle.dump(res, f)
     torch.distributed.barrier()
     torch.distributed.destroy_process_group()
+    # Leave without interpreter finalization: gloo's worker threads can still be torn down there, which aborts the process
+    # now and then ("terminate called without an active exception", SIGABRT) after every result is written
+    sys.stdout.flush(); sys.stderr.flush(); os._exit(0)
 
 
 if __name__ == '__main__': _worker(sys.argv[1])
