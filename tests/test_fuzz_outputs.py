@@ -485,3 +485,11 @@ def test_imbalance_report_agrees_with_scikit_learn(seed):
                                       (dict(learn_or_probs='probs', targets=[0, 1]), ('learn_or_probs', 'str'))])
 def test_imbalance_report_given_bad_input_refuses(kw, words):
     _refused(lambda: imbalance_report(**kw), *words)
+
+def test_an_empty_batch_gives_what_torch_gives():
+    "A batch of 0 rows: 'mean' is NaN and 'sum' is 0, as F.cross_entropy gives (a deliberate parity with torch, not an error: fastai never sends one)"
+    x,t = torch.zeros(0, 3),torch.zeros(0, dtype=torch.long)
+    assert F.cross_entropy(x, t).isnan()
+    for L in (FocalLoss(), LogitAdjustedLoss([1, 2, 3]), LDAMLoss([1, 2, 3])):
+        assert L(x, t).isnan() and type(L)(*([] if isinstance(L, FocalLoss) else [[1, 2, 3]]), reduction='sum')(x, t)==0
+    assert AsymmetricLoss()(torch.zeros(0, 3), torch.zeros(0, 3)).isnan()
