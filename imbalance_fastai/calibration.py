@@ -11,7 +11,7 @@ from scipy.special import logsumexp, log_expit, expit, softmax
 from fastcore.basics import patch, noop
 from fastai.callback.core import Callback
 from fastai.learner import Learner
-from .decisions import _np, _activation_kind, _base_loss, _logit_scale, _restage_learner, _temperature, DecisionLoss
+from .decisions import _np, _check_axis, _activation_kind, _base_loss, _logit_scale, _restage_learner, _temperature, DecisionLoss
 from .prior import _check_probs, _reading_correction, _sum_tol, logit_shift, PriorCorrection
 from .metrics import _as_preds, _eval_dl
 from .callback import _in_lr_find
@@ -66,7 +66,7 @@ def expected_calibration_error(
 # %% ../nbs/07a_calibration.ipynb #f98a8aa7
 def _class_last(z, axis):
     "`z` with its class axis last, flattened to `(m, c)` (a 1-d `z` is one column)"
-    z = _np(z)
+    z = _np(z); _check_axis(axis, z.shape, 'logits')
     if z.ndim==1: return z[:,None]
     return np.moveaxis(z, axis, -1).reshape(-1, z.shape[axis])
 
@@ -85,9 +85,13 @@ def fit_temperature(
 )->float:
     "The temperature `T` that minimises the negative log-likelihood of `targets` under `softmax(logits/T + shift)` (sigmoid for `multilabel`)"
     z = _class_last(logits, axis)
+    if z.size==0: raise ValueError(f"logits is empty (shape {_np(logits).shape}): a temperature is fitted on held-out rows")
     if not np.isfinite(z).all(): raise ValueError("logits has NaN or infinite values; check the model's outputs")
     y = _np(targets)
-    if multilabel: y = y.reshape(z.shape)
+    if multilabel:
+        if y.size!=z.size: raise ValueError(f"targets has shape {y.shape}, but sigmoid outputs take one 0/1 target per logit: shape {z.shape}")
+        y = y.reshape(z.shape)
+        if not ((y>=0)&(y<=1)).all(): raise ValueError(f"targets of sigmoid outputs must be in [0, 1] (0/1, or a probability), got values {np.unique(y)[:5].tolist()}")
     else:
         y = y.reshape(-1)
         if len(y)!=len(z) or (y<0).any() or (y>=z.shape[1]).any() or (np.mod(y, 1)!=0).any():
@@ -106,8 +110,9 @@ class TemperatureScaling(Callback):
     def __init__(self,
         temperature:float=1., # Divides the logits; above 1 softens an over-confident model
     ):
-        t = float(temperature)
-        if not (np.isfinite(t) and t>0): raise ValueError(f"temperature must be a positive number, got {temperature}")
+        try: t = float(temperature)
+        except (TypeError, ValueError): t = np.nan
+        if not (np.isfinite(t) and t>0): raise ValueError(f"temperature must be a positive number, got {temperature!r}")
         self.temperature,self.enabled,self._fitting = t,True,False
     @property
     def learn(self): return self.__dict__.get('_learn')
@@ -194,6 +199,8 @@ def em_prior(
 )->np.ndarray:
     "The class prior of the data behind `probs`, by the EM of Saerens, Latinne & Decaestecker (2002)"
     P,s = _np(probs),_np(train_prior).reshape(-1)
+    if P.size==0 or P.ndim>2: raise ValueError(f"probs must be non-empty probabilities (n, c) (or a binary model's (n,)), got shape {P.shape}")
+    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter<1: raise ValueError(f"max_iter must be an int >= 1, got {max_iter!r}")
     if P.ndim==1 and not multilabel:
         P = np.stack([1-P, P], 1)
         if len(s)==1: s = np.r_[1-s, s]

@@ -46,9 +46,16 @@ def _as_probs(probs, axis=-1, name='probs'):
     "(float64 probabilities with a class axis, that axis); a binary model's positive-class `(n,)` or `(n,1)` becomes `(n,2)`"
     P = _np(probs)
     if P.ndim==0: raise ValueError(f"{name} must be an array of probabilities with a class axis, got a scalar")
+    _check_axis(axis, P.shape, name)
     if P.ndim==1 or P.shape[axis]==1: P,axis = np.stack([1-P.reshape(-1), P.reshape(-1)], 1),-1
     if np.isnan(P).any(): raise ValueError(f"{name} has {int(np.isnan(P).sum())} NaN values; check the model's outputs before deciding")
+    _check_unit(P, name)   # logits (the usual mistake) would be decided on as log(max(x, tiny))
     return P,axis%P.ndim
+
+def _check_axis(axis, shape, name='probs'):
+    "Refuse a class `axis` that is not an int, or out of range for an array of `shape` (a 1-d array has its classes implicit: any axis)"
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)): raise TypeError(f"axis must be an int (the class axis), got {axis!r}")
+    if len(shape)>1 and not -len(shape)<=axis<len(shape): raise ValueError(f"axis={axis} is out of range for {name} of shape {tuple(shape)}")
 
 def _check_unit(p, name='probs'):
     "Refuse values outside [0, 1] where probabilities are asked for (logits are the usual mistake)"
@@ -173,6 +180,7 @@ class DecisionRule:
     ):
         given = [k for k,v in (('thresh',thresh), ('offsets',offsets), ('costs',costs)) if v is not None]
         if len(given)!=1: raise ValueError(f"DecisionRule takes exactly one of thresh, offsets or costs; got {given or 'none'}")
+        _check_axis(axis, ())
         if multilabel and offsets is not None: raise ValueError("offsets are for softmax outputs; sigmoid outputs take thresh (one per label) or costs")
         if multilabel and costs is not None: thresh,costs = _cost_thresh(costs),None
         if thresh is not None:
@@ -201,6 +209,7 @@ class DecisionRule:
         if self.multilabel:
             P = _np(probs)
             if np.isnan(P).any(): raise ValueError("probs has NaN values; check the model's outputs before deciding")
+            _check_axis(self.axis, P.shape); _check_unit(P)
             t,c = self.thresh,1 if P.ndim==1 else P.shape[self.axis]
             if np.ndim(t):
                 if len(t)!=c: raise ValueError(f"the rule has {len(t)} thresholds but the probabilities have {c} labels")

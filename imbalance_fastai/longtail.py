@@ -13,7 +13,7 @@ from fastai.callback.mixup import MixHandler
 from .core import get_labels
 from .callback import _in_lr_find
 from .losses import (class_weights, _AxisLoss, _as_class_first,
-                                     _check_number, _check_reduction, _check_weights, _dtype, _focal_factor, _focusing_bend, _multi, _positive_counts,
+                                     _check_number, _check_reduction, _num, _check_weights, _dtype, _focal_factor, _focusing_bend, _multi, _positive_counts,
                                      _reduce, _sigmoid_keep)
 
 # %% auto #0
@@ -117,8 +117,8 @@ class DeferredReweighting(Callback):
     ):
         if start_epoch is not None and (isinstance(start_epoch, bool) or not isinstance(start_epoch, (int, np.integer)) or start_epoch<0):
             raise ValueError(f"start_epoch must be an epoch number >= 0 (or None, for pct_start), got {start_epoch!r}")
-        if not 0<=pct_start<=1: raise ValueError(f"pct_start must be in [0,1], got {pct_start}")
-        if not 0<=beta<1: raise ValueError(f"beta must be in [0,1) for the effective number of samples, got {beta}")
+        if not (_num(pct_start) and 0<=pct_start<=1): raise ValueError(f"pct_start must be in [0,1], got {pct_start!r}")
+        if not (_num(beta) and 0<=beta<1): raise ValueError(f"beta must be in [0,1) for the effective number of samples, got {beta!r}")
         if weight is not None: weight = _check_weights(weight, 'weight')
         store_attr('start_epoch,pct_start,beta,weight')
         self.trained_loss = self._orig = self._copy = self._w = None
@@ -241,7 +241,7 @@ class AsymmetricLoss(_AxisLoss):
         super().__init__()
         _check_number(gamma_neg, 'gamma_neg'); _check_number(gamma_pos, 'gamma_pos'); _check_number(clip, 'clip', hi=1)
         _check_reduction(reduction)
-        if not 0<=thresh<=1: raise ValueError(f"thresh is a probability threshold in [0,1], got {thresh}")
+        if not (_num(thresh) and 0<=thresh<=1): raise ValueError(f"thresh is a probability threshold in [0,1], got {thresh!r}")
         store_attr('gamma_neg,gamma_pos,clip,reduction,axis,thresh,ignore_index')
 
     def _repr_args(self):

@@ -21,12 +21,14 @@ _method_aliases = {'inverse_frequency': 'inverse', 'sqrt_inverse': 'sqrt', 'inve
 
 _AS_LABELS = "a sequence of numbers is read as one count or share per class; to pass labels, pass a `Labels`, a Series or the `DataLoaders`"
 
+def _num(v)->bool:
+    "Whether `v` is a real number (not a bool, a string, a sequence): what a numeric keyword must be before it is compared"
+    return isinstance(v, (int, float, np.number)) and not isinstance(v, (bool, np.bool_, complex))
 def _read_counts(src, who, name='class counts', **kwargs):
     "`(counts, vocab, lbls)`: a 1-d sequence of numbers (list, tuple, array, tensor) is one count or share per class (`lbls` None); anything else is read by `get_labels`"
     a = src.detach().cpu().numpy() if isinstance(src, Tensor) else src
     if isinstance(a, (list, tuple, np.ndarray)) and (a := np.asarray(a)).ndim==1 and a.dtype!=bool and np.issubdtype(a.dtype, np.number):
-        if kwargs: raise TypeError(f"{who}: {sorted(kwargs)} are for reading labels, but the numbers passed are read as "
-                                   f"one count per class ({_AS_LABELS})")
+        if kwargs: raise TypeError(f"{who}: {sorted(kwargs)} are for reading labels, but the numbers passed are read as one count per class ({_AS_LABELS})")
         n = a.astype(np.float64)
         if not (np.isfinite(n).all() and (n>=0).all()): raise ValueError(f"{who}: {name} must be finite and >= 0, got {n.tolist()}")
         return n, list(range(len(n))), None
@@ -55,13 +57,12 @@ def class_weights(
     **kwargs
 )->Tensor:
     "Per-class weights (per-label `pos_weight` for multi-label data) from the class counts, in vocab order"
-    method = _method_aliases.get(method, method)
+    method = _method_aliases.get(method, method) if isinstance(method, str) else method
     if method not in _methods: raise ValueError(f"method must be one of {_methods}, got {method!r}")
-    if not 0<=beta<1: raise ValueError(f"beta must be in [0,1) for the effective number of samples, got {beta}")
+    if not (_num(beta) and 0<=beta<1): raise ValueError(f"beta must be in [0,1) for the effective number of samples, got {beta!r}")
     n,vocab,lbls = _read_counts(labels, 'class_weights', **kwargs)
-    if lbls is None and method=='effective' and (n!=n.round()).any():
-        raise ValueError(f"class_weights(method='effective') needs whole class counts (the effective number of samples "
-                         f"counts rows), got {n.tolist()}")
+    if lbls is None and method=='effective' and (n!=n.round()).any(): raise ValueError(
+        f"class_weights(method='effective') needs whole class counts (the effective number of samples counts rows), got {n.tolist()}")
     if (len(n)==0 if lbls is None else len(lbls)==0): raise ValueError("class_weights got no labels: the split is empty")
     vocab = np.array([str(v) for v in vocab], dtype=object)
     if _multi(lbls):
@@ -73,10 +74,12 @@ def class_weights(
     empty = n==0
     if empty.all(): raise ValueError("class_weights: no class has a train row")
     w = np.where(empty, 0., _inv_freq(n, method, beta))
-    if method=='balanced': w = w*n.sum()/(~empty).sum()
+    m = n/n.max()   # the sums below are scale-free: of `n/max(n)`, which cannot overflow (counts near 1e308)
+    if method=='balanced': w = w*n.max()*m.sum()/(~empty).sum()
     if empty.any(): warnings.warn(f"classes {list(vocab[empty])} have no train row: their weight is 0"
                                   + (f" ({_AS_LABELS})" if lbls is None else ''))
-    if normalize: w = w*n.sum()/(w*n).sum()
+    if normalize: w = (u := w/w.max())*m.sum()/(u*m).sum()
+    if not np.isfinite(w).all(): raise ValueError(f"class_weights: the weights of counts {n.tolist()} are not finite (1/n overflows); pass larger counts")
     return torch.tensor(w, dtype=torch.float32)
 
 # %% ../nbs/05_losses.ipynb #91910f6a
@@ -99,9 +102,7 @@ def _dtype(x):
 def _reduce(loss, reduction, keep=None):
     "`reduction` of the per-target `loss`, zero where `keep` is False; 'mean' is over the targets kept"
     if keep is not None: loss = torch.where(keep, loss, 0.)
-    if reduction=='none': return loss
-    if reduction=='sum': return loss.sum()
-    return loss.mean() if keep is None else loss.sum()/keep.sum()
+    return loss if reduction=='none' else loss.sum() if reduction=='sum' else loss.mean() if keep is None else loss.sum()/keep.sum()
 
 def _is_hard(t, targ)->bool:
     "Whether the float targets `t` (from `targ`) are all 0/1: always for integer and bool targets"
@@ -159,7 +160,8 @@ def _sigmoid_keep(t, ignore_index, who):
 
 def _check_weights(w, name, lo=0., hi=math.inf, ndims=(1,)):
     "`w` as a new float32 tensor, checked: its number of dims, finite, in [lo, hi]"
-    w = torch.as_tensor(w, dtype=torch.float32).detach().clone()
+    try: w = torch.as_tensor(w, dtype=torch.float32).detach().clone()
+    except (TypeError, ValueError, RuntimeError) as e: raise TypeError(f"{name} must be numbers (one per class, or a scalar), got {w!r}") from e
     if w.ndim not in ndims:
         want = ' or '.join({0: 'a scalar', 1: 'one value per class (a 1-d sequence or tensor)'}[d] for d in ndims)
         raise ValueError(f"{name} must be {want}, got {'a scalar' if w.ndim==0 else f'shape {tuple(w.shape)}'}")
@@ -173,9 +175,8 @@ def _check_reduction(reduction):
     if reduction not in ('mean','sum','none'): raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
 def _check_number(v, name, strict=False, hi=math.inf):
     "Refuse `v` unless it is a finite number >= 0 (> 0 if `strict`) and below `hi`"
-    if not (isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and math.isfinite(v) and (v>0 if strict else v>=0) and v<hi):
-        rng = ('> 0' if strict else '>= 0') + ('' if hi==math.inf else f' and < {hi:g}')
-        raise ValueError(f"{name} must be a finite number {rng}, got {v!r}")
+    if not (_num(v) and math.isfinite(v) and (v>0 if strict else v>=0) and v<hi):
+        raise ValueError(f"{name} must be a finite number {'> 0' if strict else '>= 0'}{'' if hi==math.inf else f' and < {hi:g}'}, got {v!r}")
 
 def _arr(v):
     "A per-class tensor (or `None`) as the 1-d float64 array `prior_factor` returns"
@@ -195,10 +196,11 @@ class _AxisLoss(nn.Module, BaseLoss):
     @property
     def axis(self)->int: return self._axis
     @axis.setter
-    def axis(self, v:int): self._axis = v
+    def axis(self, v:int):
+        if not isinstance(v, (int, np.integer)) or isinstance(v, bool): raise TypeError(f"axis must be an int (the class axis of the output), got {v!r}")
+        self._axis = v
     def __init__(self):
-        super().__init__()
-        for k in self._per_class: self.register_buffer(k, None)
+        super().__init__(); [self.register_buffer(k, None) for k in self._per_class]
     def activation(self, x:Tensor)->Tensor:
         "Softmax over the class axis"
         return F.softmax(x, dim=self.axis)
@@ -207,6 +209,9 @@ class _AxisLoss(nn.Module, BaseLoss):
         return x.argmax(dim=self.axis)
     def forward(self, inp:Tensor, targ:Tensor, **kwargs)->Tensor:
         "The loss of `inp` against `targ`, in `inp`'s dtype (float32 under autocast, as `F.cross_entropy`); 'none': the target's shape (a column: one per row)"
+        if not (isinstance(inp, Tensor) and isinstance(targ, Tensor)):
+            raise TypeError(f"{type(self).__name__} takes the output and the target as tensors, got a {type(inp).__name__} and a {type(targ).__name__}")
+        if not inp.is_floating_point(): raise TypeError(f"{type(self).__name__} needs float logits, got an output of dtype {inp.dtype} (decoded classes?)")
         loss = self._loss(inp, targ)
         shape = targ.shape[:1] if targ.ndim==2 and targ.shape[1]==1 else targ.shape   # a column (tabular): one loss per row
         if self.reduction=='none' and loss.shape!=shape: loss = loss.reshape(shape)
@@ -244,17 +249,15 @@ class FocalLoss(_AxisLoss):
         ignore_index:int=-100, # Target value left out of the loss and of the mean, in every mode (`None`: none)
     ):
         super().__init__()
-        mode = _mode_aliases.get(mode, mode)
+        mode = _mode_aliases.get(mode, mode) if isinstance(mode, str) else mode
         if mode not in _modes: raise ValueError(f"mode must be one of {_modes}, got {mode!r}")
         _check_number(gamma, 'gamma'); _check_reduction(reduction)
-        if not 0<=label_smoothing<=1: raise ValueError(f"label_smoothing must be in [0,1], got {label_smoothing}")
+        if not (_num(label_smoothing) and 0<=label_smoothing<=1): raise ValueError(f"label_smoothing must be in [0,1], got {label_smoothing!r}")
         if label_smoothing and mode!='multiclass': raise ValueError(f"label_smoothing is for mode='multiclass'; with mode={mode!r} smooth the targets instead")
-        if not 0<=thresh<=1: raise ValueError(f"thresh is a probability threshold in [0,1], got {thresh}")
+        if not (_num(thresh) and 0<=thresh<=1): raise ValueError(f"thresh is a probability threshold in [0,1], got {thresh!r}")
         weight,alpha = self._check_weight(weight, mode),self._check_alpha(alpha, mode)
         if mode=='multiclass' and alpha is not None:
-            if weight is not None:
-                raise ValueError("FocalLoss(mode='multiclass') got both weight and alpha, which mean the same there (one "
-                                 "weight per class); pass only weight")
+            if weight is not None: raise ValueError("FocalLoss(mode='multiclass') got both weight and alpha, which mean the same there (one weight per class); pass only weight")
             weight,alpha = alpha,None
         store_attr('gamma,weight,reduction,alpha,mode,axis,thresh,label_smoothing,ignore_index')
 
@@ -274,20 +277,18 @@ class FocalLoss(_AxisLoss):
         "`alpha` as a checked float tensor: one weight per class in multiclass mode, a positive-class weight in [0,1] otherwise"
         if alpha is None: return None
         if mode=='multiclass':
-            if torch.as_tensor(alpha).ndim!=1:
-                raise ValueError(f"FocalLoss(mode='multiclass') takes alpha as one weight per class (a sequence or tensor, "
-                                 f"the same as weight), got {alpha!r}; a scalar alpha is the positive-class weight of "
-                                 "mode='binary' or 'multilabel'")
+            if np.ndim(alpha)!=1:
+                raise ValueError(f"FocalLoss(mode='multiclass') takes alpha as one weight per class (a sequence or tensor, the same as weight), "
+                                 f"got {alpha!r}; a scalar alpha is the positive-class weight of mode='binary' or 'multilabel'")
             return _check_weights(alpha, 'alpha')
-        if np.ndim(alpha)==0 and alpha<0: raise ValueError(f"alpha must be in [0, 1], got {alpha!r}; for no alpha weighting (torchvision's alpha=-1) pass alpha=None")
+        if np.ndim(alpha)==0 and _num(alpha) and alpha<0: raise ValueError(f"alpha must be in [0, 1], got {alpha!r}; for no alpha weighting (torchvision's alpha=-1) pass alpha=None")
         return _check_weights(alpha, 'alpha', 0., 1., (0,) if mode=='binary' else (0,1))
 
     def _repr_args(self):
         args = dict(gamma=self.gamma, mode=self.mode, reduction=self.reduction, axis=self.axis)
         args.update({k: getattr(self, k).tolist() for k in ('weight','alpha') if getattr(self, k) is not None})
-        if self.mode!='multiclass': args['thresh'] = self.thresh
-        if self.label_smoothing: args['label_smoothing'] = self.label_smoothing
-        return args.items()
+        return {**args, **({} if self.mode=='multiclass' else dict(thresh=self.thresh)),
+                **(dict(label_smoothing=self.label_smoothing) if self.label_smoothing else {})}.items()
 
     @property
     def y_int(self):
@@ -337,8 +338,7 @@ class FocalLoss(_AxisLoss):
     def _sigmoid(self, inp, targ):
         "The binary and multilabel loss: the sigmoid focal loss of each logit"
         x,t = self._sigmoid_inputs(inp, targ)
-        dt = _dtype(x)
-        x,t = x.to(dt),t.to(dt)
+        dt = _dtype(x); x,t = x.to(dt),t.to(dt)
         keep = _sigmoid_keep(t, self.ignore_index, self._who)
         if keep is not None: t,x = torch.where(keep, t, 0.),torch.where(keep, x, 0.)   # as in the softmax: ignored logits reach nothing
         loss = F.binary_cross_entropy_with_logits(x, t, reduction='none')
@@ -409,10 +409,10 @@ class LogitAdjustedLoss(_AxisLoss):
     ):
         super().__init__()
         _check_number(tau, 'tau'); _check_reduction(reduction)
-        if not 0<=label_smoothing<=1: raise ValueError(f"label_smoothing must be in [0,1], got {label_smoothing}")
+        if not (_num(label_smoothing) and 0<=label_smoothing<=1): raise ValueError(f"label_smoothing must be in [0,1], got {label_smoothing!r}")
         n,_ = _positive_counts(prior, type(self).__name__, 'prior')
-        prior = torch.tensor(n/n.sum(), dtype=torch.float32)
-        adjustment = tau*prior.log()
+        p = (p := n/n.max())/p.sum()   # scaled first: counts near 1e308 overflow their sum; the log in float64 (a share below 1e-38 is 0 in float32)
+        prior,adjustment = torch.tensor(p, dtype=torch.float32),torch.tensor(tau*np.log(p), dtype=torch.float32)
         if weight is not None: weight = _check_weights(weight, 'weight')
         store_attr('tau,weight,reduction,axis,label_smoothing,ignore_index,prior,adjustment')
 

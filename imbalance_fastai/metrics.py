@@ -15,6 +15,7 @@ from .core import Labels, get_labels
 from .decisions import (_np, _activation_kind, _as_probs, _log_probs, _check_offsets, _cost_thresh, _base_loss, _check_unit,
                                         _deciding_loss, _as_metric, _of_decisions, DecisionLoss)
 from .prior import _outputs_after_fit, _synthetic_priors
+from .losses import _num
 from .decisions import apply_offsets   # noqa: F401 (best_offsets' partner, importable from here with it)
 
 # %% auto #0
@@ -27,6 +28,8 @@ _thresh_scores = ('f1', 'macro_f1', 'mcc', 'balanced_accuracy', 'youden', 'preci
 def _binary_inputs(probs, targets):
     "Positive-class probabilities `(n,)` and 0/1 targets `(n,)` from `(n,)`, `(n,1)` or 2-class `(n,2)` probabilities"
     p,y = _np(probs),_np(targets)
+    if p.ndim==0 or y.ndim==0: raise ValueError(f"{'probs' if p.ndim==0 else 'targets'} must be an array (one value per row), got a scalar")
+    if len(p)==0: raise ValueError("probs is empty: pass one probability per row")
     if p.ndim==2 and p.shape[1]==2 and y.reshape(len(y), -1).shape[1]==1: p = p[:,1]
     p,y = p.reshape(len(p), -1),y.reshape(len(y), -1)
     if p.shape[1]!=1: raise ValueError(f"probs has shape {p.shape}: pass positive-class probabilities (n,) or 2-class probabilities (n,2)")
@@ -41,8 +44,10 @@ def _candidates(p, thresholds):
     if thresholds is None:
         u = np.unique(p)
         return np.r_[u[0]/2, (u[:-1]+u[1:])/2, (u[-1]+1)/2]
-    if isinstance(thresholds, int): return np.linspace(0, 1, thresholds+2)[1:-1]
-    return np.sort(_np(thresholds).reshape(-1))
+    grid = isinstance(thresholds, (int, np.integer)) and not isinstance(thresholds, bool)
+    if isinstance(thresholds, bool) or not (thresholds>=1 if grid else len(t := _np(thresholds).reshape(-1)) and np.isfinite(t).all()):
+        raise ValueError(f"thresholds must be None, a number of grid thresholds >= 1, or finite candidate thresholds; got {thresholds!r}")
+    return np.linspace(0, 1, thresholds+2)[1:-1] if grid else np.sort(t)
 
 def _quantile_grid(p, n:int=200):
     "At most `n` of the default candidates: for each of `n` evenly spaced quantiles of `p`, the midpoint just above it"
@@ -57,14 +62,12 @@ def threshold_scores(
 )->pd.DataFrame:
     "Confusion counts, precision, recall, F1, macro-F1, MCC, balanced accuracy and Youden's J at each candidate threshold"
     p,y = _binary_inputs(probs, targets)
-    if len(p)==0: raise ValueError("probs is empty")
     t = _candidates(p, thresholds)
     ps,pp = np.sort(p),np.sort(p[y])
     npos,nneg = len(pp),len(p)-len(pp)
     pred_pos = len(ps) - np.searchsorted(ps, t, side='right')
     tp = len(pp) - np.searchsorted(pp, t, side='right')
-    fp,fn = pred_pos-tp,npos-tp
-    tn = nneg-fp
+    fp,fn = pred_pos-tp,npos-tp; tn = nneg-fp
     div = lambda a,b: np.divide(a, b, out=np.zeros(len(t)), where=b>0)
     rec,spec = div(tp, npos),div(tn, nneg)
     TP,FP,FN,TN = (o.astype(np.float64) for o in (tp,fp,fn,tn))
@@ -75,10 +78,7 @@ def threshold_scores(
 
 def _default_metric(metric, min_recall=None, min_precision=None):
     "The metric to maximise: `metric`; without one, recall under a precision floor alone, precision under a recall floor alone, else F1"
-    if metric is not None: return metric
-    if min_precision is not None and min_recall is None: return 'recall'
-    if min_recall is not None and min_precision is None: return 'precision'
-    return 'f1'
+    return metric if metric is not None else {(True, False): 'recall', (False, True): 'precision'}.get((min_recall is None, min_precision is None), 'f1')
 
 def _check_floors(**floors):
     "Refuse a recall or precision floor that is not a number in [0, 1]"
@@ -101,8 +101,7 @@ def best_threshold(
     if y.ndim==2 and y.shape[1]>1:
         if p.shape!=y.shape: raise ValueError(f"multi-label probs {p.shape} and targets {y.shape} must have the same shape")
         one = [k for k in range(y.shape[1]) if len(np.unique(y[:,k]))<2]
-        if one: raise ValueError(f"labels {one} have a single class (only positives or only negatives) in the {len(y)} target rows: "
-                                 "no threshold can be tuned for them; tune on a set with both for every label")
+        if one: raise ValueError(f"labels {one} have a single class (only positives or only negatives) in the {len(y)} target rows: no threshold can be tuned for them; tune on a set with both for every label")
         return np.array([best_threshold(p[:,k], y[:,k], metric, min_recall, min_precision, thresholds) for k in range(y.shape[1])])
     pb,yb = _binary_inputs(p, y)
     if yb.all() or not yb.any():
@@ -196,13 +195,13 @@ def best_offsets(
 )->np.ndarray:
     "Per-class offsets on the log-probabilities whose decisions `argmax(log p + offsets)` maximise `metric` on (`probs`, `targets`)"
     metric = _as_metric(metric, _offset_scores)
-    if max_iter<1: raise ValueError(f"max_iter must be at least 1, got {max_iter}")
+    for nm,v in (('max_iter', max_iter), ('max_candidates', max_candidates)):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v<1): raise ValueError(f"{nm} must be an int >= 1, got {v!r}")
     P,ax = _as_probs(probs, axis)
     c = P.shape[ax]
     P = np.moveaxis(P, ax, -1).reshape(-1, c)
     y = _class_targets(targets, len(P), c)
-    if len(np.unique(y))<2: raise ValueError(f"targets has a single class ({len(y)} rows of class {y[0] if len(y) else None}): "
-                                             "no decision rule can be tuned on it; tune on a set with several classes")
+    if len(np.unique(y))<2: raise ValueError(f"targets has a single class ({len(y)} rows of class {y[0] if len(y) else None}): no decision rule can be tuned on it; tune on a set with several classes")
     o = np.zeros(c) if init is None else _check_offsets(init, c).copy()
     logp = _log_probs(P)
     maxc = max_candidates or (64 if callable(metric) else max(256, 2**22//c))   # built-in: exact up to 4M (candidate, class) counts
@@ -239,8 +238,7 @@ def _warn_few(targs, kind, vocab=None, min_rows=10):
     few = np.flatnonzero(counts<min_rows)
     if len(few):
         names = [str(vocab[i]) if vocab is not None and i<len(vocab) else str(i) for i in few]
-        what = 'labels with fewer than' if kind=='multi' else 'classes with fewer than'
-        warnings.warn(f"the tuning set has {what} {min_rows} rows ({'positives or negatives' if kind=='multi' else 'rows'}): "
+        warnings.warn(f"the tuning set has {'labels' if kind=='multi' else 'classes'} with fewer than {min_rows} rows ({'positives or negatives' if kind=='multi' else 'rows'}): "
                       f"{dict(zip(names, counts[few].tolist()))}; their tuned threshold/offset is noise: tune on more rows (or cross-validate)")
 
 @patch
@@ -278,8 +276,7 @@ def tune_threshold(self:Learner,
     if c==2:
         t = best_threshold(probs.select(ax, 1).reshape(-1), targs.reshape(-1), metric, min_recall, min_precision, thresholds)
         return self.set_decision(thresh=t).thresh
-    if constrained: raise ValueError(f"min_recall, min_precision and thresholds are for binary and multi-label models; this one has {c} classes: "
-                                     "tune a metric or pass costs=")
+    if constrained: raise ValueError(f"min_recall, min_precision and thresholds are for binary and multi-label models; this one has {c} classes: tune a metric or pass costs=")
     metric = {None: 'balanced_accuracy', 'f1': 'macro_f1'}.get(metric, metric) if metric is None or isinstance(metric, str) else metric
     cur = self.decision
     init = cur.offsets if cur is not None and cur.kind=='offsets' else None
@@ -298,8 +295,10 @@ class SoftmaxThreshold:
 def _as_preds(probs, targets, multilabel=None):
     "Probabilities `(n,c)` and targets: int codes `(n,)` or bool `(n,c)`; binary positive-class probabilities become `(n,2)`"
     P,Y = _np(probs),_np(targets)
+    if P.ndim==0 or Y.ndim==0 or P.size==0: raise ValueError(f"probs and targets must be non-empty arrays (one row per sample), got shapes {P.shape} and {Y.shape}")
     if len(P)!=len(Y): raise ValueError(f"probs has {len(P)} rows but targets has {len(Y)}")
     if np.isnan(P).any(): raise ValueError(f"probs has {int(np.isnan(P).sum())} NaN values; check the model's outputs (a diverged fit?)")
+    _check_unit(P)   # logits gave an ECE above 1
     if multilabel is None: multilabel = P.ndim==2 and Y.ndim==2 and Y.shape==P.shape and P.shape[1]>1
     if multilabel:
         if Y.shape!=P.shape: raise ValueError(f"multi-label probs {P.shape} and targets {Y.shape} must have the same shape")
@@ -315,9 +314,8 @@ def _as_preds(probs, targets, multilabel=None):
 # %% ../nbs/07_metrics.ipynb #7290b43a
 def _rarest_classes(counts, share=0.3):
     "Positions of the rarest `share` of the classes by `counts`, rarest first (ties in order; at least one)"
-    if not 0<share<=1: raise ValueError(f"share must be in (0, 1], got {share}")
-    k = max(1, math.ceil(share*len(counts) - 1e-9))
-    return np.argsort(np.asarray(counts), kind='stable')[:k].tolist()
+    if not (_num(share) and 0<share<=1): raise ValueError(f"share must be in (0, 1], got {share!r}")
+    return np.argsort(np.asarray(counts), kind='stable')[:max(1, math.ceil(share*len(counts) - 1e-9))].tolist()
 
 def minority_classes(
     labels, # Train labels: `Labels`, or anything `get_labels` reads (a `DataLoaders`, an array of labels...)
@@ -333,12 +331,14 @@ def _multi_decisions(preds, targs)->bool:
 def minority_recall(
     targets, # Class codes `(n,)`, or multi-hot `(n, n_classes)` for multi-label data
     preds, # Decided class codes `(n,)`, or the decided labels `(n, n_classes)` as a bool mask for multi-label data
-    classes, # The classes to average over (e.g. `minority_classes(train_labels)`)
+    classes, # The classes to average over, as vocab positions (e.g. `minority_classes(train_labels)`; an int: one class)
 )->float:
     "Mean recall of `classes` over those that have rows in `targets` (NaN if none has)"
-    y,d = np.asarray(targets),np.asarray(preds)
+    y,d,classes = np.asarray(targets),np.asarray(preds),np.atleast_1d(classes)
+    if classes.size and not np.issubdtype(classes.dtype, np.integer): raise ValueError(f"classes must be class codes (vocab positions), got {classes.tolist()!r}")
     if _multi_decisions(d, y):   # multi-label: the share of each label's positives decided positive
         y = y.astype(bool)
+        if ((classes<0)|(classes>=y.shape[1])).any(): raise ValueError(f"classes {classes.tolist()} must be label positions in [0, {y.shape[1]}) of the {y.shape[1]} labels")
         rec = [d[y[:,k],k].mean() for k in classes if y[:,k].any()]
     else:
         if y.size!=len(y) or d.size!=len(d) or len(y)!=len(d):
@@ -367,7 +367,7 @@ class MinorityRecall(AccumMetric):
         share:float=0.3, # Share of the classes that are the minority, as in `minority_classes`
         axis:int=-1, # Class axis of the predictions
     ):
-        if not 0<share<=1: raise ValueError(f"share must be in (0, 1], got {share}")
+        if not (_num(share) and 0<share<=1): raise ValueError(f"share must be in (0, 1], got {share!r}")
         super().__init__(self._recall, to_np=True, invert_arg=True, flatten=True)
         self.cls,self.share,self.axis,self.classes,self._of = cls,share,axis,None,None
         self.name = 'minority_recall' if cls is None else f'recall_{cls}'

@@ -13,7 +13,7 @@ from .callback import OverSamplingCallback, _in_lr_find, _check_unshared
 from .losses import _focusing_bend
 from .longtail import DeferredReweighting
 from .decisions import (_np, _along, _activation_kind, _balanced_rule, _base_loss, _correction, _logit_scale, _temperature,
-                                        _deciding_loss, _n_outputs, _numeric, _restage, DecisionLoss, DecisionRule)
+                                        _deciding_loss, _n_outputs, _numeric, _restage, _check_axis, DecisionLoss, DecisionRule)
 
 # %% auto #0
 __all__ = ['logit_shift', 'correct_prior', 'loss_prior_factor', 'PriorCorrection']
@@ -41,7 +41,6 @@ def _prior_array(prior, vocab=None, name='prior'):
 def _binary_positive(s, t):
     "For a single positive-class output: per-class priors `[π_0, π_1]` become the positive rate `[π_1]`"
     return [p[1:]/p.sum() if len(p)==2 else p for p in (s,t)]
-
 def _sum_tol(probs)->float:
     "How far from 1 softmax rows may sum: 1e-3, or 4 roundings of a half-precision tensor's (float16 0.004, bfloat16 0.03)"
     return max(1e-3, 4*torch.finfo(probs.dtype).eps) if isinstance(probs, torch.Tensor) and probs.is_floating_point() else 1e-3
@@ -98,7 +97,7 @@ def correct_prior(
     axis:int=-1, # Class axis of `probs`
 ):
     "Bayes prior-shift correction of `probs` from `train_prior` to `target_prior` (same type as `probs`)"
-    p = _np(probs)
+    p = _np(probs); _check_axis(axis, p.shape)
     single = p.ndim==1 or p.shape[axis]==1
     _check_probs(p, softmax=not (multilabel or single), axis=axis, tol=_sum_tol(probs))
     s,t = _prior_array(train_prior, name='train_prior'),_prior_array(target_prior, name='target_prior')
@@ -241,6 +240,7 @@ class PriorCorrection(Callback):
         for nm,v in (('target_prior', target_prior), ('train_prior', train_prior)):
             if v is not None and not isinstance(v, dict): _prior_array(v, name=nm)   # a dict is checked against the vocab later
         if decision not in _decisions: raise ValueError(f"decision must be one of {_decisions}, got {decision!r}")
+        if multilabel not in (None, True, False): raise TypeError(f"multilabel must be True, False or None (read from the loss), got {multilabel!r}")
         store_attr('multilabel,decision')
         self.given_target,self.given_train = target_prior,train_prior
         self.train_priors = self.n_out = None

@@ -127,7 +127,8 @@ def _array_columns(probs, targets, train_prior, target_prior, vocab, multilabel,
     "{stage: (probabilities, decision rule)} from arrays: `uncorrected`, and `corrected` when both priors are given"
     if targets is None: raise TypeError("pass targets=... with an array of probabilities")
     if rule is not None and thresh is not None: raise TypeError("pass thresh= or rule=, not both")
-    P = _np(probs)
+    try: P = _np(probs)
+    except (TypeError, ValueError) as e: raise TypeError(f"learn_or_probs must be a Learner or an array of probabilities, got a {type(probs).__name__}") from e
     if P.ndim!=3: _check_unit(P, 'learn_or_probs')   # (segmentation class maps `(n, h, w)` are codes)
     ml = _as_preds(P, targets, multilabel)[2] if P.ndim<=2 else False
     if thresh is not None: rule = DecisionRule(thresh=thresh, multilabel=True) if ml else DecisionRule(thresh=float(thresh))
