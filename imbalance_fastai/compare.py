@@ -322,6 +322,8 @@ def _compare(source, splits, strategies=None, skip_unavailable=None, seeds=None,
             for cb in learn.cbs:
                 if isinstance(cb, _Heartbeat): cb.report = _report
             probs,dec = _predict(st, learn, s)
+        if not np.isfinite(probs).all(): raise ValueError(f"{tag}: {int((~np.isfinite(probs)).any(1).sum())} of {len(probs)} scored rows got "
+                                                          f"non-finite probabilities: the training diverged; try a lower lr (now {lr})")
         preds.add(nm, rep, pos[val], probs, dec)
         sc = score_predictions(probs, codes[val], minority, dec)
         sec = time.perf_counter()-t0
