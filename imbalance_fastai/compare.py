@@ -322,6 +322,8 @@ def _compare(source, splits, strategies=None, skip_unavailable=None, seeds=None,
             for cb in learn.cbs:
                 if isinstance(cb, _Heartbeat): cb.report = _report
             probs,dec = _predict(st, learn, s)
+        if not np.isfinite(probs).all(): raise ValueError(f"{tag}: {int((~np.isfinite(probs)).any(1).sum())} of {len(probs)} scored rows got "
+                                                          f"non-finite probabilities: the training diverged; try a lower lr (now {lr})")
         preds.add(nm, rep, pos[val], probs, dec)
         sc = score_predictions(probs, codes[val], minority, dec)
         sec = time.perf_counter()-t0
@@ -378,6 +380,12 @@ def _cv_splits(codes, folds, seeds, vocab=None):
         res += [(r, k, np.flatnonzero(f!=k), np.flatnonzero(f==k)) for k in range(folds)]
     return res
 
+def _run_splits(labels, folds, seeds, n_train=None):
+    "The runs' `(repeat, fold, train, scored)` splits, the fixed scored rows (`None` for cross-validation) and the mode: repeated stratified k-fold, or with `n_train` the rows from `n_train` on as one hold-out for every seed"
+    if n_train is None: return _cv_splits(labels.codes, folds, seeds, labels.vocab),None,'cv'
+    trn,val = np.arange(n_train),np.arange(n_train, len(labels.codes))
+    return [(r, 0, trn, val) for r in range(len(seeds))],val,'holdout'
+
 def compare_strategies(
     train_df:pd.DataFrame, # The rows to cross-validate (features and label); with `valid_df`, the train rows
     valid_df:pd.DataFrame=None, # A fixed hold-out to score instead of cross-validating (never resampled)
@@ -408,11 +416,7 @@ def compare_strategies(
         cont_names,cat_names,_ = infer_columns(train_df, label, cont_names, cat_names)
     source = TabularSource(df, label, cont_names, cat_names, layers)
     seeds = _seeds(seeds, repeats, 1 if valid_df is None else 3)
-    if valid_df is None:
-        splits,scored,mode = _cv_splits(source.labels.codes, folds, seeds, source.labels.vocab),None,'cv'
-    else:
-        trn,val = np.arange(len(train_df)),np.arange(len(train_df), len(df))
-        splits,scored,mode = [(r, 0, trn, val) for r in range(len(seeds))],val,'holdout'
+    splits,scored,mode = _run_splits(source.labels, folds, seeds, None if valid_df is None else len(train_df))
     res = _compare(source, splits, strategies, skip_unavailable, seeds, epochs, lr, bs, target_prior, metric, progress,
                    threads, min_rows, mode, scored)
     res.attrs.update(label=label, cont_names=list(cont_names), cat_names=list(cat_names))

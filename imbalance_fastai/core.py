@@ -21,9 +21,12 @@ __all__ = ['Labels', 'TrainPriors', 'encode_labels', 'get_labels', 'MaskLabels',
 
 # %% ../nbs/00_core.ipynb #a21e2d1c
 def _code_dtype(codes):
-    "int32 for class codes that fit (4 bytes a row), else int64"
+    "int32 for class codes that fit (4 bytes a row), else int64; codes that are not whole numbers (0.5, NaN, 'a') are refused, not truncated"
     d = codes.dtype
     if d.kind in 'iub' and d.itemsize<=(4 if d.kind=='i' else 2): return np.int32
+    if d.kind not in 'iub' and len(codes) and (bad:=np.flatnonzero(~(np.mod(pd.to_numeric(codes, errors='coerce'), 1)==0) | (d.kind in 'US'))).size:
+        raise ValueError(f"class codes must be whole numbers (positions in the vocab), got {_py(codes[bad[0]])!r} at row {bad[0]} ({len(bad)} of "
+                         f"{len(codes)} rows); encode raw labels with encode_labels or get_labels")
     return np.int32 if len(codes)==0 or (codes.min()>=-2**31 and codes.max()<2**31) else np.int64
 
 def _py(o):
@@ -199,8 +202,9 @@ def encode_labels(
         return Labels(codes, vocab)
     _check_missing(ser.isna().to_numpy(), ser=ser)
     if n_bins is not None:
-        if n_bins<2: raise ValueError(f"n_bins must be at least 2, got {n_bins}")
+        if not isinstance(n_bins, (int, np.integer)) or isinstance(n_bins, bool) or n_bins<2: raise ValueError(f"n_bins must be a whole number, at least 2, got {n_bins!r}")
         cats = pd.qcut(ser.astype(float), n_bins, duplicates='drop').cat
+        if len(cats.categories)<2: raise ValueError(f"n_bins={n_bins} makes fewer than 2 bins: the target has {ser.nunique()} distinct value(s), nothing to balance")
         names = [f"({o.left:.6g}, {o.right:.6g}]" for o in cats.categories]   # pandas' str is '(-6.207000000000001, -1.367]'
         return Labels(cats.codes.to_numpy(), names if len(set(names))==len(names) else [str(o) for o in cats.categories])
     if pd.api.types.is_float_dtype(ser) and not np.all(np.mod(ser.to_numpy(), 1)==0):

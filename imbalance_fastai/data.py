@@ -29,6 +29,11 @@ def _check_valid_pct(valid_pct):
         raise TypeError(f"valid_pct must be a number in [0,1) (the share of each class sent to validation), got {valid_pct!r} (a {type(valid_pct).__name__})")
     if not 0<=valid_pct<1: raise ValueError(f"valid_pct must be in [0,1), got {valid_pct}")
 
+def _check_seed(seed):
+    "Refuse a seed numpy's generators cannot take, naming it (numpy's own message names its `SeedSequence`)"
+    if seed is not None and (not isinstance(seed, numbers.Integral) or isinstance(seed, (bool, np.bool_)) or seed<0):
+        raise (ValueError if isinstance(seed, numbers.Integral) else TypeError)(f"seed must be a whole number >= 0, or None, got {seed!r}")
+
 def _valid_counts(counts, valid_pct, tie)->np.ndarray:
     "Validation rows per class: `ceil(valid_pct*n)` in all, each class `valid_pct*n_c` rounded down or up (largest remainders up, ties by the random `tie`), at most `n_c-1`"
     share,cap = counts*valid_pct,np.maximum(counts-1, 0)
@@ -54,7 +59,7 @@ def stratified_split(
     seed:int=None, # Seed for the split (the global numpy seed when `None`)
 ):
     "Train and valid index arrays, split class by class, every class keeping at least one train row (`StratifiedSplitter` gives fastai's lists)"
-    _check_valid_pct(valid_pct)
+    _check_valid_pct(valid_pct); _check_seed(seed)
     lbls = get_labels(labels)
     codes = lbls.codes if not lbls.multi else _rarest(lbls)
     rng = np.random.default_rng(np.random.randint(2**31-1) if seed is None else seed)
@@ -78,7 +83,7 @@ def StratifiedSplitter(
     get_y=None, # Column name or position (DataFrame items), or function of an item giving its label (a `ColReader` reads its column at once); `None`: items are labels
 ):
     "A fastai splitter that keeps every class in the train split"
-    _check_valid_pct(valid_pct)   # checked when built
+    _check_valid_pct(valid_pct); _check_seed(seed)   # checked when built
     if get_y is not None and not callable(get_y) and not isinstance(get_y, (str, int)):
         raise TypeError(f"get_y must be a column name or a function of an item, got {get_y!r}")
     def _inner(items):
@@ -107,11 +112,13 @@ def long_tailed_digits(
 )->tuple:
     "Train and balanced-test DataFrames of scikit-learn's digits, with a long-tailed (exponential) train split"
     from sklearn.datasets import load_digits
-    if imbalance_ratio<1: raise ValueError(f"imbalance_ratio must be >= 1, got {imbalance_ratio}")
+    if not isinstance(imbalance_ratio, numbers.Real) or isinstance(imbalance_ratio, bool) or not 1<=imbalance_ratio<np.inf:
+        raise ValueError(f"imbalance_ratio must be a finite number >= 1, got {imbalance_ratio!r}")
+    _check_seed(seed)
     X,y = load_digits(return_X_y=True)
-    if not 0<=n_test_per_class<np.bincount(y).min():
+    if not isinstance(n_test_per_class, numbers.Integral) or isinstance(n_test_per_class, bool) or not 0<=n_test_per_class<np.bincount(y).min():
         raise ValueError(f"n_test_per_class must be in [0, {np.bincount(y).min()}) (the smallest digit class has {np.bincount(y).min()} rows, "
-                         f"and each class keeps a train row), got {n_test_per_class}")
+                         f"and each class keeps a train row), got {n_test_per_class!r}")
     df = pd.DataFrame(X.astype(np.float32), columns=[f'px{i}' for i in range(X.shape[1])])
     df['label'] = y.astype(str)
     rng = np.random.default_rng(seed)

@@ -11,7 +11,7 @@ from fastcore.basics import ifnone
 from fastcore.xtras import modified_env
 from fastai.data.transforms import get_image_files
 from .core import encode_labels
-from .compare import InputError, check_labels, _compare, _cv_splits, _seeds
+from .compare import InputError, check_labels, _compare, _run_splits, _seeds
 
 # %% auto #0
 __all__ = ['image_table', 'small_cnn', 'resolve_arch', 'ImageSource', 'compare_images']
@@ -186,10 +186,7 @@ def compare_images(
     else: check_labels(pd.DataFrame({label or 'label': allv.label}), label or 'label')   # before any training
     source = ImageSource(allv, arch, size, num_workers)
     seeds = _seeds(seeds, repeats, 1 if vdf is None else 3)
-    if vdf is None: splits,scored,mode = _cv_splits(source.labels.codes, folds, seeds, source.labels.vocab),None,'cv'
-    else:
-        trn,val = np.arange(len(df)),np.arange(len(df), len(allv))
-        splits,scored,mode = [(r, 0, trn, val) for r in range(len(seeds))],val,'holdout'
+    splits,scored,mode = _run_splits(source.labels, folds, seeds, None if vdf is None else len(df))
     res = _compare(source, splits, strategies, skip_unavailable, seeds, epochs, lr, bs, target_prior, metric, progress,
                    ifnone(threads, 0), min_rows, mode, scored)
     if source.note: res.attrs['notes'] = [source.note] + list(res.attrs['notes'])

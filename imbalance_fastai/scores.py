@@ -9,7 +9,7 @@ from collections import namedtuple
 import numpy as np, pandas as pd
 import scipy.sparse
 from .core import Labels, encode_labels
-from .data import _class_ranks
+from .data import _class_ranks, _check_seed
 
 # %% auto #0
 __all__ = ['METRICS', 'DECISION_METRICS', 'score_predictions', 'Predictions', 'stratified_folds', 'class_counts', 'InputError',
@@ -74,6 +74,14 @@ def _unit_rows(probs)->np.ndarray:
     off = np.abs(s-1)>1e-6   # rescaling every row would split ties between rows (0.2 and 0.2/1.0000000000000002), which PR-AUC ranks
     return np.where(off, P/np.where(off, s, 1), P)
 
+def _check_codes(nm, v, shape):
+    "`v` as int64 class codes: whole numbers in `[0, shape[1])`, one per row of `shape[0]` rows (`None`: any number), else a `ValueError` naming `nm`"
+    v = np.asarray(v).reshape(-1)
+    if shape[0] is not None and len(v)!=shape[0]: raise ValueError(f"{nm} has {len(v)} values but probs has {shape[0]} rows; pass one per row")
+    if len(v) and (v.dtype.kind not in 'iufb' or not np.all(np.mod(v, 1)==0) or v.min()<0 or v.max()>=shape[1]):
+        raise ValueError(f"{nm} must be class codes, whole numbers in [0, {shape[1]}) (the columns of probs), got {v[:5].tolist()}{'...' if len(v)>5 else ''}")
+    return v.astype(np.int64)
+
 def score_predictions(
     probs, # Predicted probabilities `(n, c)`
     targets, # Class codes `(n,)`
@@ -81,8 +89,12 @@ def score_predictions(
     decisions=None, # Class codes decided `(n,)` (`learn.decide(probs)`); `None`: the argmax of `probs`
 )->dict:
     "The scores of `METRICS` for one run"
-    P,y = _unit_rows(probs),np.asarray(targets).reshape(-1).astype(np.int64)
-    D = P.argmax(1) if decisions is None else np.asarray(decisions).reshape(-1).astype(np.int64)
+    P = np.asarray(probs, dtype=np.float64)
+    if P.ndim!=2 or not len(P): raise ValueError(f"probs must be (rows, classes) with at least one row, got shape {P.shape}")
+    if not np.isfinite(P).all() or (P.sum(1)<=0).any():   # a negative value is clipped, as scikit-learn's log_loss clips it
+        raise ValueError(f"probs must be finite, each row summing to more than 0; {int((~np.isfinite(P).all(1) | (P.sum(1)<=0)).sum())} of {len(P)} rows are not")
+    y,D = (_check_codes(nm, v, P.shape) for nm,v in (('targets', targets), ('decisions', P.argmax(1) if decisions is None else decisions)))
+    P = _unit_rows(P)
     return {m: float(_score(P, y, D, m, minority)[0]) for m in METRICS}
 
 # %% ../nbs/09a_scores.ipynb #a7e3b9c2
@@ -121,6 +133,7 @@ def stratified_folds(
     if not isinstance(folds, numbers.Integral) or isinstance(folds, bool):
         raise TypeError(f"folds must be a whole number of folds, got {folds!r} (a {type(folds).__name__})")
     if not 2<=folds<=len(codes): raise ValueError(f"folds must be between 2 and the number of rows ({len(codes)}), got {folds}")
+    _check_seed(seed)
     rng = np.random.default_rng(seed)
     _,first,inv = np.unique(codes, return_index=True, return_inverse=True)
     order = np.lexsort((rng.random(len(codes)), first[inv]))   # rows grouped by class (in order of first appearance), in a random order within each
@@ -191,6 +204,7 @@ def check_labels(
         if 'look continuous' not in str(e): raise InputError(f"label column {label!r}: {e}") from None
         raise InputError(f"label column {label!r} looks continuous ({y.nunique()} distinct values: a regression target); pass --bins N "
                          "to compare over N quantile bins of it (e.g. --bins 5; from Python, bins=5)") from None
+    if not len(y): raise InputError(f"label column {label!r} has no rows: there is nothing to compare")
     if lbls.c<2: raise InputError(f"label column {label!r} has a single class ({lbls.vocab[0]!r}): there is nothing to balance")
     small = {str(v): int(n) for v,n in zip(lbls.vocab, lbls.counts) if n<2}
     if small:

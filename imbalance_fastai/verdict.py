@@ -309,7 +309,7 @@ def _notes(summary):
         res.append(f"The target prior of the +prior strategies: {to}. Their decisions are the balanced model's (PriorCorrection's default).")
     derived = [nm for nm in idx if nm in STRATEGIES and STRATEGIES[nm].base]
     if derived: res.append(f"{', '.join(derived)} start{'s' if len(derived)==1 else ''} from a copy of another strategy's trained model "
-                           "(named below): their s/run is what they add to it.")
+                           f"(named below): {'its' if len(derived)==1 else 'their'} s/run is what {'it adds' if len(derived)==1 else 'they add'} to that model.")
     res += [f"{nm}: {STRATEGIES[nm].description}." for nm in idx if nm in STRATEGIES]
     cc,few = class_counts(summary),None
     if cc is not None:

@@ -48,4 +48,4 @@ def test_long_tailed_digits_has_the_ratio_and_a_balanced_disjoint_hold_out(ratio
     every = images(pd.DataFrame(load_digits().data.astype(np.float32), columns=px))
     common = images(trn).keys() & images(tst).keys()
     assert all(every[k] > 1 for k in common)   # a hold-out image in train only where the dataset holds it twice
-    with pytest.raises(ValueError, match='imbalance_ratio must be >= 1'): long_tailed_digits(0.5)
+    with pytest.raises(ValueError, match='imbalance_ratio must be a finite number >= 1'): long_tailed_digits(0.5)

@@ -165,3 +165,14 @@ def test_notes_flag_plain_prior_on_an_uncalibrated_plain():
     for nm, d in (('plain', a), ('plain+prior', b)): pr.add(nm, 0, np.arange(len(y)), np.tile([.5, .5], (len(y), 1)), d)
     runs = _runs(pr); runs.attrs['mode'] = 'holdout'   # a hold-out's shares need not be the train split's (the demo's is balanced)
     assert not any(n.startswith("plain+prior: plain's probabilities") for n in _notes(summarize(runs, n_boot=50)))
+
+
+def test_notes_on_derived_strategies_agree_in_number():
+    "One strategy built on another's model: 'its s/run is what it adds'; two: 'their s/run is what they add' (a one-strategy run said 'their ... they')"
+    from imbalance_fastai.verdict import _notes
+    y, a, b = _sim(np.random.default_rng(5), n_rare=40)
+    note = lambda runs: next(n for n in _notes(summarize(runs, n_boot=50)) if 'from a copy of another' in n)
+    assert note(_runs(_preds(y, plain=a, **{'plain+prior': b}))).endswith(
+        "plain+prior starts from a copy of another strategy's trained model (named below): its s/run is what it adds to that model.")
+    assert note(_runs(_preds(y, plain=a, **{'plain+prior': b, 'tau-norm': b}))).endswith(
+        "plain+prior, tau-norm start from a copy of another strategy's trained model (named below): their s/run is what they add to that model.")
