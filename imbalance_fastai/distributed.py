@@ -65,12 +65,11 @@ class ShardedDL(DistributedDL):
         return t.cpu().tolist()
 
     def align(self):
-        "Once: take rank 0's seed and epoch counter (a collective call: every rank makes it, at the same point)"
+        "Once: load rank 0's `resampler.state_dict()` (seed, epoch counter...; a collective call: every rank makes it, at the same point)"
         r = self.resampler
         if r is None or self._synced: return
-        seed,epoch = self._sync((int(r.seed), int(r.epoch)))
-        r.reseed(seed)
-        r.epoch,self._synced = epoch,True
+        r.load_state_dict(self._sync(r.state_dict()))
+        self._synced = True
 
     def get_idxs(self):
         "This rank's shard of the epoch: drawn here when resampled, else broadcast from rank 0 as fastai does"

@@ -50,6 +50,14 @@ class BaseResampler:
     def reseed(self, seed:int):
         "Draw future epochs from `seed` (e.g. the seed shared by all ranks)"
         if int(seed)!=self.seed: self.seed = int(seed); self._forget()
+    def state_dict(self)->dict:
+        "What the next epochs depend on besides what the sampler was built with: here its seed and epoch counter"
+        return {'seed': self.seed, 'epoch': self.epoch}
+    def load_state_dict(self,
+        state:dict, # The `state_dict()` of a sampler built alike (e.g. rank 0's)
+    ):
+        "Draw the next epochs as the sampler whose `state_dict()` is `state` does"
+        self.reseed(state['seed']); self.epoch = int(state['epoch'])
 
     def sampled_counts(self, idxs)->np.ndarray:
         "Rows per class (positives per label) among `idxs`"

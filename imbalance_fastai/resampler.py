@@ -401,6 +401,22 @@ def repeat_factors(self:Resampler)->np.ndarray:
 def _forget(self:Resampler): self._perm_cache,self._walk = {},None   # permutations and walks belong to the old seed
 
 @patch
+def state_dict(self:Resampler)->dict:
+    "Seed, epoch counter, and the (strategy, alpha) of each epoch drawn without replacement: what the next epochs depend on"
+    return {**BaseResampler.state_dict(self), 'drawn_with': list(self._walk.log) if self._walk else []}
+
+@patch
+def load_state_dict(self:Resampler,
+    state:dict, # The `state_dict()` of a `Resampler` built alike (e.g. rank 0's)
+):
+    "Draw the next epochs as the sampler whose `state_dict()` is `state` does"
+    BaseResampler.load_state_dict(self, state)
+    log = [tuple(o) for o in state.get('drawn_with', [])]
+    if log==(self._walk.log if self._walk else []): return
+    self._forget()   # the walk is replayed from the shares recorded
+    if log: self._walk = _Walk(len(self.sizes)); self._walk.log = log
+
+@patch
 def __repr__(self:Resampler):
     n = f"about {self.n_samples}" if self._stochastic(self.strategy) else self.n_samples
     pk,by = f", {self.classes_per_batch} classes per batch" if self.classes_per_batch else '',' by weight group' if self.by_weight else ''

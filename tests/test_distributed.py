@@ -88,7 +88,7 @@ def test_gathered_batches_drop_the_padding(world_size, n_samples, bs):
 
 @pytest.mark.parametrize('strategy', ['oversample', 'undersample'])
 def test_seed_and_epoch_counter_aligned_once(strategy):
-    "Ranks built with different seeds, whose counters drifted, draw rank 0's epochs; only two integers are sent, once"
+    "Ranks built with different seeds, whose counters drifted, draw rank 0's epochs; its state_dict is sent once"
     y = _labels(200)
     dls = [SimShardedDL(_rdl(y, seed=10 + r, bs=8, strategy=strategy), r, 2) for r in range(2)]
     dls[0].dl.resampler.sample()                      # rank 0 drew an extra epoch (a show_batch on rank 0 only)
@@ -117,6 +117,23 @@ def test_ranks_agree_on_epochs_whose_shares_change(world_size):
         assert np.array_equal(np.concatenate(shards), np.resize(full, -(-len(full) // world_size) * world_size))
         seen += np.bincount(full, minlength=len(y))
         for c in range(3): assert np.ptp(seen[y == c]) <= 1
+
+
+def test_alignment_carries_the_shares_earlier_epochs_were_drawn_with():
+    """Without replacement an epoch depends on the shares of the epochs before it, not only on (seed, epoch): a rank whose
+    sampler drew other epochs (rank 0 alone drew two with the built alpha, as a show_batch on rank 0 does; rank 1 drew
+    three with another alpha under the same seed) takes rank 0's record with its seed and counter, so the shards deal
+    out rank 0's epochs"""
+    y = _labels(200)
+    dls = [SimShardedDL(_rdl(y, seed=4, bs=8, strategy='partial', alpha=1., replacement=False), r, 2) for r in range(2)]
+    ref = Resampler(y, 'partial', alpha=1., replacement=False, seed=4)
+    for _ in range(2): dls[0].dl.resampler.sample(); ref.sample()
+    for _ in range(3): dls[1].dl.resampler.sample(alpha=.7)
+    for a in (.2, .5, .9):
+        for dl in dls: dl.dl.sample_kwargs = {'alpha': a}   # what the callback sets before each epoch
+        shards = [np.concatenate([b.numpy() for b in dl]) for dl in dls]
+        assert np.array_equal(np.concatenate(shards), ref.sample(alpha=a))
+    assert dls[1].resampler.state_dict() == ref.state_dict()
 
 
 @pytest.mark.parametrize('cls', [SimShardedDL, FastaiDL])
