@@ -355,9 +355,9 @@ def _share_target_wgts(
 _strategies = ('oversample', 'undersample', 'partial', 'natural', 'repeat_factor')
 _LVIS_THRESH = 1e-3   # the repeat-factor threshold of the LVIS paper
 
-def _num(v): return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
-def _int(v): return isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
-def _a(v): return f"{v!r} (a {type(v).__name__})"
+def _num(v): "A real number, not a bool (Python's `True` is an int)"; return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
+def _int(v): "An integer, not a bool"; return isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
+def _a(v): "`v` and its type, for messages"; return f"{v!r} (a {type(v).__name__})"
 
 _HOW_N = "an int (rows per epoch) or a float (a multiple of the natural epoch length: 0.5 half, 2.0 twice)"
 

@@ -267,6 +267,8 @@ def test_two_processes_gloo(tmp_path):
     for name in 'AB':   # A: OverSamplingCallback on plain DataLoaders; B: weighted_dataloaders, seeds differing per rank
         a, b = ranks[0][name], ranks[1][name]
         assert a['types'] == b['types'] == ['ShardedDL'] * 2, name
+        # learn.dls stays fastai's during the fit: get_preds belongs after it (see the DistributedSampling docs)
+        assert a['loaders'] == b['loaders'] == ['DistributedDL'] * 2, name
         codes, n = a['codes'], len(a['codes'])
         assert (n, -(-n // 2) * 2) == (499, 500)      # an odd epoch: one padding row
         assert a['seeds'] == b['seeds'], f"{name}: ranks drew with different seeds"
@@ -322,10 +324,11 @@ def _worker(out):
     class Record(Callback):
         "Per training epoch: this rank's shard, the whole epoch, the seed, the targets trained on"
         order = 13   # after OverSamplingCallback and DistributedSampling (12) put the ShardedDL in place
-        def __init__(self): self.types, self.shards, self.epochs, self.seeds, self.ys = [], [], [], [], []
+        def __init__(self): self.types, self.loaders, self.shards, self.epochs, self.seeds, self.ys = [], [], [], [], [], []
         def before_train(self):
             dl = self.learn.dl
             self.types.append(type(dl).__name__)
+            self.loaders.append(type(self.learn.dls.train).__name__)   # learn.dls: fastai's DistributedDLs
             self.ys.append([])
             if 'get_idxs' in vars(dl): return
             get_idxs = dl.get_idxs
@@ -353,7 +356,7 @@ def _worker(out):
             preds, targs = learn.get_preds()
         valid_targs = torch.cat([b[-1] for b in dls.valid]).view(-1).numpy()
         params = torch.cat([p.detach().view(-1) for p in learn.model.parameters()]).numpy()
-        return dict(types=rec.types, shards=rec.shards, epochs=rec.epochs, seeds=rec.seeds, ys=rec.ys, codes=rec.codes,
+        return dict(types=rec.types, loaders=rec.loaders, shards=rec.shards, epochs=rec.epochs, seeds=rec.seeds, ys=rec.ys, codes=rec.codes,
                     params=params, preds=preds.numpy(), targs=targs.view(-1).numpy(), valid_targs=valid_targs)
 
     res['A'] = run(to.dataloaders(bs=32), [OverSamplingCallback()])
