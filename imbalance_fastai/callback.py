@@ -100,7 +100,7 @@ class OverSamplingCallback(Callback):
         if learn is not None: self._nth = sum(isinstance(cb, OverSamplingCallback) and cb is not self for cb in learn.cbs)
         self.__dict__['_learn'] = learn
     @property
-    def name(self): return 'over_sampling' + (f'_{self._nth+1}' if self._nth else '')
+    def name(self): "`learn.over_sampling` (`over_sampling_2`... for another one attached beside it)"; return 'over_sampling' + (f'_{self._nth+1}' if self._nth else '')
 
     _by_weight,_vocab,_drawn = False,None,0   # the last fit's, and the epochs drawn by all fits (class defaults: for callbacks pickled before they were kept)
     @property
@@ -115,9 +115,9 @@ class OverSamplingCallback(Callback):
         if r.by_weight: return None   # weight groups are not classes
         return r.priors_for(**self._epoch_kw)   # this epoch's overrides; pixel priors for segmentation masks
     @property
-    def natural_prior(self): return None if self.priors is None else self.priors.natural
+    def natural_prior(self): "The natural class priors of `priors`"; return None if self.priors is None else self.priors.natural
     @property
-    def train_prior(self): return None if self.priors is None else self.priors.sampled
+    def train_prior(self): "The sampled class priors of `priors`"; return None if self.priors is None else self.priors.sampled
     @property
     def vocab(self):
         "The classes of this fit or the last (its weight groups, when `by_weight`)"
@@ -172,6 +172,7 @@ class OverSamplingCallback(Callback):
         if not self._mock: self.sampled = []
 
     def _build_resampler(self, ds, codes=None):
+        "The fit's `Resampler` over the train dataset `ds`: one seed for all ranks, a given seed's stream going on from the last fit"
         lbls = _resample_labels(ds, self.labels, self.wgts, self.n_bins, self.label_fn, codes)
         kw = {'seed': None, **self.resampler_kwargs}
         given = kw['seed'] is not None

@@ -18,9 +18,9 @@ from .callback import OverSamplingCallback
 __all__ = ['find_classifier', 'tune_tau', 'tau_normalize']
 
 # %% ../nbs/04a_decouple.ipynb #44d425e6
-def _has_params(m): return next(m.parameters(recurse=False), None) is not None
+def _has_params(m): "Whether `m` holds parameters of its own (not its children's)"; return next(m.parameters(recurse=False), None) is not None
 
-def _linears(model): return [n for n,m in model.named_modules() if isinstance(m, nn.Linear)]
+def _linears(model): "Names of the `nn.Linear` layers of `model`, for messages"; return [n for n,m in model.named_modules() if isinstance(m, nn.Linear)]
 
 def find_classifier(
     model:nn.Module, # The model (e.g. `learn.model`)
@@ -109,12 +109,13 @@ def _tau_base(lin):
     return w.clone()
 
 def _check_tau(tau, arg='tau'):
+    "Refuse a τ that is not a finite number >= 0"
     if isinstance(tau, bool) or not isinstance(tau, (int, float, np.number)) or not np.isfinite(tau) or tau<0:
         raise ValueError(f"{arg} must be a finite number >= 0 (0: the classifier as trained, 1: rows of equal norm; "
                          f"τ-norm is not defined for τ < 0), got {tau!r}")
     return float(tau)
 
-def _scaled(w, tau): return w / w.norm(dim=1, keepdim=True).clamp_min(1e-12)**tau
+def _scaled(w, tau): "Each row of `w` divided by its norm to the power `tau`"; return w / w.norm(dim=1, keepdim=True).clamp_min(1e-12)**tau
 
 def _balanced_accuracy(pred, y):
     "Mean over the classes present in `y` of the share of their rows predicted right"

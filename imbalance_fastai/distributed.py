@@ -9,15 +9,14 @@ from fastcore.basics import ifnone
 from fastai.torch_core import rank_distrib, num_distrib
 from fastai.callback.core import Callback
 from fastai.distributed import DistributedDL
-from .sampling import shard_idxs
+from .sampling import shard_idxs, _dist_up
 
 # %% auto #0
 __all__ = ['ShardedDL', 'DistributedSampling']
 
 # %% ../nbs/03_distributed.ipynb #a25edce0
-def _dist_up(): return torch.distributed.is_available() and torch.distributed.is_initialized()
-
 def _need_group(world_size):
+    "Refuse to talk to `world_size` processes without a process group, saying how to start one"
     if not _dist_up(): raise RuntimeError(
         f"world_size={world_size} but no torch.distributed process group is initialised. Train inside "
         "`learn.distrib_ctx()` under a launcher (torchrun, accelerate launch); on CPU pass `cpu=True` "
@@ -65,12 +64,11 @@ class ShardedDL(DistributedDL):
         return t.cpu().tolist()
 
     def align(self):
-        "Once: take rank 0's seed and epoch counter (a collective call: every rank makes it, at the same point)"
+        "Once: load rank 0's `resampler.state_dict()` (seed, epoch counter...; a collective call: every rank makes it, at the same point)"
         r = self.resampler
         if r is None or self._synced: return
-        seed,epoch = self._sync((int(r.seed), int(r.epoch)))
-        r.reseed(seed)
-        r.epoch,self._synced = epoch,True
+        r.load_state_dict(self._sync(r.state_dict()))
+        self._synced = True
 
     def get_idxs(self):
         "This rank's shard of the epoch: drawn here when resampled, else broadcast from rank 0 as fastai does"

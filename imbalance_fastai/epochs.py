@@ -50,6 +50,14 @@ class BaseResampler:
     def reseed(self, seed:int):
         "Draw future epochs from `seed` (e.g. the seed shared by all ranks)"
         if int(seed)!=self.seed: self.seed = int(seed); self._forget()
+    def state_dict(self)->dict:
+        "What the next epochs depend on besides what the sampler was built with: here its seed and epoch counter"
+        return {'seed': self.seed, 'epoch': self.epoch}
+    def load_state_dict(self,
+        state:dict, # The `state_dict()` of a sampler built alike (e.g. rank 0's)
+    ):
+        "Draw the next epochs as the sampler whose `state_dict()` is `state` does"
+        self.reseed(state['seed']); self.epoch = int(state['epoch'])
 
     def sampled_counts(self, idxs)->np.ndarray:
         "Rows per class (positives per label) among `idxs`"
@@ -347,9 +355,9 @@ def _share_target_wgts(
 _strategies = ('oversample', 'undersample', 'partial', 'natural', 'repeat_factor')
 _LVIS_THRESH = 1e-3   # the repeat-factor threshold of the LVIS paper
 
-def _num(v): return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
-def _int(v): return isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
-def _a(v): return f"{v!r} (a {type(v).__name__})"
+def _num(v): "A real number, not a bool (Python's `True` is an int)"; return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
+def _int(v): "An integer, not a bool"; return isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
+def _a(v): "`v` and its type, for messages"; return f"{v!r} (a {type(v).__name__})"
 
 _HOW_N = "an int (rows per epoch) or a float (a multiple of the natural epoch length: 0.5 half, 2.0 twice)"
 

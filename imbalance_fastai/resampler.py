@@ -63,6 +63,7 @@ class Resampler(BaseResampler):
         if strategy=='repeat_factor' and w is None and (self._class_factors()==1).all(): self._warn_no_repeat()
 
     def _check_target(self, target, lbls):
+        "Check a dict `{class: share}` and keep its shares (multi-label: the row weights fitted to them); the strategy becomes 'target'"
         unknown = [k for k in target if k not in lbls.vocab]
         if unknown: raise ValueError(f"target names classes not in the vocab: {unknown}; vocab is {list(lbls.vocab)}")
         if lbls.multi:   # the share of rows containing each named class: met by row weights fitted to the shares
@@ -120,12 +121,14 @@ class Resampler(BaseResampler):
         return np.append(r, 1.) if self.labels.multi else r
 
     def _warn_no_repeat(self):
+        "Warn that `thresh` repeats no row (the epochs of 'repeat_factor' are then natural)"
         f = self.labels.counts/len(self.labels)
         i = int(np.argmin(np.where(f>0, f, np.inf)))
         warnings.warn(f"thresh={self.thresh} is below the share of rows of every class (the rarest, {self.labels.vocab[i]!r}, "
                       f"is in {f[i]:.3g} of them): no row is repeated, the epochs are natural; raise thresh")
 
     def _undersample_k(self):
+        "Rows each class keeps in an undersampled epoch: at most `ratio` times the smallest class's"
         return np.minimum(self.sizes, int(math.ceil(self.ratio*self.sizes[self.sizes>0].min())))
 
     def _default_n(self, strategy):
@@ -193,7 +196,9 @@ def _stochastic(self:Resampler, strategy):
     return strategy=='repeat_factor' and self.wgts is None and self._n is None
 
 @patch
-def _pk(self:Resampler, strategy): return self.classes_per_batch is not None and strategy=='oversample'   # epochs laid out as P x K batches
+def _pk(self:Resampler, strategy):
+    "Whether epochs of `strategy` are laid out as P x K batches (`classes_per_batch`)"
+    return self.classes_per_batch is not None and strategy=='oversample'
 
 @patch
 def _group_counts(self:Resampler, epoch, strategy, alpha):
@@ -219,6 +224,7 @@ class _Walk:
             js.append(int(f[g])); ss.append(int(s[g]))
         self.last = np.where(new_pass, s, self.last)
     def slack(self, g, j):
+        "The slack of pass `j` of group `g`: that of the epoch that entered it"
         js,ss = self.runs[g]
         return ss[bisect.bisect_right(js, j)-1]
 
@@ -398,7 +404,25 @@ def repeat_factors(self:Resampler)->np.ndarray:
     return np.append(r, 1.)[_rarest(lbls)]   # r(c) falls as f(c) grows: a row's largest factor is its rarest label's
 
 @patch
-def _forget(self:Resampler): self._perm_cache,self._walk = {},None   # permutations and walks belong to the old seed
+def _forget(self:Resampler):
+    "Drop the permutations and the walk: they belong to the old seed (or the old record of shares)"
+    self._perm_cache,self._walk = {},None
+
+@patch
+def state_dict(self:Resampler)->dict:
+    "Seed, epoch counter, and the (strategy, alpha) of each epoch drawn without replacement: what the next epochs depend on"
+    return {**BaseResampler.state_dict(self), 'drawn_with': list(self._walk.log) if self._walk else []}
+
+@patch
+def load_state_dict(self:Resampler,
+    state:dict, # The `state_dict()` of a `Resampler` built alike (e.g. rank 0's)
+):
+    "Draw the next epochs as the sampler whose `state_dict()` is `state` does"
+    BaseResampler.load_state_dict(self, state)
+    log = [tuple(o) for o in state.get('drawn_with', [])]
+    if log==(self._walk.log if self._walk else []): return
+    self._forget()   # the walk is replayed from the shares recorded
+    if log: self._walk = _Walk(len(self.sizes)); self._walk.log = log
 
 @patch
 def __repr__(self:Resampler):

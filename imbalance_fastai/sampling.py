@@ -31,9 +31,8 @@ def shard_idxs(
 )->np.ndarray:
     "This rank's share of `idxs`, padded and split as fastai's `DistributedDL` does"
     if world_size<1 or not 0<=rank<world_size: raise ValueError(f"Invalid rank {rank!r}: need 0 <= rank < world_size, got rank={rank}, world_size={world_size}")
-    n = len(idxs)
-    if n==0: return idxs
-    n_padded = -(-n//world_size)*world_size
+    if len(idxs)==0: return idxs
+    n_padded = -(-len(idxs)//world_size)*world_size
     padded = np.resize(idxs, n_padded)   # repeats from the start, like DistributedDL
     return padded[rank*n_padded//world_size:(rank+1)*n_padded//world_size]
 
@@ -49,7 +48,7 @@ class _ResampledMixin:
             if self.shuffle: self.n = self._next_n()
 
     @property
-    def _resampling(self): return getattr(self, 'resampler', None) is not None and self.shuffle
+    def _resampling(self): "Whether this iteration draws from the resampler (shuffled, as in training)"; return getattr(self, 'resampler', None) is not None and self.shuffle
 
     def _next_n(self):
         "Rows of the next epoch: the resampler knows it before drawing it (it varies for 'repeat_factor')"
@@ -60,12 +59,13 @@ class _ResampledMixin:
         return super().__len__()
 
     def get_idxs(self):
+        "The next resampled epoch's indices when shuffled (kept as `last_idxs`), else fastai's"
         if not self._resampling: return super().get_idxs()
         self.last_idxs = self._arrange(self.resampler.sample(bs=self.bs, **self.sample_kwargs))
         self.n = self._next_n()
         return self.last_idxs
 
-    def _arrange(self, idxs): return idxs
+    def _arrange(self, idxs): "Order a drawn epoch for batching (a subclass's hook: the text twin sorts by length)"; return idxs
 
     def __reduce_ex__(self, protocol):
         "A registered twin is pickled as 'the twin of its base class' (any picklable class, of `__main__` too), rebuilt by `resampled_dl_type`"
@@ -74,6 +74,7 @@ class _ResampledMixin:
         return (_new_twin, (base,), *rest) if _resampled.get(base) is type(self) else (fn, args, *rest)
 
     def new(self, dataset=None, cls=None, **kwargs):
+        "fastai's `new`, keeping the resampler for the same dataset only (`test_dl`, `learn.export` carry no per-row arrays)"
         same = dataset is None or dataset is self.dataset
         kwargs.setdefault('resampler', self.resampler if same else None)
         if cls is not None and not issubclass(cls, _ResampledMixin): kwargs.pop('resampler')
@@ -119,8 +120,7 @@ def resampled_dl_type(
 
 def _new_twin(base):
     "An empty instance of the twin of `base`, for unpickling (its state is set next)"
-    twin = resampled_dl_type(base)
-    return twin.__new__(twin)
+    twin = resampled_dl_type(base); return twin.__new__(twin)
 
 def __getattr__(name):
     "The twin a pickled name stands for (see `resampled_dl_type`); made now if this process has not made it yet"
@@ -138,7 +138,7 @@ def resample_dl(
     return dl.new(cls=resampled_dl_type(type(dl)), resampler=resampler, shuffle=True)
 
 # %% ../nbs/02_sampling.ipynb #d0eb48b3
-def _train_subset(source): return source.train if isinstance(source, TabularPandas) else source.subset(0)
+def _train_subset(source): "The train split of a `Datasets` or `TabularPandas`"; return source.train if isinstance(source, TabularPandas) else source.subset(0)
 
 def _check_valid_classes(source, train_lbls):
     "Refuse validation rows of classes the train split lacks: they can be neither learned nor resampled"
@@ -380,7 +380,7 @@ class ImbalancedDatasetSampler(torch.utils.data.Sampler):
                 lbls = None   # a WeightedRandomSampler: weights need no labels
             if lbls is not None and len(lbls)!=n: raise ValueError(f"the dataset's labels have {len(lbls)} values but it has {n} items; pass labels=... (one per item)")
             if lbls is not None and indices is not None: lbls = _subset_labels(lbls, self.indices)
-        if distributed and torch.distributed.is_available() and torch.distributed.is_initialized():
+        if distributed and _dist_up():
             num_replicas,rank = ifnone(num_replicas, torch.distributed.get_world_size()),ifnone(rank, torch.distributed.get_rank())
         self.num_replicas,self.rank,self.batch_size,self.drop_last,self.epoch = ifnone(num_replicas, 1),ifnone(rank, 0),batch_size,drop_last,0
         _check_replicas(self.num_replicas, self.rank)
@@ -398,8 +398,8 @@ class ImbalancedDatasetSampler(torch.utils.data.Sampler):
         "Each index's share of an epoch's draws, as torchsampler's `weights` (a `DoubleTensor`, in `indices` order)"
         return torch.as_tensor(self.resampler.row_weights(), dtype=torch.double)
 
-    def set_epoch(self, epoch:int): self.epoch = epoch
-    def _per_rank(self, n): return n//self.num_replicas if self.drop_last else -(-n//self.num_replicas)
+    def set_epoch(self, epoch:int): "Draw `epoch` next (call it each epoch, as with `DistributedSampler`)"; self.epoch = epoch
+    def _per_rank(self, n): "Rows (or batches) of each process out of `n`"; return n//self.num_replicas if self.drop_last else -(-n//self.num_replicas)
     def __len__(self): return self._per_rank(self.num_samples)
     def __iter__(self):
         idxs = _torch_shard(self.resampler.sample(epoch=self.epoch, bs=self.batch_size), self.rank, self.num_replicas, self.drop_last)
@@ -436,14 +436,14 @@ def _torch_shard(idxs, rank, num_replicas, drop_last=False):
     return np.resize(idxs, (len(idxs)//num_replicas if drop_last else -(-len(idxs)//num_replicas))*num_replicas)[rank::num_replicas]
 
 def _check_replicas(num_replicas, rank):
+    "Refuse a `num_replicas` that is not a positive integer, or a `rank` outside `[0, num_replicas)`"
     if not (_int(num_replicas) and num_replicas>=1): raise ValueError(f"num_replicas must be a positive integer (processes), got {num_replicas!r}")
     if not (_int(rank) and 0<=rank<num_replicas): raise ValueError(f"Invalid rank {rank!r}: rank must be an integer in [0, {num_replicas-1}] for num_replicas={num_replicas}")
 
+def _dist_up(): "Whether a torch.distributed process group is initialised"; return torch.distributed.is_available() and torch.distributed.is_initialized()
+
 def _shared_seed():
     "One seed for every rank: rank 0's, broadcast once (a single integer) when a process group is up"
-    seed = int(torch.randint(0, 2**62, ()).item())
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        obj = [seed]
-        torch.distributed.broadcast_object_list(obj, src=0)
-        seed = obj[0]
-    return seed
+    obj = [int(torch.randint(0, 2**62, ()).item())]
+    if _dist_up(): torch.distributed.broadcast_object_list(obj, src=0)
+    return obj[0]

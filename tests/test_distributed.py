@@ -88,7 +88,7 @@ def test_gathered_batches_drop_the_padding(world_size, n_samples, bs):
 
 @pytest.mark.parametrize('strategy', ['oversample', 'undersample'])
 def test_seed_and_epoch_counter_aligned_once(strategy):
-    "Ranks built with different seeds, whose counters drifted, draw rank 0's epochs; only two integers are sent, once"
+    "Ranks built with different seeds, whose counters drifted, draw rank 0's epochs; its state_dict is sent once"
     y = _labels(200)
     dls = [SimShardedDL(_rdl(y, seed=10 + r, bs=8, strategy=strategy), r, 2) for r in range(2)]
     dls[0].dl.resampler.sample()                      # rank 0 drew an extra epoch (a show_batch on rank 0 only)
@@ -117,6 +117,23 @@ def test_ranks_agree_on_epochs_whose_shares_change(world_size):
         assert np.array_equal(np.concatenate(shards), np.resize(full, -(-len(full) // world_size) * world_size))
         seen += np.bincount(full, minlength=len(y))
         for c in range(3): assert np.ptp(seen[y == c]) <= 1
+
+
+def test_alignment_carries_the_shares_earlier_epochs_were_drawn_with():
+    """Without replacement an epoch depends on the shares of the epochs before it, not only on (seed, epoch): a rank whose
+    sampler drew other epochs (rank 0 alone drew two with the built alpha, as a show_batch on rank 0 does; rank 1 drew
+    three with another alpha under the same seed) takes rank 0's record with its seed and counter, so the shards deal
+    out rank 0's epochs"""
+    y = _labels(200)
+    dls = [SimShardedDL(_rdl(y, seed=4, bs=8, strategy='partial', alpha=1., replacement=False), r, 2) for r in range(2)]
+    ref = Resampler(y, 'partial', alpha=1., replacement=False, seed=4)
+    for _ in range(2): dls[0].dl.resampler.sample(); ref.sample()
+    for _ in range(3): dls[1].dl.resampler.sample(alpha=.7)
+    for a in (.2, .5, .9):
+        for dl in dls: dl.dl.sample_kwargs = {'alpha': a}   # what the callback sets before each epoch
+        shards = [np.concatenate([b.numpy() for b in dl]) for dl in dls]
+        assert np.array_equal(np.concatenate(shards), ref.sample(alpha=a))
+    assert dls[1].resampler.state_dict() == ref.state_dict()
 
 
 @pytest.mark.parametrize('cls', [SimShardedDL, FastaiDL])
@@ -250,6 +267,8 @@ def test_two_processes_gloo(tmp_path):
     for name in 'AB':   # A: OverSamplingCallback on plain DataLoaders; B: weighted_dataloaders, seeds differing per rank
         a, b = ranks[0][name], ranks[1][name]
         assert a['types'] == b['types'] == ['ShardedDL'] * 2, name
+        # learn.dls stays fastai's during the fit: get_preds belongs after it (see the DistributedSampling docs)
+        assert a['loaders'] == b['loaders'] == ['DistributedDL'] * 2, name
         codes, n = a['codes'], len(a['codes'])
         assert (n, -(-n // 2) * 2) == (499, 500)      # an odd epoch: one padding row
         assert a['seeds'] == b['seeds'], f"{name}: ranks drew with different seeds"
@@ -305,10 +324,11 @@ def _worker(out):
     class Record(Callback):
         "Per training epoch: this rank's shard, the whole epoch, the seed, the targets trained on"
         order = 13   # after OverSamplingCallback and DistributedSampling (12) put the ShardedDL in place
-        def __init__(self): self.types, self.shards, self.epochs, self.seeds, self.ys = [], [], [], [], []
+        def __init__(self): self.types, self.loaders, self.shards, self.epochs, self.seeds, self.ys = [], [], [], [], [], []
         def before_train(self):
             dl = self.learn.dl
             self.types.append(type(dl).__name__)
+            self.loaders.append(type(self.learn.dls.train).__name__)   # learn.dls: fastai's DistributedDLs
             self.ys.append([])
             if 'get_idxs' in vars(dl): return
             get_idxs = dl.get_idxs
@@ -336,7 +356,7 @@ def _worker(out):
             preds, targs = learn.get_preds()
         valid_targs = torch.cat([b[-1] for b in dls.valid]).view(-1).numpy()
         params = torch.cat([p.detach().view(-1) for p in learn.model.parameters()]).numpy()
-        return dict(types=rec.types, shards=rec.shards, epochs=rec.epochs, seeds=rec.seeds, ys=rec.ys, codes=rec.codes,
+        return dict(types=rec.types, loaders=rec.loaders, shards=rec.shards, epochs=rec.epochs, seeds=rec.seeds, ys=rec.ys, codes=rec.codes,
                     params=params, preds=preds.numpy(), targs=targs.view(-1).numpy(), valid_targs=valid_targs)
 
     res['A'] = run(to.dataloaders(bs=32), [OverSamplingCallback()])
