@@ -154,17 +154,17 @@ def _best_for_class(logp, top, y, k, c, metric, max_candidates):
     "(best score, its offset) for class `k`, the other offsets fixed (`top`: `_top_two(logp, offsets)`); `None` if `o_k` cannot change any decision"
     a1,v1,a2,v2 = top
     a,b = np.where(a1==k, a2, a1),np.where(a1==k, v2, v1) - logp[:,k]   # the argmax over the other classes; the row is decided k exactly when o_k > b
-    bs = np.sort(b[np.isfinite(b)])                  # (b = -inf: decided k whatever o_k is)
+    o = np.argsort(b); bo = b[o]; bs = bo[np.isfinite(bo)]   # b sorted (b = -inf: decided k whatever o_k is)
     if len(bs)==0: return None
     u = bs[np.r_[True, bs[1:]!=bs[:-1]]]; cands = np.r_[u[0]-1, (u[:-1]+u[1:])/2, u[-1]+1]
     true,tp0,pred0 = np.bincount(y, minlength=c).astype(float),np.bincount(a[a==y], minlength=c),np.bincount(a, minlength=c)
-    yk,ya = (y==k).astype(float),(y==a).astype(float)
+    yk,ya,ao = (y==k)[o].astype(float),(y==a)[o].astype(float),a[o]   # in the order of b
     def _scores(cs):
         "The score of deciding `k` from each candidate offset `cs` on, all at once (a function metric: one call each)"
         if callable(metric): return np.array([metric(y, np.where(b<o_k, k, a)) for o_k in cs])
-        K,inr = len(cs),(b>=cs[0]) & (b<cs[-1])      # the rows not below or above every candidate: searched (few, once the range is narrow)
-        seg = np.where(b<cs[0], 0, K); seg[inr] = np.searchsorted(cs, b[inr], side='right')   # the first candidate above b: from there on the row is decided k
-        ik,ia = seg*c + k,seg*c + a
+        K = len(cs)   # seg: the first candidate above b (from there on the row is decided k), read off b sorted: rows from the first b >= cs[m] on are past m
+        seg = np.repeat(np.arange(K+1), np.diff(np.r_[0, np.searchsorted(bo, cs), len(bo)]))
+        ik,ia = seg*c + k,seg*c + ao
         cnt = lambda i, w=None: np.bincount(i, weights=w, minlength=(K+1)*c).reshape(K+1, c)
         dpred,dtp = cnt(ik) - cnt(ia),cnt(ik, yk) - cnt(ia, ya)
         return _counts_score(tp0 + dtp.cumsum(0)[:K], pred0 + dpred.cumsum(0)[:K], true, metric)
