@@ -210,9 +210,11 @@ def em_prior(
     if multilabel:
         if ((s<=0)|(s>=1)).any(): raise ValueError(f"per-label train priors must be inside (0,1), got {np.round(s, 4).tolist()}")
         pi,odds_s = s.copy(),s/(1-s)
+        A,B = np.empty(P.shape, np.result_type(P, s)),np.empty(P.shape, np.result_type(P, s))   # two (n, c) buffers updated in place, not four new ones per step
         for _ in range(max_iter):
             r = pi/(1-pi)/odds_s
-            new = np.clip((P*r/(P*r + 1 - P)).mean(0), 1e-12, 1-1e-12)
+            np.multiply(P, r, out=A); np.add(A, 1, out=B); B -= P; A /= B   # P*r/(P*r + 1 - P)
+            new = np.clip(A.mean(0), 1e-12, 1-1e-12)
             done = np.abs(new-pi).max()<tol
             pi = new
             if done: break
@@ -221,8 +223,9 @@ def em_prior(
     s = s/s.sum()
     pi = s.copy()
     w0 = np.divide(1., s, out=np.zeros_like(s), where=s>0)
+    q = np.empty(P.shape, np.result_type(P, s))   # one (n, c) buffer updated in place, not a new one per step
     for _ in range(max_iter):
-        q = P*(pi*w0)
+        np.multiply(P, pi*w0, out=q)
         q /= np.maximum(q.sum(1, keepdims=True), np.finfo(np.float64).tiny)
         new = q.mean(0)
         done = np.abs(new-pi).max()<tol

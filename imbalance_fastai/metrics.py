@@ -61,12 +61,9 @@ def threshold_scores(
     thresholds=None, # `None`: midpoints between the distinct probabilities; an int: a grid of that many in (0,1); or an array
 )->pd.DataFrame:
     "Confusion counts, precision, recall, F1, macro-F1, MCC, balanced accuracy and Youden's J at each candidate threshold"
-    p,y = _binary_inputs(probs, targets)
-    t = _candidates(p, thresholds)
-    ps,pp = np.sort(p),np.sort(p[y])
-    npos,nneg = len(pp),len(p)-len(pp)
-    pred_pos = len(ps) - np.searchsorted(ps, t, side='right')
-    tp = len(pp) - np.searchsorted(pp, t, side='right')
+    p,y = _binary_inputs(probs, targets); t = _candidates(p, thresholds)
+    ps,pp = np.sort(p),np.sort(p[y]); npos,nneg = len(pp),len(p)-len(pp)
+    pred_pos,tp = len(ps) - np.searchsorted(ps, t, side='right'),len(pp) - np.searchsorted(pp, t, side='right')
     fp,fn = pred_pos-tp,npos-tp; tn = nneg-fp
     div = lambda a,b: np.divide(a, b, out=np.zeros(len(t)), where=b>0)
     rec,spec = div(tp, npos),div(tn, nneg)
@@ -145,25 +142,29 @@ def _score_decisions(y, d, c, metric)->float:
     tp,pred = np.bincount(y[d==y], minlength=c)[None],np.bincount(d, minlength=c)[None]
     return float(_counts_score(tp.astype(float), pred.astype(float), np.bincount(y, minlength=c).astype(float), metric)[0])
 
-def _best_for_class(logp, o, y, k, c, metric, max_candidates):
-    "(best score, its offset) for class `k`, the other offsets `o` fixed; `None` if `o_k` cannot change any decision"
-    L = logp + o
-    L[:,k] = -np.inf
-    a = L.argmax(1)
-    b = L[np.arange(len(L)), a] - logp[:,k]          # the row is decided k exactly when o_k > b
-    bs = np.sort(b[np.isfinite(b)])                  # (b = -inf: decided k whatever o_k is)
+def _top_two(logp, o, top=None, k=None):
+    "Per row of `logp + o`: the argmax and its value, then those of the other classes (the first index on ties, as `argmax`); given the `top` from before `o_k` moved, updated in the rows the move can change"
+    rows = slice(None) if top is None else np.flatnonzero((top[0]==k) | (top[2]==k) | (logp[:,k] + o[k] >= top[3]))
+    L = logp[rows] + o; r = np.arange(len(L)); b1 = L.argmax(1); w1 = L[r, b1]; L[r, b1] = -np.inf; b2 = L.argmax(1)
+    if top is None: return b1,w1,b2,L[r, b2]
+    for x,v in zip(top, (b1, w1, b2, L[r, b2])): x[rows] = v
+    return top
+
+def _best_for_class(logp, top, y, k, c, metric, max_candidates):
+    "(best score, its offset) for class `k`, the other offsets fixed (`top`: `_top_two(logp, offsets)`); `None` if `o_k` cannot change any decision"
+    a1,v1,a2,v2 = top
+    a,b = np.where(a1==k, a2, a1),np.where(a1==k, v2, v1) - logp[:,k]   # the argmax over the other classes; the row is decided k exactly when o_k > b
+    o = np.argsort(b); bo = b[o]; bs = bo[np.isfinite(bo)]   # b sorted (b = -inf: decided k whatever o_k is)
     if len(bs)==0: return None
-    u = bs[np.r_[True, bs[1:]!=bs[:-1]]]
-    cands = np.r_[u[0]-1, (u[:-1]+u[1:])/2, u[-1]+1]
-    true = np.bincount(y, minlength=c).astype(float)
-    tp0,pred0 = np.bincount(a[a==y], minlength=c),np.bincount(a, minlength=c)
-    yk,ya = (y==k).astype(float),(y==a).astype(float)
+    u = bs[np.r_[True, bs[1:]!=bs[:-1]]]; cands = np.r_[u[0]-1, (u[:-1]+u[1:])/2, u[-1]+1]
+    true,tp0,pred0 = np.bincount(y, minlength=c).astype(float),np.bincount(a[a==y], minlength=c),np.bincount(a, minlength=c)
+    yk,ya,ao = (y==k)[o].astype(float),(y==a)[o].astype(float),a[o]   # in the order of b
     def _scores(cs):
         "The score of deciding `k` from each candidate offset `cs` on, all at once (a function metric: one call each)"
         if callable(metric): return np.array([metric(y, np.where(b<o_k, k, a)) for o_k in cs])
-        K = len(cs)
-        seg = np.searchsorted(cs, b, side='right')   # the first candidate above b: from there on the row is decided k
-        ik,ia = seg*c + k,seg*c + a
+        K = len(cs)   # seg: the first candidate above b (from there on the row is decided k), read off b sorted: rows from the first b >= cs[m] on are past m
+        seg = np.repeat(np.arange(K+1), np.diff(np.r_[0, np.searchsorted(bo, cs), len(bo)]))
+        ik,ia = seg*c + k,seg*c + ao
         cnt = lambda i, w=None: np.bincount(i, weights=w, minlength=(K+1)*c).reshape(K+1, c)
         dpred,dtp = cnt(ik) - cnt(ia),cnt(ik, yk) - cnt(ia, ya)
         return _counts_score(tp0 + dtp.cumsum(0)[:K], pred0 + dpred.cumsum(0)[:K], true, metric)
@@ -202,18 +203,17 @@ def best_offsets(
     P = np.moveaxis(P, ax, -1).reshape(-1, c)
     y = _class_targets(targets, len(P), c)
     if len(np.unique(y))<2: raise ValueError(f"targets has a single class ({len(y)} rows of class {y[0] if len(y) else None}): no decision rule can be tuned on it; tune on a set with several classes")
-    o = np.zeros(c) if init is None else _check_offsets(init, c).copy()
-    logp = _log_probs(P)
+    o,logp = (np.zeros(c) if init is None else _check_offsets(init, c).copy()),_log_probs(P)
     maxc = max_candidates or (64 if callable(metric) else max(256, 2**22//c))   # built-in: exact up to 4M (candidate, class) counts
     best = _score_decisions(y, (logp+o).argmax(1), c, metric)
     for _ in range(max_iter):
-        moved = False
+        top,moved = _top_two(logp, o),False   # one (n, c) sum per pass (and on the rows a kept move changes), not per class
         for k in np.flatnonzero(np.isfinite(o)):
-            found = _best_for_class(logp, o, y, k, c, metric, maxc)
+            found = _best_for_class(logp, top, y, k, c, metric, maxc)
             if found is None or found[0]<=best+1e-12: continue
             new = o.copy(); new[k] = found[1]
             score = _score_decisions(y, (logp+new).argmax(1), c, metric)   # scored exactly before it is kept
-            if score>best+1e-12: o,best,moved = new,score,True
+            if score>best+1e-12: top = _top_two(logp, new, top, k); o,best,moved = new,score,True
         if not moved: break
     return o
 

@@ -34,32 +34,59 @@ def _decide(P, ml, rule=None):
     if rule is not None: return np.asarray(rule(P))
     return P>.5 if ml else P.argmax(1)
 
+def _ranking(t, s):
+    "(ROC-AUC, average precision) of scores `s` for bool truth `t` from two sorts (no argsort), computed as scikit-learn's `roc_auc_score` and `average_precision_score` do"
+    sd = np.sort(s)[::-1]                          # the scores descending; i: the last row of each tie, as sklearn's thresholds
+    i = np.flatnonzero(np.r_[sd[1:]!=sd[:-1], True])
+    tps = (t.sum() - np.searchsorted(np.sort(s[t]), sd[i], 'left')).astype(np.float64)   # positives scored >= each threshold
+    fps = 1 + i.astype(np.float64) - tps
+    ap = max(0., -np.sum(np.diff(np.r_[(tps/tps[-1])[::-1], 0.])*np.r_[(tps/(tps+fps))[::-1], 1.][:-1]))
+    if len(fps)>2:                                   # roc_curve(drop_intermediate=True)
+        keep = np.r_[True, np.logical_or(np.diff(fps, 2), np.diff(tps, 2)), True]
+        fps,tps = fps[keep],tps[keep]
+    x,y = np.r_[0., fps]/fps[-1],np.r_[0., tps]/tps[-1]
+    return float((np.diff(x)*(y[1:] + y[:-1])/2.0).sum()),float(ap)   # auc(fpr, tpr): the trapezoid rule
+
+def _argmax_scores(P, Y, D, c):
+    "Per-class (precision, recall, F1, support) and the overall scores of class decisions `D`, from one confusion matrix, as scikit-learn computes them"
+    C = np.bincount(Y*c + D, minlength=c*c).reshape(c, c)
+    tp,pred,true = np.diag(C),C.sum(0),C.sum(1)
+    div = lambda a, b: np.where(b>0, a/np.where(b>0, b, 1), 0.)
+    f1,seen = div(2.*tp, true+pred),(true+pred)>0
+    t,p = true.astype(np.float64),pred.astype(np.float64)
+    n = t.sum()
+    cov = (n**2 - p@p)*(n**2 - t@t)
+    n = len(Y)
+    Pn = P/P.sum(1, keepdims=True)   # float32 softmax rows sum to 1 only within 1e-7, which scikit-learn's log-loss warns about
+    eps = np.finfo(Pn.dtype).eps
+    ll = float(np.mean(-np.log(np.clip(Pn[np.arange(n), Y], eps, 1-eps))))
+    Pn[np.arange(n), Y] -= 1
+    allm = dict(accuracy=float(np.trace(C)/n), balanced_accuracy=float(np.mean(tp[true>0]/true[true>0])),
+                macro_f1=float(np.mean(f1[seen])), mcc=0. if cov==0 else float((np.trace(C, dtype=np.float64)*t.sum() - t@p)/np.sqrt(cov)),
+                log_loss=ll, brier=float(np.mean(np.square(Pn).sum(1))))
+    return (div(tp, pred), div(tp, true), f1, true), allm
+
 def _scores(P, Y, ml, rule=None, vocab=None, n_bins=10)->pd.Series:
     "One column of the report"
     c = P.shape[1]
-    labels = np.arange(c)
     D = _decide(P, ml, rule)
-    Yh = Y if ml else Y[:,None]==labels
-    prec,rec,f1,sup = skm.precision_recall_fscore_support(Y, D, labels=None if ml else labels, average=None, zero_division=0)
-    onecls = lambda k: Yh[:,k].all() or not Yh[:,k].any()
-    auc = np.array([np.nan if onecls(k) else skm.roc_auc_score(Yh[:,k], P[:,k]) for k in range(c)])
-    ap = np.array([np.nan if onecls(k) else skm.average_precision_score(Yh[:,k], P[:,k]) for k in range(c)])
-    per = dict(precision=prec, recall=rec, f1=f1, support=sup, roc_auc=auc, average_precision=ap, mean_prob=P.mean(0), share=Yh.mean(0))
+    share = Y.mean(0) if ml else np.bincount(Y, minlength=c)/len(Y)
+    col = lambda k: Y[:,k] if ml else Y==k
+    auc,ap = np.array([(np.nan,np.nan) if share[k] in (0, 1) else _ranking(col(k), P[:,k]) for k in range(c)]).reshape(c, 2).T
     nanmean = lambda a: np.nanmean(a) if (~np.isnan(a)).any() else np.nan
     if ml:
+        prec,rec,f1,sup = skm.precision_recall_fscore_support(Y, D, average=None, zero_division=0)
         mean_over = lambda f, X, **kw: float(np.nanmean([_safe(f, Y[:,k], X[:,k], **kw) for k in range(c)]))
         allm = dict(accuracy=skm.accuracy_score(Y, D), balanced_accuracy=mean_over(skm.balanced_accuracy_score, D),
                     macro_f1=skm.f1_score(Y, D, average='macro', zero_division=0), mcc=mean_over(skm.matthews_corrcoef, D),
                     roc_auc=nanmean(auc), average_precision=nanmean(ap),
                     log_loss=mean_over(skm.log_loss, P, labels=[0,1]), brier=mean_over(skm.brier_score_loss, P, pos_label=1))
     else:
-        binary = c==2
-        Pn = P/P.sum(1, keepdims=True)   # float32 softmax rows sum to 1 only within 1e-7, which scikit-learn's log-loss warns about
-        allm = dict(accuracy=skm.accuracy_score(Y, D), balanced_accuracy=_safe(skm.balanced_accuracy_score, Y, D),
-                    macro_f1=skm.f1_score(Y, D, average='macro', zero_division=0), mcc=skm.matthews_corrcoef(Y, D),   # over the classes that appear, as everywhere
-                    roc_auc=auc[1] if binary else nanmean(auc), average_precision=ap[1] if binary else nanmean(ap),
-                    log_loss=skm.log_loss(Y, Pn, labels=labels),
-                    brier=skm.brier_score_loss(Y, P[:,1], pos_label=1) if binary else skm.brier_score_loss(Y, Pn, labels=labels))
+        (prec,rec,f1,sup),allm = _argmax_scores(P, Y, np.asarray(D, dtype=np.int64), c)   # MCC over the classes that appear, as everywhere
+        if c==2: allm['brier'] = skm.brier_score_loss(Y, P[:,1], pos_label=1)
+        allm = dict(allm, roc_auc=auc[1] if c==2 else nanmean(auc), average_precision=ap[1] if c==2 else nanmean(ap))
+        allm = {k: allm[k] for k in ('accuracy', 'balanced_accuracy', 'macro_f1', 'mcc', 'roc_auc', 'average_precision', 'log_loss', 'brier')}
+    per = dict(precision=prec, recall=rec, f1=f1, support=sup, roc_auc=auc, average_precision=ap, mean_prob=P.mean(0), share=share)
     allm['ece'] = expected_calibration_error(P, Y, n_bins, ml)
     return _series(per, allm, _names(vocab, c))
 

@@ -138,3 +138,39 @@ def test_ldam_is_calibrated_on_its_scaled_logits(setup, max_m):
     pc.enabled = learn.temperature_scaling.enabled = True
     shift = logit_shift(pc.train_prior, pc.target_prior)
     np.testing.assert_allclose(p.double().numpy(), softmax(30*z.double().numpy()/T + shift, 1), atol=1e-5)
+
+
+def _old_em(P, s, multilabel, max_iter=1000, tol=1e-8):
+    "em_prior's loop as it was before its buffers (the reference): new arrays every step"
+    if multilabel:
+        pi, odds_s = s.copy(), s/(1-s)
+        for _ in range(max_iter):
+            r = pi/(1-pi)/odds_s
+            new = np.clip((P*r/(P*r + 1 - P)).mean(0), 1e-12, 1-1e-12)
+            done = np.abs(new-pi).max()<tol; pi = new
+            if done: break
+        return pi
+    s = s/s.sum(); pi = s.copy()
+    w0 = np.divide(1., s, out=np.zeros_like(s), where=s>0)
+    for _ in range(max_iter):
+        q = P*(pi*w0)
+        q /= np.maximum(q.sum(1, keepdims=True), np.finfo(np.float64).tiny)
+        new = q.mean(0)
+        done = np.abs(new-pi).max()<tol; pi = new
+        if done: break
+    return pi
+
+
+@pytest.mark.parametrize('seed', range(4))
+def test_em_prior_buffers_equal_new_arrays(seed):
+    "em_prior's in-place buffers give the old loop's prior to the last bit: float32 and float64, a class with a zero train prior, tied rows, multi-label"
+    from imbalance_fastai.calibration import em_prior
+    rng = np.random.default_rng(seed)
+    n, c = int(rng.integers(100, 2000)), int(rng.choice([2, 4, 6]))
+    P = rng.dirichlet(np.ones(c), n).astype([np.float64, np.float32][seed % 2])
+    P[:n//4] = P[0]                                                   # tied rows
+    s = rng.dirichlet(np.ones(c))
+    if seed >= 2: s[-1] = 0.
+    np.testing.assert_array_equal(em_prior(P, s), _old_em(P.astype(np.float64), s, False))
+    Q, sl = rng.random((n, c)).astype(P.dtype), rng.uniform(.05, .9, c)
+    np.testing.assert_array_equal(em_prior(Q, sl, multilabel=True), _old_em(Q.astype(np.float64), sl, True))

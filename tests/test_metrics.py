@@ -401,3 +401,72 @@ def test_tune_threshold_takes_fastai_metrics_of_decisions(kind):
     with pytest.raises(TypeError, match='metric .* scores probabilities'): learn.tune_threshold(metric=AvgPrecisionMacro())
     with pytest.raises(TypeError, match='metric must be one of'): learn.tune_threshold(metric=3)
     with pytest.raises(TypeError, match='metric must be one of'): best_offsets(np.eye(3), [0, 1, 2], metric=[.5])
+
+
+def _old_best_for_class(logp, o, y, k, c, metric, max_candidates):
+    "The coordinate step as it was before `_top_two`: a full `logp + o` per class (the reference)"
+    from imbalance_fastai.metrics import _counts_score
+    L = logp + o
+    L[:, k] = -np.inf
+    a = L.argmax(1)
+    b = L[np.arange(len(L)), a] - logp[:, k]
+    bs = np.sort(b[np.isfinite(b)])
+    if len(bs)==0: return None
+    u = bs[np.r_[True, bs[1:]!=bs[:-1]]]
+    cands = np.r_[u[0]-1, (u[:-1]+u[1:])/2, u[-1]+1]
+    true = np.bincount(y, minlength=c).astype(float)
+    tp0, pred0 = np.bincount(a[a==y], minlength=c), np.bincount(a, minlength=c)
+    yk, ya = (y==k).astype(float), (y==a).astype(float)
+    def _scores(cs):
+        if callable(metric): return np.array([metric(y, np.where(b<o_k, k, a)) for o_k in cs])
+        K = len(cs)
+        seg = np.searchsorted(cs, b, side='right')
+        ik, ia = seg*c + k, seg*c + a
+        cnt = lambda i, w=None: np.bincount(i, weights=w, minlength=(K+1)*c).reshape(K+1, c)
+        dpred, dtp = cnt(ik) - cnt(ia), cnt(ik, yk) - cnt(ia, ya)
+        return _counts_score(tp0 + dtp.cumsum(0)[:K], pred0 + dpred.cumsum(0)[:K], true, metric)
+    lo, hi = 0, len(cands)
+    while True:
+        idx = np.arange(lo, hi) if hi-lo<=max_candidates else np.linspace(lo, hi-1, min(max_candidates, 1024)).round().astype(int)
+        scores = _scores(cands[idx])
+        best = np.flatnonzero(scores==scores.max())
+        q = best[len(best)//2]
+        if len(idx)==hi-lo: return scores[q], cands[idx[q]]
+        lo, hi = idx[max(q-1, 0)], idx[min(q+1, len(idx)-1)]+1
+
+
+def _old_best_offsets(P, y, metric, init, max_iter, maxc):
+    "best_offsets' search as it was (the reference), on float probabilities `(n, c)` and int64 codes"
+    from imbalance_fastai.metrics import _score_decisions
+    from imbalance_fastai.decisions import _log_probs
+    c = P.shape[1]
+    o = np.zeros(c) if init is None else np.asarray(init, float).copy()
+    logp = _log_probs(P)
+    best = _score_decisions(y, (logp+o).argmax(1), c, metric)
+    for _ in range(max_iter):
+        moved = False
+        for k in np.flatnonzero(np.isfinite(o)):
+            found = _old_best_for_class(logp, o, y, k, c, metric, maxc)
+            if found is None or found[0]<=best+1e-12: continue
+            new = o.copy(); new[k] = found[1]
+            score = _score_decisions(y, (logp+new).argmax(1), c, metric)
+            if score>best+1e-12: o, best, moved = new, score, True
+        if not moved: break
+    return o
+
+
+@pytest.mark.parametrize('seed', range(8))
+def test_best_offsets_equal_the_full_sum_per_class(seed):
+    "The top-two search (one `logp + o` per pass, rows updated after a kept move) returns the old per-class search's offsets exactly: tied probabilities, absent classes, fixed (-inf) classes, each metric, coarse-to-fine grids"
+    rng = np.random.default_rng(seed)
+    n, c = int(rng.integers(200, 3000)), int(rng.choice([3, 5, 8]))
+    P = rng.dirichlet(np.ones(c)*.7, n)
+    if seed % 2: P = np.round(P, 1) + 1e-3; P /= P.sum(1, keepdims=True)    # many exact ties between classes
+    y = rng.choice(c, n, p=np.r_[.5, np.full(c-1, .5/(c-1))])
+    y[y==c-1] = 1                                                         # an absent class
+    init = None if seed < 5 else np.r_[0., -np.inf, np.zeros(c-2)]       # a class fixed out
+    metric = ['balanced_accuracy', 'macro_f1', 'mcc'][seed % 3]
+    maxc = [None, 16, 300][seed % 3]
+    got = best_offsets(P, y, metric, init=init, max_iter=10, max_candidates=maxc)
+    ref = _old_best_offsets(P, y.astype(np.int64), metric, init, 10, maxc or max(256, 2**22//c))
+    np.testing.assert_array_equal(got, ref)

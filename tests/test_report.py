@@ -238,3 +238,52 @@ def test_report_refuses_logits():
     z = np.array([[-1., 3.], [8., -4.], [0., 1.]])
     with pytest.raises(ValueError, match=r'learn_or_probs must be probabilities in \[0, 1\].*logits.*get_preds'): imbalance_report(z, [1, 0, 1])
     with pytest.raises(ValueError, match=r'learn_or_probs must be probabilities'): imbalance_report(np.array([-1., 3., .5]), [1, 0, 1])
+
+
+def _sklearn_scores(P, Y, ml, D):
+    "The report's column as it was computed before the one-confusion-matrix path: scikit-learn's metrics one by one (the reference)"
+    from imbalance_fastai.report import _safe
+    c = P.shape[1]; labels = np.arange(c)
+    Yh = Y if ml else Y[:, None]==labels
+    prec, rec, f1, sup = skm.precision_recall_fscore_support(Y, D, labels=None if ml else labels, average=None, zero_division=0)
+    onecls = lambda k: Yh[:, k].all() or not Yh[:, k].any()
+    auc = np.array([np.nan if onecls(k) else skm.roc_auc_score(Yh[:, k], P[:, k]) for k in range(c)])
+    ap = np.array([np.nan if onecls(k) else skm.average_precision_score(Yh[:, k], P[:, k]) for k in range(c)])
+    nanmean = lambda a: np.nanmean(a) if (~np.isnan(a)).any() else np.nan
+    if ml:
+        mean_over = lambda f, X, **kw: float(np.nanmean([_safe(f, Y[:, k], X[:, k], **kw) for k in range(c)]))
+        allm = dict(accuracy=skm.accuracy_score(Y, D), balanced_accuracy=mean_over(skm.balanced_accuracy_score, D),
+                    macro_f1=skm.f1_score(Y, D, average='macro', zero_division=0), mcc=mean_over(skm.matthews_corrcoef, D),
+                    roc_auc=nanmean(auc), average_precision=nanmean(ap),
+                    log_loss=mean_over(skm.log_loss, P, labels=[0, 1]), brier=mean_over(skm.brier_score_loss, P, pos_label=1))
+    else:
+        Pn = P/P.sum(1, keepdims=True)
+        allm = dict(accuracy=skm.accuracy_score(Y, D), balanced_accuracy=_safe(skm.balanced_accuracy_score, Y, D),
+                    macro_f1=skm.f1_score(Y, D, average='macro', zero_division=0), mcc=skm.matthews_corrcoef(Y, D),
+                    roc_auc=auc[1] if c==2 else nanmean(auc), average_precision=ap[1] if c==2 else nanmean(ap),
+                    log_loss=skm.log_loss(Y, Pn, labels=labels),
+                    brier=skm.brier_score_loss(Y, P[:, 1], pos_label=1) if c==2 else skm.brier_score_loss(Y, Pn, labels=labels))
+    return np.concatenate([prec, rec, f1, sup, auc, ap]), allm
+
+
+@pytest.mark.parametrize('seed', range(6))
+def test_scores_equal_sklearn_one_by_one(seed):
+    "The report's one-confusion-matrix, two-sorts-per-class path gives scikit-learn's numbers to the last bit: tied scores, absent and never-decided classes, single-class columns, rule decisions, multi-label"
+    from imbalance_fastai.report import _scores
+    from imbalance_fastai.metrics import _as_preds
+    rng = np.random.default_rng(seed)
+    n, c = int(rng.integers(50, 3000)), int(rng.choice([2, 3, 7]))
+    P = rng.dirichlet(np.ones(c)*.5, n)
+    if seed % 2: P = np.round(P, 2); P /= P.sum(1, keepdims=True)    # many tied scores
+    if seed % 3 == 2: P = P.astype(np.float32)
+    y = rng.choice(c, n, p=np.r_[.6, np.full(c-1, .4/(c-1))])
+    if c > 2: y[y == c-1] = 0                                           # an absent class
+    D = P.argmax(1) if seed < 4 else rng.choice(c, n)                   # rule-like decisions: classes decided that never appear
+    for Pi, Yi, ml, Di in [(P, y, False, D), (P, np.eye(c, dtype=bool)[y] | (rng.random((n, c)) < .1), True, P > .3)]:
+        if ml: Yi[:, 0] = True                                          # a label on every row: no AUC
+        Pk, Yk, mlk = _as_preds(Pi, Yi, ml)
+        rule = (lambda Q: Di)
+        got = _scores(Pk, Yk, mlk, rule)
+        per, allm = _sklearn_scores(Pk, Yk, mlk, Di)
+        np.testing.assert_array_equal(got.to_numpy()[:6*c], per)
+        for k, v in allm.items(): assert got[(k, 'all')] == v or (np.isnan(v) and np.isnan(got[(k, 'all')])), (k, got[(k, 'all')], v)
