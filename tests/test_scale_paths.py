@@ -27,3 +27,53 @@ def test_labels_bool_matrix_not_copied():
     assert Labels(codes).codes is codes
     l = Labels(codes.astype(np.uint8))
     assert l.codes.dtype==bool and (l.codes==codes).all()
+
+from imbalance_fastai.scores import METRICS, score_predictions, _score, _unit_rows
+
+def _unit_rows_old(probs):
+    "The replaced `_unit_rows`: two (n, c) copies even when every row sums to 1"
+    P = np.asarray(probs, dtype=np.float64)
+    s = P.sum(1, keepdims=True); off = np.abs(s-1)>1e-6
+    return np.where(off, P/np.where(off, s, 1), P)
+
+def _random_run(rng):
+    "Probabilities (some rows off 1, some tied), targets (some classes absent) and decisions (not always the argmax)"
+    n,c = int(rng.integers(1, 300)),int(rng.integers(2, 7))
+    P = rng.dirichlet(np.full(c, rng.uniform(.2, 3)), n)
+    if rng.random()<.5: P = np.round(P, 1) + 1e-3   # ties, and rows off 1 by more than float32 rounding
+    if rng.random()<.3: P = P.astype(np.float32)
+    y = rng.choice(c, n, p=rng.dirichlet(np.ones(c)))
+    if rng.random()<.3: y[y==c-1] = 0   # a class without rows
+    D = P.argmax(1) if rng.random()<.5 else rng.integers(0, c, n)
+    return P,y,D,c
+
+@pytest.mark.parametrize('seed', range(4))
+def test_unweighted_scores_equal_unit_weights(seed):
+    "score_predictions (the unweighted path: bincounts, plain cumulative sums) gives the unit-weighted bootstrap path's scores bit for bit"
+    rng = np.random.default_rng(seed)
+    for _ in range(40):
+        P,y,D,c = _random_run(rng)
+        assert np.array_equal(_unit_rows(P), _unit_rows_old(P))
+        Pu,mino = _unit_rows_old(P),[c-1]
+        got = score_predictions(P, y, mino, D)
+        for m in METRICS:
+            old = _score(Pu, y, D, m, mino, np.ones((1, len(y))))
+            assert _score(Pu, y, D, m, mino).shape==old.shape==(1,)
+            assert got[m]==float(old[0]) or (np.isnan(got[m]) and np.isnan(old[0])), m
+
+def test_unweighted_scores_match_sklearn():
+    "The unweighted path against scikit-learn's definitions"
+    skm = pytest.importorskip('sklearn.metrics')
+    from sklearn.preprocessing import label_binarize
+    rng = np.random.default_rng(7)
+    for _ in range(20):
+        P,y,D,c = _random_run(rng)
+        Pu,present = _unit_rows_old(P),np.unique(y)
+        if len(present)<2: continue
+        got = score_predictions(P, y, [c-1], D)
+        assert got['balanced_accuracy']==pytest.approx(skm.recall_score(y, D, labels=present, average='macro', zero_division=0))
+        assert got['macro_f1']==pytest.approx(skm.f1_score(y, D, average='macro', zero_division=0))
+        assert got['mcc']==pytest.approx(skm.matthews_corrcoef(y, D), abs=1e-12)
+        assert got['log_loss']==pytest.approx(skm.log_loss(y, np.clip(Pu, 0, None), labels=range(c)))
+        Y = label_binarize(y, classes=range(c)) if c>2 else np.eye(2)[y]
+        assert got['pr_auc']==pytest.approx(np.mean([skm.average_precision_score(Y[:,k], Pu[:,k]) for k in present]))
