@@ -242,10 +242,10 @@ def _predict(strategy, learn, s):
     return probs.float().numpy(),dec.reshape(-1).astype(np.int64)   # the scores rescale rows that do not sum to 1 (`_unit_rows`)
 
 def _copy(learn):
-    "A deep copy of a trained learner, without the last batch's outputs (tensors of the autograd graph cannot be copied)"
+    "A deep copy of a trained learner sharing its DataLoaders, without the last batch's outputs (tensors of the autograd graph cannot be copied)"
     for k,v in list(vars(learn).items()):
         if isinstance(v, torch.Tensor) and v.grad_fn is not None: setattr(learn, k, None)
-    return copy.deepcopy(learn)
+    return copy.deepcopy(learn, {id(learn.dls): learn.dls})   # no derived strategy writes to them (cRT, tuning, inference draw through new DataLoaders); copying the fold's data took seconds
 
 def _fit_one(strategy, s, epochs, lr, extra_cbs=()):
     "Train one learner as `strategy` says (a strategy with a `base`: as its base) and predict; `(epochs run, probs, decisions)`"

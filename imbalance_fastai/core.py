@@ -40,7 +40,7 @@ class Labels:
         vocab=None, # Class names in code order; defaults to `range(c)`
     ):
         codes = np.asarray(codes)
-        if codes.ndim==2: codes = codes.astype(bool)
+        if codes.ndim==2: codes = codes.astype(bool, copy=False)   # no copy of a bool matrix
         elif codes.ndim==1: codes = codes.astype(_code_dtype(codes), copy=False)
         else: raise ValueError(f"codes must be 1-d (single-label) or 2-d (multi-label), got shape {codes.shape}")
         if vocab is None: vocab = range(codes.shape[1] if codes.ndim==2 else (codes.max()+1 if len(codes) else 0))
@@ -86,8 +86,8 @@ def _check_classed(lbls, what='the train split'):
 
 def _rarest(lbls):
     "For multi-hot labels: each row's rarest label (rows without labels get their own code `c`)"
-    rarity = np.where(lbls.codes, lbls.counts[None], np.iinfo(np.int64).max)
-    return np.where(lbls.codes.any(1), rarity.argmin(1), lbls.c)
+    o = np.argsort(lbls.counts, kind='stable'); h = lbls.codes[:, o]; f = h.argmax(1)   # labels rarest first (ties: vocab order), a bool (n, c), not an int64 one
+    return np.where(h[np.arange(len(h)), f], o[f], lbls.c)   # each row's first label in that order (none: argmax 0, a False)
 
 # %% ../nbs/00_core.ipynb #a8336c08
 class TrainPriors:

@@ -40,7 +40,7 @@ def _decision_counts(y, D, c, w=None):
         g,n = D.shape
         tp = np.bincount((np.arange(g)[:,None]*c + D)[D==y].reshape(-1), minlength=g*c).reshape(g, c)
         return tp,np.bincount((np.arange(g)[:,None]*c + D).reshape(-1), minlength=g*c).reshape(g, c),np.broadcast_to(np.bincount(y, minlength=c), (g, c))
-    if w is None: w = np.ones((1, len(y)))
+    if w is None: return tuple(np.bincount(v, minlength=c)[None].astype(np.float64) for v in (y[D==y], D, y))   # unweighted: the sums of unit weights, exactly
     return _wsum(w*(D==y), y, c),_wsum(w, D, c),_wsum(w, y, c)
 
 def _pr_auc(P, y, w):
@@ -52,17 +52,17 @@ def _pr_auc(P, y, w):
         order = np.argsort(-P[:,k], kind='stable')
         s,p = P[order,k],pos[order]
         ends = np.r_[np.flatnonzero(np.diff(s)!=0), len(s)-1]   # the last row of each run of tied scores
-        ws = w[:,order]
-        tp,fp = np.cumsum(ws*p, 1)[:,ends],np.cumsum(ws*~p, 1)[:,ends]
+        if w is None: tp,fp = (np.cumsum(v)[ends][None].astype(np.float64) for v in (p, ~p))   # unweighted: counts, as unit weights sum them
+        else: ws = w[:,order]; tp,fp = np.cumsum(ws*p, 1)[:,ends],np.cumsum(ws*~p, 1)[:,ends]
         prec,rec = tp/np.maximum(tp+fp, 1e-12),tp/np.maximum(tp[:,-1:], 1e-12)
         res.append((np.diff(rec, axis=1, prepend=0)*prec).sum(1))
-    return np.mean(res, 0) if res else np.full(len(w), np.nan)
+    return np.mean(res, 0) if res else np.full(1 if w is None else len(w), np.nan)
 
 def _score(P, y, D, metric, minority, w=None):
-    "One metric of probabilities `P` `(n, c)` and decisions `D` `(n,)` against targets `y`, per row of weights `w` `(b, n)`"
-    if w is None: w = np.ones((1, len(y)))
+    "One metric of probabilities `P` `(n, c)` and decisions `D` `(n,)` against targets `y`, per row of weights `w` `(b, n)` (`None`: `(1,)`, unweighted)"
     if metric in DECISION_METRICS: return _counts_score(*_decision_counts(y, D, P.shape[1], w), metric, minority)
     if metric=='pr_auc': return _pr_auc(P, y, w)
+    if w is None: w = np.ones((1, len(y)))   # log-loss and ECE: unit weights, so the sums (BLAS's order) are the bootstrap's bit for bit
     if metric=='log_loss': return (w @ -np.log(np.clip(P[np.arange(len(y)), y], np.finfo(np.float64).eps, 1)))/w.sum(1)   # scikit-learn's clip
     if metric=='ece': return _ece(P, y, w=w)
     raise ValueError(f"unknown metric {metric!r}; choose from {list(METRICS)}")
@@ -72,7 +72,7 @@ def _unit_rows(probs)->np.ndarray:
     P = np.asarray(probs, dtype=np.float64)
     s = P.sum(1, keepdims=True)
     off = np.abs(s-1)>1e-6   # rescaling every row would split ties between rows (0.2 and 0.2/1.0000000000000002), which PR-AUC ranks
-    return np.where(off, P/np.where(off, s, 1), P)
+    return np.where(off, P/np.where(off, s, 1), P) if off.any() else P   # no (n, c) copies when every row sums to 1
 
 def _check_codes(nm, v, shape):
     "`v` as int64 class codes: whole numbers in `[0, shape[1])`, one per row of `shape[0]` rows (`None`: any number), else a `ValueError` naming `nm`"
