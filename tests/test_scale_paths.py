@@ -1,0 +1,66 @@
+"The faster paths of the scale review (benchmarks/scale.md) give exactly what the paths they replace gave, on random inputs"
+import numpy as np, pytest, torch
+from imbalance_fastai.core import Labels
+from imbalance_fastai.resampler import Resampler, _weight_groups, _MAX_GROUPS
+from imbalance_fastai.sampling import shard_idxs
+torch.set_num_threads(1)
+
+def _old_groups(w):
+    "The grouping before: `np.unique` sorting every weight (None past `_MAX_GROUPS` values)"
+    vals,grp = np.unique(w, return_inverse=True)
+    return None if len(vals)>_MAX_GROUPS else (vals, grp)
+
+@pytest.mark.parametrize('seed', range(6))
+def test_weight_groups_equal_unique(seed):
+    rng = np.random.default_rng(seed)
+    pool = np.concatenate([rng.random(int(rng.integers(1, 50)))*10.**rng.integers(-3, 4), [0., -0., 1e-300, 1e300]])
+    w = rng.choice(pool, int(rng.integers(1, 5000)))   # many ties, zeros of both signs, extremes
+    new,old = _weight_groups(w),_old_groups(w)
+    np.testing.assert_array_equal(new[0], old[0]); np.testing.assert_array_equal(new[1], old[1])
+    assert new[1].dtype==old[1].dtype and new[0].dtype==old[0].dtype
+
+def test_weight_groups_many_values():
+    rng = np.random.default_rng(0)
+    w = rng.choice(rng.random(_MAX_GROUPS), 3*_MAX_GROUPS)   # at most _MAX_GROUPS values: groups
+    new,old = _weight_groups(w),_old_groups(w)
+    np.testing.assert_array_equal(new[0], old[0]); np.testing.assert_array_equal(new[1], old[1])
+    assert _weight_groups(rng.random(3*_MAX_GROUPS)) is None and _old_groups(rng.random(3*_MAX_GROUPS)) is None   # caught by the prefix
+    late = np.concatenate([np.ones(2*_MAX_GROUPS), rng.random(_MAX_GROUPS+5)])   # the prefix has one value, the whole more than the limit
+    assert _weight_groups(late) is None and _old_groups(late) is None
+    exact = np.repeat(np.arange(_MAX_GROUPS, dtype=float), 2)[::-1].copy()   # exactly the limit: still groups
+    np.testing.assert_array_equal(_weight_groups(exact)[1], _old_groups(exact)[1])
+
+@pytest.mark.parametrize('bad', [np.nan, np.inf, -1.])
+def test_weight_groups_refuse_as_before(bad):
+    w = np.ones(10); w[3] = bad
+    with pytest.raises(ValueError, match='finite|negative'): Resampler(None, wgts=w)
+
+@pytest.mark.parametrize('kw', [dict(), dict(strategy='undersample'), dict(strategy='partial'), dict(balanced_batches=True)])
+def test_group_order_is_stable_argsort(kw):
+    "The order sorted by uint16 codes is the stable argsort of the codes, so the epochs are unchanged"
+    rng = np.random.default_rng(1)
+    for c in (2, 7, 300):
+        codes = rng.integers(0, c, 20_000); codes[:c] = np.arange(c)
+        r = Resampler(Labels(codes, [str(i) for i in range(c)]), seed=3, **kw)
+        np.testing.assert_array_equal(r.order, np.argsort(codes, kind='stable'))
+    w = rng.choice([.5, 2., 3., 0.], 20_000); r = Resampler(None, wgts=w, seed=0)
+    np.testing.assert_array_equal(r.order, np.argsort(np.unique(w, return_inverse=True)[1], kind='stable'))
+    np.testing.assert_array_equal(r.labels.codes, np.unique(w, return_inverse=True)[1])
+    assert list(r.labels.vocab)==[float(v) for v in np.unique(w)]
+
+def _old_shard(idxs, rank, world_size):
+    "`shard_idxs` before: a slice of the whole padded epoch"
+    if len(idxs)==0: return idxs
+    n_padded = -(-len(idxs)//world_size)*world_size
+    return np.resize(idxs, n_padded)[rank*n_padded//world_size:(rank+1)*n_padded//world_size]
+
+def test_shard_idxs_equal_padded_copy():
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        n,ws = int(rng.integers(0, 40)),int(rng.integers(1, 9))
+        idxs = rng.integers(0, 1000, n).astype(rng.choice([np.int32, np.int64]))
+        for rank in range(ws):
+            new,old = shard_idxs(idxs, rank, ws),_old_shard(idxs, rank, ws)
+            np.testing.assert_array_equal(new, old); assert new.dtype==old.dtype
+            if n: assert not np.shares_memory(new, idxs)   # its own copy, as before: the epoch can be freed
+    np.testing.assert_array_equal(shard_idxs(list(range(5)), 3, 4), _old_shard(list(range(5)), 3, 4))
