@@ -32,9 +32,10 @@ def shard_idxs(
     "This rank's share of `idxs`, padded and split as fastai's `DistributedDL` does"
     if world_size<1 or not 0<=rank<world_size: raise ValueError(f"Invalid rank {rank!r}: need 0 <= rank < world_size, got rank={rank}, world_size={world_size}")
     if len(idxs)==0: return idxs
-    n_padded = -(-len(idxs)//world_size)*world_size
-    padded = np.resize(idxs, n_padded)   # repeats from the start, like DistributedDL
-    return padded[rank*n_padded//world_size:(rank+1)*n_padded//world_size]
+    idxs,n = np.asarray(idxs),len(idxs)
+    n_padded = -(-n//world_size)*world_size
+    s,e = rank*n_padded//world_size,(rank+1)*n_padded//world_size
+    return np.concatenate([idxs[s:e], idxs[np.arange(max(s,n), e)%n]])   # padded by repeating from the start, like DistributedDL; a copy of this share only
 
 # %% ../nbs/02_sampling.ipynb #eb665724
 class _ResampledMixin:
