@@ -64,3 +64,39 @@ def test_shard_idxs_equal_padded_copy():
             np.testing.assert_array_equal(new, old); assert new.dtype==old.dtype
             if n: assert not np.shares_memory(new, idxs)   # its own copy, as before: the epoch can be freed
     np.testing.assert_array_equal(shard_idxs(list(range(5)), 3, 4), _old_shard(list(range(5)), 3, 4))
+
+def _dsets(n, seed, vocab=None, splits=None):
+    import pandas as pd
+    from fastai.data.core import Datasets
+    from fastai.data.transforms import ColReader, Categorize
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame({'x': rng.random(n).astype(np.float32), 'y': rng.choice(list('abcde'), n, p=[.6, .2, .1, .07, .03])})
+    if splits is None: idx = rng.permutation(n); splits = (sorted(idx[:int(.8*n)].tolist()) if seed%2 else idx[:int(.8*n)].tolist()), idx[int(.8*n):].tolist()
+    return Datasets(df, [[ColReader('x')], [ColReader('y'), Categorize(vocab=vocab)]], splits=splits)
+
+@pytest.mark.parametrize('seed', range(4))
+def test_split_labels_equal_subsets(seed):
+    "A Datasets' split labels read from the whole target equal those of fastai's subset copies, and so do the epochs"
+    from imbalance_fastai.core import get_labels
+    from imbalance_fastai.sampling import _split_labels
+    ds = _dsets(3000, seed)
+    trn,val = _split_labels(ds)
+    for got,i in ((trn, 0), (val, 1)):
+        want = get_labels(ds.subset(i), strict=False)
+        np.testing.assert_array_equal(got.codes, want.codes); assert got.codes.dtype==want.codes.dtype and list(got.vocab)==list(want.vocab)
+    r = ds.resampled_dataloaders(bs=64, seed=seed, num_workers=0).train.resampler
+    np.testing.assert_array_equal(r.labels.codes, get_labels(ds.subset(0)).codes)
+    np.testing.assert_array_equal(r.sample(epoch=1), Resampler(get_labels(ds.subset(0)), seed=seed).sample(epoch=1))
+
+def test_split_labels_errors_as_before():
+    "Validation classes the train split lacks, train labels outside the vocab, no split: as the subset reads gave"
+    from imbalance_fastai.sampling import _split_labels
+    ds = _dsets(200, 0, splits=(list(range(150)), list(range(150, 200))))
+    ds.tls[1].items.loc[160:163, 'y'] = 'zz'   # read after setup: 4 validation labels outside the vocab
+    with pytest.raises(ValueError, match='the validation split has 4 rows of classes'): ds.resampled_dataloaders(bs=16)
+    ds = _dsets(200, 1, vocab=list('abcd'))   # 'e' rows in train: the subset's strict read raises, so the fast path steps aside
+    assert _split_labels(ds) is None
+    with pytest.raises(ValueError, match='labels are not in the vocab'): ds.resampled_dataloaders(bs=16)
+    ds = _dsets(100, 0, splits=None); ds = type(ds)(ds.items, [[lambda o: o.x], [lambda o: o.y, __import__('fastai').data.transforms.Categorize()]])
+    trn,val = _split_labels(ds)   # no splits: slice(None) and []
+    assert len(trn)==100 and len(val)==0
