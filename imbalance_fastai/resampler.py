@@ -5,7 +5,7 @@
 # %% ../nbs/01a_resampler.ipynb #615e0900
 from __future__ import annotations
 import warnings, math, inspect, difflib, bisect
-import numpy as np
+import numpy as np, pandas as pd
 from fastcore.basics import store_attr, ifnone, patch
 from .core import Labels, TrainPriors, _rarest, _check_classed
 from .epochs import (BaseResampler, _rng, _STREAM_EPOCH, _STREAM_PERM, _STREAM_REPEAT, _STREAM_ROUND,
@@ -18,10 +18,17 @@ __all__ = ['Resampler']
 # %% ../nbs/01a_resampler.ipynb #8d0166c2
 _MAX_GROUPS = 65536   # more distinct weight values than this: rows are drawn one by one (`_systematic_rows`), not by group
 
-def _weight_labels(vals, grp):
-    "Labels grouping rows by weight value (`vals`, each row's in `grp`), for a `Resampler` given `wgts` alone (one group past `_MAX_GROUPS` values)"
-    if len(vals)>_MAX_GROUPS: return Labels(np.zeros(len(grp), dtype=np.int64), ['all rows'])
-    return Labels(grp, [float(v) for v in vals])
+def _weight_groups(w):
+    "`np.unique(w, return_inverse=True)` by hashing (`pd.factorize`), sorting only the distinct values; `None` past `_MAX_GROUPS` of them"
+    if len(pd.unique(w[:2*_MAX_GROUPS]))>_MAX_GROUPS: return None   # many values already in a prefix: skip hashing the rest
+    codes,vals = pd.factorize(w)
+    if len(vals)>_MAX_GROUPS: return None
+    o = np.argsort(vals, kind='stable'); rank = np.empty_like(o); rank[o] = np.arange(len(o))
+    return vals[o],rank[codes]
+
+def _weight_labels(wg, n):
+    "Labels grouping `n` rows by weight value (`wg`: `_weight_groups`), for a `Resampler` given `wgts` alone (one group past `_MAX_GROUPS` values)"
+    return Labels(np.zeros(n, dtype=np.int64), ['all rows']) if wg is None else Labels(wg[1], [float(v) for v in wg[0]])
 
 # %% ../nbs/01a_resampler.ipynb #655ed3c4
 class Resampler(BaseResampler):
@@ -43,8 +50,8 @@ class Resampler(BaseResampler):
         _check_args(ratio, n_samples, replacement, balanced_batches, seed, thresh, classes_per_batch)
         if labels is None and wgts is None: raise TypeError("Resampler needs labels, or wgts (one weight per row) to sample by weight alone")
         w = None if wgts is None else _check_wgts(wgts)
-        wg = None if w is None else np.unique(w, return_inverse=True)   # the weight values and each row's (sorted once)
-        super().__init__(_weight_labels(*wg) if labels is None else labels, seed)
+        wg = None if w is None else _weight_groups(w)   # the weight values and each row's (once)
+        super().__init__(_weight_labels(wg, len(w)) if labels is None else labels, seed)
         lbls,self.by_weight,self._target_w = self.labels,labels is None,None
         _check_classed(lbls)
         if w is not None and len(w)!=len(lbls): raise ValueError(f"wgts has {len(w)} values but the train split has {len(lbls)} items; pass one weight per item")
@@ -55,7 +62,7 @@ class Resampler(BaseResampler):
         store_attr('strategy,alpha,ratio,replacement,balanced_batches,classes_per_batch', but='')
         self.thresh,self.wgts,self._perm_cache,self._walk = ifnone(thresh, _LVIS_THRESH),w,{},None
         if classes_per_batch is not None: self._check_pk(lbls, w, strategy, replacement)
-        self._group(lbls, ifnone(w, self._target_w), wg)
+        self._group(lbls, ifnone(w, self._target_w), wg if w is not None else False)
         n_samples = _n_samples(n_samples, len(lbls))
         self._n,self.n_samples = n_samples,ifnone(n_samples, self._default_n(strategy))
         if self.balanced_batches and self.order is None:
@@ -89,12 +96,12 @@ class Resampler(BaseResampler):
         c = int((lbls.counts>0).sum())
         if P>c: raise ValueError(f"classes_per_batch={P} but the train split has {c} classes with rows; pass at most {c}")
 
-    def _group(self, lbls, w, wg=None):
-        "Group rows (by class, rarest label, or weight value: `wg`, `np.unique(w, return_inverse=True)`) and sort them by group, once"
+    def _group(self, lbls, w, wg=False):
+        "Group rows (by class, rarest label, or weight value: `wg`, `_weight_groups(w)` unless given) and sort them by group, once (codes as uint16 when they fit: a radix sort)"
         if w is not None:
-            vals,grp = np.unique(w, return_inverse=True) if wg is None else wg
-            if len(vals)>_MAX_GROUPS: self.order,self.p_item = None,w/w.sum(); return
-            self.group_w = vals
+            wg = _weight_groups(w) if wg is False else wg
+            if wg is None: self.order,self.p_item = None,w/w.sum(); return
+            self.group_w,grp = wg
         elif lbls.multi: grp = _rarest(lbls)
         else:
             grp = lbls.codes
@@ -106,7 +113,7 @@ class Resampler(BaseResampler):
                 _check_has_rows(lbls, np.ones(lbls.c, bool), f"strategy={self.strategy!r} gives every class a share")
         n_groups = (lbls.c+1 if lbls.multi else lbls.c) if w is None else len(self.group_w)
         self.sizes = np.bincount(grp, minlength=n_groups)
-        self.order = np.argsort(grp, kind='stable').astype(np.int32 if len(grp)<2**31 else np.int64)
+        self.order = np.argsort(grp.astype(np.uint16) if len(self.sizes)<=2**16 else grp, kind='stable').astype(np.int32 if len(grp)<2**31 else np.int64)
         self.starts = np.concatenate([[0], np.cumsum(self.sizes)])
         self.group_codes = grp
 

@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_sampling.ipynb #e6d2ee19
 from __future__ import annotations
-import re, inspect, importlib
+import re, inspect, importlib, functools
 import numpy as np, pandas as pd, torch
 from fastcore.basics import ifnone, patch
 from fastcore.meta import delegates
@@ -13,7 +13,8 @@ from fastai.data.block import DataBlock
 from fastai.callback.data import WeightedDL
 from fastai.tabular.core import TabularPandas, TabDataLoader, TabWeightedDL
 from fastai.text.data import SortedDL
-from .core import Labels, get_labels, _mask_codes
+from fastai.data.transforms import Categorize
+from .core import Labels, get_labels, _mask_codes, _encoder, _mask_opener
 from .epochs import BaseResampler, _rng, _STREAM_SORTED, _check_strategy, _int
 from .resampler import Resampler, _resampler_kw, _check_keywords, _check_wgts
 _all_ = ['BaseResampler', 'Resampler']   # the sampler is part of this module's API too
@@ -32,9 +33,10 @@ def shard_idxs(
     "This rank's share of `idxs`, padded and split as fastai's `DistributedDL` does"
     if world_size<1 or not 0<=rank<world_size: raise ValueError(f"Invalid rank {rank!r}: need 0 <= rank < world_size, got rank={rank}, world_size={world_size}")
     if len(idxs)==0: return idxs
-    n_padded = -(-len(idxs)//world_size)*world_size
-    padded = np.resize(idxs, n_padded)   # repeats from the start, like DistributedDL
-    return padded[rank*n_padded//world_size:(rank+1)*n_padded//world_size]
+    idxs,n = np.asarray(idxs),len(idxs)
+    n_padded = -(-n//world_size)*world_size
+    s,e = rank*n_padded//world_size,(rank+1)*n_padded//world_size
+    return np.concatenate([idxs[s:e], idxs[np.arange(max(s,n), e)%n]])   # padded by repeating from the start, like DistributedDL; a copy of this share only
 
 # %% ../nbs/02_sampling.ipynb #eb665724
 class _ResampledMixin:
@@ -93,11 +95,9 @@ class ResampledSortedDL(_ResampledMixin, SortedDL):
         lens = np.asarray(self.res)[idxs]
         p = int(lens.argmax()); idxs[[0,p]] = idxs[[p,0]]; lens[[0,p]] = lens[[p,0]]
         srt = idxs[np.lexsort((-lens, np.arange(len(idxs))//(self.bs*50)))]
-        nb = -(-len(srt)//self.bs)
-        rng = _rng(self.resampler.seed, _STREAM_SORTED, self.resampler.epoch)
+        nb,rng = -(-len(srt)//self.bs),_rng(self.resampler.seed, _STREAM_SORTED, self.resampler.epoch)
         order = np.concatenate([[0], 1+rng.permutation(max(nb-2, 0)), [nb-1]])
-        start = order*self.bs
-        size = np.minimum(start+self.bs, len(srt)) - start
+        start = order*self.bs; size = np.minimum(start+self.bs, len(srt)) - start
         return srt[np.repeat(start-np.cumsum(size)+size, size) + np.arange(size.sum())]
 
 # %% ../nbs/02_sampling.ipynb #a8fc5631
@@ -126,9 +126,7 @@ def __getattr__(name):
     "The twin a pickled name stands for (see `resampled_dl_type`); made now if this process has not made it yet"
     if not name.startswith(_TWIN): raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     mod,_,qual = re.sub(r'_([udc])', lambda m: _UNESC[m[1]], name[len(_TWIN):]).partition(':')
-    cls = importlib.import_module(mod)
-    for part in qual.split('.'): cls = getattr(cls, part)
-    return resampled_dl_type(cls)
+    return resampled_dl_type(functools.reduce(getattr, qual.split('.'), importlib.import_module(mod)))
 
 def resample_dl(
     dl, # A fastai DataLoader (the train one)
@@ -140,10 +138,17 @@ def resample_dl(
 # %% ../nbs/02_sampling.ipynb #d0eb48b3
 def _train_subset(source): "The train split of a `Datasets` or `TabularPandas`"; return source.train if isinstance(source, TabularPandas) else source.subset(0)
 
-def _check_valid_classes(source, train_lbls):
-    "Refuse validation rows of classes the train split lacks: they can be neither learned nor resampled"
+def _split_labels(source):
+    "Train and validation `Labels` of a `Datasets` whose one target a `Categorize` codes, from the whole target read once (no rows copied); else `None`"
+    if not (isinstance(source, Datasets) and source.n_subsets>1 and len(source.tls)==source.n_inp+1 and type(_encoder(tl := source.tls[-1])) is Categorize and _mask_opener(tl) is None): return None
+    lb = get_labels(tl, strict=False)   # what get_labels(source.subset(i)) reads, for every row
+    trn,val = (lb.take(s if isinstance(s, slice) else np.asarray(s, dtype=np.int64)) for s in source.splits[:2])
+    return None if (trn.codes<0).any() else (trn,val)   # a train label outside the vocab: the subset's read raises
+
+def _check_valid_classes(source, train_lbls, val=None):
+    "Refuse validation rows of classes the train split lacks (`val`: their labels, when read already): they can be neither learned nor resampled"
     if train_lbls.multi or not isinstance(source, (Datasets, TabularPandas)) or source.n_subsets<2: return
-    unseen = int((get_labels(source.subset(1), strict=False).codes<0).sum())
+    unseen = int(((val if val is not None else get_labels(source.subset(1), strict=False)).codes<0).sum())
     if unseen: raise ValueError(
         f"the validation split has {unseen} rows of classes that the train split lacks (its vocab is {list(train_lbls.vocab)[:10]}). "
         "Every class needs train rows to be learned and resampled: split with imbalance_fastai.data.StratifiedSplitter(valid_pct) "
@@ -197,8 +202,7 @@ def _split_kwargs(kwargs, dl_type):
 
 def _dataloaders_with(source, resampler, dl_type=None, dl_kwargs=None, **kwargs):
     "`source.dataloaders(...)` whose train DataLoader is the resampled twin of `dl_type`, drawing from `resampler`"
-    dl_kwargs = list(dl_kwargs or [{}]*source.n_subsets)
-    dl_kwargs[0] = {**dl_kwargs[0], 'resampler': resampler}
+    dl_kwargs = list(dl_kwargs or [{}]*source.n_subsets); dl_kwargs[0] = {**dl_kwargs[0], 'resampler': resampler}
     dls = source.dataloaders(dl_type=resampled_dl_type(dl_type or source._dl_type), dl_kwargs=dl_kwargs, **kwargs)
     _check_batches(dls.train)
     return dls
@@ -219,12 +223,13 @@ def resampled_dataloaders(self:FilteredBase,
     _check_strategy(strategy)   # before the labels are read: fastai's positional wgts land here
     dl_type = ifnone(dl_type, self._dl_type)
     rkw,kwargs = _split_kwargs(kwargs, dl_type)
-    trn = _train_subset(self)
+    codes = _mask_codes(kwargs.get('after_item')); fast = _split_labels(self) if labels is None and n_bins is None and codes is None else None
+    trn = fast[0] if fast else _train_subset(self)   # a Datasets' split labels read without copying its rows
     if len(trn)==0: raise ValueError(f"the train split is empty ({len(self)} items in all, none in train): there is nothing to resample; "
                                      "check the splitter (or the items)")
     if wgts is not None: wgts = _check_wgts(wgts, len(trn))
-    lbls = _resample_labels(trn, labels, wgts, n_bins, codes=_mask_codes(kwargs.get('after_item')))
-    if labels is None and n_bins is None and wgts is None: _check_valid_classes(self, lbls)
+    lbls = fast[0] if fast else _resample_labels(trn, labels, wgts, n_bins, codes=codes)
+    if labels is None and n_bins is None and wgts is None: _check_valid_classes(self, lbls, fast and fast[1])
     return _dataloaders_with(self, Resampler(lbls, strategy=strategy, wgts=wgts, **rkw), bs=bs, dl_type=dl_type, **kwargs)
 
 def _take(v, idx):
@@ -295,8 +300,7 @@ def sampling_summary(
     "Table of natural vs sampled class counts and shares of the train split (per weight group when it was resampled by `wgts` alone)"
     dl = getattr(dls, 'train', dls); r = getattr(dl, 'resampler', None)
     if r is None: raise ValueError("this DataLoader has no resampler: build it with weighted_dataloaders or use OverSamplingCallback")
-    idxs = r.sample(epoch=ifnone(epoch, r.epoch), bs=getattr(dl, 'bs', None))
-    lbls = r.labels
+    idxs,lbls = r.sample(epoch=ifnone(epoch, r.epoch), bs=getattr(dl, 'bs', None)),r.labels
     res = pd.DataFrame({'natural': lbls.counts, 'sampled': r.sampled_counts(idxs)}, index=pd.Index(list(map(str, lbls.vocab)), name='weight' if r.by_weight else 'class'))
     res['natural_share'],res['sampled_share'] = r.natural_prior,r.sampled_counts(idxs)/len(idxs)
     return res
@@ -360,8 +364,7 @@ class ImbalancedDatasetSampler(torch.utils.data.Sampler):
         drop_last:bool=False, # Cut the epoch to a multiple of `num_replicas` instead of padding it (as `DistributedSampler`'s)
         **kwargs, # Passed to `Resampler` (strategy, alpha, thresh, replacement, seed, classes_per_batch...)
     ):
-        if 'n_samples' in kwargs: raise TypeError(f"{type(self).__name__} takes num_samples (torchsampler's name) for the rows per epoch, "
-                                                  f"not n_samples: pass num_samples={kwargs['n_samples']!r}")
+        if 'n_samples' in kwargs: raise TypeError(f"{type(self).__name__} takes num_samples (torchsampler's name) for the rows per epoch, not n_samples: pass num_samples={kwargs['n_samples']!r}")
         _check_keywords(kwargs, [k for k in _resampler_kw if k!='n_samples'] + ['strategy', 'wgts', 'num_samples'],
                         f"{type(self).__name__} takes num_samples for the rows per epoch, and the Resampler's strategy, wgts and")
         if dataset is None and labels is None: raise TypeError("pass a dataset, or labels= (one per item)")
@@ -380,8 +383,7 @@ class ImbalancedDatasetSampler(torch.utils.data.Sampler):
                 lbls = None   # a WeightedRandomSampler: weights need no labels
             if lbls is not None and len(lbls)!=n: raise ValueError(f"the dataset's labels have {len(lbls)} values but it has {n} items; pass labels=... (one per item)")
             if lbls is not None and indices is not None: lbls = _subset_labels(lbls, self.indices)
-        if distributed and _dist_up():
-            num_replicas,rank = ifnone(num_replicas, torch.distributed.get_world_size()),ifnone(rank, torch.distributed.get_rank())
+        if distributed and _dist_up(): num_replicas,rank = ifnone(num_replicas, torch.distributed.get_world_size()),ifnone(rank, torch.distributed.get_rank())
         self.num_replicas,self.rank,self.batch_size,self.drop_last,self.epoch = ifnone(num_replicas, 1),ifnone(rank, 0),batch_size,drop_last,0
         _check_replicas(self.num_replicas, self.rank)
         if kwargs.get('seed') is None: kwargs['seed'] = _shared_seed()   # ranks agree, e.g. under accelerate's prepare
@@ -417,8 +419,7 @@ class ClassBalancedBatchSampler(ImbalancedDatasetSampler):
         num_batches:int=None, # Batches per epoch (before sharding); default: as many as the indices fill
         **kwargs, # Passed to `ImbalancedDatasetSampler` (labels, indices, seed, num_replicas, rank...)
     ):
-        if classes_per_batch is None or batch_size is None:
-            raise TypeError("ClassBalancedBatchSampler needs classes_per_batch=P and batch_size=P*K (K rows of each of P classes per batch)")
+        if classes_per_batch is None or batch_size is None: raise TypeError("ClassBalancedBatchSampler needs classes_per_batch=P and batch_size=P*K (K rows of each of P classes per batch)")
         for k in ('num_samples', 'n_samples'):
             if k in kwargs: raise TypeError(f"ClassBalancedBatchSampler counts its epoch in batches: pass num_batches=..., not {k}")
         super().__init__(dataset, num_samples=None if num_batches is None else num_batches*batch_size,
