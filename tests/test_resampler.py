@@ -383,3 +383,11 @@ def test_walk_draws_of_other_shares_leave_the_walk_alone():
         x = r.row_weights(alpha=a) * len(idxs)
         assert (np.bincount(idxs, minlength=len(y)) <= np.ceil(x - 1e-9)).all()
     assert all(np.array_equal(r.sample(**kw), ref.sample(**kw)) for kw in shares[20:])
+
+
+def test_repeat_factor_on_labels_every_row_has_does_not_ask_to_raise_thresh():
+    "When every row has every class no thresh can repeat a row: the warning says so instead of 'raise thresh' (thresh=1 is the largest)"
+    with pytest.warns(UserWarning, match='every row has every class') as ws:
+        Resampler(Labels(np.ones((6, 2), bool), ['a', 'b']), 'repeat_factor', thresh=1.0)
+    assert not any('raise thresh' in str(w.message) for w in ws)
+    with pytest.warns(UserWarning, match='raise thresh'): Resampler(Labels(np.array([0, 0, 1, 1]), ['a', 'b']), 'repeat_factor', thresh=0.3)
