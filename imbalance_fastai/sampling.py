@@ -194,9 +194,9 @@ def _dl_kw(dl_type):
 def _split_kwargs(kwargs, dl_type):
     "The `Resampler`'s keywords and fastai's, split by the `Resampler`'s signature; a name neither takes is an error"
     rkw = {k: kwargs.pop(k) for k in _resampler_kw if k in kwargs}
-    if kwargs.get('n') is not None: raise TypeError(f"n={kwargs['n']!r} is fastai's row count of a plain DataLoader, which a resampled one draws its own of: pass n_samples={kwargs['n']!r} (rows per epoch)")
-    known = _dl_kw(dl_type)
-    _check_keywords(kwargs, _resampler_kw + sorted(known | {'val_'+k for k in known}),
+    if (n := next((kw['n'] for kw in [kwargs, *(kwargs.get('dl_kwargs') or [])[:1]] if kw.get('n') is not None), None)) is not None:   # dl_kwargs[0]: the train DataLoader's
+        raise TypeError(f"n={n!r} is fastai's row count of a plain DataLoader, which a resampled one draws its own of: pass n_samples={n!r} (rows per epoch)")
+    _check_keywords(kwargs, _resampler_kw + sorted((known := _dl_kw(dl_type)) | {'val_'+k for k in known}),
                     f"fastai's `dataloaders` and the {dl_type.__name__} take the others, the Resampler takes")
     return rkw,kwargs
 

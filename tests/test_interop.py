@@ -237,6 +237,7 @@ def test_get_idxs_randomize_and_set_seed():
 def test_n_of_fastai_dataloaders():
     "fastai's `n=` (rows of the train DataLoader) is not the resampled epoch's length, which `n_samples` sets"
     with pytest.raises((TypeError, ValueError), match='n_samples'): _rdls(seed=0, n=100)
+    with pytest.raises(TypeError, match='n=100.*n_samples=100'): _rdls(seed=0, dl_kwargs=[{'n': 100}, {}])   # fastai's per-split form
 
 
 def test_datablock_transforms_passed_twice_are_refused_as_fastai_does():
