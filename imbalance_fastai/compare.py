@@ -247,11 +247,6 @@ def _copy(learn):
         if isinstance(v, torch.Tensor) and v.grad_fn is not None: setattr(learn, k, None)
     return copy.deepcopy(learn, {id(learn.dls): learn.dls})   # no derived strategy writes to them (cRT, tuning, inference draw through new DataLoaders); copying the fold's data took seconds
 
-def _fit_one(strategy, s, epochs, lr, extra_cbs=()):
-    "Train one learner as `strategy` says (a strategy with a `base`: as its base) and predict; `(epochs run, probs, decisions)`"
-    learn,n_epoch = _train(STRATEGIES[strategy.base] if strategy.base else strategy, s, epochs, lr, extra_cbs)
-    return (n_epoch, *_predict(strategy, learn, s))
-
 class _threads:
     "Context manager: `n` torch threads inside, the previous setting after"
     def __init__(self, n): self.n = n
@@ -292,10 +287,11 @@ def _compare(source, splits, strategies=None, skip_unavailable=None, seeds=None,
     bar = _progress(runs, progress)
     if threads is None and n_train<100_000: threads = 1
     bases = {STRATEGIES[nm].base for nm in names} - {None}
-    rows,cache,trained,start,spent = [],{},{},time.perf_counter(),{}
+    rows,cache,trained,start,spent,failed = [],{},{},time.perf_counter(),{},{}
     n_folds,n_rep = len({sp[1] for sp in splits}),len({sp[0] for sp in splits})
     for i,((rep,fold,trn,val),nm) in enumerate(bar if bar is not None else runs):
         st,b,seed = STRATEGIES[nm],_base(nm),seeds[rep]
+        if failed.keys() & {nm, b}: continue   # diverged in an earlier run (its base did): left out, below
         tag = f"{nm}, " + (f"fold {fold+1}/{n_folds}" if mode=='cv' else "hold-out") + (f", repeat {rep+1}/{n_rep}" if n_rep>1 else '')
         key,hold = (rep, fold, STRATEGIES[b].holdout),STRATEGIES[b].holdout
         trained = {k:v for k,v in trained.items() if k[:2]==(rep, fold)}   # one fold's trained bases at a time
@@ -322,8 +318,11 @@ def _compare(source, splits, strategies=None, skip_unavailable=None, seeds=None,
             for cb in learn.cbs:
                 if isinstance(cb, _Heartbeat): cb.report = _report
             probs,dec = _predict(st, learn, s)
-        if not np.isfinite(probs).all(): raise ValueError(f"{tag}: {int((~np.isfinite(probs)).any(1).sum())} of {len(probs)} scored rows got "
-                                                          f"non-finite probabilities: the training diverged; try a lower lr (now {lr})")
+        if not np.isfinite(probs).all():
+            failed[nm] = (f"{tag}: {int((~np.isfinite(probs)).any(1).sum())} of {len(probs)} scored rows got non-finite probabilities: "
+                          f"the training diverged; try a lower lr (now {lr})")
+            if nm=='plain': raise ValueError(failed[nm] + "; plain training is the baseline of every comparison")
+            continue
         preds.add(nm, rep, pos[val], probs, dec)
         sc = score_predictions(probs, codes[val], minority, dec)
         sec = time.perf_counter()-t0
@@ -337,7 +336,11 @@ def _compare(source, splits, strategies=None, skip_unavailable=None, seeds=None,
                f"about {_duration(left)} left")
         if bar is not None: bar.comment = f"last: {tag}, {msg}"
         elif progress: print(f"[{i+1}/{len(runs)}] {tag}: {msg}", file=sys.stderr, flush=True)
-    res = pd.DataFrame(rows)
+    gone = [nm for nm in names if failed.keys() & {nm, _base(nm)}]   # all of a strategy's runs, or none: the comparison is paired
+    for nm in gone:
+        notes.append(f"{nm} left out: " + failed.get(nm, f"its base {_base(nm)} diverged ({failed.get(_base(nm))})"))
+        preds.drop(nm); warnings.warn(notes[-1])
+    res = pd.DataFrame([r for r in rows if r['strategy'] not in gone])
     notes += source.notes() if hasattr(source, 'notes') else []
     res.attrs.update(vocab=[str(v) for v in vocab], class_counts=counts.to_dict('index'), minority=[str(vocab[i]) for i in minority],
                      minority_every_fold=same, notes=notes, epochs=epochs, bs=bs, lr=lr, seeds=list(seeds), metric=metric, mode=mode,

@@ -115,6 +115,10 @@ class Predictions:
             self.times_scored[key] = np.zeros(n, np.int64)
         self.probs[key][rows],self.decisions[key][rows] = probs,decisions
         self.times_scored[key][rows] += 1
+    def drop(self, strategy:str):
+        "Forget every run of `strategy` (a strategy the runner leaves out after it diverged)"
+        for d in (self.probs, self.decisions, self.times_scored):
+            for k in [k for k in d if k[0]==strategy]: del d[k]
     @property
     def strategies(self): return list(dict.fromkeys(k[0] for k in self.probs))
     def repeats(self, strategy): return [r for s,r in self.probs if s==strategy]

@@ -234,3 +234,68 @@ def test_continuous_label_advice_is_followable(tmp_path):
     h = compare_strategies(df.iloc[:200], df.iloc[200:], 'y', bins=3, strategies=['plain'], seeds=1, epochs=1, layers=[8], progress=False)
     assert h.n_scored.tolist() == [100] and len(h.attrs['vocab']) == 3
 
+
+
+class _DivergeIn:
+    "A callback that turns the model's weights to NaN after 2 batches, in the folds `folds` only (a fit that diverges there)"
+    def __init__(self, folds): self.folds, self.fits = folds, 0
+
+    def cb(self):
+        "The callback of the next fit (the runner builds one learner per fold)"
+        from fastai.callback.core import Callback
+        diverge, self.fits = self.fits in self.folds, self.fits + 1
+
+        class _Diverge(Callback):
+            def after_batch(self):
+                if diverge and self.training and self.iter == 2:
+                    for p in self.model.parameters(): p.data.fill_(float('nan'))
+        return _Diverge()
+
+
+def test_a_diverged_strategy_is_left_out_and_the_others_kept(monkeypatch, tmp_path):
+    "A strategy whose fit diverges in one fold only: all its runs (and those built on its model) are left out with a note and a warning; the other strategies' runs are the ones a comparison without it gives"
+    import imbalance_fastai.compare as cmp
+    from imbalance_fastai.strategies import Strategy
+    from imbalance_fastai.verdict import write_report
+    div = _DivergeIn({1})   # its second fit (fold 2 of 3) diverges; folds 1 and 3 train normally
+    monkeypatch.setitem(cmp.STRATEGIES, 'diverges', Strategy('diverges in fold 2', cbs=lambda s: [div.cb()]))
+    monkeypatch.setitem(cmp.STRATEGIES, 'diverges+prior', Strategy('its base diverges', base='diverges', post_fit=lambda learn, s: None))
+    df = _planted(450)
+    kw = dict(label='y', folds=3, epochs=2, layers=[8], progress=False)
+    ref = compare_strategies(df, strategies=['oversample'], **kw)
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter('always')
+        runs = compare_strategies(df, strategies=['diverges', 'oversample', 'diverges+prior'], **kw)
+    assert div.fits == 2   # fold 1's model is trained and scored, fold 2's diverges, fold 3's is never trained
+    assert runs.strategy.unique().tolist() == ['plain', 'oversample'] and len(runs) == 6
+    cols = ['strategy', 'fold', 'balanced_accuracy', 'mcc', 'log_loss', 'epochs']
+    pd.testing.assert_frame_equal(runs[cols].reset_index(drop=True), ref[cols].reset_index(drop=True))   # seeded: the same runs
+    pr = runs.attrs['predictions']
+    assert pr.strategies == ['plain', 'oversample'] and sorted(pr.times_scored) == [('oversample', 0), ('plain', 0)]
+    for nm in ('plain', 'oversample'): assert np.array_equal(pr.probs[(nm, 0)], ref.attrs['predictions'].probs[(nm, 0)], equal_nan=True)
+    left = [n for n in runs.attrs['notes'] if 'left out' in n]
+    assert len(left) == 2, runs.attrs['notes']
+    assert left[0].startswith('diverges left out: diverges, fold 2/3: 150 of 150 scored rows got non-finite probabilities'), left
+    assert left[0].endswith('try a lower lr (now 0.01)'), left
+    assert left[1].startswith('diverges+prior left out: its base diverges diverged (diverges, fold 2/3: '), left
+    assert [str(o.message) for o in w if 'left out' in str(o.message)] == left
+    text = write_report(runs, tmp_path / 'out')   # the report is the comparison without it, and says what was left out
+    assert all(n in text for n in left) and 'diverges' not in text.split('Verdict')[0].replace('diverges left out', '')
+    assert summarize(runs).index.tolist() == ['plain', 'oversample']
+
+
+def test_only_a_diverged_strategy_leaves_plain_and_plain_diverging_ends_it(monkeypatch):
+    "Every asked-for strategy diverging leaves plain alone (the verdict says so); plain diverging is an error naming the run and the fix"
+    import imbalance_fastai.compare as cmp
+    from imbalance_fastai.strategies import Strategy
+    df = _planted(300)
+    kw = dict(label='y', folds=2, epochs=1, layers=[8], progress=False)
+    monkeypatch.setitem(cmp.STRATEGIES, 'diverges', Strategy('diverges', cbs=lambda s: [_DivergeIn({0, 1}).cb()]))
+    with pytest.warns(UserWarning, match='diverges left out: diverges, fold 1/2'):
+        runs = compare_strategies(df, strategies=['diverges'], **kw)
+    assert runs.strategy.unique().tolist() == ['plain']
+    assert verdict(runs).startswith('Verdict: only plain training was run')
+    monkeypatch.setitem(cmp.STRATEGIES, 'plain', Strategy('plain, diverging', cbs=lambda s: [_DivergeIn({0, 1}).cb()]))
+    with pytest.raises(ValueError, match=r"plain, fold 1/2: 150 of 150 scored rows got non-finite probabilities: the training diverged; "
+                                         r"try a lower lr \(now 0.01\); plain training is the baseline of every comparison"):
+        compare_strategies(df, strategies=['oversample'], **kw)
