@@ -173,7 +173,7 @@ def _frame_labels(df):
     return df.to_numpy()
 
 def encode_labels(
-    values, # Raw labels: array, list, `Series`, tensor; a list of tag lists or a 0/1 matrix for multi-label data
+    values, # Raw labels: array, list, `Series`, tensor (a column `(n, 1)` too); a list of tag lists or a 0/1 matrix `(n, c)` for multi-label data
     vocab=None, # Class names in code order; inferred (sorted) when `None`
     n_bins:int=None, # Bin a continuous (regression) target into this many quantiles
     multi:bool=None, # Force multi-label (`True`) or single-label (`False`) reading; inferred when `None`
@@ -188,6 +188,8 @@ def encode_labels(
         if arr.dtype.kind=='U' and arr.ndim==1 and not isinstance(values, np.ndarray): arr = np.asarray(values, dtype=object)   # [1, 'b']: 1 is not '1'
         if arr.ndim>2: raise ValueError(f"labels must be one per row: 1-d (single-label) or a 2-d (rows, classes) 0/1 matrix "
                                         f"(multi-label); got a {arr.ndim}-d array of shape {arr.shape}")
+        if arr.ndim==2 and arr.shape[1]==1 and (np.issubdtype(arr.dtype, np.number) or arr.dtype==bool) and not multi and (vocab is None or len(vocab)!=1):
+            arr = arr[:,0]   # a column of labels, as fastai's tabular targets `(n, 1)`, not one multi-hot class (`multi=True` for that)
         if arr.ndim==2 and not np.issubdtype(arr.dtype, np.number) and arr.dtype!=bool:   # equal-length tag lists
             lists = np.array([None]*len(arr)); lists[:] = [list(o) for o in arr]; arr = lists
         if arr.ndim==2 and multi is not False:

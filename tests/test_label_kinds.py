@@ -334,3 +334,26 @@ def test_report_of_a_learner_on_boolean_labels():
     with learn.no_bar(), learn.no_logging(): learn.fit(1)
     rep = imbalance_report(learn)
     assert list(rep.loc['recall'].index) == ['False', 'True'] and rep.loc[('support', 'True')].iloc[0] == 9
+
+
+def test_a_tabular_learners_target_column_is_single_label():
+    "fastai's tabular targets arrive as a column (bs, 1) of codes: every entry point reads them as one class per row (two classes for 0/1), not as one multi-hot class"
+    from imbalance_fastai.core import Labels
+    from imbalance_fastai.resampler import Resampler
+    from imbalance_fastai.losses import class_weights
+    from imbalance_fastai.metrics import minority_classes
+    df = pd.DataFrame({'x': RNG.normal(size=50), 'y': (BASE == 'c').astype(int)})   # 8 positives in 50 rows
+    to = TabularPandas(df, procs=[Normalize], cont_names=['x'], y_names='y', y_block=CategoryBlock(), splits=[list(range(50)), []])
+    y = torch.cat([b[-1] for b in to.dataloaders(bs=10, shuffle=False).train.new(drop_last=False)])
+    assert y.shape == (50, 1)
+    for t in (y, y.numpy(), y.numpy().astype(bool)):
+        lb = encode_labels(t)
+        assert not lb.multi and lb.counts.tolist() == [42, 8], (t.dtype, lb)
+    assert minority_classes(y) == [1]
+    assert torch.allclose(class_weights(y), torch.tensor([50 / (2 * 42), 50 / (2 * 8)]))   # scikit-learn's 'balanced'
+    r = Resampler(y, seed=0)
+    assert np.bincount(y[:, 0].numpy()[r.sample(0)], minlength=2).tolist() == [25, 25]
+    three = torch.tensor([[0], [2], [1], [2]])   # more than two codes: a column too (refused as 'not multi-hot' before)
+    assert encode_labels(three).counts.tolist() == [1, 1, 2]
+    assert encode_labels(y, multi=True).multi and encode_labels(y, multi=True).counts.tolist() == [8]   # one multi-hot class, when asked for
+    assert isinstance(encode_labels(y), Labels)
