@@ -14,7 +14,7 @@ from fastai.metrics import AccumMetric
 from .core import Labels, get_labels
 from .decisions import (_np, _activation_kind, _as_probs, _log_probs, _check_offsets, _cost_thresh, _base_loss, _check_unit,
                                         _deciding_loss, _as_metric, _of_decisions, DecisionLoss)
-from .prior import _outputs_after_fit, _synthetic_priors
+from .prior import _outputs_after_fit, _synthetic_priors, _check_probs, _sum_tol
 from .losses import _num
 from .decisions import apply_offsets   # noqa: F401 (best_offsets' partner, importable from here with it)
 
@@ -307,7 +307,7 @@ def _as_preds(probs, targets, multilabel=None):
     if Y.shape[1]!=1: raise ValueError(f"targets has shape {Y.shape}: pass class codes (n,) or a multi-hot matrix shaped like probs")
     Y = Y[:,0]
     if not (np.mod(Y, 1)==0).all() or (Y<0).any(): raise ValueError("targets must be integer class codes >= 0")
-    P,_ = _as_probs(P)   # a binary model's positive-class column read as (n, 2), as everywhere
+    P,_ = _as_probs(P); _check_probs(P, softmax=True, tol=max(1e-2, _sum_tol(probs)))   # a positive column read as (n, 2); sigmoid rows refused (a float copy of bf16 rows is off by 4e-3)
     if Y.max(initial=0)>=P.shape[1]: raise ValueError(f"targets has class code {int(Y.max())} but probs has {P.shape[1]} classes")
     return P,Y.astype(np.int64),False
 

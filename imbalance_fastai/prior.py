@@ -42,8 +42,9 @@ def _binary_positive(s, t):
     "For a single positive-class output: per-class priors `[π_0, π_1]` become the positive rate `[π_1]`"
     return [p[1:]/p.sum() if len(p)==2 else p for p in (s,t)]
 def _sum_tol(probs)->float:
-    "How far from 1 softmax rows may sum: 1e-3, or 4 roundings of a half-precision tensor's (float16 0.004, bfloat16 0.03)"
-    return max(1e-3, 4*torch.finfo(probs.dtype).eps) if isinstance(probs, torch.Tensor) and probs.is_floating_point() else 1e-3
+    "How far from 1 softmax rows may sum: 1e-3, or 4 roundings of a half-precision tensor's or array's (float16 0.004, bfloat16 0.03)"
+    eps = torch.finfo(probs.dtype).eps if isinstance(probs, torch.Tensor) and probs.is_floating_point() else np.finfo(probs.dtype).eps if isinstance(probs, np.ndarray) and probs.dtype.kind=='f' else 0
+    return max(1e-3, 4*eps)
 def _check_probs(p, softmax:bool, axis:int=-1, name='probs', tol:float=1e-3):
     "Refuse NaN, values outside [0,1] (logits) and, for softmax outputs, rows that do not sum to 1 (within `tol`)"
     if p.size==0: return

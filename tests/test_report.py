@@ -287,3 +287,19 @@ def test_scores_equal_sklearn_one_by_one(seed):
         per, allm = _sklearn_scores(Pk, Yk, mlk, Di)
         np.testing.assert_array_equal(got.to_numpy()[:6*c], per)
         for k, v in allm.items(): assert got[(k, 'all')] == v or (np.isnan(v) and np.isnan(got[(k, 'all')])), (k, got[(k, 'all')], v)
+
+
+def test_report_refuses_rows_that_are_not_softmax_probabilities():
+    "Independent sigmoid outputs (rows summing to 0.9..1.7) with class codes: refused with the numbers, not scored as if normalised; a softmax copied to float64 from bfloat16 is not"
+    import numpy as np, torch
+    from imbalance_fastai.report import imbalance_report
+    from imbalance_fastai.calibration import expected_calibration_error
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 200)
+    sig = 1 / (1 + np.exp(-rng.normal(size=(200, 3))))
+    for f in (lambda: imbalance_report(sig, y), lambda: expected_calibration_error(sig, y)):
+        with pytest.raises(ValueError, match=r"rows must sum to 1 \(softmax probabilities\), but 19[0-9] of 200 sum to between 0.4"):
+            f()
+    sm = torch.softmax(torch.randn(200, 3, generator=torch.Generator().manual_seed(0)), 1)
+    r = imbalance_report(sm.bfloat16().double(), torch.as_tensor(y))
+    assert 0 <= r.loc[('balanced_accuracy', 'all'), 'uncorrected'] <= 1
