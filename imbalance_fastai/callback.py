@@ -102,7 +102,7 @@ class OverSamplingCallback(Callback):
     @property
     def name(self): "`learn.over_sampling` (`over_sampling_2`... for another one attached beside it)"; return 'over_sampling' + (f'_{self._nth+1}' if self._nth else '')
 
-    _by_weight,_vocab,_drawn = False,None,0   # the last fit's, and the epochs drawn by all fits (class defaults: for callbacks pickled before they were kept)
+    _by_weight,_vocab,_drawn,_start = False,None,0,0   # the last fit's, the epochs drawn by all fits, and the stream's epoch of this fit's first (class defaults: for callbacks pickled before they were kept)
     @property
     def by_weight(self)->bool:
         "Whether this fit (or the last) resampled by `wgts` alone, its target not readable as classes: it then has no class priors"
@@ -144,6 +144,7 @@ class OverSamplingCallback(Callback):
     def before_train(self):
         "Train this epoch on the resampled twin of the train DataLoader: only `learn.dl` is set, as fastai's `DistributedTrainer` does"
         if self._twin is None: self._build(self.learn.dl)
+        self.resampler.epoch = self._start + self.epoch   # a resumed fit (`start_epoch=k`) draws at epoch k what an uninterrupted one draws there
         self._epoch_kw = self._epoch_overrides()
         _unwrap(self._twin).sample_kwargs = self._epoch_kw   # the sampler itself keeps what it was built with
         self.learn.dl = self._twin
@@ -180,6 +181,7 @@ class OverSamplingCallback(Callback):
         alpha = self.alpha(0.) if callable(self.alpha) else self.alpha
         r = Resampler(lbls, strategy=self.strategy, alpha=alpha, wgts=self.wgts, **kw)
         if given: r.epoch = self._drawn   # a given seed's stream goes on where the last fit left it: each fit draws new epochs
+        self._start = r.epoch   # the stream's epoch of this fit's epoch 0
         return r
 
     def _epoch_overrides(self):

@@ -42,7 +42,7 @@ class Resampler(BaseResampler):
         n_samples=None, # Rows per epoch (an int), or a multiple of the natural length (a float: 0.5 half, 2.0 twice); default depends on `strategy`
         replacement:bool=None, # Draw with replacement; default `True` except for 'undersample'. `False`: no row more than its expected count rounded up
         balanced_batches:bool=False, # Spread each class evenly over the epoch so every batch holds (nearly) the same mix
-        seed:int=None, # Seed of the epoch draws; drawn from torch's global RNG when `None` (so `set_seed` reproduces)
+        seed:int=None, # Seed of the epoch draws; `None`: drawn from torch's global RNG (by the DataLoaders factories from Python's `random`, as fastai's shuffle), so `set_seed` reproduces
         thresh:float=None, # Repeat-factor threshold in (0,1]: classes in fewer than this share of rows are repeated; `None`: 0.001
         classes_per_batch:int=None, # P: every batch holds P distinct classes with `bs // P` rows each, classes equally often
     ):

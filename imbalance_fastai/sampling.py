@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_sampling.ipynb #e6d2ee19
 from __future__ import annotations
-import re, inspect, importlib, functools
+import re, inspect, importlib, functools, random
 import numpy as np, pandas as pd, torch
 from fastcore.basics import ifnone, patch
 from fastcore.meta import delegates
@@ -230,6 +230,7 @@ def resampled_dataloaders(self:FilteredBase,
     if wgts is not None: wgts = _check_wgts(wgts, len(trn))
     lbls = fast[0] if fast else _resample_labels(trn, labels, wgts, n_bins, codes=codes)
     if labels is None and n_bins is None and wgts is None: _check_valid_classes(self, lbls, fast and fast[1])
+    if rkw.get('seed') is None: rkw['seed'] = random.getrandbits(62)   # as fastai's DataLoader draws its shuffle's seed: torch's stream (the model's initial weights) is left alone
     return _dataloaders_with(self, Resampler(lbls, strategy=strategy, wgts=wgts, **rkw), bs=bs, dl_type=dl_type, **kwargs)
 
 def _take(v, idx):
@@ -386,19 +387,15 @@ class ImbalancedDatasetSampler(torch.utils.data.Sampler):
         if distributed and _dist_up(): num_replicas,rank = ifnone(num_replicas, torch.distributed.get_world_size()),ifnone(rank, torch.distributed.get_rank())
         self.num_replicas,self.rank,self.batch_size,self.drop_last,self.epoch = ifnone(num_replicas, 1),ifnone(rank, 0),batch_size,drop_last,0
         _check_replicas(self.num_replicas, self.rank)
-        if kwargs.get('seed') is None: kwargs['seed'] = _shared_seed()   # ranks agree, e.g. under accelerate's prepare
+        if kwargs.get('seed') is None: kwargs['seed'] = _shared_seed(self.num_replicas)   # ranks agree, e.g. under accelerate's prepare
         self.resampler = Resampler(lbls, n_samples=num_samples, **kwargs)
         if self.resampler.classes_per_batch is not None: self.resampler._pk_batches(batch_size, ('batch_size', self._length_kw))   # checked now
         if drop_last and len(self)==0: raise ValueError(f"drop_last=True but an epoch of {self.num_samples} rows gives none to each of {self.num_replicas} processes; pass drop_last=False to pad it")
 
     @property
-    def num_samples(self)->int:
-        "Rows of the next epoch, before sharding (torchsampler's attribute)"
-        return self.resampler.epoch_length(self.epoch, bs=self.batch_size)
+    def num_samples(self)->int: "Rows of the next epoch, before sharding (torchsampler's attribute)"; return self.resampler.epoch_length(self.epoch, bs=self.batch_size)
     @property
-    def weights(self)->torch.Tensor:
-        "Each index's share of an epoch's draws, as torchsampler's `weights` (a `DoubleTensor`, in `indices` order)"
-        return torch.as_tensor(self.resampler.row_weights(), dtype=torch.double)
+    def weights(self)->torch.Tensor: "Each index's share of an epoch's draws, as torchsampler's `weights` (a `DoubleTensor`, in `indices` order)"; return torch.as_tensor(self.resampler.row_weights(), dtype=torch.double)
 
     def set_epoch(self, epoch:int): "Draw `epoch` next (call it each epoch, as with `DistributedSampler`)"; self.epoch = epoch
     def _per_rank(self, n): "Rows (or batches) of each process out of `n`"; return n//self.num_replicas if self.drop_last else -(-n//self.num_replicas)
@@ -443,8 +440,9 @@ def _check_replicas(num_replicas, rank):
 
 def _dist_up(): "Whether a torch.distributed process group is initialised"; return torch.distributed.is_available() and torch.distributed.is_initialized()
 
-def _shared_seed():
-    "One seed for every rank: rank 0's, broadcast once (a single integer) when a process group is up"
+def _shared_seed(num_replicas:int=1):
+    "One seed for every rank: rank 0's, broadcast once (a single integer) when a process group is up; refused for `num_replicas` processes without one"
+    if num_replicas>1 and not _dist_up(): raise ValueError(f"num_replicas={num_replicas} without a seed and without a torch.distributed process group: each process would draw its own seed, so their shards would repeat some rows and miss others; pass seed= (the same on every process, as DistributedSampler's seed), or initialise the process group first")
     obj = [int(torch.randint(0, 2**62, ()).item())]
     if _dist_up(): torch.distributed.broadcast_object_list(obj, src=0)
     return obj[0]

@@ -5,6 +5,7 @@
 # %% ../nbs/09_tabular.ipynb #025ef202
 from __future__ import annotations
 from numbers import Integral, Real
+import random
 import numpy as np, pandas as pd, torch
 from fastcore.basics import ifnone
 from fastcore.meta import delegates
@@ -202,14 +203,14 @@ def _class_codes(s, lbls):
     return s
 
 def _seed(s, seed):
-    "The seed to use: `seed`, else the sampler's int `random_state`, else one drawn from torch's RNG (so `set_seed` reproduces)"
+    "The seed to use: `seed`, else the sampler's int `random_state`, else one drawn from Python's `random` (as fastai's shuffle: `set_seed` reproduces it, and torch's stream, the model's initial weights, is left alone)"
     if seed is not None:
         if not isinstance(seed, Integral) or seed<0: raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
         return int(seed)
     rs = s.get_params(deep=False).get('random_state')
     if isinstance(rs, Integral): return int(rs)
     if isinstance(rs, np.random.RandomState): return int(rs.randint(2**31-1))
-    return int(torch.randint(0, 2**31-1, ()).item())
+    return random.getrandbits(31)
 
 # %% ../nbs/09_tabular.ipynb #c8a56fd5
 class ImblearnResampler(BaseResampler):
@@ -218,7 +219,7 @@ class ImblearnResampler(BaseResampler):
         to:TabularPandas, # A processed `TabularPandas` with a categorical target; only its train split is resampled
         sampler, # An index-selecting imbalanced-learn sampler, or its class name ('RandomUnderSampler', 'NearMiss', 'TomekLinks'...)
         sampling_strategy=None, # Replaces the sampler's `sampling_strategy` (imbalanced-learn's meaning: float, 'minority', dict...)
-        seed:int=None, # Epoch `e` is fitted with `random_state=seed+e`; default: the sampler's int `random_state`, else drawn from torch
+        seed:int=None, # Epoch `e` is fitted with `random_state=seed+e`; default: the sampler's int `random_state`, else drawn from Python's `random`
         redraw:bool=True, # Re-fit a random sampler each epoch (a fresh draw); `False` fits it once
     ):
         s = _get_sampler(sampler, sampling_strategy)
@@ -349,7 +350,7 @@ def imblearn_resample(
     to:TabularPandas, # A processed `TabularPandas` with a categorical target (it is not modified)
     sampler, # An imbalanced-learn sampler instance, or its class name ('SMOTE', 'SMOTENC', 'RandomUnderSampler', 'NearMiss'...)
     sampling_strategy=None, # Replaces the sampler's `sampling_strategy`, with imbalanced-learn's meaning
-    seed:int=None, # The sampler's `random_state` (epoch `e` of an index sampler: `seed+e`); default: its own, else drawn from torch
+    seed:int=None, # The sampler's `random_state` (epoch `e` of an index sampler: `seed+e`); default: its own, else drawn from Python's `random`
     redraw:bool=True, # Index-selecting samplers: re-fit a random sampler each epoch (`False`: fit once)
 ):
     "Resample the train split of `to`: a new `TabularPandas` (synthesising samplers) or an `ImblearnResampler` (index-selecting ones)"
