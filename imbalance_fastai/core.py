@@ -186,10 +186,8 @@ def encode_labels(
         try: arr = values if isinstance(values, np.ndarray) else np.asarray(values)
         except ValueError: arr = np.array([None]*len(values)); arr[:] = list(values)   # ragged tag lists
         if arr.dtype.kind=='U' and arr.ndim==1 and not isinstance(values, np.ndarray): arr = np.asarray(values, dtype=object)   # [1, 'b']: 1 is not '1'
-        if arr.ndim>2: raise ValueError(f"labels must be one per row: 1-d (single-label) or a 2-d (rows, classes) 0/1 matrix "
-                                        f"(multi-label); got a {arr.ndim}-d array of shape {arr.shape}")
-        if arr.ndim==2 and arr.shape[1]==1 and (np.issubdtype(arr.dtype, np.number) or arr.dtype==bool) and not multi and (vocab is None or len(vocab)!=1):
-            arr = arr[:,0]   # a column of labels, as fastai's tabular targets `(n, 1)`, not one multi-hot class (`multi=True` for that)
+        if arr.ndim>2: raise ValueError(f"labels must be one per row: 1-d (single-label) or a 2-d (rows, classes) 0/1 matrix (multi-label); got a {arr.ndim}-d array of shape {arr.shape}")
+        if arr.ndim==2 and arr.shape[1]==1 and arr.dtype.kind in 'biuf' and not multi and (vocab is None or len(vocab)!=1): arr = arr[:,0]   # a column of labels (fastai's tabular targets), not one multi-hot class
         if arr.ndim==2 and not np.issubdtype(arr.dtype, np.number) and arr.dtype!=bool:   # equal-length tag lists
             lists = np.array([None]*len(arr)); lists[:] = [list(o) for o in arr]; arr = lists
         if arr.ndim==2 and multi is not False:
