@@ -203,13 +203,13 @@ def encode_labels(
     _check_missing(ser.isna().to_numpy(), ser=ser)
     if n_bins is not None:
         if not isinstance(n_bins, (int, np.integer)) or isinstance(n_bins, bool) or n_bins<2: raise ValueError(f"n_bins must be a whole number, at least 2, got {n_bins!r}")
-        cats = pd.qcut(ser.astype(float), n_bins, duplicates='drop').cat
+        cats = pd.qcut(ser.astype(float), n_bins, duplicates='drop').cat.remove_unused_categories().cat   # tied quantiles merge bins; no empty ones
         if len(cats.categories)<2: raise ValueError(f"n_bins={n_bins} makes fewer than 2 bins: the target has {ser.nunique()} distinct value(s), nothing to balance")
+        if len(cats.categories)<n_bins: warnings.warn(f"n_bins={n_bins} made {len(cats.categories)} bins: the {len(ser)} rows and their {ser.nunique()} distinct values have no more distinct quantile bins")
         names = [f"({o.left:.6g}, {o.right:.6g}]" for o in cats.categories]   # pandas' str is '(-6.207000000000001, -1.367]'
         return Labels(cats.codes.to_numpy(), names if len(set(names))==len(names) else [str(o) for o in cats.categories])
     if pd.api.types.is_float_dtype(ser) and not np.all(np.mod(ser.to_numpy(), 1)==0):
-        raise ValueError(f"labels look continuous (a regression target: {ser.nunique()} distinct float values); "
-                         "pass n_bins=... to resample over quantile bins")
+        raise ValueError(f"labels look continuous (a regression target: {ser.nunique()} distinct float values); pass n_bins=... to resample over quantile bins")
     if vocab is None:
         codes,uniq = pd.factorize(ser, sort=True)
         return Labels(codes, list(uniq))
