@@ -233,29 +233,34 @@ def _sigmoid_map(P, s):
         return np.clip(g/len(P), 1e-12, 1-1e-12),dl
     return F
 
-def _squarem(F, p, valid, blocks, max_iter, tol):
-    "Fixed point of the EM map `F` from `p` by SQUAREM (Varadhan & Roland 2008, SqS3, one step length per block), never below a plain step's likelihood"
-    n_eval,amax = 0,np.ones_like(blocks(p))
+def _squarem(F, p, valid, blocks, max_iter, tol, slack):
+    "Fixed point of the EM map `F` from `p` by SQUAREM (Varadhan & Roland 2008, SqS3, one step length per block); an extrapolated cycle is kept only where its likelihood is at least plain EM's"
+    n_eval,amax,back,ext = 0,np.ones_like(blocks(p)),None,None   # back: the plain iterate p2 to fall back on while p, extrapolated in blocks `ext`, is unchecked
     def ev(x, ref=None):
         nonlocal n_eval; n_eval += 1
         y,dl = F(x, ref)
         return y,dl,np.abs(y-x).max()<tol,n_eval>=max_iter
     while True:
-        p1,_,done,out = ev(p)
+        p1,dl,done,out = ev(p, back)
+        if back is not None:
+            worse = ext & (dl<-slack)                # below the two plain steps in likelihood (beyond rounding): back to them, shorter steps
+            amax = np.where(worse, np.maximum(1., amax/4), amax)
+            if worse.any():
+                if out: return np.where(worse, back, p1)
+                p = np.where(worse, back, p)
+                p1,_,done,out = ev(p)
         if done or out: return p1
         p2,_,done,out = ev(p1)
         if done or out: return p2
         r,v = p1-p,p2-2*p1+p
         rr,vv = blocks(r*r),blocks(v*v)
         a = np.clip(np.sqrt(np.divide(rr, vv, out=np.full_like(rr, np.inf), where=vv>0)), 1., amax)
-        x = p + 2*a*r + a*a*v                  # the extrapolation; a=1 is two plain steps (p2)
+        x = p + 2*a*r + a*a*v                    # the extrapolation (a=1: p2, two plain steps)
         ext = (a>1) & valid(x, p)
-        x = np.where(ext, x, p2)
-        p3,dl,done,out = ev(x, p1)
-        keep = ~ext | (dl>=0)                  # an extrapolation below the plain step p1 in likelihood falls back to p2
-        amax = np.where(~keep | (ext!=(a>1)), np.maximum(1., amax/4), np.where(a>=amax, 4*amax, amax))
-        p = np.where(keep, p3, p2)
-        if out or (done and keep.all()): return p
+        amax = np.where(ext!=(a>1), np.maximum(1., amax/4), np.where(a>=amax, 4*amax, amax))
+        p3,_,_,out = ev(np.where(ext, x, p2))    # one EM step from it
+        if out: return np.where(ext, p2, p3)
+        p,back = p3,(p2 if ext.any() else None)
 
 def em_prior(
     probs, # Calibrated probabilities `(n, c)` for the prior `train_prior` (a binary model's `(n,)`; sigmoid outputs with `multilabel`)
@@ -277,12 +282,12 @@ def em_prior(
     if len(s)!=P.shape[1]: raise ValueError(f"train_prior has {len(s)} values but probs has {P.shape[1]} columns")
     if multilabel:
         if ((s<=0)|(s>=1)).any(): raise ValueError(f"per-label train priors must be inside (0,1), got {np.round(s, 4).tolist()}")
-        return _squarem(_sigmoid_map(P, s), s.copy(), lambda x,p: (x>=1e-12)&(x<=1-1e-12), lambda a: a, max_iter, tol)
+        return _squarem(_sigmoid_map(P, s), s.copy(), lambda x,p: (x>=1e-12)&(x<=1-1e-12), lambda a: a, max_iter, tol, 1e-14*len(P))
     if (s<0).any() or s.sum()<=0: raise ValueError(f"train_prior must be >= 0 with a positive sum, got {np.round(s, 4).tolist()}")
     s = s/s.sum()
     w0 = np.divide(1., s, out=np.zeros_like(s), where=s>0)
     valid = lambda x,p: np.isfinite(x).all() and (x>=0).all() and (x[p>0]>0).all()   # a prior, and no share of pi set to 0 (EM could not move it again)
-    return _squarem(_softmax_map(P, w0), s.copy(), valid, lambda a: np.atleast_1d(a.sum()), max_iter, tol)
+    return _squarem(_softmax_map(P, w0), s.copy(), valid, lambda a: np.atleast_1d(a.sum()), max_iter, tol, 1e-14*len(P))
 
 def estimate_prior(
     learn, # A trained `Learner`
