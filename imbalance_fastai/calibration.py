@@ -233,8 +233,9 @@ def _sigmoid_map(P, s):
         return np.clip(g/len(P), 1e-12, 1-1e-12),dl
     return F
 
-def _squarem(F, p, valid, blocks, max_iter, tol, slack):
-    "Fixed point of the EM map `F` from `p` by SQUAREM (Varadhan & Roland 2008, SqS3, one step length per block); an extrapolated cycle is kept only where its likelihood is at least plain EM's"
+def _squarem(F, p, simplex, max_iter, tol, slack):
+    "Fixed point of the EM map `F` from `p` by SQUAREM (Varadhan & Roland 2008, SqS3): one step length for a prior on the `simplex`, else one per label; an extrapolated cycle is kept only where its likelihood is at least plain EM's"
+    blocks = (lambda a: np.atleast_1d(a.sum())) if simplex else (lambda a: a)
     n_eval,amax,back,ext = 0,np.ones_like(blocks(p)),None,None   # back: the plain iterate p2 to fall back on while p, extrapolated in blocks `ext`, is unchecked
     def ev(x, ref=None):
         nonlocal n_eval; n_eval += 1
@@ -256,7 +257,8 @@ def _squarem(F, p, valid, blocks, max_iter, tol, slack):
         rr,vv = blocks(r*r),blocks(v*v)
         a = np.clip(np.sqrt(np.divide(rr, vv, out=np.full_like(rr, np.inf), where=vv>0)), 1., amax)
         x = p + 2*a*r + a*a*v                    # the extrapolation (a=1: p2, two plain steps)
-        ext = (a>1) & valid(x, p)
+        if simplex: x *= p2.sum()/x.sum()        # its sum is p2's: only the rounding, scaled by a², is taken off
+        ext = (a>1) & (np.isfinite(x).all() and (x>=0).all() and (x[p>0]>0).all() if simplex else (x>=1e-12)&(x<=1-1e-12))   # a prior; no share set to 0 (EM could not move it again)
         amax = np.where(ext!=(a>1), np.maximum(1., amax/4), np.where(a>=amax, 4*amax, amax))
         p3,_,_,out = ev(np.where(ext, x, p2))    # one EM step from it
         if out: return np.where(ext, p2, p3)
@@ -271,7 +273,7 @@ def em_prior(
 )->np.ndarray:
     "The class prior of the data behind `probs`, by the EM of Saerens, Latinne & Decaestecker (2002), accelerated by SQUAREM"
     P,s = _np(probs, None),_np(train_prior).reshape(-1)
-    if P.dtype!=np.float32: P = P.astype(np.float32 if P.dtype==np.float16 else np.float64)   # float32 stays float32 (sums are in float64)
+    if P.dtype!=np.float32: P = P.astype(np.float32 if P.dtype==np.float16 else np.float64, copy=False)   # float32 and float64 are not copied
     if P.size==0 or P.ndim>2: raise ValueError(f"probs must be non-empty probabilities (n, c) (or a binary model's (n,)), got shape {P.shape}")
     if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter<1: raise ValueError(f"max_iter must be an int >= 1, got {max_iter!r}")
     if P.ndim==1 and not multilabel:
@@ -282,12 +284,11 @@ def em_prior(
     if len(s)!=P.shape[1]: raise ValueError(f"train_prior has {len(s)} values but probs has {P.shape[1]} columns")
     if multilabel:
         if ((s<=0)|(s>=1)).any(): raise ValueError(f"per-label train priors must be inside (0,1), got {np.round(s, 4).tolist()}")
-        return _squarem(_sigmoid_map(P, s), s.copy(), lambda x,p: (x>=1e-12)&(x<=1-1e-12), lambda a: a, max_iter, tol, 1e-14*len(P))
+        return _squarem(_sigmoid_map(P, s), s.copy(), False, max_iter, tol, 1e-14*len(P))
     if (s<0).any() or s.sum()<=0: raise ValueError(f"train_prior must be >= 0 with a positive sum, got {np.round(s, 4).tolist()}")
     s = s/s.sum()
     w0 = np.divide(1., s, out=np.zeros_like(s), where=s>0)
-    valid = lambda x,p: np.isfinite(x).all() and (x>=0).all() and (x[p>0]>0).all()   # a prior, and no share of pi set to 0 (EM could not move it again)
-    return _squarem(_softmax_map(P, w0), s.copy(), valid, lambda a: np.atleast_1d(a.sum()), max_iter, tol, 1e-14*len(P))
+    return _squarem(_softmax_map(P, w0), s.copy(), True, max_iter, tol, 1e-14*len(P))
 
 def estimate_prior(
     learn, # A trained `Learner`
