@@ -190,15 +190,90 @@ def calibrate(self:Learner,
     return T
 
 # %% ../nbs/07a_calibration.ipynb #5f4b70a6
+_TINY = np.finfo(np.float64).tiny
+_CHUNK = 1<<15   # rows per chunk: a float64 chunk of 10 classes (2.6 MB) stays in cache for its second product
+
+def _chunks(P):
+    "Row chunks of `P` as float64: views of a float64 `P`, else one reused buffer (a float32 `P` is never copied whole; sums are in float64)"
+    buf = None if P.dtype==np.float64 else np.empty((min(_CHUNK, len(P)), P.shape[1]))
+    for a in range(0, len(P), _CHUNK):
+        c = P[a:a+_CHUNK]
+        if buf is not None: np.copyto(buf[:len(c)], c); c = buf[:len(c)]
+        yield c
+
+def _softmax_map(P, w0):
+    "The EM map of softmax outputs, `(pi, ref) -> (new pi, ℓ(pi) - ℓ(ref))` (the second when `ref` is given; ℓ: the log-likelihood)"
+    def F(pi, ref=None):
+        r = pi*w0   # p'(c|x) ∝ P·r: new pi = r·(Pᵀ(1/(P r)))/n, two products per chunk and no (n, c) temporary
+        R,g,dl = (r if ref is None else np.stack([r, ref*w0], 1)),np.zeros(P.shape[1]),0.
+        for c in _chunks(P):
+            D = c @ R
+            d = D if ref is None else D[:,0]
+            g += np.divide(1., np.maximum(d, _TINY), out=np.zeros_like(d), where=d>0) @ c   # a row no class of pi supports counts for none
+            if ref is not None:
+                with np.errstate(divide='ignore'): dl += np.log(np.divide(d, D[:,1], out=np.ones_like(d), where=D[:,1]>0)).sum()
+        return np.where(r>0, r*g, 0.)/len(P),dl
+    return F
+
+def _sigmoid_map(P, s):
+    "The EM map of sigmoid outputs, per label on the odds: `(pi, ref) -> (new pi, ℓ(pi) - ℓ(ref))` per label (the second when `ref` is given)"
+    m,k = min(_CHUNK, len(P)),P.shape[1]
+    A,B,C,one = np.empty((m, k)),np.empty((m, k)),np.empty((m, k)),np.ones(m)
+    odds = lambda p: p/(1-p)/(s/(1-s))
+    def F(pi, ref=None):
+        r,r0,g,dl = odds(pi),(None if ref is None else odds(ref)),np.zeros(k),np.zeros(k)
+        for c in _chunks(P):
+            a,b,e,o = A[:len(c)],B[:len(c)],C[:len(c)],one[:len(c)]
+            np.subtract(1., c, out=b)
+            if ref is not None: np.multiply(c, r0, out=e); e += b   # the reference's P·r + (1-P)
+            np.multiply(c, r, out=a); b += a; a /= b                       # p'(1|x) = P·r/(P·r + 1-P)
+            g += o @ a
+            if ref is not None: e /= b; dl -= o @ np.log(e, out=e)
+        if ref is not None: dl += len(P)*(np.log1p(-pi) - np.log1p(-ref))
+        return np.clip(g/len(P), 1e-12, 1-1e-12),dl
+    return F
+
+def _squarem(F, p, simplex, max_iter, tol, slack):
+    "Fixed point of the EM map `F` from `p` by SQUAREM (Varadhan & Roland 2008, SqS3): one step length for a prior on the `simplex`, else one per label; an extrapolated cycle is kept only where its likelihood is at least plain EM's"
+    blocks = (lambda a: np.atleast_1d(a.sum())) if simplex else (lambda a: a)
+    n_eval,amax,back,ext = 0,np.ones_like(blocks(p)),None,None   # back: the plain iterate p2 to fall back on while p, extrapolated in blocks `ext`, is unchecked
+    def ev(x, ref=None):
+        nonlocal n_eval; n_eval += 1
+        y,dl = F(x, ref)
+        return y,dl,np.abs(y-x).max()<tol,n_eval>=max_iter
+    while True:
+        p1,dl,done,out = ev(p, back)
+        if back is not None:
+            worse = ext & (dl<-slack)                # below the two plain steps in likelihood (beyond rounding): back to them, shorter steps
+            amax = np.where(worse, np.maximum(1., amax/4), amax)
+            if worse.any():
+                if out: return np.where(worse, back, p1)
+                p = np.where(worse, back, p)
+                p1,_,done,out = ev(p)
+        if done or out: return p1
+        p2,_,done,out = ev(p1)
+        if done or out: return p2
+        r,v = p1-p,p2-2*p1+p
+        rr,vv = blocks(r*r),blocks(v*v)
+        a = np.clip(np.sqrt(np.divide(rr, vv, out=np.full_like(rr, np.inf), where=vv>0)), 1., amax)
+        x = p + 2*a*r + a*a*v                    # the extrapolation (a=1: p2, two plain steps)
+        if simplex: x *= p2.sum()/x.sum()        # its sum is p2's: only the rounding, scaled by a², is taken off
+        ext = (a>1) & (np.isfinite(x).all() and (x>=0).all() and (x[p>0]>0).all() if simplex else (x>=1e-12)&(x<=1-1e-12))   # a prior; no share set to 0 (EM could not move it again)
+        amax = np.where(ext!=(a>1), np.maximum(1., amax/4), np.where(a>=amax, 4*amax, amax))
+        p3,_,_,out = ev(np.where(ext, x, p2))    # one EM step from it
+        if out: return np.where(ext, p2, p3)
+        p,back = p3,(p2 if ext.any() else None)
+
 def em_prior(
     probs, # Calibrated probabilities `(n, c)` for the prior `train_prior` (a binary model's `(n,)`; sigmoid outputs with `multilabel`)
     train_prior, # The prior `probs` are for: one value per class (per label with `multilabel`)
     multilabel:bool=False, # Sigmoid outputs: estimate each label's positive rate on its own
-    max_iter:int=1000, # Most EM steps
-    tol:float=1e-8, # Stop when no share moves more than this
+    max_iter:int=1000, # Most evaluations of the EM map (one pass over `probs` each; plain EM: its steps)
+    tol:float=1e-8, # Stop when an EM step moves no share more than this (from the last prior it was applied to)
 )->np.ndarray:
-    "The class prior of the data behind `probs`, by the EM of Saerens, Latinne & Decaestecker (2002)"
-    P,s = _np(probs),_np(train_prior).reshape(-1)
+    "The class prior of the data behind `probs`, by the EM of Saerens, Latinne & Decaestecker (2002), accelerated by SQUAREM"
+    P,s = _np(probs, None),_np(train_prior).reshape(-1)
+    if P.dtype!=np.float32: P = P.astype(np.float32 if P.dtype==np.float16 else np.float64, copy=False)   # float32 and float64 are not copied
     if P.size==0 or P.ndim>2: raise ValueError(f"probs must be non-empty probabilities (n, c) (or a binary model's (n,)), got shape {P.shape}")
     if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter<1: raise ValueError(f"max_iter must be an int >= 1, got {max_iter!r}")
     if P.ndim==1 and not multilabel:
@@ -209,36 +284,18 @@ def em_prior(
     if len(s)!=P.shape[1]: raise ValueError(f"train_prior has {len(s)} values but probs has {P.shape[1]} columns")
     if multilabel:
         if ((s<=0)|(s>=1)).any(): raise ValueError(f"per-label train priors must be inside (0,1), got {np.round(s, 4).tolist()}")
-        pi,odds_s = s.copy(),s/(1-s)
-        A,B = np.empty(P.shape, np.result_type(P, s)),np.empty(P.shape, np.result_type(P, s))   # two (n, c) buffers updated in place, not four new ones per step
-        for _ in range(max_iter):
-            r = pi/(1-pi)/odds_s
-            np.multiply(P, r, out=A); np.add(A, 1, out=B); B -= P; A /= B   # P*r/(P*r + 1 - P)
-            new = np.clip(A.mean(0), 1e-12, 1-1e-12)
-            done = np.abs(new-pi).max()<tol
-            pi = new
-            if done: break
-        return pi
+        return _squarem(_sigmoid_map(P, s), s.copy(), False, max_iter, tol, 1e-14*len(P))
     if (s<0).any() or s.sum()<=0: raise ValueError(f"train_prior must be >= 0 with a positive sum, got {np.round(s, 4).tolist()}")
     s = s/s.sum()
-    pi = s.copy()
     w0 = np.divide(1., s, out=np.zeros_like(s), where=s>0)
-    q = np.empty(P.shape, np.result_type(P, s))   # one (n, c) buffer updated in place, not a new one per step
-    for _ in range(max_iter):
-        np.multiply(P, pi*w0, out=q)
-        q /= np.maximum(q.sum(1, keepdims=True), np.finfo(np.float64).tiny)
-        new = q.mean(0)
-        done = np.abs(new-pi).max()<tol
-        pi = new
-        if done: break
-    return pi
+    return _squarem(_softmax_map(P, w0), s.copy(), True, max_iter, tol, 1e-14*len(P))
 
 def estimate_prior(
     learn, # A trained `Learner`
     dl, # Unlabelled rows of the deployment data, e.g. `learn.dls.test_dl(new_df)`
     calibrate:bool=True, # Temperature-scale first: with the learner's `TemperatureScaling`, else one fitted on its validation set for this estimate
-    max_iter:int=1000, # Most EM steps
-    tol:float=1e-8, # Stop when no share moves more than this
+    max_iter:int=1000, # Most evaluations of the EM map (`em_prior`'s)
+    tol:float=1e-8, # Stop when an EM step moves no share more than this
 )->np.ndarray:
     "The class prior of unlabelled data `dl`: EM on temperature-scaled probabilities, from the prior the model was trained on"
     ml,ax = _kind(learn)

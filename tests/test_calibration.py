@@ -140,37 +140,155 @@ def test_ldam_is_calibrated_on_its_scaled_logits(setup, max_m):
     np.testing.assert_allclose(p.double().numpy(), softmax(30*z.double().numpy()/T + shift, 1), atol=1e-5)
 
 
-def _old_em(P, s, multilabel, max_iter=1000, tol=1e-8):
-    "em_prior's loop as it was before its buffers (the reference): new arrays every step"
-    if multilabel:
-        pi, odds_s = s.copy(), s/(1-s)
-        for _ in range(max_iter):
-            r = pi/(1-pi)/odds_s
-            new = np.clip((P*r/(P*r + 1 - P)).mean(0), 1e-12, 1-1e-12)
-            done = np.abs(new-pi).max()<tol; pi = new
-            if done: break
-        return pi
-    s = s/s.sum(); pi = s.copy()
-    w0 = np.divide(1., s, out=np.zeros_like(s), where=s>0)
-    for _ in range(max_iter):
-        q = P*(pi*w0)
-        q /= np.maximum(q.sum(1, keepdims=True), np.finfo(np.float64).tiny)
-        new = q.mean(0)
-        done = np.abs(new-pi).max()<tol; pi = new
-        if done: break
-    return pi
+def _ref_em(P, s, multilabel=False, tol=1e-13, steps=200_000):
+    "The textbook EM update (Saerens et al. 2002) in float64, one (n, c) array a step, from `s`, until no share moves more than `tol`: (prior, steps)"
+    P, s = np.asarray(P, np.float64), np.asarray(s, np.float64)
+    if P.ndim == 1 and not multilabel: P, s = np.stack([1-P, P], 1), (np.r_[1-s, s] if len(s) == 1 else s)
+    if P.ndim == 1: P = P[:, None]
+    if multilabel: pi, step = s.copy(), lambda pi: np.clip((P*(r := pi/(1-pi)/(s/(1-s)))/(P*r + 1 - P)).mean(0), 1e-12, 1-1e-12)
+    else:
+        s = s/s.sum(); pi, w = s.copy(), np.divide(1., s, out=np.zeros_like(s), where=s > 0)
+        step = lambda pi: ((q := P*(pi*w))/np.maximum(q.sum(1, keepdims=True), np.finfo(np.float64).tiny)).mean(0)
+    for k in range(1, steps+1):
+        new = step(pi)
+        if np.abs(new-pi).max() < tol: return new, k
+        pi = new
+    return pi, steps
 
-
-@pytest.mark.parametrize('seed', range(4))
-def test_em_prior_buffers_equal_new_arrays(seed):
-    "em_prior's in-place buffers give the old loop's prior to the last bit: float32 and float64, a class with a zero train prior, tied rows, multi-label"
-    from imbalance_fastai.calibration import em_prior
+def _shifted(n, c, sep, q, s, seed):
+    "Bayes posteriors `(n, c)` for prior `s` of rows drawn at prior `q`: class k's score is N(sep, 1) on column k, N(0, 1) elsewhere (smaller sep: more overlap)"
     rng = np.random.default_rng(seed)
-    n, c = int(rng.integers(100, 2000)), int(rng.choice([2, 4, 6]))
-    P = rng.dirichlet(np.ones(c), n).astype([np.float64, np.float32][seed % 2])
-    P[:n//4] = P[0]                                                   # tied rows
-    s = rng.dirichlet(np.ones(c))
-    if seed >= 2: s[-1] = 0.
-    np.testing.assert_array_equal(em_prior(P, s), _old_em(P.astype(np.float64), s, False))
-    Q, sl = rng.random((n, c)).astype(P.dtype), rng.uniform(.05, .9, c)
-    np.testing.assert_array_equal(em_prior(Q, sl, multilabel=True), _old_em(Q.astype(np.float64), sl, True))
+    z = rng.normal(size=(n, c)) + sep*np.eye(c)[rng.choice(c, n, p=q)]
+    return softmax(sep*z + np.log(s), 1)
+
+def _problems():
+    "(name, probs, train_prior, kwargs): what em_prior must solve like the textbook EM"
+    u4, s5 = np.full(4, .25), np.array([.3, .2, .2, 0., .3])
+    sep = _shifted(4000, 4, 3., [.5, .3, .15, .05], u4, 0)
+    over = _shifted(5000, 4, .8, [.55, .25, .15, .05], u4, 1)
+    zero = _shifted(4000, 5, 1.5, [.4, .3, .2, 0., .1], np.array([.3, .2, .2, 1e-9, .3]), 2)
+    zero[:, 3] = 0; zero /= zero.sum(1, keepdims=True); zero[:40] = np.eye(5)[3]   # train prior 0, and 40 rows only it supports
+    unsup = _shifted(4000, 4, 1.2, [.5, .3, .2, 0.], u4, 3); unsup[:, 2] = 0; unsup /= unsup.sum(1, keepdims=True)   # no row supports class 2
+    rng = np.random.default_rng(4)
+    yb = rng.random(6000) < .3; pb = expit(1.2*(rng.normal(size=6000) + 1.2*yb) - .72 + np.log(.1/.9))   # binary, trained at 10% positives
+    yl = rng.random((6000, 5)) < [.02, .1, .3, .5, .7]; sl = np.array([.1, .2, .3, .4, .5])
+    pl = expit(.8*(rng.normal(size=(6000, 5)) + .8*yl) - .32 + np.log(sl/(1-sl)))   # multi-label, overlapping
+    return [('separated', sep, u4, {}), ('overlapping', over, u4, {}), ('overlapping float32', over.astype(np.float32), u4, {}),
+            ('train prior 0', zero, s5, {}), ('class no row supports', unsup, u4, {}), ('binary (n,)', pb, [.1], {}),
+            ('multi-label', pl, sl, dict(multilabel=True)), ('multi-label float32', pl.astype(np.float32), sl, dict(multilabel=True))]
+
+@pytest.mark.parametrize('name,P,s,kw', _problems(), ids=[p[0] for p in _problems()])
+def test_em_prior_reaches_the_textbook_fixed_point(name, P, s, kw):
+    """em_prior (SQUAREM) gives the fixed point of the textbook update run to 1e-13: within 1e-6 at the default tol=1e-8 (it
+    stops when one EM step moves no share more than tol, which leaves about tol/(1-rate) to go: 1e-7 when the rate is .9),
+    within 1e-9 at tol=1e-12; and a valid prior (each label inside (0,1)) that sums as the textbook's does (below 1 when
+    rows are supported by no class of the estimate)"""
+    ref, _ = _ref_em(P, s, **kw)
+    est = em_prior(P, s, **kw)
+    np.testing.assert_allclose(est, ref, atol=1e-6, rtol=0)
+    np.testing.assert_allclose(em_prior(P, s, tol=1e-12, **kw), ref, atol=1e-9, rtol=0)
+    if kw: assert ((est > 0) & (est < 1)).all()
+    else: assert (est >= 0).all() and abs(est.sum() - ref.sum()) < 1e-12
+    if name == 'train prior 0': assert est[3] == 0 and abs(est.sum() - (1 - 40/4000)) < 1e-12
+    if name == 'class no row supports': assert est[2] == 0
+
+@pytest.mark.parametrize('dtype,kw', [(np.float64, {}), (np.float32, {}), (np.float64, dict(multilabel=True))])
+def test_em_prior_needs_far_fewer_evaluations_than_plain_em(dtype, kw):
+    """On overlapping classes plain EM needs hundreds of steps (seen: 548 to 1e-13, softmax); em_prior's max_iter counts
+    evaluations of the EM map, and 60 are enough to be within 1e-6 of the fixed point, where 60 plain steps are 1e-3 away"""
+    if kw:
+        rng = np.random.default_rng(5); sl = np.array([.1, .3, .5])
+        y = rng.random((5000, 3)) < [.03, .2, .6]
+        P, s = expit(.6*(rng.normal(size=(5000, 3)) + .6*y) - .18 + np.log(sl/(1-sl))).astype(dtype), sl
+    else: P, s = _shifted(5000, 4, .8, [.55, .25, .15, .05], np.full(4, .25), 1).astype(dtype), np.full(4, .25)
+    ref, k = _ref_em(P, s, **kw)
+    assert k > 300, k
+    assert np.abs(_ref_em(P, s, steps=60, **kw)[0] - ref).max() > 1e-3
+    np.testing.assert_allclose(em_prior(P, s, max_iter=60, **kw), ref, atol=1e-6, rtol=0)
+
+def test_em_prior_first_steps_are_textbook_steps_summed_in_float64():
+    """max_iter=1 and 2 are one and two plain EM steps. On float32 probabilities of 200,000 rows (several chunks, a partial
+    last one) they equal the textbook steps on the same values in float64 to 1e-13: sums in float32 (or float32 products)
+    would be 1e-8 away, and would lose the tol=1e-8 over 10^7 rows"""
+    rng = np.random.default_rng(6)
+    P = rng.dirichlet(np.ones(10)*.5, 200_003).astype(np.float32); s = rng.dirichlet(np.ones(10)*3)
+    Q = rng.random((200_003, 3)).astype(np.float32); sl = np.array([.2, .5, .7])
+    for k in (1, 2):
+        np.testing.assert_allclose(em_prior(P, s, max_iter=k), _ref_em(P, s, tol=-1, steps=k)[0], atol=1e-13, rtol=0)
+        np.testing.assert_allclose(em_prior(Q, sl, True, max_iter=k), _ref_em(Q, sl, True, tol=-1, steps=k)[0], atol=1e-13, rtol=0)
+
+@pytest.mark.parametrize('dtype', [np.float32, np.float64])
+def test_em_prior_does_not_copy_probs(dtype):
+    "Probabilities of 10^6 rows x 10 classes are read in chunks, float32 kept float32: the peak stays below 40 bytes a row (seen 34, the input checks' temporaries; a float64 copy alone is 80)"
+    import tracemalloc
+    P = np.random.default_rng(7).dirichlet(np.ones(10), 1_000_000).astype(dtype)
+    tracemalloc.start(); tracemalloc.reset_peak()
+    try: em_prior(P, np.full(10, .1), max_iter=3)
+    finally: peak = tracemalloc.get_traced_memory()[1]; tracemalloc.stop()
+    assert peak < 40*len(P), peak/len(P)
+
+@pytest.mark.parametrize('kw', [{}, dict(multilabel=True)])
+def test_em_prior_every_budget_gives_a_valid_prior_no_worse_than_plain_em(kw):
+    """Stopped after any number of evaluations (max_iter 1..80), em_prior returns a valid prior (non-negative, summing to 1;
+    multi-label: inside (0,1)), and its log-likelihood is never below that of the plain EM step from the start (the
+    first evaluation), and at 80 within rounding of the fixed point's. A class whose estimate goes to 0 (boundary) included."""
+    if kw:
+        rng = np.random.default_rng(8); sl = np.array([.1, .3, .5, .4])
+        y = rng.random((4000, 4)) < [.001, .2, .6, 0.]
+        P, s = expit(.7*(rng.normal(size=(4000, 4)) + .7*y) - .245 + np.log(sl/(1-sl))), sl
+        ll = lambda pi: (np.log(P*pi/s + (1-P)*(1-pi)/(1-s))).sum()
+    else:
+        P, s = _shifted(5000, 5, .7, [.9, .04, .03, .02, .01], np.array([.05, .05, .1, .3, .5]), 9), np.array([.05, .05, .1, .3, .5])
+        ll = lambda pi: np.log(P @ (pi/s)).sum()
+    ref, _ = _ref_em(P, s, **kw)
+    first = ll(em_prior(P, s, max_iter=1, **kw))
+    for k in range(1, 81):
+        est = em_prior(P, s, max_iter=k, **kw)
+        if kw: assert ((est > 0) & (est < 1)).all(), (k, est)
+        else: assert (est >= 0).all() and abs(est.sum() - 1) < 1e-12, (k, est)
+        assert ll(est) >= first - 1e-9, k
+    assert ll(est) >= ll(ref) - 1e-6
+
+def _recorded(monkeypatch, name):
+    "Record every (prior, reference) em_prior's EM map is evaluated at"
+    import imbalance_fastai.calibration as cal
+    calls, make = [], getattr(cal, name)
+    def wrapped(*a):
+        F = make(*a)
+        def G(pi, ref=None): calls.append((pi.copy(), None if ref is None else ref.copy())); return F(pi, ref)
+        return G
+    monkeypatch.setattr(cal, name, wrapped)
+    return calls
+
+def _skewed(seed):
+    "5 overlapping classes, trained at [.05,.05,.1,.3,.5], deployed at [.9,.04,.03,.02,.01]: the rarest class's estimate goes to 0 (seen: extrapolations 0.01 below in log-likelihood)"
+    rng = np.random.default_rng(seed); s = np.array([.05, .05, .1, .3, .5])
+    y = rng.choice(5, 5000, p=[.9, .04, .03, .02, .01])
+    return softmax(.7*(rng.normal(size=(5000, 5)) + .7*np.eye(5)[y]) + np.log(s), 1), s
+
+def _rare_labels(seed):
+    "6 overlapping labels, one with 0.1% positives and one with none: extrapolations leave (0,1)"
+    rng = np.random.default_rng(seed); sl = np.linspace(.1, .5, 6)
+    y = rng.random((5000, 6)) < np.r_[np.linspace(.001, .6, 5), 0]
+    return expit(.5*rng.standard_normal((5000, 6)) + .25*(y-.5) + np.log(sl/(1-sl))), sl
+
+@pytest.mark.parametrize('kind,seed', [('softmax', 1), ('softmax', 3), ('sigmoid', 0), ('sigmoid', 1)])
+def test_em_prior_continues_only_from_valid_priors_no_worse_than_plain_em(monkeypatch, kind, seed):
+    """SQUAREM's safeguards, seen from the EM map: every prior it is evaluated at is a valid prior (non-negative, summing
+    to 1; multi-label: inside (0,1)); and after each extrapolated cycle (checked against the plain iterate it replaced,
+    `ref`), the prior the iteration goes on from is no worse in log-likelihood than that plain iterate (within 1e-9).
+    On these problems multi-label extrapolations leave (0,1) and softmax ones lower the likelihood: both safeguards act"""
+    sm = kind == 'softmax'
+    P, s = (_skewed if sm else _rare_labels)(seed)
+    calls = _recorded(monkeypatch, '_softmax_map' if sm else '_sigmoid_map')
+    if sm: ll = lambda pi: np.log(P @ (pi/s)).sum()
+    else: ll = lambda pi: np.log(P*pi/s + (1-P)*(1-pi)/(1-s)).sum(0)   # per label
+    est = em_prior(P, s, multilabel=not sm, tol=1e-12)
+    for pi, _ in calls:
+        if sm: assert (pi >= 0).all() and abs(pi.sum() - 1) < 1e-12, pi
+        else: assert ((pi >= 1e-12) & (pi <= 1-1e-12)).all(), pi
+    checks = [(i, ref) for i, (_, ref) in enumerate(calls) if ref is not None]
+    assert checks
+    for i, ref in checks:
+        nxt = calls[i+1][0] if i+1 < len(calls) else est
+        assert (ll(nxt) >= ll(ref) - 1e-9).all(), (i, ll(nxt) - ll(ref))
