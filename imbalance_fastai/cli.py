@@ -18,7 +18,8 @@ METRIC_NAMES = ('balanced_accuracy', 'macro_f1', 'mcc', 'minority_recall', 'pr_a
 QUICK_NAMES = ('plain', 'plain+threshold', 'plain+prior', 'oversample', 'class-weighted', 'balanced-softmax')
 
 class _Parser(argparse.ArgumentParser):
-    "An `ArgumentParser` whose errors are one line on stderr (exit status 2)"
+    "An `ArgumentParser` whose errors are one line on stderr (exit status 2), and whose options are spelled whole"
+    def __init__(self, *args, **kwargs): super().__init__(*args, **{'allow_abbrev': False, **kwargs})   # `--seed 3` is not `--seeds 3`
     def error(self, message): self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 def _positive(kind, least=None):

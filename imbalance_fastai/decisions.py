@@ -379,8 +379,8 @@ def _deciding_loss(learn, cb=None):
 @patch(as_prop=True)
 def decision(self:Learner)->DecisionRule:
     "The rule `get_preds(with_decoded=True)`, `predict` and `ClassificationInterpretation` decide with now; `None`: the loss's own `decodes`"
-    lf = _deciding_loss(self)
-    return lf.active_rule() if isinstance(lf, DecisionLoss) else None
+    lf = _deciding_loss(self)   # as get_preds decides, whose validation run corrects (also after a fit stopped by an error, which fastai ends with no event)
+    return lf.active_rule(outside_fit=True) if isinstance(lf, DecisionLoss) else None
 
 @patch
 def set_decision(self:Learner,
@@ -391,6 +391,7 @@ def set_decision(self:Learner,
     unknown = set(kwargs) - {'thresh', 'offsets', 'costs'}
     if unknown: raise TypeError(f"set_decision got unexpected keywords {sorted(unknown)}; pass a DecisionRule, thresh=, offsets= or costs=")
     if rule is not None and kwargs: raise TypeError("pass a DecisionRule or its arguments (thresh=, offsets=, costs=), not both")
+    if rule is not None and not isinstance(rule, DecisionRule): raise TypeError(f"rule must be a DecisionRule, got {rule!r}: pass a threshold by name, thresh={rule!r} (offsets=, costs= likewise)")
     base = _base_loss(self)
     if kwargs:
         kind = _activation_kind(base)
@@ -412,5 +413,6 @@ def decide(self:Learner,
 ):
     "The learner's decisions for `probs` outside `get_preds`: what `get_preds(with_decoded=True)` decodes them to (a tensor for a tensor)"
     x = probs if isinstance(probs, torch.Tensor) else torch.as_tensor(np.asarray(probs))
-    d = getcallable(_deciding_loss(self), 'decodes')(x)
+    lf = _deciding_loss(self)
+    d = lf.decodes(x, outside_fit=True) if isinstance(lf, DecisionLoss) else getcallable(lf, 'decodes')(x)   # as get_preds decides (see `decision`)
     return d if isinstance(probs, torch.Tensor) else to_np(d)

@@ -67,7 +67,7 @@ class _FrozenBody(Callback):
 @delegates(OverSamplingCallback.__init__, keep=True, but=['strategy'])
 def retrain_classifier(self:Learner,
     epochs:int=10, # Epochs of re-training
-    strategy='oversample', # How re-training batches are drawn: any `OverSamplingCallback` strategy ('oversample' is class-balanced)
+    strategy='oversample', # How re-training batches are drawn: any `OverSamplingCallback` strategy ('oversample' is class-balanced) but a bare number (`fit_one_cycle`'s lr place)
     lr:float=1e-2, # Maximum learning rate of `fit_one_cycle`
     head=None, # The classifier (see `find_classifier`); `None`: the model's last layer with parameters, an `nn.Linear`
     reset:bool=True, # Re-initialise the classifier first (cRT); `False` fine-tunes the trained one
@@ -76,11 +76,14 @@ def retrain_classifier(self:Learner,
 ):
     "Re-train only the classifier on class-balanced batches, the rest of the model frozen (cRT, Kang et al. 2020)"
     if epochs<1: raise ValueError(f"epochs must be at least 1, got {epochs}")
+    if isinstance(strategy, (int, float, np.number)) and not isinstance(strategy, bool): raise ValueError(   # fit_one_cycle(epochs, lr) order
+        f"strategy={strategy!r} is a number, in the place where fit_one_cycle takes lr: retrain_classifier(epochs, strategy, lr) takes the learning "
+        f"rate third, so pass lr={strategy!r} by name; for partially balanced batches, strategy='partial', alpha={strategy!r}")
     name,lin = find_classifier(self.model, head)
     osc = OverSamplingCallback(strategy, **kwargs)
     params = list(self.model.parameters())
     state = [(p.requires_grad, p.grad) for p in params]
-    mine = {id(p) for p in lin.parameters()}
+    mine,order = {id(p) for p in lin.parameters()},list(self.cbs)
     saved,opt,tau,done = {k: v.clone() for k,v in lin.state_dict().items()},self.opt,getattr(lin, '_tau_norm', None),False
     try:
         for p in params:
@@ -93,6 +96,7 @@ def retrain_classifier(self:Learner,
             self.fit_one_cycle(epochs, lr, cbs=[_FrozenBody(name), osc, *L(cbs)], reset_opt=True)
         done = True
     finally:
+        if sorted(map(id, self.cbs))==sorted(map(id, order)): self.cbs = L(order)   # removed_cbs puts the learner's OverSamplingCallbacks back last
         for p,(r,g) in zip(params, state):
             p.requires_grad_(r)
             if not done or id(p) not in mine: p.grad = g
@@ -157,6 +161,7 @@ def tau_normalize(
     **kwargs, # Passed to `tune_tau` when `tau` is `None`: taus, dl
 )->float:
     "Divide each class's weight row of the classifier by its norm to the power `tau` (τ-norm, Kang et al. 2020); returns `tau`"
+    if bad := sorted(set(kwargs)-{'taus', 'dl'}): raise TypeError(f"tau_normalize got unknown keyword argument(s) {bad}: it takes tau and head, and taus and dl to tune tau")
     if tau is not None and kwargs: raise TypeError(f"{sorted(kwargs)} are for tuning tau; give them with tau=None")
     if tau is not None: tau = _check_tau(tau)
     name,lin = find_classifier(learn.model, head)

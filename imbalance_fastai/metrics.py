@@ -220,11 +220,11 @@ def best_offsets(
 # %% ../nbs/07_metrics.ipynb #f21138ee
 def _eval_dl(learn, ds_idx=1, dl=None, who='this'):
     "The labelled `DataLoader` to predict (`dl`, or `learn.dls[ds_idx]`), or a clear error when there is none"
+    if isinstance(ds_idx, bool) or not isinstance(ds_idx, (int, np.integer)): raise TypeError(   # a DataLoader in ds_idx's place (the first)
+        f"{who}: ds_idx is the index of one of the learner's DataLoaders (1: the validation set), got a {type(ds_idx).__name__}; pass a DataLoader by name: dl=...")
     if dl is None:
-        loaders = getattr(learn.dls, 'loaders', [])
-        dl = loaders[ds_idx] if ds_idx<len(loaders) else None
-        if dl is None or len(dl.dataset)==0:
-            raise ValueError(f"{who} predicts the learner's {'validation' if ds_idx==1 else f'ds_idx={ds_idx}'} set, but it has none "
+        dl = loaders[ds_idx] if ds_idx<len(loaders := getattr(learn.dls, 'loaders', [])) else None
+        if dl is None or len(dl.dataset)==0: raise ValueError(f"{who} predicts the learner's {'validation' if ds_idx==1 else f'ds_idx={ds_idx}'} set, but it has none "
                              f"({0 if dl is None else len(dl.dataset)} rows, e.g. after load_learner): pass dl=learn.dls.test_dl(items, with_labels=True)")
     elif len(dl.dataset)==0: raise ValueError(f"{who} got an empty dl: pass one with rows (and targets)")
     return dl
@@ -368,9 +368,9 @@ class MinorityRecall(AccumMetric):
         axis:int=-1, # Class axis of the predictions
     ):
         if not (_num(share) and 0<share<=1): raise ValueError(f"share must be in (0, 1], got {share!r}")
+        if cls is not None and (isinstance(cls, bool) or not isinstance(cls, (str, int, np.integer))): raise TypeError(f"cls must be a class index or name, got {cls!r}: pass the share of minority classes by name, share={cls!r}")
         super().__init__(self._recall, to_np=True, invert_arg=True, flatten=True)
-        self.cls,self.share,self.axis,self.classes,self._of = cls,share,axis,None,None
-        self.name = 'minority_recall' if cls is None else f'recall_{cls}'
+        self.cls,self.share,self.axis,self.classes,self._of,self.name = cls,share,axis,None,None,'minority_recall' if cls is None else f'recall_{cls}'
 
     def _find_classes(self, learn):
         "The classes to average over, from the learner's train labels (kept when they are gone, as after `load_learner`)"

@@ -237,9 +237,11 @@ def _report_columns(src, targets=None, train_prior=None, target_prior=None, voca
     "{stage: (probabilities, rule)}, targets, multi-label?, vocab: what the report and its plots score"
     if decision not in _decisions: raise ValueError(f"decision must be one of {_decisions}, got {decision!r}")
     if isinstance(src, Learner):
-        if thresh is not None or rule is not None:
-            raise TypeError("with a Learner the decisions are the learner's own: set them with learn.tune_threshold or learn.set_decision "
-                            "(thresh= and rule= are for arrays)")
+        if targets is not None: raise TypeError(f"with a Learner the targets are those of its data (ds_idx=1, the validation set), but targets= got a "
+                                                f"{type(targets).__name__}: pass other labelled data as dl=... (by name: the second place is targets, for arrays)")
+        if thresh is not None or rule is not None or decision!='balanced':
+            raise TypeError("with a Learner the decisions are the learner's own: set them with learn.tune_threshold or learn.set_decision, or "
+                            "PriorCorrection(decision=...) (thresh=, rule= and decision= are for arrays)")
         cols,Y,ml,voc,_ = _learner_columns(src, train_prior, target_prior, multilabel, ds_idx, dl)
         return cols,Y,ml,ifnone(vocab, voc)
     cols,Y,ml,voc,_ = _array_columns(src, targets, train_prior, target_prior, vocab, multilabel, thresh, decision, rule)

@@ -445,6 +445,6 @@ def _check_keywords(kwargs, known, what):
     "Refuse the names in `kwargs` that are not `known`, with the closest known ones"
     bad = [k for k in kwargs if k not in known]
     if not bad: return
-    close = [m for k in bad for m in difflib.get_close_matches(k, list(known), 1)]
-    raise TypeError(f"unknown keyword argument(s) {bad}{f' (did you mean {close}?)' if close else ''}: {what} "
-                    f"{[k for k in _resampler_kw if k in known]}")   # the Resampler's keywords that this caller takes
+    close,rkw = [m for k in bad for m in difflib.get_close_matches(k, sorted(known), 1)],[k for k in _resampler_kw if k in known]
+    raise TypeError(f"unknown keyword argument(s) {bad}{f' (did you mean {close}?)' if close else ''}: {what}"
+                    + (f" {rkw}" if rkw else ''))   # the Resampler's keywords that this caller takes

@@ -39,9 +39,17 @@ def shard_idxs(
     return np.concatenate([idxs[s:e], idxs[np.arange(max(s,n), e)%n]])   # padded by repeating from the start, like DistributedDL; a copy of this share only
 
 # %% ../nbs/02_sampling.ipynb #eb665724
+@functools.lru_cache(None)
+def _dl_kw(dl_type, which='factory'):
+    "Keywords a `dl_type` DataLoader takes (own, inherited, `_methods`): 'loader' those; 'init' and `val_` ones (fastai's `dataloaders` passes them); 'factory' and `dataloaders`' own"
+    names = {k for c in dl_type.__mro__ for k in [*(inspect.signature(c.__init__).parameters if '__init__' in vars(c) else ()), *getattr(c, '_methods', ())]} - {'self', 'args', 'kwargs'}
+    if which!='loader': names |= {'val_'+k for k in names}
+    return frozenset(names | set(inspect.signature(FilteredBase.dataloaders).parameters)-{'self', 'kwargs'} if which=='factory' else names)
+
 class _ResampledMixin:
     "Mixin: shuffled iteration draws its indices from `self.resampler`, with this epoch's `sample_kwargs`"
     def __init__(self, dataset=None, resampler=None, **kwargs):
+        _check_keywords(kwargs, _dl_kw(type(self), 'init'), f"a {type(self).__name__} takes fastai's DataLoader keywords (bs, shuffle, num_workers, after_item...) and resampler")   # fastai's would ignore an unknown name
         self.resampler,self.sample_kwargs = None,{}
         super().__init__(dataset, **kwargs)
         self.resampler = resampler
@@ -118,9 +126,7 @@ def resampled_dl_type(
         _resampled[cls] = twin
     return _resampled[cls]
 
-def _new_twin(base):
-    "An empty instance of the twin of `base`, for unpickling (its state is set next)"
-    twin = resampled_dl_type(base); return twin.__new__(twin)
+def _new_twin(base): "An empty instance of the twin of `base`, for unpickling (its state is set next)"; return (t := resampled_dl_type(base)).__new__(t)
 
 def __getattr__(name):
     "The twin a pickled name stands for (see `resampled_dl_type`); made now if this process has not made it yet"
@@ -149,10 +155,8 @@ def _check_valid_classes(source, train_lbls, val=None):
     "Refuse validation rows of classes the train split lacks (`val`: their labels, when read already): they can be neither learned nor resampled"
     if train_lbls.multi or not isinstance(source, (Datasets, TabularPandas)) or source.n_subsets<2: return
     unseen = int(((val if val is not None else get_labels(source.subset(1), strict=False)).codes<0).sum())
-    if unseen: raise ValueError(
-        f"the validation split has {unseen} rows of classes that the train split lacks (its vocab is {list(train_lbls.vocab)[:10]}). "
-        "Every class needs train rows to be learned and resampled: split with imbalance_fastai.data.StratifiedSplitter(valid_pct) "
-        "(keeps every class in train) instead of RandomSplitter")
+    if unseen: raise ValueError(f"the validation split has {unseen} rows of classes that the train split lacks (its vocab is {list(train_lbls.vocab)[:10]}). "
+        "Every class needs train rows to be learned and resampled: split with imbalance_fastai.data.StratifiedSplitter(valid_pct) (keeps every class in train) instead of RandomSplitter")
 
 def _resample_labels(
     trn, # The train split (or dataset) whose labels to read
@@ -177,27 +181,24 @@ def _check_batches(dl):
     if len(dl): return
     inner = getattr(dl, 'dl', dl)
     r,per = inner.resampler,-(-inner._next_n()//getattr(dl, 'world_size', 1))
-    rank = f" per process ({getattr(dl, 'world_size', 1)} processes)" if getattr(dl, 'world_size', 1)>1 else ''
-    how = 'wgts' if getattr(r, 'wgts', None) is not None else f"strategy={r.strategy!r}"
-    raise ValueError(f"the resampled train epoch has {per} rows{rank} ({how}, {len(r.labels)} train rows) but bs={inner.bs} "
-                     "and drop_last=True, so it holds no full batch and nothing would be trained. Pass a smaller bs (at most "
-                     f"{per}), drop_last=False to keep the partial batch, or more rows per epoch (n_samples=..., or ratio=... with 'undersample')")
+    rank,how = f" per process ({getattr(dl, 'world_size', 1)} processes)" if getattr(dl, 'world_size', 1)>1 else '','wgts' if getattr(r, 'wgts', None) is not None else f"strategy={r.strategy!r}"
+    raise ValueError(f"the resampled train epoch has {per} rows{rank} ({how}, {len(r.labels)} train rows) but bs={inner.bs} and drop_last=True, so it holds no full batch "
+                     f"and nothing would be trained. Pass a smaller bs (at most {per}), drop_last=False to keep the partial batch, or more rows per epoch (n_samples=..., or ratio=... with 'undersample')")
 
-def _dl_kw(dl_type):
-    "Keywords that fastai's `dataloaders` and a `dl_type` DataLoader take (their own, inherited and `_methods` ones)"
-    names = set(inspect.signature(FilteredBase.dataloaders).parameters)
-    for c in dl_type.__mro__:
-        if '__init__' in vars(c): names |= set(inspect.signature(c.__init__).parameters)
-        names |= set(getattr(c, '_methods', ()))
-    return names-{'self', 'args', 'kwargs'}
+def _check_split_kwargs(dl_kwargs, dl_type, who='weighted_dataloaders'):
+    "Refuse in fastai's per-split `dl_kwargs` a `Resampler` keyword (`who` takes it) or a name the `dl_type` DataLoader lacks (which fastai's ignores)"
+    for i,kw in enumerate(dl_kwargs or []):
+        if r := [k for k in kw if k in _resampler_kw]: raise TypeError(f"dl_kwargs[{i}] has {r}, which the sampler takes, not a DataLoader: pass them to {who}(...) itself")
+        _check_keywords(kw, _dl_kw(dl_type, 'loader'), f"dl_kwargs[{i}] goes to a {dl_type.__name__}, which takes fastai's DataLoader keywords (bs, shuffle, "
+                        "num_workers, after_item...) and would ignore the others silently")
 
 def _split_kwargs(kwargs, dl_type):
     "The `Resampler`'s keywords and fastai's, split by the `Resampler`'s signature; a name neither takes is an error"
     rkw = {k: kwargs.pop(k) for k in _resampler_kw if k in kwargs}
     if (n := next((kw['n'] for kw in [kwargs, *(kwargs.get('dl_kwargs') or [])[:1]] if kw.get('n') is not None), None)) is not None:   # dl_kwargs[0]: the train DataLoader's
         raise TypeError(f"n={n!r} is fastai's row count of a plain DataLoader, which a resampled one draws its own of: pass n_samples={n!r} (rows per epoch)")
-    _check_keywords(kwargs, _resampler_kw + sorted((known := _dl_kw(dl_type)) | {'val_'+k for k in known}),
-                    f"fastai's `dataloaders` and the {dl_type.__name__} take the others, the Resampler takes")
+    _check_keywords(kwargs, _resampler_kw + sorted(_dl_kw(dl_type)), f"fastai's `dataloaders` and the {dl_type.__name__} take the others, the Resampler takes")
+    _check_split_kwargs(kwargs.get('dl_kwargs'), dl_type)
     return rkw,kwargs
 
 def _dataloaders_with(source, resampler, dl_type=None, dl_kwargs=None, **kwargs):
@@ -225,8 +226,7 @@ def resampled_dataloaders(self:FilteredBase,
     rkw,kwargs = _split_kwargs(kwargs, dl_type)
     codes = _mask_codes(kwargs.get('after_item')); fast = _split_labels(self) if labels is None and n_bins is None and codes is None else None
     trn = fast[0] if fast else _train_subset(self)   # a Datasets' split labels read without copying its rows
-    if len(trn)==0: raise ValueError(f"the train split is empty ({len(self)} items in all, none in train): there is nothing to resample; "
-                                     "check the splitter (or the items)")
+    if len(trn)==0: raise ValueError(f"the train split is empty ({len(self)} items in all, none in train): there is nothing to resample; check the splitter (or the items)")
     if wgts is not None: wgts = _check_wgts(wgts, len(trn))
     lbls = fast[0] if fast else _resample_labels(trn, labels, wgts, n_bins, codes=codes)
     if labels is None and n_bins is None and wgts is None: _check_valid_classes(self, lbls, fast and fast[1])
@@ -289,7 +289,7 @@ def weighted_dataloaders(
     if isinstance(source, DataBlock):
         if items is None: raise TypeError("a DataBlock needs its source items: weighted_dataloaders(dblock, items, ...)")
         return source.resampled_dataloaders(items, verbose=verbose, **kw)
-    if items is not None: raise TypeError(f"items is only for a DataBlock source, got a {type(source).__name__}; pass weights as wgts=... and labels as labels=...")
+    if items is not None: raise TypeError(f"items is only for a DataBlock source, got a {type(source).__name__}; pass weights as wgts=..., labels as labels=... and a strategy as strategy=...")
     if not isinstance(source, FilteredBase): raise TypeError(f"source must be a DataBlock, Datasets or TabularPandas, got a {type(source).__name__}")
     return source.resampled_dataloaders(**kw)
 
@@ -373,9 +373,8 @@ class ImbalancedDatasetSampler(torch.utils.data.Sampler):
         self.indices = np.arange(n) if indices is None else _check_indices(indices, n)
         if (wgts := kwargs.get('wgts')) is not None: _check_wgts(wgts, len(self.indices), 'indices' if indices is not None else 'the dataset')
         if labels is not None:
-            if len(labels)!=len(self.indices): raise ValueError(
-                f"labels has {len(labels)} values but {'indices has' if indices is not None else 'the dataset has'} {len(self.indices)}: "
-                f"pass one label per {'index' if indices is not None else 'item'}")
+            if len(labels)!=len(self.indices): raise ValueError(f"labels has {len(labels)} values but {'indices has' if indices is not None else 'the dataset has'} "
+                                                                f"{len(self.indices)}: pass one label per {'index' if indices is not None else 'item'}")
             lbls = get_labels(labels)
         else:
             try: lbls = _torch_labels(dataset, label_fn or callback_get_label)
@@ -417,8 +416,7 @@ class ClassBalancedBatchSampler(ImbalancedDatasetSampler):
         **kwargs, # Passed to `ImbalancedDatasetSampler` (labels, indices, seed, num_replicas, rank...)
     ):
         if classes_per_batch is None or batch_size is None: raise TypeError("ClassBalancedBatchSampler needs classes_per_batch=P and batch_size=P*K (K rows of each of P classes per batch)")
-        for k in ('num_samples', 'n_samples'):
-            if k in kwargs: raise TypeError(f"ClassBalancedBatchSampler counts its epoch in batches: pass num_batches=..., not {k}")
+        if k := next((k for k in ('num_samples', 'n_samples') if k in kwargs), None): raise TypeError(f"ClassBalancedBatchSampler counts its epoch in batches: pass num_batches=..., not {k}")
         super().__init__(dataset, num_samples=None if num_batches is None else num_batches*batch_size,
                          classes_per_batch=classes_per_batch, batch_size=batch_size, **kwargs)
 

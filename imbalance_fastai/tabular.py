@@ -15,7 +15,7 @@ from fastai.tabular.core import Tabular, TabularPandas, TabDataLoader, FillMissi
 from .core import _tabular_labels
 from .epochs import BaseResampler, _rng, _STREAM_PERM
 from .resampler import _resampler_kw, _check_keywords
-from .sampling import _dataloaders_with, _dl_kw
+from .sampling import _dataloaders_with, _dl_kw, _check_split_kwargs
 
 # %% auto #0
 __all__ = ['train_xy', 'ImblearnResampler', 'imblearn_resample', 'imblearn_dataloaders']
@@ -367,9 +367,9 @@ def _check_dl_kwargs(kwargs):
     if rkw: raise TypeError(f"{rkw} are the Resampler's keywords (weighted_dataloaders); an imbalanced-learn sampler is set by "
                             "sampling_strategy= and its own parameters, e.g. RandomUnderSampler(replacement=True)")
     dl_type = kwargs.get('dl_type') or TabDataLoader
-    known = _dl_kw(dl_type)|{'sampling_strategy', 'redraw', 'seed'}
-    _check_keywords(kwargs, sorted(known|{'val_'+k for k in known}), f"fastai's `dataloaders` and the {dl_type.__name__} take the "
+    _check_keywords(kwargs, sorted(_dl_kw(dl_type)|{'sampling_strategy', 'redraw', 'seed'}), f"fastai's `dataloaders` and the {dl_type.__name__} take the "
                     "others, and besides sampling_strategy and redraw, of the Resampler's keywords imblearn_dataloaders takes")
+    _check_split_kwargs(kwargs.get('dl_kwargs'), dl_type, 'imblearn_dataloaders')   # fastai's DataLoader would ignore an unknown name
 
 @delegates(FilteredBase.dataloaders, but=['n'])
 def imblearn_dataloaders(
@@ -382,6 +382,8 @@ def imblearn_dataloaders(
     **kwargs, # Passed to `TabularPandas.dataloaders` (val_bs, device, dl_kwargs...); `n=` and unknown names are refused
 )->DataLoaders:
     "fastai `DataLoaders` whose train split is resampled by an imbalanced-learn sampler; the validation split is untouched"
+    if isinstance(bs, bool) or not isinstance(bs, (int, np.integer)) or bs<1: raise ValueError(
+        f"bs must be a whole number of rows per batch (>= 1), got {bs!r}; imbalanced-learn's ratio or dict goes in by name: sampling_strategy={bs!r}")
     _check_dl_kwargs(kwargs)
     res = imblearn_resample(to, sampler, sampling_strategy=sampling_strategy, seed=seed, redraw=redraw)
     if isinstance(res, Tabular): return res.dataloaders(bs=bs, **{'dl_type': TabDataLoader, **kwargs})   # each row once an epoch
