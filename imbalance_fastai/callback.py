@@ -55,7 +55,7 @@ class OverSamplingCallback(Callback):
     _stateattrs = ('resampler', '_twin', '_epoch_kw', '_mock')   # a fit's per-row arrays are never pickled (`learn.export`)
     def __init__(self,
         strategy=None, # 'oversample' (`None`: the default, or 'partial' with an alpha schedule), 'undersample', 'partial', 'natural', 'repeat_factor', a float alpha or {class: share}
-        alpha=0.5, # Partial-balance exponent, or a fastai schedule of it over the fit (e.g. `SchedLin(0,1)`; with 'partial' only)
+        alpha=None, # Partial-balance exponent (`None`: 0.5), or a fastai schedule of it over the fit (e.g. `SchedLin(0,1)`); given alone: strategy 'partial'
         defer_epochs:int=0, # Sample naturally for this many epochs of each fit, then re-balance (deferred re-balancing)
         labels=None, # Labels of the train items, when the target is not what to balance
         wgts=None, # Explicit weight per train item (instead of a strategy or an alpha schedule; deferred epochs are natural)
@@ -64,7 +64,8 @@ class OverSamplingCallback(Callback):
         **kwargs, # Passed to `Resampler` (ratio, thresh, n_samples, replacement, balanced_batches, seed, classes_per_batch)
     ):
         sched = callable(alpha)
-        _check_strategy(ifnone(strategy, 'oversample'), alpha, kwargs.get('thresh'), kwargs.get('ratio'))   # the checks the factory and the Resampler make
+        if strategy is None and alpha is not None: strategy = 'partial'   # OverSamplingCallback(alpha=0.3)
+        checked = _check_strategy(ifnone(strategy, 'oversample'), alpha, kwargs.get('thresh'), kwargs.get('ratio'))   # the checks the factory and the Resampler make
         _check_keywords(kwargs, _resampler_kw, 'the Resampler takes')
         _check_args(**kwargs)
         if wgts is not None and (sched or strategy not in (None, 'oversample')): raise ValueError(
@@ -73,7 +74,7 @@ class OverSamplingCallback(Callback):
         if sched and strategy not in (None, 'partial'): raise ValueError(
             f"an alpha schedule moves the exponent of strategy='partial', so it does not combine with strategy={strategy!r}: "
             "pass strategy='partial' (or leave strategy out), or a number as alpha")
-        strategy,alpha = ('partial',alpha) if sched else _check_strategy(ifnone(strategy, 'oversample'), alpha)
+        strategy,alpha = checked
         if kwargs.get('classes_per_batch') is not None and (strategy!='oversample' or wgts is not None):
             what = 'wgts' if wgts is not None else 'an alpha schedule' if callable(alpha) else f'strategy={strategy!r}'
             raise ValueError(f"classes_per_batch chooses every class equally often (strategy='oversample'); it does not combine with {what}")
@@ -178,7 +179,7 @@ class OverSamplingCallback(Callback):
         kw = {'seed': None, **self.resampler_kwargs}
         given = kw['seed'] is not None
         if not given: kw['seed'] = _shared_seed()   # one seed for all ranks of a distributed fit
-        alpha = self.alpha(0.) if callable(self.alpha) else self.alpha
+        alpha = self.alpha(0.) if callable(self.alpha) else self.alpha if self.strategy=='partial' else None
         r = Resampler(lbls, strategy=self.strategy, alpha=alpha, wgts=self.wgts, **kw)
         if given: r.epoch = self._drawn   # a given seed's stream goes on where the last fit left it: each fit draws new epochs
         self._start = r.epoch   # the stream's epoch of this fit's epoch 0

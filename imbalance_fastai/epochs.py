@@ -376,7 +376,7 @@ def _n_samples(n, n_rows:int=None):
 
 def _check_strategy(
     strategy, # A name in `_strategies`, a float alpha, or a dict {class: share}
-    alpha=0.5, # Partial-balance exponent in [0,1] (or, for the callback, a schedule of it)
+    alpha=None, # Partial-balance exponent in [0,1] (or, for the callback, a schedule of it); `None`: not given, 0.5
     thresh=None, # Repeat-factor threshold in (0,1], or `None`
     ratio=None, # The undersampling ratio, to warn when another strategy would ignore it
 ):
@@ -395,7 +395,7 @@ def _check_strategy(
         raise ValueError(f"strategy must be one of {_strategies}, a float alpha or a dict {{class: share}}; got "
                          f"{_a(strategy) if not wgts else f'a {type(strategy).__name__} of {len(strategy)} values'}"
                          f"{'; explicit weights go in by name: wgts=...' if wgts else ''}")
-    if not callable(alpha):
+    if alpha is not None and not callable(alpha):
         if not _num(alpha): raise TypeError(f"alpha must be a number in [0,1] (0 natural, 1 balanced), got {_a(alpha)}")
         if not 0<=alpha<=1:
             raise ValueError(f"alpha must be in [0,1] (0 natural, 1 balanced), or a schedule of it for OverSamplingCallback; got {alpha}")
@@ -404,7 +404,9 @@ def _check_strategy(
                          f"(LVIS used {_LVIS_THRESH}); got {_a(thresh)}")
     if thresh is not None and strategy!='repeat_factor': warnings.warn(f"thresh={thresh} is only used by strategy='repeat_factor'")
     if _num(ratio) and ratio!=1 and strategy!='undersample': warnings.warn(f"ratio={ratio} is only used by strategy='undersample'")
-    return strategy,alpha
+    if alpha is not None and not callable(alpha) and strategy!='partial': warnings.warn(f"alpha={alpha!r} is only used by strategy='partial' (or a float strategy), not {_a(strategy) if isinstance(strategy, dict) else repr(strategy)}"
+                                                                + ("; repeat-factor sampling's threshold is thresh=" if strategy=='repeat_factor' else ''))   # OverSamplingCallback('repeat_factor', 0.5)
+    return strategy,(.5 if alpha is None else alpha)
 
 def _check_args(
     ratio=1., n_samples=None, replacement=None, balanced_batches=False, seed=None, thresh=None, classes_per_batch=None,

@@ -10,7 +10,7 @@ from fastcore.basics import store_attr, ifnone, patch
 from .core import Labels, TrainPriors, _rarest, _check_classed
 from .epochs import (BaseResampler, _rng, _STREAM_EPOCH, _STREAM_PERM, _STREAM_REPEAT, _STREAM_ROUND,
     _round_counts, _round_random, _draw_repeats, _place, _interleave, _class_batches, _distinct_chunks, _systematic_rows, _share_target_wgts,
-    _LVIS_THRESH, _n_samples, _check_strategy, _check_args, _check_has_rows, _check_wgts)
+    _LVIS_THRESH, _n_samples, _num, _check_strategy, _check_args, _check_has_rows, _check_wgts)
 
 # %% auto #0
 __all__ = ['Resampler']
@@ -36,7 +36,7 @@ class Resampler(BaseResampler):
     def __init__(self,
         labels, # `Labels`, or anything `get_labels` reads (array, `Datasets`, `TabularPandas`, ...); `None` with `wgts`: weight groups
         strategy='oversample', # 'oversample', 'undersample', 'partial', 'natural', 'repeat_factor', a float alpha, or a dict {class: share}
-        alpha:float=0.5, # Partial balance: row weights `n_c ** -alpha` (0 natural, 1 balanced)
+        alpha:float=None, # Partial balance: row weights `n_c ** -alpha` (0 natural, 1 balanced); `None`: 0.5
         ratio:float=1., # Undersample: each class keeps at most `ratio` (>= 1) times the smallest class's count
         wgts=None, # Explicit weight per row (overrides `strategy`)
         n_samples=None, # Rows per epoch (an int), or a multiple of the natural length (a float: 0.5 half, 2.0 twice); default depends on `strategy`
@@ -163,12 +163,12 @@ _group_weights = {   # strategy -> unnormalised share of each group in an epoch,
 @patch
 def _resolve(self:Resampler, strategy=None, alpha=None):
     "(strategy, alpha) of one epoch: the built ones ('wgts' when weights were given), or the overrides, checked"
-    if isinstance(strategy, dict):
-        raise TypeError("a per-epoch strategy is a name or a float alpha; build the Resampler with the dict {class: share}")
+    if isinstance(strategy, dict): raise TypeError("a per-epoch strategy is a name or a float alpha; build the Resampler with the dict {class: share}")
     asked,alpha = None if strategy=='wgts' else ifnone(strategy, alpha),ifnone(alpha, self.alpha)   # `asked`: an override ('wgts': resolved)
     if strategy is None: strategy = 'wgts' if self.wgts is not None else self.strategy
     own = (strategy=='wgts' and self.wgts is not None) or (strategy=='target' and self.strategy=='target')
-    strategy,alpha = (strategy,_check_strategy('natural', alpha)[1]) if own else _check_strategy(strategy, alpha)
+    a = _check_strategy('partial', alpha)[1]   # the alpha asked for (or built) is valid, whatever the strategy; only 'partial' reads it
+    strategy,alpha = (strategy,a) if own else _check_strategy(strategy, a) if strategy=='partial' or _num(strategy) else (_check_strategy(strategy)[0],a)
     if strategy=='partial' and alpha==0 or (strategy=='wgts' and asked is not None and alpha==0): strategy = 'natural'   # alpha 0: natural
     if self.wgts is not None and strategy!='natural' and asked is not None: raise ValueError(
         f"this Resampler draws by its wgts (one weight per row), so an epoch can be drawn with them or 'natural' (alpha 0), "

@@ -192,6 +192,26 @@ def test_fastai_positional_wgts_refused(df, to, dsets):
     with pytest.raises(TypeError, match='strategy='): weighted_dataloaders(to, 'undersample')
     with pytest.raises(ValueError, match='wgts='): OverSamplingCallback(np.ones(10))
 
+def test_alpha_given_to_a_strategy_that_ignores_it_warns(to):
+    "`OverSamplingCallback('repeat_factor', 0.5)` (0.5 meant as thresh) or `Resampler(y, 'undersample', 0.3)`: alpha is partial's, so it warns (as thresh= and ratio= do for the strategies that ignore them); alpha alone means 'partial'"
+    from imbalance_fastai.resampler import Resampler
+    with pytest.warns(UserWarning, match=r"alpha=0.5 is only used by strategy='partial' .*not 'repeat_factor'; repeat-factor sampling's threshold is thresh="):
+        cb = OverSamplingCallback('repeat_factor', 0.5)
+    assert cb.strategy == 'repeat_factor'
+    y = np.repeat([0, 1, 2], [80, 15, 5])
+    for f in (lambda: Resampler(y, 'undersample', 0.3), lambda: weighted_dataloaders(to, strategy='undersample', alpha=0.3, bs=8)):
+        with pytest.warns(UserWarning, match=r"alpha=0.3 is only used by strategy='partial' .*not 'undersample'"): f()
+    cb = OverSamplingCallback(alpha=0.3)   # alpha alone: partial balance with that exponent (it was oversampling, alpha ignored)
+    assert (cb.strategy, cb.alpha) == ('partial', 0.3)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')   # the defaults and the ways that use alpha stay silent
+        for a, k in ((('partial',), {'alpha': .3}), ((.3,), {}), (('undersample',), {}), (('repeat_factor',), {'thresh': .5})):
+            OverSamplingCallback(*a, **k)
+        r = Resampler(y, 'partial', alpha=.3)
+        r.sample(0, strategy='undersample'); r.sample(1, alpha=.7); Resampler(y).sample(0, strategy=.2)
+    assert np.allclose(Resampler(y, 'partial').shares_for(), Resampler(y, 'partial', alpha=.5).shares_for())   # None: 0.5, as before
+
+
 def test_retrain_classifier_refuses_fit_one_cycle_order(trained):
     "`learn.retrain_classifier(5, 1e-2)` (as `fit_one_cycle(5, 1e-2)`) would re-train on near-natural batches (alpha=0.01): refused, pointing at lr="
     learn = copy.deepcopy(trained)
