@@ -168,7 +168,7 @@ def _resolve(self:Resampler, strategy=None, alpha=None):
     if strategy is None: strategy = 'wgts' if self.wgts is not None else self.strategy
     own = (strategy=='wgts' and self.wgts is not None) or (strategy=='target' and self.strategy=='target')
     a = _check_strategy('partial', alpha)[1]   # the alpha asked for (or built) is valid, whatever the strategy; only 'partial' reads it
-    strategy,alpha = (strategy,a) if own else _check_strategy(strategy, a) if strategy=='partial' or _num(strategy) else (_check_strategy(strategy)[0],a)
+    strategy,alpha = (strategy,a) if own else _check_strategy(strategy, a if strategy=='partial' or _num(strategy) else None)   # (the others ignore alpha)
     if strategy=='partial' and alpha==0 or (strategy=='wgts' and asked is not None and alpha==0): strategy = 'natural'   # alpha 0: natural
     if self.wgts is not None and strategy!='natural' and asked is not None: raise ValueError(
         f"this Resampler draws by its wgts (one weight per row), so an epoch can be drawn with them or 'natural' (alpha 0), "

@@ -126,7 +126,9 @@ def resampled_dl_type(
         _resampled[cls] = twin
     return _resampled[cls]
 
-def _new_twin(base): "An empty instance of the twin of `base`, for unpickling (its state is set next)"; return (t := resampled_dl_type(base)).__new__(t)
+def _new_twin(base):
+    "An empty instance of the twin of `base`, for unpickling (its state is set next)"
+    twin = resampled_dl_type(base); return twin.__new__(twin)
 
 def __getattr__(name):
     "The twin a pickled name stands for (see `resampled_dl_type`); made now if this process has not made it yet"
@@ -440,7 +442,8 @@ def _dist_up(): "Whether a torch.distributed process group is initialised"; retu
 
 def _shared_seed(num_replicas:int=1):
     "One seed for every rank: rank 0's, broadcast once (a single integer) when a process group is up; refused for `num_replicas` processes without one"
-    if num_replicas>1 and not _dist_up(): raise ValueError(f"num_replicas={num_replicas} without a seed and without a torch.distributed process group: each process would draw its own seed, so their shards would repeat some rows and miss others; pass seed= (the same on every process, as DistributedSampler's seed), or initialise the process group first")
+    if num_replicas>1 and not _dist_up(): raise ValueError(f"num_replicas={num_replicas} without a seed and without a torch.distributed process group: each process would "
+        "draw its own seed, so their shards would repeat some rows and miss others; pass seed= (the same on every process, as DistributedSampler's seed), or initialise the process group first")
     obj = [int(torch.randint(0, 2**62, ()).item())]
     if _dist_up(): torch.distributed.broadcast_object_list(obj, src=0)
     return obj[0]
