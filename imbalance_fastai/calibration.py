@@ -11,9 +11,9 @@ from scipy.special import logsumexp, log_expit, expit, softmax
 from fastcore.basics import patch, noop
 from fastai.callback.core import Callback
 from fastai.learner import Learner
-from .decisions import _np, _check_axis, _activation_kind, _base_loss, _logit_scale, _restage_learner, _temperature, DecisionLoss
+from .decisions import _np, _check_axis, _activation_kind, _base_loss, _logit_scale, _restage_learner, _temperature, _eval_dl, DecisionLoss
 from .prior import _check_probs, _reading_correction, _sum_tol, logit_shift, PriorCorrection
-from .metrics import _as_preds, _eval_dl
+from .metrics import _as_preds
 from .callback import _in_lr_find
 
 # %% auto #0

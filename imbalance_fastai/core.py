@@ -284,6 +284,15 @@ def _raw_labels(src, **kwargs):
 _NO_TARGET = ("pass wgts=... (explicit weights need no labels) or labels=... (one per item) where they are taken: "
               "weighted_dataloaders, resampled_dataloaders, OverSamplingCallback, ImbalancedDatasetSampler (labels only)")
 
+def _no_target(ds)->str:
+    "Why the dataset `ds` holds no target (as a `test_dl` built without labels); '' when it has one or cannot tell"
+    if isinstance(ds, Tabular):   # its test_dl keeps y_names; its rows may lack the label columns
+        if not len(ds.y_names): return "this TabularPandas has no y_names"
+        lack = [o for o in ds.y_names if o not in ds.items.columns]
+        return f"the rows of this TabularPandas lack its label columns {lack}" if lack else ''
+    if isinstance(ds, Datasets) and len(ds.tls)<=ds.n_inp: return f"this Datasets has {len(ds.tls)} pipelines and n_inp={ds.n_inp}"
+    return ''
+
 @_raw_labels.register
 def _(src:DataLoaders, **kwargs): return _raw_labels(src.train, **kwargs)
 @_raw_labels.register
@@ -298,7 +307,7 @@ def _(src:torch.utils.data.DataLoader, **kwargs): return _raw_labels(src.dataset
 def _(src:TfmdLists, n_bins=None, strict=True, codes=None, **kwargs): return _tl_labels(src, n_bins, strict, codes)
 @_raw_labels.register
 def _(src:Datasets, **kwargs):
-    if len(src.tls)<=src.n_inp: raise ValueError(f"this Datasets has {len(src.tls)} pipelines and n_inp={src.n_inp}: no target to read; {_NO_TARGET}")
+    if why := _no_target(src): raise ValueError(f"{why}: no target to read; {_NO_TARGET}")
     tgts = src.tls[src.n_inp:]   # the first target with classes: for detection the box labels, not the boxes
     return _raw_labels(next((tl for tl in tgts if _encoder(tl) is not None or _mask_opener(tl) is not None), tgts[0]), **kwargs)
 @_raw_labels.register
@@ -317,7 +326,7 @@ def _(src:Tabular, n_bins=None, strict=True, **kwargs): return _tabular_labels(s
 
 def _tabular_labels(src, n=None, strict=True):
     "The target of a `TabularPandas` (its first `n` rows: `to.split` for the train split), checked for missing labels"
-    if not len(src.y_names): raise ValueError(f"this TabularPandas has no y_names: no target to read; {_NO_TARGET}")
+    if why := _no_target(src): raise ValueError(f"{why}: no target to read; {_NO_TARGET}")
     ys = src.items[list(src.y_names)]
     if n is not None: ys = ys.iloc[:n]
     enc = next((f for f in src.procs.fs if isinstance(f, Categorize)), None)

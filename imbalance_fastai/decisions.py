@@ -13,6 +13,7 @@ from fastai.torch_core import to_np
 from fastai.losses import BaseLoss
 from fastai.learner import Learner
 from fastai.metrics import AccumMetric, Metric
+from .core import _no_target
 
 # %% auto #0
 __all__ = ['apply_offsets', 'min_cost_decisions', 'DecisionRule', 'DecisionLoss']
@@ -368,6 +369,19 @@ def _n_outputs(learn):
     try: c = learn.dls.c
     except Exception: return None
     return c if isinstance(c, int) else None
+
+def _eval_dl(learn, ds_idx=1, dl=None, who='this'):
+    "The labelled `DataLoader` to predict (`dl`, or `learn.dls[ds_idx]`), or a clear error when there is none"
+    if isinstance(ds_idx, bool) or not isinstance(ds_idx, (int, np.integer)): raise TypeError(   # a DataLoader in ds_idx's place (the first)
+        f"{who}: ds_idx is the index of one of the learner's DataLoaders (1: the validation set), got a {type(ds_idx).__name__}; pass a DataLoader by name: dl=...")
+    if dl is None:
+        dl = loaders[ds_idx] if ds_idx<len(loaders := getattr(learn.dls, 'loaders', [])) else None
+        if dl is None or len(dl.dataset)==0: raise ValueError(f"{who} predicts the learner's {'validation' if ds_idx==1 else f'ds_idx={ds_idx}'} set, but it has none "
+                             f"({0 if dl is None else len(dl.dataset)} rows, e.g. after load_learner): pass dl=learn.dls.test_dl(items, with_labels=True)")
+    elif len(dl.dataset)==0: raise ValueError(f"{who} got an empty dl: pass one with rows (and targets)")
+    if why := _no_target(dl.dataset): raise ValueError(f"{who} needs targets, but {why}: it is refused before predicting. Pass "
+                                                       "dl=learn.dls.test_dl(items, with_labels=True) (a table: rows with the label column)")
+    return dl
 
 def _deciding_loss(learn, cb=None):
     "The loss `learn` decides with at its next prediction: its `DecisionLoss` tied to its correction `cb`, or the one the correction attaches then (to a loss set by hand)"

@@ -12,6 +12,7 @@ from fastcore.foundation import L
 from fastai.learner import Learner
 from fastai.callback.core import Callback, TrainEvalCallback
 from fastai.callback.schedule import fit_one_cycle   # noqa: F401 (patches Learner.fit_one_cycle)
+from .core import _no_target
 from .callback import OverSamplingCallback
 
 # %% auto #0
@@ -141,6 +142,8 @@ def tune_tau(
     if dl is None and (len(learn.dls.loaders)<2 or learn.dls.valid.n==0):
         raise ValueError("this learner has no validation data (e.g. one from load_learner) to tune tau on: pass labelled "
                          "rows as dl=learn.dls.test_dl(df, with_labels=True)")
+    if why := _no_target((learn.dls.valid if dl is None else dl).dataset):   # refused before predicting
+        raise ValueError(f"tune_tau needs labels to score tau with, but {why}: pass dl=learn.dls.test_dl(df, with_labels=True)")
     feats = []
     hook = lin.register_forward_hook(lambda m, inp, out: feats.append(inp[0].detach().float().cpu()))
     try: _,targs = learn.get_preds(dl=dl, reorder=False)   # targets in batch order, as the features

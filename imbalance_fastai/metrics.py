@@ -13,7 +13,7 @@ from fastai.learner import Learner
 from fastai.metrics import AccumMetric
 from .core import Labels, get_labels
 from .decisions import (_np, _activation_kind, _as_probs, _log_probs, _check_offsets, _cost_thresh, _base_loss, _check_unit,
-                                        _deciding_loss, _as_metric, _of_decisions, DecisionLoss)
+                                        _deciding_loss, _as_metric, _of_decisions, _eval_dl, DecisionLoss)
 from .prior import _outputs_after_fit, _synthetic_priors, _check_probs, _sum_tol
 from .losses import _num
 from .decisions import apply_offsets   # noqa: F401 (best_offsets' partner, importable from here with it)
@@ -218,17 +218,6 @@ def best_offsets(
     return o
 
 # %% ../nbs/07_metrics.ipynb #f21138ee
-def _eval_dl(learn, ds_idx=1, dl=None, who='this'):
-    "The labelled `DataLoader` to predict (`dl`, or `learn.dls[ds_idx]`), or a clear error when there is none"
-    if isinstance(ds_idx, bool) or not isinstance(ds_idx, (int, np.integer)): raise TypeError(   # a DataLoader in ds_idx's place (the first)
-        f"{who}: ds_idx is the index of one of the learner's DataLoaders (1: the validation set), got a {type(ds_idx).__name__}; pass a DataLoader by name: dl=...")
-    if dl is None:
-        dl = loaders[ds_idx] if ds_idx<len(loaders := getattr(learn.dls, 'loaders', [])) else None
-        if dl is None or len(dl.dataset)==0: raise ValueError(f"{who} predicts the learner's {'validation' if ds_idx==1 else f'ds_idx={ds_idx}'} set, but it has none "
-                             f"({0 if dl is None else len(dl.dataset)} rows, e.g. after load_learner): pass dl=learn.dls.test_dl(items, with_labels=True)")
-    elif len(dl.dataset)==0: raise ValueError(f"{who} got an empty dl: pass one with rows (and targets)")
-    return dl
-
 def _warn_few(targs, kind, vocab=None, min_rows=10):
     "Warn when the tuning targets have fewer than `min_rows` rows of a class (of a label's positives or negatives)"
     y = to_np(targs) if isinstance(targs, torch.Tensor) else np.asarray(targs)

@@ -16,7 +16,7 @@ from fastai.callback.core import Callback
 from fastai.callback.progress import ProgressCallback
 from fastai.data.block import DataBlock, CategoryBlock, RegressionBlock
 from fastai.data.core import Datasets, FilteredBase
-from fastai.data.transforms import ColReader
+from fastai.data.transforms import ColReader, Categorize
 from fastai.learner import Learner
 from fastai.losses import CrossEntropyLossFlat
 from fastai.tabular.core import TabularPandas, Normalize
@@ -323,6 +323,21 @@ def test_calibrate_failing_leaves_learner(monkeypatch):
     monkeypatch.setattr(calibration, 'fit_temperature', lambda *a, **k: (_ for _ in ()).throw(RuntimeError('no fit')))
     _fails(learn, lambda: learn.calibrate(), RuntimeError)
     assert [cb.enabled for cb in learn.cbs if isinstance(cb, (TemperatureScaling, PriorCorrection))] == [True, True]
+
+def test_unlabelled_dl_refused_before_predicting(monkeypatch, trained):
+    "tune_threshold, calibrate, imbalance_report, tune_tau on a test_dl without labels: refused from the dl's structure, before predicting it (minutes on a large set)"
+    learn = copy.deepcopy(trained)
+    tab = learn.dls.test_dl(_frame(20).drop(columns='y'))
+    dsets = Datasets(list(range(8)), [[lambda o: torch.tensor([float(o)])], [lambda o: 'ab'[o % 2], Categorize()]], splits=[list(range(6)), [6, 7]])
+    ddl = dsets.dataloaders(bs=4).test_dl(list(range(4)))   # with_labels=False: one pipeline, n_inp=1
+    called = []
+    monkeypatch.setattr(Learner, 'get_preds', lambda self, *a, **k: called.append(1) or (_ for _ in ()).throw(AssertionError('predicted')))
+    for dl, why in ((tab, r"the rows of this TabularPandas lack its label columns \['y'\]"), (ddl, 'this Datasets has 1 pipelines and n_inp=1')):
+        for f in (lambda: learn.tune_threshold(dl=dl), lambda: learn.calibrate(dl=dl), lambda: imbalance_report(learn, dl=dl)):
+            with pytest.raises(ValueError, match=f"needs targets, but {why}: it is refused before predicting"): f()
+        with pytest.raises(ValueError, match=f"tune_tau needs labels to score tau with, but {why}"): tune_tau(learn, dl=dl)
+    assert not called
+    assert metrics._eval_dl(learn, 1, learn.dls.test_dl(_frame(20)), 'x') is not None   # rows with the label column pass
 
 def test_retrain_classifier_failing_part_way_leaves_learner():
     "cRT interrupted at its second batch: the weights, requires_grad, gradients, optimizer, callbacks, loss, decisions and DataLoaders are as before"

@@ -248,6 +248,6 @@ def test_tune_tau_needs_labelled_data():
     learn = _vision_learner()
     _, lin = find_classifier(learn.model)
     w0 = lin.weight.detach().clone()
-    with pytest.raises(ValueError, match=r"dl has no labels to score tau with: pass dl=learn.dls.test_dl\(df, with_labels=True\)"):
+    with pytest.raises(ValueError, match=r"tune_tau needs labels to score tau with, but this Datasets has 1 pipelines and n_inp=1: pass dl=learn.dls.test_dl\(df, with_labels=True\)"):
         _quiet(learn, tau_normalize, learn, dl=learn.dls.test_dl(list(range(8))))
     assert torch.equal(lin.weight, w0)
