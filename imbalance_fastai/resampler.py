@@ -279,7 +279,8 @@ def sample(self:Resampler,
     alpha:float=None, # This epoch's partial-balance exponent; `None`: the built one
 )->np.ndarray:
     "Indices of one epoch (into the labels' rows), as one integer array"
-    strategy,alpha = self._resolve(strategy, alpha)
+    asked,given,(strategy,alpha) = ifnone(strategy, self.strategy),alpha,self._resolve(strategy, alpha)
+    if given is not None and self.wgts is None and not _num(asked) and asked!='partial': _check_strategy(asked, given)   # an alpha `asked` ignores: warned
     epoch = self._next_epoch(epoch)
     rng = _rng(self.seed, _STREAM_EPOCH, epoch)
     if self._pk(strategy): return self._pk_epoch(bs, rng)
