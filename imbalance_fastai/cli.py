@@ -150,7 +150,7 @@ def _run(args):
     (out/'run.json').write_text(json.dumps({'command': args.command, 'quick': args.quick, 'argv': sys.argv[1:],
                                             'metric': args.metric, 'seconds': round(time.perf_counter()-start, 1)}) + '\n')
     print(txt)
-    print(f"\nwrote {out/'comparison.csv'}, comparison.md, comparison.png and runs.csv in {time.perf_counter()-start:.0f} s")
+    print(f"\nwrote {out/'comparison.csv'}, comparison.md, comparison.png, runs.csv and run.json in {time.perf_counter()-start:.0f} s")
     return 0
 
 def main(

@@ -318,6 +318,17 @@ def test_compare_tiny_table_adapts_bs_and_refuses_one_without_a_full_batch(capsy
         assert not (tmp_path / 'x').exists()   # refused before any run
 
 
+def test_compare_closing_line_names_every_file_written(capsys, tmp_path):
+    "The last line printed names every file the run put in its folder (run.json too: the README lists it among them)"
+    p = _tiny_wine(tmp_path)
+    rc, out, err = _run(capsys, 'compare', p, '--label', 'target', '--strategies', 'plain,oversample', '--folds', '2',
+                        '--epochs', '1', '--no-progress', '--out', tmp_path / 'o')
+    assert rc == 0, err
+    last, written = out.strip().splitlines()[-1], sorted(f.name for f in (tmp_path / 'o').iterdir())
+    assert last.startswith('wrote ') and 'run.json' in written, (last, written)
+    assert [f for f in written if f not in last] == [], (last, written)
+
+
 # --- compare on images ---------------------------------------------------------------------------------------------
 
 def _pngs(root, counts={'cat': 18, 'dog': 8, 'owl': 4}, size=16, seed=0):
