@@ -20,8 +20,9 @@ __all__ = ['apply_offsets', 'min_cost_decisions', 'DecisionRule', 'DecisionLoss'
 
 # %% ../nbs/05b_decisions.ipynb #45176acd
 def _np(x, dtype=np.float64):
-    "A numpy copy of `x` (tensor of any dtype, bfloat16 too, which numpy lacks; array, list or scalar) as `dtype`: priors and probabilities arrive as any of these, and sums are taken in float64"
+    "`x` (tensor of any dtype, bfloat16 too, which numpy lacks; array, list or scalar) as a numpy array of `dtype` ('float': float32 and float64 kept, half precision as float32, the rest as float64): priors and probabilities arrive as any of these"
     if isinstance(x, torch.Tensor): x = to_np(x.float() if x.dtype==torch.bfloat16 else x)
+    if isinstance(dtype, str): x = np.asarray(x); dtype = x.dtype if x.dtype in (np.float32, np.float64) else np.float32 if x.dtype.kind=='f' else np.float64
     return np.asarray(x, dtype=dtype)
 
 def _along(v, axis, ndim):
