@@ -55,7 +55,7 @@ def _warn_single(counts, vocab, valid_pct):
 
 def stratified_split(
     labels, # Labels of the rows (anything `get_labels` reads: a list, array, Series, Categorical, multi-label lists)
-    valid_pct:float=0.2, # Share of the rows sent to validation (`ceil(valid_pct*n)` rows), the same share of each class
+    valid_pct:float=0.2, # Share of the rows sent to validation (`ceil(valid_pct*n)` rows; fewer where that would leave a class no train row), the same share of each class
     seed:int=None, # Seed for the split (the global numpy seed when `None`)
 ):
     "Train and valid index arrays, split class by class, every class keeping at least one train row (`StratifiedSplitter` gives fastai's lists)"
@@ -78,7 +78,7 @@ def _column(df, col, msg):
     raise ValueError(f"{msg}; the columns are {list(df.columns)}")
 
 def StratifiedSplitter(
-    valid_pct:float=0.2, # Share of the items sent to validation (`ceil(valid_pct*n)`, as `TrainTestSplitter`), the same share of each class
+    valid_pct:float=0.2, # Share of the items sent to validation (`ceil(valid_pct*n)`, as `TrainTestSplitter`; fewer where that would leave a class no train item), the same share of each class
     seed:int=None, # Seed for the split (the global numpy seed when `None`)
     get_y=None, # Column name or position (DataFrame items), or function of an item giving its label (a `ColReader` reads its column at once); `None`: items are labels
 ):

@@ -401,7 +401,7 @@ def decision(self:Learner)->DecisionRule:
 def set_decision(self:Learner,
     rule:DecisionRule=None, # The learner's decision rule; none (and no keyword): back to the default
     **kwargs, # Or the arguments of a `DecisionRule`: `thresh=`, `offsets=` or `costs=`
-)->DecisionRule:
+)->DecisionRule: # The rule set; `None`: back to the default
     "Give this learner its own decision rule, kept on its own `DecisionLoss` (exported with it, never on a shared loss)"
     unknown = set(kwargs) - {'thresh', 'offsets', 'costs'}
     if unknown: raise TypeError(f"set_decision got unexpected keywords {sorted(unknown)}; pass a DecisionRule, thresh=, offsets= or costs=")

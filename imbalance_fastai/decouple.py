@@ -162,7 +162,7 @@ def tau_normalize(
     tau:float=None, # τ >= 0: 0 leaves the classifier as trained, 1 gives every class's row the same norm; `None`: the best of `tune_tau`
     head=None, # The classifier (see `find_classifier`)
     **kwargs, # Passed to `tune_tau` when `tau` is `None`: taus, dl
-)->float:
+)->float: # The τ applied (the best of `tune_tau` when `tau` is `None`)
     "Divide each class's weight row of the classifier by its norm to the power `tau` (τ-norm, Kang et al. 2020); returns `tau`"
     if bad := sorted(set(kwargs)-{'taus', 'dl'}): raise TypeError(f"tau_normalize got unknown keyword argument(s) {bad}: it takes tau and head, and taus and dl to tune tau")
     if tau is not None and kwargs: raise TypeError(f"{sorted(kwargs)} are for tuning tau; give them with tau=None")

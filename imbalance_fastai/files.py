@@ -130,7 +130,7 @@ def compare_file(
     bs:int=None, # Batch size; `None`: `auto_bs` of a table's train rows, 64 for images, at most a quarter of the rows a run trains on
     log=None, # Function called with each note on the data (e.g. `print`)
     **kwargs, # Passed to `compare_strategies` or `compare_images` (strategies, repeats, epochs, lr, metric...)
-)->pd.DataFrame:
+)->pd.DataFrame: # One row of scores per strategy × repeat × fold (or hold-out), as `compare_strategies` returns
     "Read `path` (a table, or images), check it, and cross-validate every strategy on it: the runs of `compare_strategies` or `compare_images`"
     log,p = log or (lambda msg: None),Path(path)
     if valid_pct is not None and not 0<valid_pct<1: raise InputError(f"--valid-pct must be between 0 and 1, got {valid_pct}")

@@ -53,7 +53,7 @@ def class_weights(
     labels, # Class counts (numbers, one per class: list, tuple, 1-d array or tensor), or labels `get_labels` reads: `DataLoaders` (train split), `Datasets`, `TabularPandas`, `Labels`, pandas Series, class names
     method:str='balanced', # 'inverse' (or 'inverse_frequency'), 'sqrt', 'balanced' (scikit-learn's) or 'effective' (Cui et al. 2019; or 'effective_number')
     beta:float=0.999, # For `method='effective'`: the `beta` in `(1-beta)/(1-beta**n_c)`, in [0,1)
-    normalize:bool=True, # Scale so that `sum(w_c*n_c) = n` (a row weighs 1 on average); `False`: raw formula
+    normalize:bool=True, # Scale so that `sum(w_c*n_c) = n` (a row weighs 1 on average); `False`: raw formula. Multi-label `pos_weight`s (each label's positives' weight over its negatives') are never scaled
     **kwargs
 )->Tensor:
     "Per-class weights (per-label `pos_weight` for multi-label data) from the class counts, in vocab order"

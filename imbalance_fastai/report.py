@@ -251,7 +251,7 @@ def imbalance_report(
     learn_or_probs, # A `Learner`, or probabilities `(n,c)` (`(n,)` for a binary model's positive class; `(n,c,h,w)` or class maps `(n,h,w)` for segmentation)
     targets=None, # With probabilities: class codes `(n,)`, a multi-hot matrix `(n,c)`, or masks `(n,h,w)`
     train_prior=None, # Prior the model was trained on (with arrays: needed for the `corrected` column)
-    target_prior=None, # Prior to correct to (with a `Learner`: its `PriorCorrection`'s unless given)
+    target_prior=None, # Prior to correct to (with arrays: needed with `train_prior` for the `corrected` column; with a `Learner`: its `PriorCorrection`'s unless given)
     vocab=None, # Class names (with a `Learner`: its vocab)
     multilabel:bool=None, # Multi-label (sigmoid) outputs; inferred when `None`
     thresh=None, # With arrays: decision threshold of the uncorrected probabilities (binary/multi-label); the corrected column moves it with them

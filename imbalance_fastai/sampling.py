@@ -221,7 +221,7 @@ def resampled_dataloaders(self:FilteredBase,
     bs:int=64, # Batch size
     dl_type=None, # DataLoader class (its resampled twin draws the train split's epochs); this source's by default
     **kwargs, # The `Resampler`'s keywords (`alpha`, `ratio`, `thresh`, `n_samples`, `replacement`, `balanced_batches`, `seed`, `classes_per_batch`), then fastai's `dataloaders`'
-)->DataLoaders:
+)->DataLoaders: # Their train `DataLoader` draws each epoch from its `resampler` (a `Resampler`)
     "`DataLoaders` of a `Datasets` or `TabularPandas` whose train split is resampled; the validation split is as `dataloaders` makes it"
     _check_strategy(strategy)   # before the labels are read: fastai's positional wgts land here
     dl_type = ifnone(dl_type, self._dl_type)
@@ -252,7 +252,7 @@ def resampled_dataloaders(self:DataBlock,
     labels=None, # Labels to resample by, one per source item, instead of the target
     verbose:bool=False, # Show `DataBlock` messages
     **kwargs, # Passed to `FilteredBase.resampled_dataloaders`: the `Resampler`'s keywords, then fastai's
-)->DataLoaders:
+)->DataLoaders: # Their train `DataLoader` draws each epoch from its `resampler` (a `Resampler`)
     "`DataLoaders` from `source`, as `DataBlock.dataloaders` builds them, whose train split is resampled"
     try: dsets = self.datasets(source, verbose=verbose)
     except Exception as e:   # fastai cannot build a Datasets without items or train items: say which, or let its error be
@@ -285,7 +285,7 @@ def weighted_dataloaders(
     dl_kwargs=None, # Extra kwargs per `DataLoader`, as in fastai's `dataloaders`
     strategy='oversample', # See `FilteredBase.resampled_dataloaders`
     **kwargs, # The `Resampler`'s keywords, then fastai's `dataloaders`' (see `FilteredBase.resampled_dataloaders`)
-)->DataLoaders:
+)->DataLoaders: # Their train `DataLoader` draws each epoch from its `resampler` (a `Resampler`)
     "fastai `DataLoaders` from `source` whose train split is resampled; the validation split is untouched"
     kw = dict(strategy=strategy, wgts=wgts, labels=labels, n_bins=n_bins, bs=bs, dl_kwargs=dl_kwargs, **kwargs)
     if isinstance(source, DataBlock):

@@ -380,7 +380,7 @@ def imblearn_dataloaders(
     seed:int=None, # See `imblearn_resample`
     redraw:bool=True, # See `imblearn_resample`
     **kwargs, # Passed to `TabularPandas.dataloaders` (val_bs, device, dl_kwargs...); `n=` and unknown names are refused
-)->DataLoaders:
+)->DataLoaders: # Their train `DataLoader` serves the rows the sampler resampled
     "fastai `DataLoaders` whose train split is resampled by an imbalanced-learn sampler; the validation split is untouched"
     if isinstance(bs, bool) or not isinstance(bs, (int, np.integer)) or bs<1: raise ValueError(
         f"bs must be a whole number of rows per batch (>= 1), got {bs!r}; imbalanced-learn's ratio or dict goes in by name: sampling_strategy={bs!r}")
