@@ -161,14 +161,14 @@ _group_weights = {   # strategy -> unnormalised share of each group in an epoch,
 }
 
 @patch
-def _resolve(self:Resampler, strategy=None, alpha=None):
-    "(strategy, alpha) of one epoch: the built ones ('wgts' when weights were given), or the overrides, checked"
+def _resolve(self:Resampler, strategy=None, alpha=None, warn=False):
+    "(strategy, alpha) of one epoch: the built ones ('wgts' when weights were given), or the overrides, checked (`warn`: of an alpha given that the strategy ignores)"
     if isinstance(strategy, dict): raise TypeError("a per-epoch strategy is a name or a float alpha; build the Resampler with the dict {class: share}")
-    asked,alpha = None if strategy=='wgts' else ifnone(strategy, alpha),ifnone(alpha, self.alpha)   # `asked`: an override ('wgts': resolved)
+    asked,given,alpha = None if strategy=='wgts' else ifnone(strategy, alpha),alpha,ifnone(alpha, self.alpha)   # `asked`: an override ('wgts': resolved)
     if strategy is None: strategy = 'wgts' if self.wgts is not None else self.strategy
     own = (strategy=='wgts' and self.wgts is not None) or (strategy=='target' and self.strategy=='target')
     a = _check_strategy('partial', alpha)[1]   # the alpha asked for (or built) is valid, whatever the strategy; only 'partial' reads it
-    strategy,alpha = (strategy,a) if own else _check_strategy(strategy, a if strategy=='partial' or _num(strategy) else None)   # (the others ignore alpha)
+    strategy,alpha = (strategy,a) if own else _check_strategy(strategy, a if strategy=='partial' or _num(strategy) or (warn and given is not None) else None)   # the others ignore alpha
     if strategy=='partial' and alpha==0 or (strategy=='wgts' and asked is not None and alpha==0): strategy = 'natural'   # alpha 0: natural
     if self.wgts is not None and strategy!='natural' and asked is not None: raise ValueError(
         f"this Resampler draws by its wgts (one weight per row), so an epoch can be drawn with them or 'natural' (alpha 0), "
@@ -279,8 +279,7 @@ def sample(self:Resampler,
     alpha:float=None, # This epoch's partial-balance exponent; `None`: the built one
 )->np.ndarray:
     "Indices of one epoch (into the labels' rows), as one integer array"
-    asked,given,(strategy,alpha) = ifnone(strategy, self.strategy),alpha,self._resolve(strategy, alpha)
-    if given is not None and self.wgts is None and not _num(asked) and asked!='partial': _check_strategy(asked, given)   # an alpha `asked` ignores: warned
+    strategy,alpha = self._resolve(strategy, alpha, warn=True)   # the one call that warns: the others are this epoch's own
     epoch = self._next_epoch(epoch)
     rng = _rng(self.seed, _STREAM_EPOCH, epoch)
     if self._pk(strategy): return self._pk_epoch(bs, rng)
