@@ -6,6 +6,7 @@
 __all__ = []
 
 # %% ../nbs/99_all.ipynb #8710b805
+from .labels import *
 from .core import *
 from .epochs import *
 from .data import *
