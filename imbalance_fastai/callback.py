@@ -48,11 +48,11 @@ def _in_lr_find(learn)->bool:
     "Whether the fit under way is fastai's `lr_find`: a mock fit, after which the model is restored as it was"
     return any(isinstance(cb, LRFinder) for cb in getattr(learn, 'cbs', ()))
 
-@delegates(Resampler)   # the Resampler's keywords show in the signature; any other keyword is refused
 class OverSamplingCallback(Callback):
     "Resample the train split while fitting; the `dls` you pass, validation and inference are left alone"
     order = 12   # after fastai's DistributedTrainer (11), before progress (60) and schedulers
     _stateattrs = ('resampler', '_twin', '_epoch_kw', '_mock')   # a fit's per-row arrays are never pickled (`learn.export`)
+    @delegates(Resampler)   # the Resampler's keywords show in the signature and the docs; any other keyword is refused
     def __init__(self,
         strategy=None, # 'oversample' (`None`: the default, or 'partial' with an alpha schedule), 'undersample', 'partial', 'natural', 'repeat_factor', a float alpha or {class: share}
         alpha=None, # Partial-balance exponent (`None`: 0.5), or a fastai schedule of it over the fit (e.g. `SchedLin(0,1)`); given alone: strategy 'partial'

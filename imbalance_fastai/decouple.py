@@ -65,7 +65,7 @@ class _FrozenBody(Callback):
                              f"layer that computes the class scores with head='<name>'; its nn.Linear layers are {_linears(self.model)[-5:]}")
 
 @patch
-@delegates(OverSamplingCallback.__init__, keep=True, but=['strategy'])
+@delegates(OverSamplingCallback.__init__, but=['strategy'])   # the callback's keywords, documented in show_doc
 def retrain_classifier(self:Learner,
     epochs:int=10, # Epochs of re-training
     strategy='oversample', # How re-training batches are drawn: any `OverSamplingCallback` strategy ('oversample' is class-balanced) but a bare number (`fit_one_cycle`'s lr place)
