@@ -86,10 +86,13 @@ def _not_tag_lists(ser)->str:
 def encode_labels(
     values, # Raw labels: array, list, `Series`, tensor (a column `(n, 1)` too); a list of tag lists or a 0/1 matrix `(n, c)` for multi-label data
     vocab=None, # Class names in code order; inferred (sorted) when `None`
-    n_bins:int=None, # Bin a continuous (regression) target into this many quantiles,
+    n_bins:int=None, # Bin a continuous (regression) target into this many quantiles, named by their edges (so no `vocab`)
     multi:bool=None, # Force multi-label (`True`: tag lists or a 0/1 matrix) or single-label (`False`: one label per row) reading; inferred when `None`
 )->Labels:
     "Encode raw label `values` as `Labels`, binning a continuous target into `n_bins` quantiles on request"
+    if n_bins is not None and vocab is not None:
+        raise ValueError(f"n_bins={n_bins!r} names its bins by their quantile edges ('(0.5, 2.5]'), so vocab={list(vocab)[:5]} cannot "
+                         "name them: pass n_bins to bin a continuous target, or vocab to code class labels, not both")
     if isinstance(values, torch.Tensor): values = values.detach().cpu().numpy()
     if isinstance(values, pd.DataFrame): values = _frame_labels(values)
     if isinstance(values, (pd.Series, pd.Index, pd.api.extensions.ExtensionArray)): ser = pd.Series(values)   # `df.y.values` of a string column too
