@@ -67,13 +67,32 @@ def _frame_labels(df):
                          "(StratifiedSplitter(get_y='label'))")
     return df.to_numpy()
 
+def _not_one_per_row(arr)->str:
+    "Why a 2-d `arr` `(n, c)` cannot be read with `multi=False`, and what would work"
+    hot = arr.dtype.kind in 'biuf' and np.isin(arr, (0,1)).all()
+    return (f"multi=False reads one label per row, but got a 2-d {arr.dtype} array of shape {arr.shape}: pass a 1-d column "
+            "of labels (a column (n, 1) too), or multi=None/True to read a 0/1 matrix as multi-label (a column per class)"
+            + ("; its rows are one-hot: Labels(values.argmax(1), vocab) reads them as class codes" if hot and len(arr) and (arr.sum(1)==1).all() else ''))
+
+def _not_tag_lists(ser)->str:
+    "Why `ser` cannot be read with `multi=True` (its rows are not lists of tags), and what would work; '' when it can"
+    if not len(ser) or isinstance(ser.dtype, pd.StringDtype): return ''   # strings are read as they always were: each a list of characters
+    i = 0 if ser.dtype!=object else next((i for i,o in enumerate(ser) if not hasattr(o, '__len__')), None)
+    if i is None: return ''
+    what = f"a 1-d {ser.dtype} column of {len(ser)} labels" if ser.dtype!=object else f"{len(ser)} rows, row {i} of type {type(ser.iloc[i]).__name__}"
+    return (f"multi=True reads each row as a list of tags, but got {what} ({_py(ser.iloc[i])!r} at row {i}): pass tag lists "
+            "([['a'], ['a', 'b'], []]) or a 0/1 matrix (n, c); for one class per row, pass multi=None or False")
+
 def encode_labels(
     values, # Raw labels: array, list, `Series`, tensor (a column `(n, 1)` too); a list of tag lists or a 0/1 matrix `(n, c)` for multi-label data
     vocab=None, # Class names in code order; inferred (sorted) when `None`
-    n_bins:int=None, # Bin a continuous (regression) target into this many quantiles
-    multi:bool=None, # Force multi-label (`True`) or single-label (`False`) reading; inferred when `None`
+    n_bins:int=None, # Bin a continuous (regression) target into this many quantiles, named by their edges (so no `vocab`)
+    multi:bool=None, # Force multi-label (`True`: tag lists or a 0/1 matrix) or single-label (`False`: one label per row) reading; inferred when `None`
 )->Labels:
     "Encode raw label `values` as `Labels`, binning a continuous target into `n_bins` quantiles on request"
+    if n_bins is not None and vocab is not None:
+        raise ValueError(f"n_bins={n_bins!r} names its bins by their quantile edges ('(0.5, 2.5]'), so vocab={list(vocab)[:5]} cannot "
+                         "name them: pass n_bins to bin a continuous target, or vocab to code class labels, not both")
     if isinstance(values, torch.Tensor): values = values.detach().cpu().numpy()
     if isinstance(values, pd.DataFrame): values = _frame_labels(values)
     if isinstance(values, (pd.Series, pd.Index, pd.api.extensions.ExtensionArray)): ser = pd.Series(values)   # `df.y.values` of a string column too
@@ -82,6 +101,9 @@ def encode_labels(
         except ValueError: arr = np.array([None]*len(values)); arr[:] = list(values)   # ragged tag lists
         if arr.dtype.kind=='U' and arr.ndim==1 and not isinstance(values, np.ndarray): arr = np.asarray(values, dtype=object)   # [1, 'b']: 1 is not '1'
         if arr.ndim>2: raise ValueError(f"labels must be one per row: 1-d (single-label) or a 2-d (rows, classes) 0/1 matrix (multi-label); got a {arr.ndim}-d array of shape {arr.shape}")
+        if arr.ndim==2 and multi is False:
+            if arr.shape[1]!=1: raise ValueError(_not_one_per_row(arr))
+            arr = arr[:,0]   # a column (n, 1) of labels of any dtype
         if arr.ndim==2 and arr.shape[1]==1 and arr.dtype.kind in 'biuf' and not multi and (vocab is None or len(vocab)!=1): arr = arr[:,0]   # a column of labels (fastai's tabular targets), not one multi-hot class
         if arr.ndim==2 and not np.issubdtype(arr.dtype, np.number) and arr.dtype!=bool:   # equal-length tag lists
             lists = np.array([None]*len(arr)); lists[:] = [list(o) for o in arr]; arr = lists
@@ -93,9 +115,13 @@ def encode_labels(
     listy = lambda o: isinstance(o, (list, tuple, set, L, np.ndarray))
     if multi or (multi is None and ser.dtype==object and len(ser) and listy(ser.iloc[0]) and ser.map(listy).all()):
         _check_missing(ser.isna().to_numpy(), ser=ser)
+        if why := _not_tag_lists(ser): raise ValueError(why)
         codes,vocab = _multi_hot(list(ser), vocab)
         return Labels(codes, vocab)
     _check_missing(ser.isna().to_numpy(), ser=ser)
+    if multi is False and ser.dtype==object and (i := next((i for i,o in enumerate(ser) if isinstance(o, (list, set, np.ndarray, L))), None)) is not None:
+        raise ValueError(f"multi=False reads one label per row, but row {i} of {len(ser)} is a list of tags ({_item(ser, i)}): "
+                         "pass multi=None or True to read tag lists as multi-label, or one label per row")
     if n_bins is not None:
         if not isinstance(n_bins, (int, np.integer)) or isinstance(n_bins, bool) or n_bins<2: raise ValueError(f"n_bins must be a whole number, at least 2, got {n_bins!r}")
         cats = pd.qcut(ser.astype(float), n_bins, duplicates='drop').cat.remove_unused_categories().cat   # tied quantiles merge bins; no empty ones

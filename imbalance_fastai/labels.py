@@ -82,6 +82,15 @@ def _rarest(lbls):
     return np.where(h[np.arange(len(h)), f], o[f], lbls.c)   # each row's first label in that order (none: argmax 0, a False)
 
 # %% ../nbs/00_class_labels.ipynb #a8336c08
+def _row_shares(row_weights, n):
+    "`row_weights` (one per row, relative: `[2, 1, 1]` draws the first row twice as often) as shares that sum to 1; bad weights are refused"
+    w = np.asarray(row_weights, dtype=np.float64)
+    if w.shape!=(n,): raise ValueError(f"row_weights has shape {w.shape} but the labels have {n} rows; pass one weight per row")
+    if (bad:=np.flatnonzero(~np.isfinite(w) | (w<0))).size:
+        raise ValueError(f"row_weights must be finite and >= 0, got {_py(w[bad[0]])} at row {bad[0]} ({len(bad)} of {n} rows)")
+    if n and not w.sum()>0: raise ValueError(f"row_weights are all 0 ({n} rows): no row would ever be drawn; give the rows to draw a weight > 0")
+    return w/w.sum() if n else w
+
 class TrainPriors:
     "The class priors of a training run: the train split's `natural` prior and the `sampled` one the model saw"
     def __init__(self,
@@ -100,14 +109,14 @@ class TrainPriors:
     @classmethod
     def from_labels(cls,
         labels:Labels, # The train split's labels; `MaskLabels`: the priors are pixel shares
-        row_weights=None, # Each row's share of an epoch's draws (`Resampler.row_weights`); `None`: nothing resampled
+        row_weights=None, # Each row's relative weight in an epoch's draws (`Resampler.row_weights`), rescaled to sum to 1; `None`: nothing resampled
     ):
         "Priors of training on `labels` drawn with `row_weights`; for segmentation masks, the per-pixel softmax's pixel priors"
         pc = getattr(labels, 'pixel_counts', None)   # `MaskLabels`: a per-pixel softmax sees each class's share of the pixels
         if pc is None: nat = labels.prior
         else: nat = pc.sum(0)/max(pc.sum(), 1)
         if row_weights is None: return cls(nat, None, labels.vocab)
-        w = np.asarray(row_weights, dtype=np.float64)
+        w = _row_shares(row_weights, len(labels))
         if pc is not None: smp = w @ pc; smp = smp/smp.sum() if smp.sum()>0 else smp   # expected pixels per class of an epoch
         elif labels.multi: smp = w @ labels.codes
         else: smp = np.bincount(labels.codes, weights=w, minlength=labels.c)
