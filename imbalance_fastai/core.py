@@ -76,12 +76,20 @@ def _not_one_per_row(arr)->str:
 
 def _not_tag_lists(ser)->str:
     "Why `ser` cannot be read with `multi=True` (its rows are not lists of tags), and what would work; '' when it can"
-    if not len(ser) or isinstance(ser.dtype, pd.StringDtype): return ''   # strings are read as they always were: each a list of characters
-    i = 0 if ser.dtype!=object else next((i for i,o in enumerate(ser) if not hasattr(o, '__len__')), None)
+    if not len(ser): return ''
+    tags = lambda o: hasattr(o, '__len__') and not isinstance(o, (str, bytes))   # a string is one label, not a list of its characters
+    i = 0 if ser.dtype!=object else next((i for i,o in enumerate(ser) if not tags(o)), None)
     if i is None: return ''
     what = f"a 1-d {ser.dtype} column of {len(ser)} labels" if ser.dtype!=object else f"{len(ser)} rows, row {i} of type {type(ser.iloc[i]).__name__}"
+    split = "; split delimited strings first (df.tags.str.split(';'), or fastai's MultiCategoryBlock(label_delim=';'))" if isinstance(ser.iloc[i], str) else ''
     return (f"multi=True reads each row as a list of tags, but got {what} ({_py(ser.iloc[i])!r} at row {i}): pass tag lists "
-            "([['a'], ['a', 'b'], []]) or a 0/1 matrix (n, c); for one class per row, pass multi=None or False")
+            f"([['a'], ['a', 'b'], []]) or a 0/1 matrix (n, c){split}; for one class per row, pass multi=None or False")
+
+def _unbinned(lbls, n_bins):
+    "Multi-label `lbls`, refused when `n_bins` asked to bin a continuous target"
+    if n_bins is not None: raise ValueError(f"n_bins={n_bins!r} bins a continuous target, but these labels are multi-label ({lbls.c} classes, "
+                                            "a 0/1 column each): leave n_bins out")
+    return lbls
 
 def encode_labels(
     values, # Raw labels: array, list, `Series`, tensor (a column `(n, 1)` too); a list of tag lists or a 0/1 matrix `(n, c)` for multi-label data
@@ -110,14 +118,14 @@ def encode_labels(
         if arr.ndim==2 and multi is not False:
             _check_missing(pd.isna(arr).any(1))
             if not np.isin(arr, (0,1)).all(): raise ValueError("a 2-d label matrix must be multi-hot (only 0 and 1)")
-            return Labels(arr, vocab)
+            return _unbinned(Labels(arr, vocab), n_bins)
         ser = pd.Series(list(arr) if arr.dtype==object else arr)
     listy = lambda o: isinstance(o, (list, tuple, set, L, np.ndarray))
     if multi or (multi is None and ser.dtype==object and len(ser) and listy(ser.iloc[0]) and ser.map(listy).all()):
         _check_missing(ser.isna().to_numpy(), ser=ser)
         if why := _not_tag_lists(ser): raise ValueError(why)
         codes,vocab = _multi_hot(list(ser), vocab)
-        return Labels(codes, vocab)
+        return _unbinned(Labels(codes, vocab), n_bins)
     _check_missing(ser.isna().to_numpy(), ser=ser)
     if multi is False and ser.dtype==object and (i := next((i for i,o in enumerate(ser) if isinstance(o, (list, set, np.ndarray, L))), None)) is not None:
         raise ValueError(f"multi=False reads one label per row, but row {i} of {len(ser)} is a list of tags ({_item(ser, i)}): "

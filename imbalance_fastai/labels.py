@@ -119,7 +119,8 @@ class TrainPriors:
         w = _row_shares(row_weights, len(labels))
         if pc is not None: smp = w @ pc; smp = smp/smp.sum() if smp.sum()>0 else smp   # expected pixels per class of an epoch
         elif labels.multi: smp = w @ labels.codes
-        else: smp = np.bincount(labels.codes, weights=w, minlength=labels.c)
+        else:   # rows without a class (code -1) are in no class's share, as in `labels.prior`
+            k = labels.codes>=0; smp = np.bincount(labels.codes[k], weights=w[k], minlength=labels.c); smp = smp/smp.sum() if smp.sum()>0 else smp
         return cls(nat, smp, labels.vocab)
 
     def __repr__(self):
