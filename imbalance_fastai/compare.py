@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_compare.ipynb #11af2a38
 from __future__ import annotations
-import copy, math, sys, time, warnings
+import copy, math, numbers, sys, time, warnings
 import numpy as np, pandas as pd, torch
 from fastcore.basics import store_attr, ifnone
 from fastprogress.fastprogress import progress_bar, IN_NOTEBOOK
@@ -87,6 +87,7 @@ class TabularSource:
         layers:list=None, # Hidden layer sizes of `tabular_learner`; `None`: fastai's default `[200,100]`
         vocab=None, # Class names in code order; `None`: the sorted labels
     ):
+        if layers is not None and not all(isinstance(n, numbers.Integral) and n>0 for n in layers): raise InputError(f"layers must be positive whole numbers (hidden layer sizes), got {list(layers)}")
         self.cont_names,self.cat_names,self.label,self.layers = list(cont_names),list(cat_names),label,layers
         _check_finite(df, self.cont_names)
         self.df = df[self.cont_names+self.cat_names+[label]].reset_index(drop=True)
