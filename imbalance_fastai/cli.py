@@ -42,17 +42,23 @@ def _list(v):
     "An argparse type: a comma-separated list (`--strategies a,b c` gives `[[a, b], [c]]`, flattened by `_flat`)"
     return [o for o in v.split(',') if o]
 
-def _common(p, quick_help, repeats_help):
-    "Training and output options shared by both commands"
+def _layers(v):
+    "An argparse type: comma-separated hidden layer sizes, each a positive whole number"
+    return [_positive(int)(o) for o in _list(v)]
+
+def _common(p, quick_help, repeats_help, where, out_help):
+    "Training and output options shared by both commands (`where`: the mark of their default strategies in `strategies`)"
     p.add_argument('--strategies', nargs='+', type=_list, metavar='NAME', help="strategies to run, space- or comma-separated "
-                   "(see `imbalance-fastai strategies`; default: all that can run; plain is always run)")
-    p.add_argument('--metric', type=_metric, default='balanced_accuracy', help=f"headline metric of the verdict: {', '.join(METRIC_NAMES)} (default: balanced_accuracy)")
+                   f"(see `imbalance-fastai strategies`; default: those marked '{where}' that can run, with --quick the quick ones; "
+                   "plain is always run)")
+    p.add_argument('--metric', type=_metric, default='balanced_accuracy', help=f"headline metric of the verdict (and what plain+threshold "
+                   f"tunes, where it can): {', '.join(METRIC_NAMES)} (default: balanced_accuracy)")
     p.add_argument('--repeats', '--seeds', dest='repeats', type=_positive(int), metavar='R', help=repeats_help)
     p.add_argument('--epochs', type=_positive(int), default=5, help="epochs of plain training; the others get as many optimizer steps (default: 5)")
     p.add_argument('--lr', type=_positive(float), default=1e-2, help="maximum learning rate of fit_one_cycle (default: 0.01)")
     p.add_argument('--quick', action='store_true', help=quick_help)
     p.add_argument('--force', action='store_true', help="let --quick overwrite the results of a full run in --out")
-    p.add_argument('--out', type=Path, help="folder for comparison.csv/.md/.png and runs.csv")
+    p.add_argument('--out', type=Path, help=f"folder for comparison.csv/.md/.png, runs.csv and run.json (default: {out_help})")
     p.add_argument('--threads', type=_positive(int), help="PyTorch CPU threads (default: a table 1 below 100,000 train rows, else PyTorch's; images PyTorch's)")
     p.add_argument('--no-progress', action='store_true', help="print no progress")
 
@@ -68,20 +74,21 @@ def make_parser()->argparse.ArgumentParser:
     d.add_argument('--imbalance-ratio', type=_positive(float), default=20., help="most common / rarest digit in the train split (default: 20)")
     d.add_argument('--bs', type=_positive(int), default=32, help="batch size (default: 32)")
     _common(d, f"one seed of the quick strategies ({', '.join(QUICK_NAMES)})",
-            "seeds, each a training on the same hold-out (default: 3; 1 with --quick)")
+            "seeds, each a training on the same hold-out (default: 3; 1 with --quick)", 'demo',
+            "imbalance-fastai-demo, with --quick imbalance-fastai-demo-quick")
     c = sub.add_parser('compare', help="your own table (CSV, TSV or parquet) or images",
                        description="Every strategy on your data, cross-validated (repeated stratified k-fold), compared with plain training.")
-    c.add_argument('path', type=Path, help="a CSV (.csv, .tsv, optionally compressed) or parquet file; a folder of class "
+    c.add_argument('path', type=Path, help="a table: a CSV or TSV (.csv, .tsv, optionally compressed) or parquet file; a folder of class "
                    "sub-folders of images; or a CSV of image paths (with --images)")
     c.add_argument('--label', help="the label column (a table, or a CSV of images): its values, as the file spells them, are the "
                    "classes; rows without one (empty, NA, None...) are dropped; a continuous one needs --bins")
     c.add_argument('--images', metavar='COL', help="the CSV's column of image paths (relative to the CSV's folder, or absolute)")
     c.add_argument('--folds', type=_positive(int, 2), metavar='K', help="folds of the cross-validation (default: 5; 3 with --quick)")
-    c.add_argument('--valid-pct', type=float, metavar='P', help="score one stratified hold-out of this share instead of cross-validating")
+    c.add_argument('--valid-pct', type=float, metavar='P', help="score one stratified hold-out of this share of each class (seed 0) instead of cross-validating")
     c.add_argument('--bins', type=_positive(int), metavar='N', help="a continuous label: compare over N quantile bins of it")
     c.add_argument('--cont', nargs='+', type=_list, metavar='COL', help="continuous columns (default: inferred)")
     c.add_argument('--cat', nargs='+', type=_list, metavar='COL', help="categorical columns (default: inferred)")
-    c.add_argument('--layers', type=lambda v: [int(o) for o in _list(v)], help="tables: hidden layer sizes, e.g. 200,100 (fastai's default)")
+    c.add_argument('--layers', type=_layers, help="tables: hidden layer sizes, e.g. 200,100 (fastai's default)")
     c.add_argument('--arch', help="images: 'small' (a small CNN, no download; the default), or a torchvision/"
                    "timm model name such as resnet18, pretrained only when its weights are on this machine")
     c.add_argument('--size', type=_positive(int), help="images: resized to SIZE x SIZE (default: 64)")
@@ -89,7 +96,8 @@ def make_parser()->argparse.ArgumentParser:
                    "at most a quarter of the rows a run trains on)")
     c.add_argument('--target-prior', choices=['valid','natural','uniform'], default='valid', help="what the +prior strategies correct their probabilities to (default: valid, the scored rows' prior)")
     _common(c, f"the quick strategies ({', '.join(QUICK_NAMES)}), 3 folds, 1 repeat",
-            "repeats of the cross-validation, each a new partition and seed (default: 1; with --valid-pct: seeds, default 3)")
+            "repeats of the cross-validation, each a new partition and seed (default: 1; with --valid-pct: seeds, default 3; "
+            "1 with --quick)", 'default', "PATH_comparison beside PATH, without its extensions; with --quick PATH_comparison_quick")
     sub.add_parser('strategies', help="list the strategies", description="List the strategies: what each one is, and where it runs "
                    "(default: compare without --strategies; demo; quick: --quick).")
     return p

@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_compare.ipynb #11af2a38
 from __future__ import annotations
-import copy, math, sys, time, warnings
+import copy, math, numbers, sys, time, warnings
 import numpy as np, pandas as pd, torch
 from fastcore.basics import store_attr, ifnone
 from fastprogress.fastprogress import progress_bar, IN_NOTEBOOK
@@ -87,6 +87,7 @@ class TabularSource:
         layers:list=None, # Hidden layer sizes of `tabular_learner`; `None`: fastai's default `[200,100]`
         vocab=None, # Class names in code order; `None`: the sorted labels
     ):
+        if layers is not None and not all(isinstance(n, numbers.Integral) and n>0 for n in layers): raise InputError(f"layers must be positive whole numbers (hidden layer sizes), got {list(layers)}")
         self.cont_names,self.cat_names,self.label,self.layers = list(cont_names),list(cat_names),label,layers
         _check_finite(df, self.cont_names)
         self.df = df[self.cont_names+self.cat_names+[label]].reset_index(drop=True)
@@ -398,15 +399,15 @@ def compare_strategies(
     strategies:list=None, # Names in `STRATEGIES`; `None`: `DEFAULT_STRATEGIES` (plain is always run)
     skip_unavailable:bool=None, # Leave out (with a note) strategies that cannot run on this data instead of raising; `None`: when `strategies` is `None`
     folds:int=5, # Folds of the stratified cross-validation
-    repeats:int=None, # Repeats, each a new partition and seed; `None`: 1 (3 with `valid_df`)
+    repeats:int=None, # Repeats, each a new seed (and, cross-validating, a new partition); `None`: as many as `seeds` gives, else 1 (3 with a fixed hold-out)
     seeds=None, # The training seed of each repeat: a list, or a number of seeds 0, 1, ...; `None`: `range(repeats)`
     epochs:int=5, # Epochs of plain training; the other strategies get the same number of optimizer steps
     lr:float=1e-2, # Maximum learning rate of `fit_one_cycle`
     bs:int=None, # Batch size; `None`: `auto_bs` of the train rows, at most a quarter of the rows a run trains on
     layers:list=None, # Hidden layer sizes of `tabular_learner`; `None`: fastai's default `[200,100]`
-    metric:str='balanced_accuracy', # Headline metric (a key of `METRICS`): what `plain+threshold` tunes and the verdict judges
+    metric:str='balanced_accuracy', # Headline metric (a key of `METRICS`): what the verdict judges, and `plain+threshold` tunes (balanced accuracy for a metric it cannot tune)
     target_prior='valid', # What the `+prior` strategies correct to: 'valid' (the scored rows' prior), 'natural', 'uniform' or an array
-    min_rows:int=20, # Warn about classes with fewer scored rows than this
+    min_rows:int=20, # Warn about classes with fewer scored rows per repeat than this
     progress:bool=True, # Show progress: a bar in a notebook or terminal, else one line per run on stderr
     threads:int=None, # PyTorch CPU threads during the runs; `None`: 1 below 100,000 train rows, else PyTorch's setting
     bins:int=None, # A continuous label: compare over this many quantile bins of it (of all the rows, `valid_df`'s too)
@@ -415,8 +416,7 @@ def compare_strategies(
     if isinstance(valid_df, str) and label is None: valid_df,label = None,valid_df   # compare_strategies(df, 'label')
     if label is None: raise TypeError("compare_strategies needs label=..., the name of the label column")
     df = _check_frames(train_df, valid_df, label, bins)
-    if cont_names is None or cat_names is None:
-        cont_names,cat_names,_ = infer_columns(train_df, label, cont_names, cat_names)
+    cont_names,cat_names,_ = infer_columns(train_df, label, cont_names, cat_names)   # given lists are checked, missing ones inferred
     source = TabularSource(df, label, cont_names, cat_names, layers)
     seeds = _seeds(seeds, repeats, 1 if valid_df is None else 3)
     splits,scored,mode = _run_splits(source.labels, folds, seeds, None if valid_df is None else len(train_df))

@@ -29,7 +29,7 @@ def _kind(path):
     return 'csv'
 
 def read_table(
-    path, # A CSV (`.csv`, `.txt`, optionally compressed), TSV (`.tsv`) or parquet (`.parquet`, `.pq`) file
+    path, # A TSV (`.tsv`, `.tab`) or parquet (`.parquet`, `.pq`) file, else read as CSV (`.csv`, `.txt`...); a TSV or CSV may be compressed (`.gz`, `.bz2`, `.zip`, `.xz`, `.zst`)
 ):
     "Read a table with pandas, with an `InputError` naming the file for anything that stops it"
     p = Path(path)
@@ -130,6 +130,7 @@ def compare_file(
     bs:int=None, # Batch size; `None`: `auto_bs` of a table's train rows, 64 for images, at most a quarter of the rows a run trains on
     log=None, # Function called with each note on the data (e.g. `print`)
     repeats:int=None, # Repeats, each a new partition and seed; `None`: 1 (3 with `valid_pct`)
+    threads:int=None, # PyTorch CPU threads during the runs; `None`: for a table 1 below 100,000 train rows, else PyTorch's setting; for images PyTorch's
     **kwargs, # Passed to `compare_strategies` or `compare_images` (strategies, seeds, epochs, lr, metric...)
 )->pd.DataFrame: # One row of scores per strategy × repeat × fold (or hold-out), as `compare_strategies` returns
     "Read `path` (a table, or images), check it, and cross-validate every strategy on it: the runs of `compare_strategies` or `compare_images`"
@@ -142,7 +143,7 @@ def compare_file(
             raise InputError(f"--images names the column of image paths of a CSV, but {p} is a folder, whose images are labelled by "
                              "their sub-folders' names: leave --images out")
         if p.is_dir() and label is not None: warnings.warn(f"--label {label} is ignored: the classes of a folder of images are its sub-folders")
-        res = _images(p, label, images, valid_pct, log, arch=ifnone(arch, 'small'), size=ifnone(size, 64), folds=folds, bs=bs, repeats=repeats, **kwargs)
+        res = _images(p, label, images, valid_pct, log, arch=ifnone(arch, 'small'), size=ifnone(size, 64), folds=folds, bs=bs, repeats=repeats, threads=threads, **kwargs)
         res.attrs['title'] = f"{p.name}: images"
         return res
     for o,v in (('arch', arch), ('size', size)):
@@ -151,6 +152,6 @@ def compare_file(
     df,cont,cat = load_for_compare(p, label, cont_names, cat_names, bins, log=log)
     vdf = None
     if valid_pct is not None: df,vdf = _holdout_split(df, label, valid_pct)
-    res = compare_strategies(df, vdf, label, cont, cat, folds=folds, bs=bs, layers=layers, repeats=repeats, **kwargs)
+    res = compare_strategies(df, vdf, label, cont, cat, folds=folds, bs=bs, layers=layers, repeats=repeats, threads=threads, **kwargs)
     res.attrs['title'] = f"{p.name}: {label}"
     return res

@@ -19,8 +19,8 @@ __all__ = ['image_table', 'small_cnn', 'resolve_arch', 'ImageSource', 'compare_i
 # %% ../nbs/10b_images.ipynb #815c28ed
 def image_table(
     path, # A folder of class sub-folders, a CSV file, or a `DataFrame`
-    label:str=None, # With a CSV: the label column
-    images:str=None, # With a CSV: the column of image paths
+    label:str=None, # With a CSV or a `DataFrame`: the label column
+    images:str=None, # With a CSV or a `DataFrame`: the column of image paths (relative to the CSV's folder, a `DataFrame`'s to the working directory)
 )->pd.DataFrame:
     "The images (`image`: absolute paths) and their `label`s, read from folder names or a table, without opening an image"
     if isinstance(path, pd.DataFrame) or not Path(path).is_dir():
@@ -154,8 +154,8 @@ def _check_folder(t, path):
 
 def compare_images(
     path, # An image folder (class sub-folders), a CSV of paths and labels, or a `DataFrame` (`image`, `label` columns)
-    label:str=None, # With a CSV: the label column
-    images:str=None, # With a CSV: the column of image paths
+    label:str=None, # With a CSV (or a `DataFrame` of other columns): the label column
+    images:str=None, # With a CSV (or a `DataFrame` of other columns): the column of image paths, as in `image_table`
     valid=None, # A fixed hold-out to score instead of cross-validating: a folder, CSV or `DataFrame` as `path`
     arch='small', # As in `resolve_arch`
     size:int=64, # Side of the (squished) images

@@ -357,13 +357,13 @@ class ImbalancedDatasetSampler(torch.utils.data.Sampler):
         dataset=None, # The dataset to sample from (`None` when `labels` are given: a sampler of label positions)
         labels=None, # One label per dataset item, or per index when `indices` is given (read from the dataset when `None`)
         indices=None, # Sample only these dataset indices (the sampler yields them); default: all
-        num_samples:int=None, # Rows per epoch, before sharding (an int; a float is a multiple of the natural length); default: one per index
+        num_samples:int=None, # Rows per epoch before sharding: an int, or a float times the number of indices; default: the strategy's own length (one per index oversampling, fewer undersampling)
         label_fn=None, # Function of the dataset returning all its labels
         callback_get_label=None, # torchsampler's name for `label_fn` (its old `callback(dataset, idx)` too)
-        batch_size:int=None, # Batch size of the DataLoader, needed with `classes_per_batch`
+        batch_size:int=None, # Batch size of the DataLoader: needed with `classes_per_batch`; with `balanced_batches`, rows are shuffled within each batch of this size
         num_replicas:int=None, # Number of processes (default: the process group's size if `distributed`, else 1)
         rank:int=None, # This process's rank (default: the process group's rank if `distributed`, else 0)
-        distributed:bool=False, # Read `num_replicas`/`rank` from the initialised process group
+        distributed:bool=False, # Read `num_replicas`/`rank` from the initialised process group (none initialised: one process)
         drop_last:bool=False, # Cut the epoch to a multiple of `num_replicas` instead of padding it (as `DistributedSampler`'s)
         **kwargs, # Passed to `Resampler` (strategy, alpha, thresh, replacement, seed, classes_per_batch...)
     ):

@@ -32,7 +32,7 @@ class Strategy:
         cbs=None, # Function of the setup returning a list of callbacks (added after training with `base`)
         epoch_rows=None, # Function of the setup returning the rows of one training epoch; `None`: the train split's length
         check=None, # Function of the setup returning why the strategy cannot run on this data (a string), or `None`
-        max_default_rows:int=None, # Left out of the default strategies when the train split has more rows (too slow)
+        max_default_rows:int=None, # Too slow above this many train rows: left out, with a note, where the runner skips what cannot run (as without `strategies`); asked for by name, it runs
         post_fit=None, # Function `(learn, setup)` run after training, before the scored rows are predicted
         holdout:float=0., # Share of each class of the train rows kept out of training for `post_fit` (`setup.tune_dl`)
         base:str=None, # Start from a copy of this strategy's trained learner (trained once per fold and seed) instead of training
@@ -56,7 +56,7 @@ class RunSetup:
         plain_steps:int=1, # Optimizer steps in one epoch of plain training on the whole train fold
         target_prior=None, # Prior that `PriorCorrection` corrects to, in vocab order
         seed:int=0, # Seed of this run
-        metric:str='balanced_accuracy', # The headline metric (what `plain+threshold` tunes for)
+        metric:str='balanced_accuracy', # The headline metric (what `plain+threshold` tunes for, if `best_offsets` can: else balanced accuracy)
         tune_rows=None, # Positions (in `source`) of the train rows held out for `post_fit`
         epochs:int=5, # Epochs of plain training
     ):

@@ -193,7 +193,7 @@ def format_table(
 # %% ../nbs/10a_verdict.ipynb #652de544
 def plot_comparison(
     summary:pd.DataFrame, # The output of `summarize` (its `attrs` hold the class counts)
-    fname=None, # Write a PNG here
+    fname=None, # Write the figure here (at 110 dpi, in the format of its extension: `.png` for a PNG)
     title:str=None, # Title of the figure
 ):
     "Rows per class, and per strategy the headline metric and its difference to plain with their intervals, as a matplotlib `Figure`"
@@ -244,7 +244,7 @@ def _range(lo, hi):
 def class_table(
     summary:pd.DataFrame, # The output of `summarize` (or the runs)
 )->str:
-    "The rows per class: in the data, in each train fold and each scored fold, and scored per repeat"
+    "The rows per class under an intro line: cross-validating, in the data, each train fold and each scored fold; on a hold-out, in the train split and the hold-out"
     a = summary.attrs
     cc = class_counts(summary)
     cv = a.get('mode')=='cv'
@@ -326,7 +326,7 @@ def write_report(
     metric:str=None, # Headline metric; `None`: the runs'
     n_boot:int=1000, # Bootstrap resamples
 )->str:
-    "Write `comparison.csv`, `comparison.md`, `runs.csv` and `comparison.png` into `out`; return the table, the verdict and the notes"
+    "Write `comparison.csv`, `comparison.md`, `runs.csv` and `comparison.png` into `out`; return the table, the verdict, the rows per class and the notes"
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     summary = summarize(runs, metric, n_boot)
