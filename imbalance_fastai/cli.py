@@ -83,7 +83,7 @@ def make_parser()->argparse.ArgumentParser:
     c.add_argument('--label', help="the label column (a table, or a CSV of images): its values, as the file spells them, are the "
                    "classes; rows without one (empty, NA, None...) are dropped; a continuous one needs --bins")
     c.add_argument('--images', metavar='COL', help="the CSV's column of image paths (relative to the CSV's folder, or absolute)")
-    c.add_argument('--folds', type=_positive(int, 2), metavar='K', help="folds of the cross-validation (default: 5; 3 with --quick)")
+    c.add_argument('--folds', type=_positive(int, 2), metavar='K', help="folds of the cross-validation (default: 5; 3 with --quick; none with --valid-pct)")
     c.add_argument('--valid-pct', type=float, metavar='P', help="score one stratified hold-out of this share of each class (seed 0) instead of cross-validating")
     c.add_argument('--bins', type=_positive(int), metavar='N', help="a continuous label: compare over N quantile bins of it")
     c.add_argument('--cont', nargs='+', type=_list, metavar='COL', help="continuous columns (default: inferred)")
@@ -134,7 +134,7 @@ def _runs(args, strategies, given, repeats):
     if args.command=='demo':
         return (run_demo(args.imbalance_ratio, seeds=repeats, strategies=strategies if given else None, quick=args.quick, bs=args.bs, **kw),
                 f"Long-tailed digits, imbalance ratio {args.imbalance_ratio:g}")
-    runs = compare_file(args.path, args.label, args.images, args.valid_pct, args.folds or (3 if args.quick else 5), _flat(args.cont),
+    runs = compare_file(args.path, args.label, args.images, args.valid_pct, args.folds or (None if args.valid_pct is not None else 3 if args.quick else 5), _flat(args.cont),
                         _flat(args.cat), args.bins, args.layers, args.arch, args.size, args.bs, log=_note, strategies=strategies,
                         skip_unavailable=not given, repeats=repeats, target_prior=args.target_prior, **kw)
     return runs,runs.attrs['title']

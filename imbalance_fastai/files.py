@@ -120,7 +120,7 @@ def compare_file(
     label:str=None, # The label column (a table, or a CSV of images)
     images:str=None, # The column of image paths of a CSV that lists images
     valid_pct:float=None, # Score one stratified hold-out of this share of each class instead of cross-validating
-    folds:int=5, # Folds of the stratified cross-validation
+    folds:int=None, # Folds of the stratified cross-validation; `None`: 5 (none with `valid_pct`, which scores a hold-out instead)
     cont_names:list=None, # A table's continuous columns; inferred when `None`
     cat_names:list=None, # A table's categorical columns; inferred when `None`
     bins:int=None, # A table's continuous label: compare over this many quantile bins of it
@@ -136,6 +136,9 @@ def compare_file(
     "Read `path` (a table, or images), check it, and cross-validate every strategy on it: the runs of `compare_strategies` or `compare_images`"
     log,p = log or (lambda msg: None),Path(path)
     if valid_pct is not None and not 0<valid_pct<1: raise InputError(f"--valid-pct must be between 0 and 1, got {valid_pct}")
+    if valid_pct is not None and folds is not None:   # a hold-out has no folds: the option would pass silently
+        raise InputError(f"--folds {folds} cross-validates and --valid-pct {valid_pct} scores one hold-out instead: give one of them")
+    folds = ifnone(folds, 5)
     if p.is_dir() or images is not None:   # an option that would be ignored is an error (or, harmless, a warning)
         for o,v in (('cont', cont_names), ('cat', cat_names), ('layers', layers), ('bins', bins)):
             if v is not None: raise InputError(f"--{o} is for tables; {p} is {'a folder of images' if p.is_dir() else 'a table of images'}")

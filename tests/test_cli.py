@@ -234,6 +234,7 @@ def _bad(tmp_path, df, name='bad.csv'):
     ('infinite value', "continuous columns hold infinite values (inf/-inf): {'x1': 1, 'x2': 1}"),
     ('empty file', "is empty"),
     ('bad valid-pct', "--valid-pct must be between 0 and 1, got 1.5"),
+    ('folds with valid-pct', "--folds 3 cross-validates and --valid-pct 0.3 scores one hold-out instead: give one of them"),
     ('unknown strategy', "unknown strategies ['bagging']"),
     ('unknown column', "categorical columns ['colour'] not found"),
     ('table option on images', "--layers is for tables"),
@@ -257,6 +258,7 @@ def test_compare_rejects_bad_input(capsys, tmp_path, case, msg):
     elif case == 'infinite value': p = _bad(tmp_path, df.assign(x1=df.x1.where(df.index != 5, np.inf), x2=df.x2.where(df.index != 9, -np.inf)))
     elif case == 'empty file': p = tmp_path / 'empty.csv'; p.write_text('')
     elif case == 'bad valid-pct': p, args = _bad(tmp_path, df), ['--label', 'y', '--valid-pct', '1.5']
+    elif case == 'folds with valid-pct': p, args = _bad(tmp_path, df), ['--label', 'y', '--valid-pct', '0.3', '--folds', '3']
     elif case == 'unknown strategy': p, args = _bad(tmp_path, df), ['--label', 'y', '--strategies', 'plain,bagging']
     elif case == 'unknown column': p, args = _bad(tmp_path, df), ['--label', 'y', '--cat', 'colour']
     elif case == 'table option on images': p, args = tmp_path, ['--layers', '8']
