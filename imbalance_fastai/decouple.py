@@ -31,7 +31,9 @@ def find_classifier(
     "`(name, layer)` of the classifier of `model`: the `nn.Linear` whose weight rows are the classes"
     mods = dict(model.named_modules())
     lins = _linears(model)
-    hint = (f"its nn.Linear layers are {lins[-5:]}" if lins else "it has no nn.Linear layer") + "; name the classifier with head='<name>'"
+    hint = (f"its nn.Linear layers are {lins[-5:]}; name the classifier with head='<name>'" if lins else   # no name can help then
+            "it has no nn.Linear layer, and the classifier must be one (its weight rows are the classes): a model whose class "
+            "scores come from another layer, e.g. a segmentation model's final convolution, cannot be re-trained or τ-normalised here")
     if head is None:
         last = [n for n,m in mods.items() if _has_params(m)]
         if not last: raise ValueError(f"this {type(model).__name__} has no parameters: there is no classifier to re-train")
