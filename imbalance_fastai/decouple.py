@@ -4,7 +4,7 @@
 
 # %% ../nbs/04a_decouple.ipynb #1c2fa868
 from __future__ import annotations
-import warnings, numpy as np, pandas as pd, torch
+import warnings, math, numpy as np, pandas as pd, torch
 from torch import nn
 from fastcore.basics import patch
 from fastcore.meta import delegates
@@ -14,6 +14,7 @@ from fastai.callback.core import Callback, TrainEvalCallback
 from fastai.callback.schedule import fit_one_cycle   # noqa: F401 (patches Learner.fit_one_cycle)
 from .core import _no_target
 from .callback import OverSamplingCallback
+from .epochs import _num, _int, _a
 
 # %% auto #0
 __all__ = ['find_classifier', 'tune_tau', 'tau_normalize']
@@ -30,7 +31,9 @@ def find_classifier(
     "`(name, layer)` of the classifier of `model`: the `nn.Linear` whose weight rows are the classes"
     mods = dict(model.named_modules())
     lins = _linears(model)
-    hint = (f"its nn.Linear layers are {lins[-5:]}" if lins else "it has no nn.Linear layer") + "; name the classifier with head='<name>'"
+    hint = (f"its nn.Linear layers are {lins[-5:]}; name the classifier with head='<name>'" if lins else   # no name can help then
+            "it has no nn.Linear layer, and the classifier must be one (its weight rows are the classes): a model whose class "
+            "scores come from another layer, e.g. a segmentation model's final convolution, cannot be re-trained or τ-normalised here")
     if head is None:
         last = [n for n,m in mods.items() if _has_params(m)]
         if not last: raise ValueError(f"this {type(model).__name__} has no parameters: there is no classifier to re-train")
@@ -64,6 +67,17 @@ class _FrozenBody(Callback):
                              f"(the loss does not depend on it), so re-training it cannot change the predictions: name the "
                              f"layer that computes the class scores with head='<name>'; its nn.Linear layers are {_linears(self.model)[-5:]}")
 
+def _check_retrain(epochs, lr, reset, cbs):
+    "The checks of `retrain_classifier`'s own arguments, made before the learner is touched"
+    if not (_int(epochs) and epochs>=1): raise (ValueError if _int(epochs) else TypeError)(f"epochs must be at least 1 (an integer: epochs of re-training), got {_a(epochs)}")
+    lrs = list(np.ravel(np.asarray(lr, dtype=object))) if isinstance(lr, (list, tuple, np.ndarray)) else [lr]
+    if not isinstance(lr, slice):   # a slice: fastai's discriminative rates, read by fit_one_cycle
+        if not lrs or not all(_num(o) for o in lrs): raise TypeError(f"lr must be a positive number (fit_one_cycle's maximum learning rate), a slice, or one per parameter group; got {_a(lr)}")
+        if not all(math.isfinite(o) and o>0 for o in lrs): raise ValueError(f"lr must be positive and finite (fit_one_cycle's maximum learning rate), got {lr!r}")
+    if not isinstance(reset, (bool, np.bool_)): raise TypeError(f"reset must be True (re-initialise the classifier, cRT) or False (fine-tune it), got {_a(reset)}")
+    bad = [o for o in L(cbs) if not (isinstance(o, Callback) or (isinstance(o, type) and issubclass(o, Callback)))]
+    if bad: raise TypeError(f"cbs must be fastai Callbacks (or Callback classes), got {_a(bad[0])}")
+
 @patch
 @delegates(OverSamplingCallback.__init__, but=['strategy'])   # the callback's keywords, documented in show_doc
 def retrain_classifier(self:Learner,
@@ -76,7 +90,7 @@ def retrain_classifier(self:Learner,
     **kwargs, # Passed to `OverSamplingCallback` (alpha, ratio, labels, wgts, seed, ...)
 ):
     "Re-train only the classifier on class-balanced batches, the rest of the model frozen (cRT, Kang et al. 2020)"
-    if epochs<1: raise ValueError(f"epochs must be at least 1, got {epochs}")
+    _check_retrain(epochs, lr, reset, cbs)
     if isinstance(strategy, (int, float, np.number)) and not isinstance(strategy, bool): raise ValueError(   # fit_one_cycle(epochs, lr) order
         f"strategy={strategy!r} is a number, in the place where fit_one_cycle takes lr: retrain_classifier(epochs, strategy, lr) takes the learning "
         f"rate third, so pass lr={strategy!r} by name; for partially balanced batches, strategy='partial', alpha={strategy!r}")
@@ -97,6 +111,7 @@ def retrain_classifier(self:Learner,
             self.fit_one_cycle(epochs, lr, cbs=[_FrozenBody(name), osc, *L(cbs)], reset_opt=True)
         done = True
     finally:
+        if not done: self.remove_cbs([cb for cb in self.cbs if not any(cb is o for o in order)])   # a fit that failed to add its callbacks leaves them (fastai's added_cbs)
         if sorted(map(id, self.cbs))==sorted(map(id, order)): self.cbs = L(order)   # removed_cbs puts the learner's OverSamplingCallbacks back last
         for p,(r,g) in zip(params, state):
             p.requires_grad_(r)

@@ -399,8 +399,8 @@ def _check_strategy(
         if not _num(alpha): raise TypeError(f"alpha must be a number in [0,1] (0 natural, 1 balanced), got {_a(alpha)}")
         if not 0<=alpha<=1:
             raise ValueError(f"alpha must be in [0,1] (0 natural, 1 balanced), or a schedule of it for OverSamplingCallback; got {alpha}")
-    if thresh is not None and (not _num(thresh) or not 0<thresh<=1):
-        raise ValueError(f"thresh must be in (0, 1]: classes in fewer than a share `thresh` of the rows are repeated "
+    if thresh is not None and (not _num(thresh) or not 0<thresh<=1):   # not a number (a string, a tensor): a TypeError
+        raise (ValueError if _num(thresh) else TypeError)(f"thresh must be {'' if _num(thresh) else 'a number '}in (0, 1]: classes in fewer than a share `thresh` of the rows are repeated "
                          f"(LVIS used {_LVIS_THRESH}); got {_a(thresh)}")
     if thresh is not None and strategy!='repeat_factor': warnings.warn(f"thresh={thresh} is only used by strategy='repeat_factor'")
     if _num(ratio) and ratio!=1 and strategy!='undersample': warnings.warn(f"ratio={ratio} is only used by strategy='undersample'")
