@@ -281,7 +281,8 @@ def _notes(summary):
                "folds rank the classes near the cut differently)") if a['mode']=='cv' else "of the train split")
            + f": {', '.join(map(repr, a['minority']))}. PR-AUC: macro average precision, each class against the rest.",
            f"Model: {a.get('model', '?')}. Every strategy makes about as many optimizer steps as {a['epochs']} epoch"
-           f"{'s' if a['epochs']>1 else ''} of plain training (bs {a['bs']}); 'epochs' is what each one ran."]
+           f"{'s' if a['epochs']>1 else ''} of plain training (bs {a['bs']}); 'epochs' is what each one ran"
+           + (" (a strategy started from another's model, named below, trains on from there)." if any(STRATEGIES[nm].base for nm in summary.index if nm in STRATEGIES) else ".")]
     idx = summary.index
     if 'plain+threshold' in idx:
         tuned = m if m in _offset_scores else 'balanced_accuracy'   # what best_offsets tunes for
