@@ -12,7 +12,7 @@ from fastcore.foundation import L
 from fastai.learner import Learner
 from fastai.callback.core import Callback, TrainEvalCallback
 from fastai.callback.schedule import fit_one_cycle   # noqa: F401 (patches Learner.fit_one_cycle)
-from .core import _no_target
+from .core import _no_target, get_labels
 from .callback import OverSamplingCallback
 from .epochs import _num, _int, _a
 
@@ -143,6 +143,11 @@ def _balanced_accuracy(pred, y):
     hit = np.bincount(y, weights=(pred==y), minlength=len(n))
     return float((hit[n>0]/n[n>0]).mean())
 
+def _multi_label(ds)->bool:
+    "Whether the labels of `ds` are multi-label, read without its inputs; `False` when they cannot be read so (the targets tell, after predicting)"
+    try: return get_labels(ds).multi
+    except (ValueError, TypeError, KeyError, AttributeError): return False
+
 def tune_tau(
     learn:Learner, # A trained classification learner
     taus=None, # The τ values to score (each >= 0); `None`: 0, 0.1, ..., 2
@@ -157,8 +162,11 @@ def tune_tau(
     if dl is None and (len(learn.dls.loaders)<2 or learn.dls.valid.n==0):
         raise ValueError("this learner has no validation data (e.g. one from load_learner) to tune tau on: pass labelled "
                          "rows as dl=learn.dls.test_dl(df, with_labels=True)")
-    if why := _no_target((learn.dls.valid if dl is None else dl).dataset):   # refused before predicting
+    ds = (learn.dls.valid if dl is None else dl).dataset
+    if why := _no_target(ds):   # refused before predicting
         raise ValueError(f"tune_tau needs labels to score tau with, but {why}: pass dl=learn.dls.test_dl(df, with_labels=True)")
+    if _multi_label(ds): raise ValueError(f"tune_tau scores single-label classification (balanced accuracy of the argmax), but the labels of "
+                                          f"{'dl' if dl is not None else 'the validation set'} are multi-label")
     feats = []
     hook = lin.register_forward_hook(lambda m, inp, out: feats.append(inp[0].detach().float().cpu()))
     try: _,targs = learn.get_preds(dl=dl, reorder=False)   # targets in batch order, as the features
