@@ -15,7 +15,7 @@ from fastai.tabular.core import TabularPandas, TabDataLoader, TabWeightedDL
 from fastai.text.data import SortedDL
 from fastai.data.transforms import Categorize
 from .core import Labels, get_labels, _mask_codes, _encoder, _mask_opener
-from .epochs import BaseResampler, _rng, _STREAM_SORTED, _check_strategy, _int
+from .epochs import BaseResampler, _rng, _STREAM_SORTED, _check_strategy, _int, _a
 from .resampler import Resampler, _resampler_kw, _check_keywords, _check_wgts
 _all_ = ['BaseResampler', 'Resampler']   # the sampler is part of this module's API too
 
@@ -50,6 +50,7 @@ class _ResampledMixin:
     "Mixin: shuffled iteration draws its indices from `self.resampler`, with this epoch's `sample_kwargs`"
     def __init__(self, dataset=None, resampler=None, **kwargs):
         _check_keywords(kwargs, _dl_kw(type(self), 'init'), f"a {type(self).__name__} takes fastai's DataLoader keywords (bs, shuffle, num_workers, after_item...) and resampler")   # fastai's would ignore an unknown name
+        _check_bs(kwargs.get('bs', 64))   # fastai's errors for these are a ZeroDivisionError, a bare AssertionError (None) or '__len__() should return >= 0'
         self.resampler,self.sample_kwargs = None,{}
         super().__init__(dataset, **kwargs)
         self.resampler = resampler
@@ -60,9 +61,7 @@ class _ResampledMixin:
     @property
     def _resampling(self): "Whether this iteration draws from the resampler (shuffled, as in training)"; return getattr(self, 'resampler', None) is not None and self.shuffle
 
-    def _next_n(self):
-        "Rows of the next epoch: the resampler knows it before drawing it (it varies for 'repeat_factor')"
-        return self.resampler.epoch_length(bs=self.bs, **self.sample_kwargs)
+    def _next_n(self): "Rows of the next epoch: the resampler knows it before drawing it (it varies for 'repeat_factor')"; return self.resampler.epoch_length(bs=self.bs, **self.sample_kwargs)
 
     def __len__(self):
         if self._resampling: self.n = self._next_n()
@@ -85,15 +84,12 @@ class _ResampledMixin:
 
     def new(self, dataset=None, cls=None, **kwargs):
         "fastai's `new`, keeping the resampler for the same dataset only (`test_dl`, `learn.export` carry no per-row arrays)"
-        same = dataset is None or dataset is self.dataset
-        kwargs.setdefault('resampler', self.resampler if same else None)
+        kwargs.setdefault('resampler', self.resampler if dataset is None or dataset is self.dataset else None)
         if cls is not None and not issubclass(cls, _ResampledMixin): kwargs.pop('resampler')
         return super().new(dataset=dataset, cls=cls, **kwargs)
 
-class ResampledDL(_ResampledMixin, TfmdDL):
-    "A `TfmdDL` whose shuffled epochs are drawn by a `Resampler`"
-class ResampledTabDL(_ResampledMixin, TabDataLoader):
-    "A `TabDataLoader` whose shuffled epochs are drawn by a `Resampler`"
+class ResampledDL(_ResampledMixin, TfmdDL): "A `TfmdDL` whose shuffled epochs are drawn by a `Resampler`"
+class ResampledTabDL(_ResampledMixin, TabDataLoader): "A `TabDataLoader` whose shuffled epochs are drawn by a `Resampler`"
 
 class ResampledSortedDL(_ResampledMixin, SortedDL):
     "A text `SortedDL` whose shuffled epochs are drawn by a `Resampler`, then length-sorted as `SortedDL` does"
@@ -387,7 +383,7 @@ class ImbalancedDatasetSampler(torch.utils.data.Sampler):
             if lbls is not None and indices is not None: lbls = _subset_labels(lbls, self.indices)
         if distributed and _dist_up(): num_replicas,rank = ifnone(num_replicas, torch.distributed.get_world_size()),ifnone(rank, torch.distributed.get_rank())
         self.num_replicas,self.rank,self.batch_size,self.drop_last,self.epoch = ifnone(num_replicas, 1),ifnone(rank, 0),batch_size,drop_last,0
-        _check_replicas(self.num_replicas, self.rank)
+        _check_replicas(self.num_replicas, self.rank); batch_size is None or _check_bs(batch_size, 'batch_size')
         if kwargs.get('seed') is None: kwargs['seed'] = _shared_seed(self.num_replicas)   # ranks agree, e.g. under accelerate's prepare
         self.resampler = Resampler(lbls, n_samples=num_samples, **kwargs)
         if self.resampler.classes_per_batch is not None: self.resampler._pk_batches(batch_size, ('batch_size', self._length_kw))   # checked now
@@ -432,6 +428,10 @@ class ClassBalancedBatchSampler(ImbalancedDatasetSampler):
 def _torch_shard(idxs, rank, num_replicas, drop_last=False):
     "This rank's share of `idxs` as `DistributedSampler` splits its indices: padded from the start (or cut) to a multiple of `num_replicas`, every `num_replicas`-th"
     return np.resize(idxs, (len(idxs)//num_replicas if drop_last else -(-len(idxs)//num_replicas))*num_replicas)[rank::num_replicas]
+
+def _check_bs(bs, name='bs'):
+    "Refuse a batch size that is not a positive whole number (a `TypeError` for a non-integer, a `ValueError` for one below 1)"
+    if not (_int(bs) and bs>=1): raise (ValueError if _int(bs) else TypeError)(f"{name} must be a positive whole number (rows per batch), got {_a(bs)}")
 
 def _check_replicas(num_replicas, rank):
     "Refuse a `num_replicas` that is not a positive integer, or a `rank` outside `[0, num_replicas)`"

@@ -1,5 +1,5 @@
 "weighted_dataloaders and the Resampler as users drive them: every source type, strategies, reproducibility, errors."
-import numpy as np, pandas as pd, pytest, torch
+import re, numpy as np, pandas as pd, pytest, torch
 from pathlib import Path
 from fastai.data.core import Datasets, DataLoaders, TfmdDL
 from fastai.data.block import DataBlock, TransformBlock, CategoryBlock, MultiCategoryBlock, RegressionBlock
@@ -634,3 +634,16 @@ def test_twins_of_user_and_fastai_classes_pickle(monkeypatch):
         dl = weighted_dataloaders(dsets, bs=16, seed=0, dl_type=dl_type).train
         assert type(pickle.loads(pickle.dumps(dl))) is resampled_dl_type(dl_type)
     assert issubclass(SubTwinDL, ResampledDL)
+
+
+@pytest.mark.parametrize('bs,err', [(0, ValueError), (-1, ValueError), (None, TypeError), (2.0, TypeError), ('8', TypeError)])
+def test_bad_batch_size_is_refused_by_name(bs, err):
+    "fastai's own errors for these are a ZeroDivisionError, an empty AssertionError, 'should return >= 0' or a float index error"
+    y = np.array([0] * 90 + [1] * 10)
+    dsets = Datasets(list(range(100)), [[lambda i: torch.tensor([float(i)])], [lambda i: y[i], Categorize()]],
+                     splits=IndexSplitter(range(0, 100, 5))(range(100)))
+    with pytest.raises(err, match=rf"bs must be a positive whole number .*got {re.escape(repr(bs))}"): weighted_dataloaders(dsets, bs=bs)
+    ds = torch.utils.data.TensorDataset(torch.zeros(100, 1), torch.as_tensor(y))
+    if bs is not None:
+        with pytest.raises(err, match=rf"batch_size must be a positive whole number .*got {re.escape(repr(bs))}"):
+            ImbalancedDatasetSampler(ds, batch_size=bs, classes_per_batch=2)
