@@ -85,10 +85,10 @@ def _not_tag_lists(ser)->str:
     return (f"multi=True reads each row as a list of tags, but got {what} ({_py(ser.iloc[i])!r} at row {i}): pass tag lists "
             f"([['a'], ['a', 'b'], []]) or a 0/1 matrix (n, c){split}; for one class per row, pass multi=None or False")
 
-def _unbinned(lbls, n_bins):
-    "Multi-label `lbls`, refused when `n_bins` asked to bin a continuous target"
-    if n_bins is not None: raise ValueError(f"n_bins={n_bins!r} bins a continuous target, but these labels are multi-label ({lbls.c} classes, "
-                                            "a 0/1 column each): leave n_bins out")
+def _unbinned(lbls, n_bins, what=None):
+    "Labels that are classes already (multi-label `lbls`, or `what` says which), refused when `n_bins` asked to bin a continuous target"
+    if n_bins is not None: raise ValueError(f"n_bins={n_bins!r} bins a continuous target, but these labels are "
+                                            f"{what or f'multi-label ({lbls.c} classes, a 0/1 column each)'}: leave n_bins out")
     return lbls
 
 def encode_labels(
@@ -132,7 +132,9 @@ def encode_labels(
                          "pass multi=None or True to read tag lists as multi-label, or one label per row")
     if n_bins is not None:
         if not isinstance(n_bins, (int, np.integer)) or isinstance(n_bins, bool) or n_bins<2: raise ValueError(f"n_bins must be a whole number, at least 2, got {n_bins!r}")
-        cats = pd.qcut(ser.astype(float), n_bins, duplicates='drop').cat.remove_unused_categories().cat   # tied quantiles merge bins; no empty ones
+        try: vals = ser.astype(float)
+        except (TypeError, ValueError) as e: raise ValueError(f"n_bins={n_bins} bins a continuous (numeric) target, but these labels are not all numbers ({e}): leave n_bins out") from None
+        cats = pd.qcut(vals, n_bins, duplicates='drop').cat.remove_unused_categories().cat   # tied quantiles merge bins; no empty ones
         if len(cats.categories)<2: raise ValueError(f"n_bins={n_bins} makes fewer than 2 bins: the target has {ser.nunique()} distinct value(s), nothing to balance")
         if len(cats.categories)<n_bins: warnings.warn(f"n_bins={n_bins} made {len(cats.categories)} bins: the {len(ser)} rows and their {ser.nunique()} distinct values have no more distinct quantile bins")
         names = [f"({o.left:.6g}, {o.right:.6g}]" for o in cats.categories]   # pandas' str is '(-6.207000000000001, -1.367]'
@@ -189,6 +191,7 @@ def _tl_labels(tl, n_bins=None, strict=True, codes=None):
     enc = _encoder(tl)
     if enc is None:   # no encoder (e.g. a regression target): run the label pipeline itself
         return encode_labels(np.stack([np.asarray(tl[i]) for i in range(len(tl))]) if len(tl) else [], n_bins=n_bins)
+    _unbinned(None, n_bins, f"classes already (coded by {type(enc).__name__}, vocab {list(map(_py, enc.vocab))[:5]})")   # refused before reading them
     pre = tl.tfms.fs[:tl.tfms.fs.index(enc)]
     raw = _apply_pre(pre, tl.items)
     vocab = list(enc.vocab)
@@ -251,7 +254,9 @@ def _(src:torch.utils.data.Subset, **kwargs):
     return lbls.take(np.asarray(src.indices))
 
 @_raw_labels.register
-def _(src:Tabular, n_bins=None, strict=True, **kwargs): return _tabular_labels(src, None, strict)
+def _(src:Tabular, n_bins=None, strict=True, **kwargs):
+    lb = _tabular_labels(src, None, strict)   # a categorical target's `Labels`, else the raw target (which `get_labels` bins)
+    return _unbinned(lb, n_bins, f"classes already (the target's vocab {list(lb.vocab)[:5]})") if isinstance(lb, Labels) else lb
 
 def _tabular_labels(src, n=None, strict=True):
     "The target of a `TabularPandas` (its first `n` rows: `to.split` for the train split), checked for missing labels"

@@ -9,6 +9,7 @@ from fastai.torch_core import set_seed
 
 import imbalance_fastai.all  # noqa: F401  (the whole package is imported: fastai must behave as before)
 from imbalance_fastai.data import StratifiedSplitter
+from imbalance_fastai.core import get_labels
 from imbalance_fastai.sampling import Resampler, weighted_dataloaders, sampling_summary, ImbalancedDatasetSampler
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -647,3 +648,18 @@ def test_bad_batch_size_is_refused_by_name(bs, err):
     if bs is not None:
         with pytest.raises(err, match=rf"batch_size must be a positive whole number .*got {re.escape(repr(bs))}"):
             ImbalancedDatasetSampler(ds, batch_size=bs, classes_per_batch=2)
+
+
+def test_n_bins_on_class_labels_is_refused_not_ignored():
+    "n_bins bins a continuous target: on a categorical one (Datasets, TabularPandas) it was dropped silently, on strings a bare float-conversion error"
+    y = np.array([0] * 90 + [1] * 10)
+    dsets = Datasets(list(range(100)), [[lambda i: torch.tensor([float(i)])], [lambda i: y[i], Categorize()]],
+                     splits=IndexSplitter(range(0, 100, 5))(range(100)))
+    with pytest.raises(ValueError, match=r"n_bins=3 bins a continuous target, but these labels are classes already \(coded by Categorize, vocab \[0, 1\]\)"):
+        weighted_dataloaders(dsets, n_bins=3)
+    df = _df(200)
+    to = TabularPandas(df, procs=[Normalize], cont_names=['x'], y_names='y', y_block=CategoryBlock(), splits=IndexSplitter(range(0, 200, 5))(range(200)))
+    with pytest.raises(ValueError, match=r"classes already \(the target's vocab \['common', 'rare'\]\)"): weighted_dataloaders(to, n_bins=3)
+    with pytest.raises(ValueError, match=r"n_bins=2 bins a continuous \(numeric\) target, but these labels are not all numbers"):
+        get_labels(np.array(['a', 'b', 'a', 'b']), n_bins=2)
+    assert get_labels(pd.Series([0.5, 1.5, 2.5, 3.5], dtype=object), n_bins=2).c == 2   # numbers held as objects still bin
