@@ -258,7 +258,7 @@ class FocalLoss(_AxisLoss):
         weight,alpha = self._check_weight(weight, mode),self._check_alpha(alpha, mode)
         if mode=='multiclass' and alpha is not None:
             if weight is not None: raise ValueError("FocalLoss(mode='multiclass') got both weight and alpha, which mean the same there (one weight per class); pass only weight")
-            weight,alpha = alpha,None
+            weight,alpha,self._wname = alpha,None,'alpha'   # `_wname`: the name the errors use
         store_attr('gamma,weight,reduction,alpha,mode,axis,thresh,label_smoothing,ignore_index')
 
     @staticmethod
@@ -301,7 +301,7 @@ class FocalLoss(_AxisLoss):
         "The multiclass loss: softmax over the class axis, class-code targets"
         x,t,ignored = _as_class_first(inp, targ, self.axis, self._who, self.ignore_index)
         c,dt = x.shape[1],_dtype(x)
-        self._check_len(self.weight, c, 'weight', inp.shape)
+        self._check_len(self.weight, c, getattr(self, '_wname', 'weight'), inp.shape)
         keep = t!=self.ignore_index if ignored else None
         if ignored: t,x = t.masked_fill(~keep, 0),x.masked_fill(~keep.unsqueeze(1), 0)   # an ignored row's logits (inf, NaN) reach neither the loss nor the gradient
         logp = F.log_softmax(x.to(dt), dim=1)
