@@ -212,6 +212,7 @@ class _AxisLoss(nn.Module, BaseLoss):
         if not (isinstance(inp, Tensor) and isinstance(targ, Tensor)):
             raise TypeError(f"{type(self).__name__} takes the output and the target as tensors, got a {type(inp).__name__} and a {type(targ).__name__}")
         if not inp.is_floating_point(): raise TypeError(f"{type(self).__name__} needs float logits, got an output of dtype {inp.dtype} (decoded classes?)")
+        if inp.ndim>1 and not -inp.ndim<=self.axis<inp.ndim: raise ValueError(f"{type(self).__name__}: axis={self.axis} is not an axis of the output (shape {tuple(inp.shape)}); pass the class axis, e.g. axis=1")
         loss = self._loss(inp, targ)
         shape = targ.shape[:1] if targ.ndim==2 and targ.shape[1]==1 else targ.shape   # a column (tabular): one loss per row
         if self.reduction=='none' and loss.shape!=shape: loss = loss.reshape(shape)
@@ -337,8 +338,7 @@ class FocalLoss(_AxisLoss):
 
     def _sigmoid(self, inp, targ):
         "The binary and multilabel loss: the sigmoid focal loss of each logit"
-        x,t = self._sigmoid_inputs(inp, targ)
-        dt = _dtype(x); x,t = x.to(dt),t.to(dt)
+        x,t = self._sigmoid_inputs(inp, targ); dt = _dtype(x); x,t = x.to(dt),t.to(dt)
         keep = _sigmoid_keep(t, self.ignore_index, self._who)
         if keep is not None: t,x = torch.where(keep, t, 0.),torch.where(keep, x, 0.)   # as in the softmax: ignored logits reach nothing
         loss = F.binary_cross_entropy_with_logits(x, t, reduction='none')
