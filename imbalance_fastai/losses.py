@@ -170,9 +170,11 @@ def _check_weights(w, name, lo=0., hi=math.inf, ndims=(1,)):
         raise ValueError(f"{name} must be finite and {rng}, got {w.tolist()}")
     return w
 
-def _check_reduction(reduction):
-    "Refuse a `reduction` fastai's losses do not have, when the loss is built"
+def _check_loss_args(reduction, ignore_index, label_smoothing=0.):
+    "Refuse, when the loss is built, a `reduction` fastai's losses do not have, an `ignore_index` that is not a whole number (or `None`), a `label_smoothing` outside [0,1]"
     if reduction not in ('mean','sum','none'): raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    if not (ignore_index is None or isinstance(ignore_index, (int, np.integer)) and not isinstance(ignore_index, bool)): raise TypeError(f"ignore_index must be a whole number (the target value to leave out) or None, got {ignore_index!r}")
+    if not (_num(label_smoothing) and 0<=label_smoothing<=1): raise ValueError(f"label_smoothing must be in [0,1], got {label_smoothing!r}")
 def _check_number(v, name, strict=False, hi=math.inf):
     "Refuse `v` unless it is a finite number >= 0 (> 0 if `strict`) and below `hi`"
     if not (_num(v) and math.isfinite(v) and (v>0 if strict else v>=0) and v<hi):
@@ -252,8 +254,7 @@ class FocalLoss(_AxisLoss):
         super().__init__()
         mode = _mode_aliases.get(mode, mode) if isinstance(mode, str) else mode
         if mode not in _modes: raise ValueError(f"mode must be one of {_modes}, got {mode!r}")
-        _check_number(gamma, 'gamma'); _check_reduction(reduction)
-        if not (_num(label_smoothing) and 0<=label_smoothing<=1): raise ValueError(f"label_smoothing must be in [0,1], got {label_smoothing!r}")
+        _check_number(gamma, 'gamma'); _check_loss_args(reduction, ignore_index, label_smoothing)
         if label_smoothing and mode!='multiclass': raise ValueError(f"label_smoothing is for mode='multiclass'; with mode={mode!r} smooth the targets instead")
         if not (_num(thresh) and 0<=thresh<=1): raise ValueError(f"thresh is a probability threshold in [0,1], got {thresh!r}")
         weight,alpha = self._check_weight(weight, mode),self._check_alpha(alpha, mode)
@@ -408,8 +409,7 @@ class LogitAdjustedLoss(_AxisLoss):
         ignore_index:int=-100, # Target value that is ignored, as in `F.cross_entropy` (`None`: none)
     ):
         super().__init__()
-        _check_number(tau, 'tau'); _check_reduction(reduction)
-        if not (_num(label_smoothing) and 0<=label_smoothing<=1): raise ValueError(f"label_smoothing must be in [0,1], got {label_smoothing!r}")
+        _check_number(tau, 'tau'); _check_loss_args(reduction, ignore_index, label_smoothing)
         n,_ = _positive_counts(prior, type(self).__name__, 'prior')
         p = (p := n/n.max())/p.sum()   # scaled first: counts near 1e308 overflow their sum; the log in float64 (a share below 1e-38 is 0 in float32)
         prior,adjustment = torch.tensor(p, dtype=torch.float32),torch.tensor(tau*np.log(p), dtype=torch.float32)
