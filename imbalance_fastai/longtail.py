@@ -13,7 +13,7 @@ from fastai.callback.mixup import MixHandler
 from .core import get_labels
 from .callback import _in_lr_find
 from .losses import (class_weights, _AxisLoss, _as_class_first,
-                                     _check_number, _check_reduction, _num, _check_weights, _dtype, _focal_factor, _focusing_bend, _multi, _positive_counts,
+                                     _check_number, _check_loss_args, _num, _check_weights, _dtype, _focal_factor, _focusing_bend, _multi, _positive_counts,
                                      _reduce, _sigmoid_keep)
 
 # %% auto #0
@@ -53,7 +53,7 @@ class LDAMLoss(_AxisLoss):
         ignore_index:int=-100, # Target value that is ignored, as in `F.cross_entropy` (`None`: none)
     ):
         super().__init__()
-        _check_number(max_m, 'max_m'); _check_number(s, 's', strict=True); _check_reduction(reduction)
+        _check_number(max_m, 'max_m'); _check_number(s, 's', strict=True); _check_loss_args(reduction, ignore_index)
         n,_ = _positive_counts(counts, 'LDAMLoss', 'counts')
         m = n**-0.25
         margins = torch.tensor(m*(max_m/m.max()), dtype=torch.float32)
@@ -240,7 +240,7 @@ class AsymmetricLoss(_AxisLoss):
     ):
         super().__init__()
         _check_number(gamma_neg, 'gamma_neg'); _check_number(gamma_pos, 'gamma_pos'); _check_number(clip, 'clip', hi=1)
-        _check_reduction(reduction)
+        _check_loss_args(reduction, ignore_index)
         if not (_num(thresh) and 0<=thresh<=1): raise ValueError(f"thresh is a probability threshold in [0,1], got {thresh!r}")
         store_attr('gamma_neg,gamma_pos,clip,reduction,axis,thresh,ignore_index')
 

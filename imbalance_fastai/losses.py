@@ -170,9 +170,11 @@ def _check_weights(w, name, lo=0., hi=math.inf, ndims=(1,)):
         raise ValueError(f"{name} must be finite and {rng}, got {w.tolist()}")
     return w
 
-def _check_reduction(reduction):
-    "Refuse a `reduction` fastai's losses do not have, when the loss is built"
+def _check_loss_args(reduction, ignore_index, label_smoothing=0.):
+    "Refuse, when the loss is built, a `reduction` fastai's losses do not have, an `ignore_index` that is not a whole number (or `None`), a `label_smoothing` outside [0,1]"
     if reduction not in ('mean','sum','none'): raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    if not (ignore_index is None or isinstance(ignore_index, (int, np.integer)) and not isinstance(ignore_index, bool)): raise TypeError(f"ignore_index must be a whole number (the target value to leave out) or None, got {ignore_index!r}")
+    if not (_num(label_smoothing) and 0<=label_smoothing<=1): raise ValueError(f"label_smoothing must be in [0,1], got {label_smoothing!r}")
 def _check_number(v, name, strict=False, hi=math.inf):
     "Refuse `v` unless it is a finite number >= 0 (> 0 if `strict`) and below `hi`"
     if not (_num(v) and math.isfinite(v) and (v>0 if strict else v>=0) and v<hi):
@@ -212,6 +214,7 @@ class _AxisLoss(nn.Module, BaseLoss):
         if not (isinstance(inp, Tensor) and isinstance(targ, Tensor)):
             raise TypeError(f"{type(self).__name__} takes the output and the target as tensors, got a {type(inp).__name__} and a {type(targ).__name__}")
         if not inp.is_floating_point(): raise TypeError(f"{type(self).__name__} needs float logits, got an output of dtype {inp.dtype} (decoded classes?)")
+        if inp.ndim>1 and not -inp.ndim<=self.axis<inp.ndim: raise ValueError(f"{type(self).__name__}: axis={self.axis} is not an axis of the output (shape {tuple(inp.shape)}); pass the class axis, e.g. axis=1")
         loss = self._loss(inp, targ)
         shape = targ.shape[:1] if targ.ndim==2 and targ.shape[1]==1 else targ.shape   # a column (tabular): one loss per row
         if self.reduction=='none' and loss.shape!=shape: loss = loss.reshape(shape)
@@ -251,14 +254,13 @@ class FocalLoss(_AxisLoss):
         super().__init__()
         mode = _mode_aliases.get(mode, mode) if isinstance(mode, str) else mode
         if mode not in _modes: raise ValueError(f"mode must be one of {_modes}, got {mode!r}")
-        _check_number(gamma, 'gamma'); _check_reduction(reduction)
-        if not (_num(label_smoothing) and 0<=label_smoothing<=1): raise ValueError(f"label_smoothing must be in [0,1], got {label_smoothing!r}")
+        _check_number(gamma, 'gamma'); _check_loss_args(reduction, ignore_index, label_smoothing)
         if label_smoothing and mode!='multiclass': raise ValueError(f"label_smoothing is for mode='multiclass'; with mode={mode!r} smooth the targets instead")
         if not (_num(thresh) and 0<=thresh<=1): raise ValueError(f"thresh is a probability threshold in [0,1], got {thresh!r}")
         weight,alpha = self._check_weight(weight, mode),self._check_alpha(alpha, mode)
         if mode=='multiclass' and alpha is not None:
             if weight is not None: raise ValueError("FocalLoss(mode='multiclass') got both weight and alpha, which mean the same there (one weight per class); pass only weight")
-            weight,alpha = alpha,None
+            weight,alpha,self._wname = alpha,None,'alpha'   # `_wname`: the name the errors use
         store_attr('gamma,weight,reduction,alpha,mode,axis,thresh,label_smoothing,ignore_index')
 
     @staticmethod
@@ -301,7 +303,7 @@ class FocalLoss(_AxisLoss):
         "The multiclass loss: softmax over the class axis, class-code targets"
         x,t,ignored = _as_class_first(inp, targ, self.axis, self._who, self.ignore_index)
         c,dt = x.shape[1],_dtype(x)
-        self._check_len(self.weight, c, 'weight', inp.shape)
+        self._check_len(self.weight, c, getattr(self, '_wname', 'weight'), inp.shape)
         keep = t!=self.ignore_index if ignored else None
         if ignored: t,x = t.masked_fill(~keep, 0),x.masked_fill(~keep.unsqueeze(1), 0)   # an ignored row's logits (inf, NaN) reach neither the loss nor the gradient
         logp = F.log_softmax(x.to(dt), dim=1)
@@ -337,8 +339,7 @@ class FocalLoss(_AxisLoss):
 
     def _sigmoid(self, inp, targ):
         "The binary and multilabel loss: the sigmoid focal loss of each logit"
-        x,t = self._sigmoid_inputs(inp, targ)
-        dt = _dtype(x); x,t = x.to(dt),t.to(dt)
+        x,t = self._sigmoid_inputs(inp, targ); dt = _dtype(x); x,t = x.to(dt),t.to(dt)
         keep = _sigmoid_keep(t, self.ignore_index, self._who)
         if keep is not None: t,x = torch.where(keep, t, 0.),torch.where(keep, x, 0.)   # as in the softmax: ignored logits reach nothing
         loss = F.binary_cross_entropy_with_logits(x, t, reduction='none')
@@ -408,8 +409,7 @@ class LogitAdjustedLoss(_AxisLoss):
         ignore_index:int=-100, # Target value that is ignored, as in `F.cross_entropy` (`None`: none)
     ):
         super().__init__()
-        _check_number(tau, 'tau'); _check_reduction(reduction)
-        if not (_num(label_smoothing) and 0<=label_smoothing<=1): raise ValueError(f"label_smoothing must be in [0,1], got {label_smoothing!r}")
+        _check_number(tau, 'tau'); _check_loss_args(reduction, ignore_index, label_smoothing)
         n,_ = _positive_counts(prior, type(self).__name__, 'prior')
         p = (p := n/n.max())/p.sum()   # scaled first: counts near 1e308 overflow their sum; the log in float64 (a share below 1e-38 is 0 in float32)
         prior,adjustment = torch.tensor(p, dtype=torch.float32),torch.tensor(tau*np.log(p), dtype=torch.float32)
