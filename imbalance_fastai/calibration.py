@@ -87,7 +87,7 @@ def fit_temperature(
     z = _class_last(logits, axis)
     if z.size==0: raise ValueError(f"logits is empty (shape {_np(logits).shape}): a temperature is fitted on held-out rows")
     if not np.isfinite(z).all(): raise ValueError("logits has NaN or infinite values; check the model's outputs")
-    y = _np(targets)
+    y = _np(targets, name='targets')
     if multilabel:
         if y.size!=z.size: raise ValueError(f"targets has shape {y.shape}, but sigmoid outputs take one 0/1 target per logit: shape {z.shape}")
         y = y.reshape(z.shape)
