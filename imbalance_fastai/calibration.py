@@ -110,7 +110,7 @@ class TemperatureScaling(Callback):
     def __init__(self,
         temperature:float=1., # Divides the logits; above 1 softens an over-confident model
     ):
-        try: t = float(temperature)
+        try: t = np.nan if isinstance(temperature, (str, bytes, bool)) else float(temperature)   # (float reads '2' and True)
         except (TypeError, ValueError): t = np.nan
         if not (np.isfinite(t) and t>0): raise ValueError(f"temperature must be a positive number, got {temperature!r}")
         self.temperature,self.enabled,self._fitting = t,True,False

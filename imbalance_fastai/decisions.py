@@ -188,6 +188,8 @@ class DecisionRule:
     ):
         given = [k for k,v in (('thresh',thresh), ('offsets',offsets), ('costs',costs)) if v is not None]
         if len(given)!=1: raise ValueError(f"DecisionRule takes exactly one of thresh, offsets or costs; got {given or 'none'}")
+        if any(isinstance(o, (str, bytes, bool)) for o in ([thresh] if np.ndim(thresh)==0 else list(thresh) if isinstance(thresh, (list, tuple)) else [])):
+            raise TypeError(f"thresh must be a number in [0, 1] (or a list of them, one per label), got {thresh!r}")   # numpy reads '0.5' and True as numbers
         _check_axis(axis, ())
         if multilabel and offsets is not None: raise ValueError("offsets are for softmax outputs; sigmoid outputs take thresh (one per label) or costs")
         if multilabel and costs is not None: thresh,costs = _cost_thresh(costs),None
