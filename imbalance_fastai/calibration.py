@@ -87,7 +87,7 @@ def fit_temperature(
     z = _class_last(logits, axis)
     if z.size==0: raise ValueError(f"logits is empty (shape {_np(logits).shape}): a temperature is fitted on held-out rows")
     if not np.isfinite(z).all(): raise ValueError("logits has NaN or infinite values; check the model's outputs")
-    y = _np(targets)
+    y = _np(targets, name='targets')
     if multilabel:
         if y.size!=z.size: raise ValueError(f"targets has shape {y.shape}, but sigmoid outputs take one 0/1 target per logit: shape {z.shape}")
         y = y.reshape(z.shape)
@@ -110,7 +110,7 @@ class TemperatureScaling(Callback):
     def __init__(self,
         temperature:float=1., # Divides the logits; above 1 softens an over-confident model
     ):
-        try: t = float(temperature)
+        try: t = np.nan if isinstance(temperature, (str, bytes, bool)) else float(temperature)   # (float reads '2' and True)
         except (TypeError, ValueError): t = np.nan
         if not (np.isfinite(t) and t>0): raise ValueError(f"temperature must be a positive number, got {temperature!r}")
         self.temperature,self.enabled,self._fitting = t,True,False

@@ -19,11 +19,17 @@ from .core import _no_target
 __all__ = ['apply_offsets', 'min_cost_decisions', 'DecisionRule', 'DecisionLoss']
 
 # %% ../nbs/05b_decisions.ipynb #45176acd
-def _np(x, dtype=np.float64):
-    "`x` (tensor of any dtype, bfloat16 too, which numpy lacks; array, list or scalar) as a numpy array of `dtype` ('float': float32 and float64 kept, half precision as float32, the rest as float64): priors and probabilities arrive as any of these"
+def _np(x, dtype=np.float64, name=None):
+    "`x` (tensor of any dtype, bfloat16 too, which numpy lacks; array, list or scalar) as a numpy array of `dtype` ('float': float32 and float64 kept, half precision as float32, the rest as float64): priors and probabilities arrive as any of these; text is refused naming `name`"
     if isinstance(x, torch.Tensor): x = to_np(x.float() if x.dtype==torch.bfloat16 else x)
     if isinstance(dtype, str): x = np.asarray(x); dtype = x.dtype if x.dtype in (np.float32, np.float64) else np.float32 if x.dtype.kind=='f' else np.float64
-    return np.asarray(x, dtype=dtype)
+    try: return np.asarray(x, dtype=dtype)
+    except ValueError as e:   # numpy's own says only "could not convert string to float: np.str_('pos')"
+        a = np.asarray(x, dtype=object).reshape(-1)
+        txt = [o for o in a if isinstance(o, (str, bytes))][:3]
+        if not txt: raise
+        raise ValueError(f"{name or 'the input'} holds text such as {txt}, not numbers: pass class codes (0, 1, ...: learn.dls.vocab.o2i maps names to them) "
+                         "or probabilities") from e
 
 def _along(v, axis, ndim):
     "The 1-d `v` shaped to broadcast along `axis` of an `ndim`-d array"
@@ -182,6 +188,8 @@ class DecisionRule:
     ):
         given = [k for k,v in (('thresh',thresh), ('offsets',offsets), ('costs',costs)) if v is not None]
         if len(given)!=1: raise ValueError(f"DecisionRule takes exactly one of thresh, offsets or costs; got {given or 'none'}")
+        if any(isinstance(o, (str, bytes, bool)) for o in ([thresh] if np.ndim(thresh)==0 else list(thresh) if isinstance(thresh, (list, tuple)) else [])):
+            raise TypeError(f"thresh must be a number in [0, 1] (or a list of them, one per label), got {thresh!r}")   # numpy reads '0.5' and True as numbers
         _check_axis(axis, ())
         if multilabel and offsets is not None: raise ValueError("offsets are for softmax outputs; sigmoid outputs take thresh (one per label) or costs")
         if multilabel and costs is not None: thresh,costs = _cost_thresh(costs),None

@@ -27,7 +27,7 @@ _thresh_scores = ('f1', 'macro_f1', 'mcc', 'balanced_accuracy', 'youden', 'preci
 
 def _binary_inputs(probs, targets):
     "Positive-class probabilities `(n,)` and 0/1 targets `(n,)` from `(n,)`, `(n,1)` or 2-class `(n,2)` probabilities"
-    p,y = _np(probs),_np(targets)
+    p,y = _np(probs, name='probs'),_np(targets, name='targets')
     if p.ndim==0 or y.ndim==0: raise ValueError(f"{'probs' if p.ndim==0 else 'targets'} must be an array (one value per row), got a scalar")
     if len(p)==0: raise ValueError("probs is empty: pass one probability per row")
     if p.ndim==2 and p.shape[1]==2 and y.reshape(len(y), -1).shape[1]==1: p = p[:,1]
@@ -94,7 +94,7 @@ def best_threshold(
     "Threshold maximising `metric` (subject to the floors); one per label for multi-label targets"
     _check_floors(min_recall=min_recall, min_precision=min_precision)
     metric = _as_metric(_default_metric(metric, min_recall, min_precision), _thresh_scores)
-    y,p = _np(targets),_np(probs)
+    y,p = _np(targets, name='targets'),_np(probs, name='probs')
     if y.ndim==2 and y.shape[1]>1:
         if p.shape!=y.shape: raise ValueError(f"multi-label probs {p.shape} and targets {y.shape} must have the same shape")
         one = [k for k in range(y.shape[1]) if len(np.unique(y[:,k]))<2]
@@ -179,7 +179,7 @@ def _best_for_class(logp, top, y, k, c, metric, max_candidates):
 
 def _class_targets(targets, n, c, name='targets'):
     "`targets` as `n` int64 class codes in `[0, c)`, refused otherwise, naming `name`"
-    y = _np(targets).reshape(-1)
+    y = _np(targets, name=name).reshape(-1)
     if len(y)!=n: raise ValueError(f"{name} has {len(y)} values but the probabilities have {n} rows (pixels); pass one class code per row")
     if np.isnan(y).any() or (np.mod(y, 1)!=0).any() or (y<0).any() or (y>=c).any():
         raise ValueError(f"{name} must be class codes in [0, {c}), got values from {np.nanmin(y):g} to {np.nanmax(y):g}")
@@ -283,7 +283,7 @@ class SoftmaxThreshold:
 # %% ../nbs/07_metrics.ipynb #7d700f0d
 def _as_preds(probs, targets, multilabel=None):
     "Probabilities `(n,c)` and targets: int codes `(n,)` or bool `(n,c)`; binary positive-class probabilities become `(n,2)`"
-    P,Y = _np(probs),_np(targets)
+    P,Y = _np(probs, name='probs'),_np(targets, name='targets')
     if P.ndim==0 or Y.ndim==0 or P.size==0: raise ValueError(f"probs and targets must be non-empty arrays (one row per sample), got shapes {P.shape} and {Y.shape}")
     if len(P)!=len(Y): raise ValueError(f"probs has {len(P)} rows but targets has {len(Y)}")
     if np.isnan(P).any(): raise ValueError(f"probs has {int(np.isnan(P).sum())} NaN values; check the model's outputs (a diverged fit?)")

@@ -237,8 +237,8 @@ class PriorCorrection(Callback):
         multilabel:bool=None, # Sigmoid outputs (per-label odds; also one positive-class logit); `None`: read from the loss's activation
         decision:str='balanced', # 'balanced': decide as the balanced model would (argmax of the probabilities re-weighted to a uniform prior); 'accuracy': argmax of the corrected probabilities
     ):
-        for nm,v in (('target_prior', target_prior), ('train_prior', train_prior)):
-            if v is not None and not isinstance(v, dict): _prior_array(v, name=nm)   # a dict is checked against the vocab later
+        for nm,v in (('target_prior', target_prior), ('train_prior', train_prior)):   # (a dict's class names are checked against the vocab when attached)
+            if v is not None and not _prior_array(list(v.values()) if isinstance(v, dict) else v, name=nm).any(): raise ValueError(f"{nm} is all zeros, which is no prior: give the classes shares with a positive sum")
         if decision not in _decisions: raise ValueError(f"decision must be one of {_decisions}, got {decision!r}")
         if multilabel not in (None, True, False): raise TypeError(f"multilabel must be True, False or None (read from the loss), got {multilabel!r}")
         store_attr('multilabel,decision')
