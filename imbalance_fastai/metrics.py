@@ -13,7 +13,7 @@ from fastai.learner import Learner
 from fastai.metrics import AccumMetric
 from .core import Labels, get_labels
 from .decisions import (_np, _activation_kind, _as_probs, _log_probs, _check_offsets, _cost_thresh, _base_loss, _check_unit,
-                                        _deciding_loss, _as_metric, _of_decisions, _eval_dl, DecisionLoss)
+                                        _deciding_loss, _as_metric, _of_decisions, _eval_dl, _n_outputs, DecisionLoss)
 from .prior import _outputs_after_fit, _synthetic_priors, _check_probs, _sum_tol
 from .losses import _num
 from .decisions import apply_offsets   # noqa: F401 (best_offsets' partner, importable from here with it)
@@ -230,6 +230,10 @@ def _warn_few(targs, kind, vocab=None, min_rows=10):
         warnings.warn(f"the tuning set has {'labels' if kind=='multi' else 'classes'} with fewer than {min_rows} rows ({'positives or negatives' if kind=='multi' else 'rows'}): "
                       f"{dict(zip(names, counts[few].tolist()))}; their tuned threshold/offset is noise: tune on more rows (or cross-validate)")
 
+def _floors_multiclass(c):
+    "The error for floors or candidate thresholds asked of a multiclass model of `c` classes"
+    return ValueError(f"min_recall, min_precision and thresholds are for binary and multi-label models; this one has {c} classes: tune a metric or pass costs=")
+
 @patch
 def tune_threshold(self:Learner,
     metric=None, # Score to maximise: 'f1' (default for binary/multi-label; 'recall' with `min_precision` alone, 'precision' with `min_recall` alone), 'balanced_accuracy' (default for multiclass), 'macro_f1', 'mcc', ...; a function `f(y_true, y_pred)`, or a fastai metric of decisions (`BalancedAccuracy()`, `F1Score(average='macro')`, `MatthewsCorrCoef()`)
@@ -253,6 +257,7 @@ def tune_threshold(self:Learner,
         if kind=='softmax' and np.shape(costs)==(2,2): return self.set_decision(thresh=float(_cost_thresh(costs))).thresh
         rule = self.set_decision(costs=costs)
         return rule if rule.kind=='costs' else rule.thresh
+    if constrained and kind=='softmax' and (c:=_n_outputs(self) or 0)>2: raise _floors_multiclass(c)   # the data says multiclass: before predicting
     dl = _eval_dl(self, ds_idx, dl, 'tune_threshold')
     probs,targs = self.get_preds(dl=dl)
     if targs is None: raise ValueError("tune_threshold needs targets: pass a dl built with with_labels=True")
@@ -265,7 +270,7 @@ def tune_threshold(self:Learner,
     if c==2:
         t = best_threshold(probs.select(ax, 1).reshape(-1), targs.reshape(-1), metric, min_recall, min_precision, thresholds)
         return self.set_decision(thresh=t).thresh
-    if constrained: raise ValueError(f"min_recall, min_precision and thresholds are for binary and multi-label models; this one has {c} classes: tune a metric or pass costs=")
+    if constrained: raise _floors_multiclass(c)
     metric = {None: 'balanced_accuracy', 'f1': 'macro_f1'}.get(metric, metric) if metric is None or isinstance(metric, str) else metric
     cur = self.decision
     init = cur.offsets if cur is not None and cur.kind=='offsets' else None
