@@ -11,7 +11,7 @@ from fastcore.meta import delegates
 from fastai.callback.core import Callback
 from fastai.callback.schedule import LRFinder
 from fastai.distributed import DistributedDL
-from .core import get_labels, TrainPriors, _mask_codes
+from .core import get_labels, TrainPriors, _mask_codes, _check_n_bins
 from .resampler import Resampler, _check_strategy, _check_args, _check_wgts, _check_keywords, _resampler_kw
 from .sampling import resample_dl, _shared_seed, _resample_labels, _check_batches, _ResampledMixin
 from .distributed import ShardedDL
@@ -80,6 +80,9 @@ class OverSamplingCallback(Callback):
             raise ValueError(f"classes_per_batch chooses every class equally often (strategy='oversample'); it does not combine with {what}")
         if not (_int(defer_epochs) and defer_epochs>=0): raise ValueError(f"defer_epochs must be an integer >= 0, got {_a(defer_epochs)}")
         if wgts is not None: wgts = _check_wgts(wgts)   # their length is checked against the train split at fit
+        _check_n_bins(n_bins)
+        if label_fn is not None and not callable(label_fn): raise TypeError(
+            f"label_fn must be a function of the train dataset returning its labels, got {_a(label_fn)}: pass labels= for the labels themselves")
         if labels is not None: labels = get_labels(labels, n_bins=n_bins)   # checked (missing values, shape) now
         store_attr('strategy,alpha,defer_epochs,labels,wgts,n_bins,label_fn')
         self.resampler_kwargs,self.sampled,self._priors = kwargs,[],None
@@ -154,6 +157,11 @@ class OverSamplingCallback(Callback):
         "Record the class counts of the epoch just trained on (not `lr_find`'s: they stay those of the last fit)"
         idxs = getattr(_unwrap(self._twin), 'last_idxs', None)
         if idxs is not None and not self._mock: self.sampled.append(self.resampler.sampled_counts(idxs))
+
+    def before_validate(self):
+        "Under fastai's `DistributedTrainer`, validate through a `ShardedDL` (as `DistributedSampling` does): fastai's `DistributedDL` broadcasts with `.cuda()`, which fails on CPU (gloo)"
+        dl = self.learn.dl
+        if type(dl) is DistributedDL: self.learn.dl = ShardedDL(dl.dl, dl.rank, dl.world_size, dl.device)
 
     def after_fit(self): self._finish()
 

@@ -85,6 +85,11 @@ def _not_tag_lists(ser)->str:
     return (f"multi=True reads each row as a list of tags, but got {what} ({_py(ser.iloc[i])!r} at row {i}): pass tag lists "
             f"([['a'], ['a', 'b'], []]) or a 0/1 matrix (n, c){split}; for one class per row, pass multi=None or False")
 
+def _check_n_bins(n_bins):
+    "Refuse an `n_bins` that is not a whole number >= 2 (`None`: no binning)"
+    if n_bins is not None and (not isinstance(n_bins, (int, np.integer)) or isinstance(n_bins, bool) or n_bins<2):
+        raise ValueError(f"n_bins must be a whole number, at least 2, got {n_bins!r}")
+
 def _unbinned(lbls, n_bins, what=None):
     "Labels that are classes already (multi-label `lbls`, or `what` says which), refused when `n_bins` asked to bin a continuous target"
     if n_bins is not None: raise ValueError(f"n_bins={n_bins!r} bins a continuous target, but these labels are "
@@ -131,10 +136,11 @@ def encode_labels(
         raise ValueError(f"multi=False reads one label per row, but row {i} of {len(ser)} is a list of tags ({_item(ser, i)}): "
                          "pass multi=None or True to read tag lists as multi-label, or one label per row")
     if n_bins is not None:
-        if not isinstance(n_bins, (int, np.integer)) or isinstance(n_bins, bool) or n_bins<2: raise ValueError(f"n_bins must be a whole number, at least 2, got {n_bins!r}")
-        try: vals = ser.astype(float)
-        except (TypeError, ValueError) as e: raise ValueError(f"n_bins={n_bins} bins a continuous (numeric) target, but these labels are not all numbers ({e}): leave n_bins out") from None
-        cats = pd.qcut(vals, n_bins, duplicates='drop').cat.remove_unused_categories().cat   # tied quantiles merge bins; no empty ones
+        _check_n_bins(n_bins)
+        try: num = ser.astype(float)
+        except (TypeError, ValueError): raise ValueError(f"n_bins={n_bins} bins a continuous (numeric) target, but these labels are not all numbers "
+                                                         f"({_py(ser.iloc[0])!r}...): leave n_bins out to balance them as classes") from None
+        cats = pd.qcut(num, n_bins, duplicates='drop').cat.remove_unused_categories().cat   # tied quantiles merge bins; no empty ones
         if len(cats.categories)<2: raise ValueError(f"n_bins={n_bins} makes fewer than 2 bins: the target has {ser.nunique()} distinct value(s), nothing to balance")
         if len(cats.categories)<n_bins: warnings.warn(f"n_bins={n_bins} made {len(cats.categories)} bins: the {len(ser)} rows and their {ser.nunique()} distinct values have no more distinct quantile bins")
         names = [f"({o.left:.6g}, {o.right:.6g}]" for o in cats.categories]   # pandas' str is '(-6.207000000000001, -1.367]'

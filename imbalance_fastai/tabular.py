@@ -33,6 +33,14 @@ def _imblearn():
     return imblearn
 
 # %% ../nbs/09_tabular.ipynb #7f86f8db
+def _as_tabular(to):
+    "`to`, or the `TabularPandas` of a `TabularDataLoaders`' train and validation rows, split as they are (processed already; one copy of the rows)"
+    if not isinstance(to, DataLoaders) or not isinstance(getattr(to, 'train_ds', None), Tabular): return to
+    trn,val = to.train_ds,to.valid_ds
+    res = trn.new(pd.concat([trn.items, val.items]), inplace=True)   # the same procs and columns: nothing is processed again
+    res.split = len(trn)
+    return res
+
 def _check_tabular(to):
     "The target's `Categorize`, after checking `to` is a processed `TabularPandas` with one categorical target"
     if not isinstance(to, Tabular): raise TypeError(f"to must be a fastai TabularPandas, got a {type(to).__name__}")
@@ -78,6 +86,7 @@ def train_xy(
     to:TabularPandas, # A processed `TabularPandas` with a categorical target
 )->tuple:
     "Train features `X` (cat codes then conts, `to.x_names` order) and target codes `y`, as imbalanced-learn takes them"
+    to = _as_tabular(to)
     lbls = _train_labels(to)
     return _features(to), lbls.codes
 
@@ -347,14 +356,14 @@ def _append_rows(to, X_new, y_new):
 
 # %% ../nbs/09_tabular.ipynb #288b79dc
 def imblearn_resample(
-    to:TabularPandas, # A processed `TabularPandas` with a categorical target (it is not modified)
+    to:TabularPandas, # A processed `TabularPandas` with a categorical target (it is not modified), or the `TabularDataLoaders` built from one
     sampler, # An imbalanced-learn sampler instance, or its class name ('SMOTE', 'SMOTENC', 'RandomUnderSampler', 'NearMiss'...)
     sampling_strategy=None, # Replaces the sampler's `sampling_strategy`, with imbalanced-learn's meaning
     seed:int=None, # The sampler's `random_state` (epoch `e` of an index sampler: `seed+e`); default: its own, else drawn from Python's `random`
     redraw:bool=True, # Index-selecting samplers: re-fit a random sampler each epoch (`False`: fit once)
 ):
     "Resample the train split of `to`: a new `TabularPandas` (synthesising samplers) or an `ImblearnResampler` (index-selecting ones)"
-    s = _get_sampler(sampler, sampling_strategy)
+    to,s = _as_tabular(to),_get_sampler(sampler, sampling_strategy)
     if _kind(s)=='select': return ImblearnResampler(to, s, seed=seed, redraw=redraw)
     return _synthesise(to, s, seed=seed)
 
@@ -373,7 +382,7 @@ def _check_dl_kwargs(kwargs):
 
 @delegates(FilteredBase.dataloaders, but=['n'])
 def imblearn_dataloaders(
-    to:TabularPandas, # A processed `TabularPandas` with a categorical target (it is not modified)
+    to:TabularPandas, # A processed `TabularPandas` with a categorical target (it is not modified), or the `TabularDataLoaders` built from one
     sampler, # An imbalanced-learn sampler instance, or its class name ('SMOTE', 'SMOTENC', 'RandomUnderSampler', 'NearMiss'...)
     bs:int=64, # Batch size
     sampling_strategy=None, # Replaces the sampler's `sampling_strategy`, with imbalanced-learn's meaning
@@ -385,6 +394,7 @@ def imblearn_dataloaders(
     if isinstance(bs, bool) or not isinstance(bs, (int, np.integer)) or bs<1: raise ValueError(
         f"bs must be a whole number of rows per batch (>= 1), got {bs!r}; imbalanced-learn's ratio or dict goes in by name: sampling_strategy={bs!r}")
     _check_dl_kwargs(kwargs)
+    to = _as_tabular(to)   # a TabularDataLoaders: its train and validation rows
     res = imblearn_resample(to, sampler, sampling_strategy=sampling_strategy, seed=seed, redraw=redraw)
     if isinstance(res, Tabular): return res.dataloaders(bs=bs, **{'dl_type': TabDataLoader, **kwargs})   # each row once an epoch
     return _dataloaders_with(to, res, bs=bs, **kwargs)

@@ -288,6 +288,11 @@ def test_two_processes_gloo(tmp_path):
         assert np.array_equal(a['preds'], b['preds']) and len(a['targs']) == 101
         assert np.array_equal(np.sort(a['targs']), np.sort(a['valid_targs'])), f"{name}: get_preds lost or repeated rows"
 
+    a, b = ranks[0]['E'], ranks[1]['E']               # OverSamplingCallback alone: it validates through a ShardedDL (no .cuda())
+    assert a['types'] == b['types'] == ['ShardedDL'] and np.array_equal(a['epochs'][0], b['epochs'][0])
+    assert np.array_equal(np.concatenate([a['shards'][0], b['shards'][0]]), np.resize(a['epochs'][0], 500))
+    assert np.isfinite(a['valid_loss']) and np.isfinite(b['valid_loss'])
+
     a, b = ranks[0]['B'], ranks[1]['B']
     assert a['seed_before'] != b['seed_before']       # the factory drew a different seed on each rank...
     assert a['seeds'][0] == a['seed_before']          # ...and rank 0's was used; rank 0 had drawn one epoch already:
@@ -348,11 +353,12 @@ def _worker(out):
     to = TabularPandas(df, cont_names=['x'], y_names='y', y_block=CategoryBlock(),
                        splits=[list(range(499)), list(range(499, 600))])
 
-    def run(dls, fit_cbs):
-        learn = tabular_learner(dls, layers=[8], cbs=DistributedSampling())
+    def run(dls, fit_cbs, cbs=DistributedSampling, n_epoch=2):
+        learn = tabular_learner(dls, layers=[8], cbs=cbs and cbs())
         rec = Record()
         with learn.no_bar(), learn.no_logging(), learn.distrib_ctx(sync_bn=False, cpu=True):
-            learn.fit(2, 1e-2, cbs=[*fit_cbs, rec])
+            learn.fit(n_epoch, 1e-2, cbs=[*fit_cbs, rec])
+            if cbs is None: return dict(types=rec.types, shards=rec.shards, epochs=rec.epochs, valid_loss=learn.recorder.values[-1][1])
             preds, targs = learn.get_preds()
         valid_targs = torch.cat([b[-1] for b in dls.valid]).view(-1).numpy()
         params = torch.cat([p.detach().view(-1) for p in learn.model.parameters()]).numpy()
@@ -360,6 +366,7 @@ def _worker(out):
                     params=params, preds=preds.numpy(), targs=targs.view(-1).numpy(), valid_targs=valid_targs)
 
     res['A'] = run(to.dataloaders(bs=32), [OverSamplingCallback()])
+    res['E'] = run(to.dataloaders(bs=32), [OverSamplingCallback()], cbs=None, n_epoch=1)   # no DistributedSampling: validation on gloo too
     torch.manual_seed(1000 + rank)                    # each rank's factory draws its own seed
     wdls = weighted_dataloaders(to, bs=32)
     seed_before = wdls.train.resampler.seed

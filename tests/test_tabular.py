@@ -400,3 +400,19 @@ def test_minority_recall_reads_the_real_rows_of_a_synthesised_split(mixed):
     assert mr.classes == [2]
     with learn.no_bar(): _, y, d = learn.get_preds(with_decoded=True)
     assert learn.recorder.values[-1][-1] == pytest.approx(minority_recall(y.view(-1).numpy(), d.numpy(), [2]))
+
+
+def test_tabular_dataloaders_from_df_in_place_of_the_tabularpandas():
+    "`TabularDataLoaders.from_df` users pass their dls: the train split is resampled, the validation rows are theirs"
+    from fastai.tabular.data import TabularDataLoaders
+    df = _mixed_df(300)
+    dls = TabularDataLoaders.from_df(df, cat_names=['colour', 'size'], cont_names=['x1', 'x2', 'x3'], y_names='y',
+                                     y_block=CategoryBlock(), procs=[Categorify, Normalize], valid_idx=list(range(240, 300)), bs=32)
+    X, y = train_xy(dls)
+    assert len(y) == 240
+    for sampler in ['SMOTENC', us.RandomUnderSampler(random_state=0)]:
+        res = imblearn_dataloaders(dls, sampler, bs=8, seed=0)
+        assert len(res.valid_ds) == 60
+        for a, b in zip(_valid_batches(res), _valid_batches(dls)): assert torch.equal(a, b)
+        kept = res.train_ds.ys['y'].to_numpy() if 'is_synthetic' in res.train_ds.items else y[res.train.resampler.indices(0)]
+        assert len(set(np.bincount(kept).tolist())) == 1            # balanced, as imbalanced-learn's default 'auto' makes it
