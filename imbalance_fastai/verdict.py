@@ -221,7 +221,7 @@ def plot_comparison(
     else: err = None
     ax1.errorbar(v, y, xerr=err, fmt='o', capsize=3, color='tab:blue')
     ax1.set_yticks(y, summary.index); ax1.set_ylim(len(summary)-0.5, -0.5); ax1.grid(axis='x', alpha=.3)
-    ax1.set_title(f"{M.label} on {a.get('n_scored', 0):,} scored rows\n(point: mean over {'repeats' if a.get('mode')=='cv' else 'seeds'}; bar: {pct}% interval)")
+    ax1.set_title(f"{M.label} on {a.get('n_scored', 0):,} scored rows\npoint: mean over {'repeats' if a.get('mode')=='cv' else 'seeds'}\nbar: {pct}% interval")   # short lines: the titles side by side stay apart
     if 'diff' in summary:
         d = summary['diff'].to_numpy(float)
         derr = np.clip(np.stack([d-summary.diff_lo.to_numpy(float), summary.diff_hi.to_numpy(float)-d]), 0, None)
@@ -229,8 +229,8 @@ def plot_comparison(
         for i in range(len(summary)): ax2.errorbar(d[i], y[i], xerr=derr[:,i:i+1], fmt='o', capsize=3, color=col[i])
         ax2.axvline(0, color='k', lw=.8)
         ax2.set_yticks(y, ['']*len(y)); ax2.set_ylim(len(summary)-0.5, -0.5); ax2.grid(axis='x', alpha=.3)
-        ax2.set_title(f"Difference to plain, same rows and {'folds' if a.get('mode')=='cv' else 'seeds'}\n({dpct} paired bootstrap interval; "
-                      f"{'higher' if M.higher else 'lower'} is better)")
+        ax2.set_title(f"Difference to plain, same rows and {'folds' if a.get('mode')=='cv' else 'seeds'}\n{dpct} paired bootstrap interval\n"
+                      f"{'higher' if M.higher else 'lower'} is better")
     else: ax2.set_axis_off()
     if title: fig.suptitle(title)
     if fname is not None: fig.savefig(fname, dpi=110)
