@@ -137,10 +137,10 @@ def encode_labels(
                          "pass multi=None or True to read tag lists as multi-label, or one label per row")
     if n_bins is not None:
         _check_n_bins(n_bins)
-        try: num = ser.astype(float)
-        except (TypeError, ValueError): raise ValueError(f"n_bins={n_bins} bins a continuous (numeric) target, but these labels are not all numbers "
-                                                         f"({_py(ser.iloc[0])!r}...): leave n_bins out to balance them as classes") from None
-        cats = pd.qcut(num, n_bins, duplicates='drop').cat.remove_unused_categories().cat   # tied quantiles merge bins; no empty ones
+        num = pd.to_numeric(ser, errors='coerce')   # text labels: say so, not numpy's "could not convert string to float"
+        if (bad := np.flatnonzero(num.isna().to_numpy())).size: raise ValueError(f"n_bins={n_bins} bins a numeric (continuous) target, but row {bad[0]} of {len(ser)} "
+            f"is {ser.iloc[bad[0]]!r}, not a number ({bad.size} such rows): leave n_bins out to read the labels as classes")
+        cats = pd.qcut(num.astype(float), n_bins, duplicates='drop').cat.remove_unused_categories().cat   # tied quantiles merge bins; no empty ones
         if len(cats.categories)<2: raise ValueError(f"n_bins={n_bins} makes fewer than 2 bins: the target has {ser.nunique()} distinct value(s), nothing to balance")
         if len(cats.categories)<n_bins: warnings.warn(f"n_bins={n_bins} made {len(cats.categories)} bins: the {len(ser)} rows and their {ser.nunique()} distinct values have no more distinct quantile bins")
         names = [f"({o.left:.6g}, {o.right:.6g}]" for o in cats.categories]   # pandas' str is '(-6.207000000000001, -1.367]'

@@ -187,8 +187,11 @@ def compare_images(
     source = ImageSource(allv, arch, size, num_workers)
     seeds = _seeds(seeds, repeats, 1 if vdf is None else 3)
     splits,scored,mode = _run_splits(source.labels, folds, seeds, None if vdf is None else len(df))
-    res = _compare(source, splits, strategies, skip_unavailable, seeds, epochs, lr, bs, target_prior, metric, progress,
-                   ifnone(threads, 0), min_rows, mode, scored)
+    from PIL import UnidentifiedImageError
+    try: res = _compare(source, splits, strategies, skip_unavailable, seeds, epochs, lr, bs, target_prior, metric, progress,
+                        ifnone(threads, 0), min_rows, mode, scored)
+    except UnidentifiedImageError as e:   # labels never open an image, so a file that is not one is found when a model first loads it
+        raise InputError(f"{e}: it is not an image PIL can read; remove it or replace it with one") from None
     if source.note: res.attrs['notes'] = [source.note] + list(res.attrs['notes'])
     res.attrs.update(label='label', images=str(path) if not isinstance(path, pd.DataFrame) else 'DataFrame')
     return res

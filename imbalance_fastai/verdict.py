@@ -123,11 +123,16 @@ def _pct(a):
     "The difference interval's name: '95%', or '95% simultaneous' when it holds for several strategies at once"
     return f"{100*a.get('level', .95):g}%" + (' simultaneous' if a.get('family', 1)>1 else '')
 
+def _signed(x, digits=3):
+    "`x` with its sign and `digits` decimals; two significant digits where those would round a bound that excludes zero to ±0.000"
+    s = f"{x:+.{digits}f}"
+    return f"{x:+.2g}" if x!=0 and float(s)==0 else s
+
 def _detail(s, nm, m, pct):
     "The verdict's sentence on one strategy: its score, plain's, the difference and its interval"
     r = s.loc[nm]
-    return (f"{r[m]:.3f} against plain's {s.loc['plain', m]:.3f}, a difference of {r['diff']:+.3f} "
-            f"({pct} interval {r.diff_lo:+.3f} to {r.diff_hi:+.3f})")
+    return (f"{r[m]:.3f} against plain's {s.loc['plain', m]:.3f}, a difference of {_signed(r['diff'])} "
+            f"({pct} interval {_signed(r.diff_lo)} to {_signed(r.diff_hi)})")
 
 def _as_summary(x, fn):
     "`x` if it is a summary; runs (a `strategy` column) are summarized first; anything else is a `TypeError`"
@@ -177,7 +182,7 @@ def format_table(
     rest = [o for o in METRICS if o!=m]
     head = ['strategy', METRICS[m].label] + ([f"vs plain: difference [{pct} interval]"] if has_ci else []) + \
            [METRICS[o].label for o in rest] + ['epochs', 's/run']
-    f = lambda x: f"{x:+.{digits}f}"
+    f = lambda x: _signed(x, digits)
     rows = []
     for st,r in summary.iterrows():
         cells = [st, _cell(r, m, digits)]
@@ -221,7 +226,7 @@ def plot_comparison(
     else: err = None
     ax1.errorbar(v, y, xerr=err, fmt='o', capsize=3, color='tab:blue')
     ax1.set_yticks(y, summary.index); ax1.set_ylim(len(summary)-0.5, -0.5); ax1.grid(axis='x', alpha=.3)
-    ax1.set_title(f"{M.label} on {a.get('n_scored', 0):,} scored rows\n(point: mean over {'repeats' if a.get('mode')=='cv' else 'seeds'}; bar: {pct}% interval)")
+    ax1.set_title(f"{M.label} on {a.get('n_scored', 0):,} scored rows\npoint: mean over {'repeats' if a.get('mode')=='cv' else 'seeds'}\nbar: {pct}% interval")   # short lines: the titles side by side stay apart
     if 'diff' in summary:
         d = summary['diff'].to_numpy(float)
         derr = np.clip(np.stack([d-summary.diff_lo.to_numpy(float), summary.diff_hi.to_numpy(float)-d]), 0, None)
@@ -229,8 +234,8 @@ def plot_comparison(
         for i in range(len(summary)): ax2.errorbar(d[i], y[i], xerr=derr[:,i:i+1], fmt='o', capsize=3, color=col[i])
         ax2.axvline(0, color='k', lw=.8)
         ax2.set_yticks(y, ['']*len(y)); ax2.set_ylim(len(summary)-0.5, -0.5); ax2.grid(axis='x', alpha=.3)
-        ax2.set_title(f"Difference to plain, same rows and {'folds' if a.get('mode')=='cv' else 'seeds'}\n({dpct} paired bootstrap interval; "
-                      f"{'higher' if M.higher else 'lower'} is better)")
+        ax2.set_title(f"Difference to plain, same rows and {'folds' if a.get('mode')=='cv' else 'seeds'}\n{dpct} paired bootstrap interval\n"
+                      f"{'higher' if M.higher else 'lower'} is better")
     else: ax2.set_axis_off()
     if title: fig.suptitle(title)
     if fname is not None: fig.savefig(fname, dpi=110)

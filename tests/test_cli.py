@@ -360,6 +360,18 @@ def test_compare_tiny_image_folder_without_bs(capsys, tmp_path):
                                                          "train set of a run has 15 rows"), err
 
 
+def test_compare_unreadable_image_is_a_usage_error(capsys, tmp_path):
+    "A file in a class folder that is no image is found only when a model loads it (labels never open one): one line naming it, exit 2"
+    root = _pngs(tmp_path / 'imgs', {'cat': 6, 'dog': 6})
+    (root / 'dog' / 'notes.png').write_text('not an image')
+    rc, out, err = _run(capsys, 'compare', root, '--strategies', 'plain', '--folds', '2', '--epochs', '1', '--size', '16', '--bs', '2',
+                        '--no-progress')
+    assert rc == 2 and 'Traceback' not in err, err
+    last = err.splitlines()[-1]
+    assert last.startswith('imbalance-fastai compare: error: cannot identify image file') and 'notes.png' in last, err
+    assert 'not an image PIL can read; remove it or replace it with one' in last, err
+
+
 def test_compare_image_folder_end_to_end(capsys, tmp_path):
     "An image folder (class sub-folders): labels from the folder names, the same folds, table and verdict"
     root = _pngs(tmp_path / 'pets')

@@ -660,6 +660,6 @@ def test_n_bins_on_class_labels_is_refused_not_ignored():
     df = _df(200)
     to = TabularPandas(df, procs=[Normalize], cont_names=['x'], y_names='y', y_block=CategoryBlock(), splits=IndexSplitter(range(0, 200, 5))(range(200)))
     with pytest.raises(ValueError, match=r"classes already \(the target's vocab \['common', 'rare'\]\)"): weighted_dataloaders(to, n_bins=3)
-    with pytest.raises(ValueError, match=r"n_bins=2 bins a continuous \(numeric\) target, but these labels are not all numbers"):
+    with pytest.raises(ValueError, match=r"n_bins=2 bins a numeric \(continuous\) target, but row 0 of 4 is .a., not a number \(4 such rows\)"):
         get_labels(np.array(['a', 'b', 'a', 'b']), n_bins=2)
     assert get_labels(pd.Series([0.5, 1.5, 2.5, 3.5], dtype=object), n_bins=2).c == 2   # numbers held as objects still bin

@@ -176,3 +176,16 @@ def test_notes_on_derived_strategies_agree_in_number():
         "plain+prior starts from a copy of another strategy's trained model (named below): its s/run is what it adds to that model.")
     assert note(_runs(_preds(y, plain=a, **{'plain+prior': b, 'tau-norm': b}))).endswith(
         "plain+prior, tau-norm start from a copy of another strategy's trained model (named below): their s/run is what they add to that model.")
+
+
+def test_a_bound_that_excludes_zero_is_not_shown_as_zero():
+    "A lower bound of +0.0004 marks 'better'; at three decimals it read '+0.000', so table and verdict show it with two significant digits"
+    rng = np.random.default_rng(3)
+    y, a, b = _sim(rng, n_rare=40, gain=.35)
+    s = summarize(_runs(_preds(y, plain=a, good=b)), n_boot=50)
+    s.loc['good', ['diff', 'diff_lo', 'diff_hi', 'vs_plain']] = [.08, .0004, .18, 'better']
+    row = next(l for l in format_table(s).splitlines() if l.startswith('good'))
+    assert '+0.080 [+0.0004, +0.180] better' in row and '+0.000,' not in row, row
+    assert verdict(s).endswith('a difference of +0.080 (95% interval +0.0004 to +0.180).'), verdict(s)
+    s.loc['good', ['diff_lo', 'diff_hi']] = [0., .18]   # a bound of exactly zero stays 0.000
+    assert '[+0.000, +0.180]' in format_table(s)
