@@ -5,7 +5,7 @@
 # %% ../nbs/09_tabular.ipynb #025ef202
 from __future__ import annotations
 from numbers import Integral, Real
-import random
+import random, inspect, warnings
 import numpy as np, pandas as pd, torch
 from fastcore.basics import ifnone
 from fastcore.meta import delegates
@@ -129,13 +129,26 @@ def _kind(s):
     if isinstance(s, im.over_sampling.RandomOverSampler): return 'select' if s.shrinkage is None else 'synthesise'
     return 'synthesise' if s._sampling_type=='over-sampling' else 'select'   # `_get_sampler` checked the type
 
+def _warn_replaced(s, cls, p, kw, n_cat):
+    "Warn about what the user set on SMOTENC/SMOTEN `s` (params `p`) that the sampler fitted (`cls` with `kw`) does not keep"
+    given = p.get('categorical_features', 'auto')
+    if not (isinstance(given, str) or given is None) and np.ravel(given).tolist()!=list(range(n_cat)): warnings.warn(
+        f"categorical_features={np.ravel(given).tolist()} is replaced by the TabularPandas' own: its cat_names are the first "
+        f"{n_cat} features imbalanced-learn sees ({list(range(n_cat))}), then its cont_names")
+    defaults = {k: o.default for k,o in inspect.signature(type(s)).parameters.items()}
+    lost = [k for k,v in p.items() if type(s) is not cls and k not in kw and k!='categorical_features' and not (v is defaults.get(k) or
+            (isinstance(v, (str, int, float)) and v==defaults.get(k)))]
+    if lost: warnings.warn(f"{type(s).__name__} becomes {cls.__name__} for these features, which has no {lost}: they are not applied")
+
 def _fit_family(s, n_cat, n_cont, cat_names):
     "Pick SMOTE, SMOTENC or SMOTEN from the feature kinds; refuse samplers that would break category codes"
     ov = _imblearn().over_sampling
     if isinstance(s, (ov.SMOTENC, ov.SMOTEN)):
         cls = ov.SMOTEN if n_cont==0 else ov.SMOTE if n_cat==0 else ov.SMOTENC
-        kw = {k:v for k,v in s.get_params(deep=False).items() if k in ('sampling_strategy','random_state','k_neighbors')}
+        p = s.get_params(deep=False)
+        kw = {k:v for k,v in p.items() if k in set(inspect.signature(cls).parameters)-{'categorical_features'}}   # what applies to cls
         if cls is ov.SMOTENC: kw['categorical_features'] = list(range(n_cat))
+        _warn_replaced(s, cls, p, kw, n_cat)
         s = s.set_params(**kw) if type(s) is cls else cls(**kw)
     elif n_cat and _kind(s)=='synthesise':
         raise ValueError(f"{type(s).__name__} interpolates every feature, which would turn the category codes of {list(cat_names)} "
