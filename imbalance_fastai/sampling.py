@@ -46,6 +46,10 @@ def _dl_kw(dl_type, which='factory'):
     if which!='loader': names |= {'val_'+k for k in names}
     return frozenset(names | set(inspect.signature(FilteredBase.dataloaders).parameters)-{'self', 'kwargs'} if which=='factory' else names)
 
+def _check_bs(bs, name='bs'):
+    "Refuse a batch size that is not a positive whole number (a `TypeError` for a non-integer, a `ValueError` for one below 1)"
+    if not (_int(bs) and bs>=1): raise (ValueError if _int(bs) else TypeError)(f"{name} must be a positive whole number (rows per batch), got {_a(bs)}")
+
 class _ResampledMixin:
     "Mixin: shuffled iteration draws its indices from `self.resampler`, with this epoch's `sample_kwargs`"
     def __init__(self, dataset=None, resampler=None, **kwargs):
@@ -428,10 +432,6 @@ class ClassBalancedBatchSampler(ImbalancedDatasetSampler):
 def _torch_shard(idxs, rank, num_replicas, drop_last=False):
     "This rank's share of `idxs` as `DistributedSampler` splits its indices: padded from the start (or cut) to a multiple of `num_replicas`, every `num_replicas`-th"
     return np.resize(idxs, (len(idxs)//num_replicas if drop_last else -(-len(idxs)//num_replicas))*num_replicas)[rank::num_replicas]
-
-def _check_bs(bs, name='bs'):
-    "Refuse a batch size that is not a positive whole number (a `TypeError` for a non-integer, a `ValueError` for one below 1)"
-    if not (_int(bs) and bs>=1): raise (ValueError if _int(bs) else TypeError)(f"{name} must be a positive whole number (rows per batch), got {_a(bs)}")
 
 def _check_replicas(num_replicas, rank):
     "Refuse a `num_replicas` that is not a positive integer, or a `rank` outside `[0, num_replicas)`"
