@@ -29,8 +29,8 @@ def image_table(
         else:
             if not Path(path).exists(): raise InputError(f"file not found: {path}")
             df,root = pd.read_csv(path),Path(path).parent
-        for c in (images, label):
-            if c not in df.columns: raise InputError(f"column {c!r} not found; the columns are {list(map(str, df.columns))}")
+        for c,o in ((images, 'images'), (label, 'label')):   # named as the option that gave it (--images COL, --label COL)
+            if c not in df.columns: raise InputError(f"the {o} column {c!r} (--{o}) is not found; the columns are {list(map(str, df.columns))}")
         if df[label].isna().any(): raise InputError(f"label column {label!r} has {int(df[label].isna().sum())} missing values; drop those rows first")
         files = [Path(p) if Path(p).is_absolute() else root/p for p in df[images].astype(str)]
         missing = [str(p) for p in files if not p.is_file()]

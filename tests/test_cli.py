@@ -393,7 +393,7 @@ def test_compare_image_folder_end_to_end(capsys, tmp_path):
                         '--folds', '2', '--epochs', '1', '--size', '16', '--bs', '8', '--out', tmp_path / 'o', '--no-progress')
     assert rc == 0 and list(_table(out)) == ['plain', 'crt', 'tau-norm'], err
     rc, out, err = _run(capsys, 'compare', tmp_path / 'pets.csv', '--images', 'path', '--label', 'kind')
-    assert rc == 2 and "column 'path' not found" in err
+    assert rc == 2 and "the images column 'path' (--images) is not found" in err
 
 
 # --- the installed console script ----------------------------------------------------------------------------------
