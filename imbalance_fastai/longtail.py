@@ -100,7 +100,7 @@ def _weight_owner(loss):
     except Exception: sigmoid = False
     if any(isinstance(o, (nn.BCEWithLogitsLoss, nn.BCELoss)) for o in (f, loss)) or (sigmoid and getattr(loss, 'mode', None)!='binary'):
         raise TypeError(f"DeferredReweighting needs a loss with one weight per class (softmax classes, or "
-                        f"FocalLoss(mode='binary')); the weight of {loss!r} is not a class weight")
+                        f"FocalLoss(mode='binary')); {loss!r} is a per-label sigmoid loss: a weight it has is not a class weight")
     for o in (f, loss):
         if o is not None and hasattr(o, 'weight') and not callable(getattr(o, 'weight')): return o
     raise TypeError(f"DeferredReweighting needs a loss that takes per-class weights as `weight` (such as "
