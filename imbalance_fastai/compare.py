@@ -46,9 +46,8 @@ def infer_columns(
     if both: raise InputError(f"columns {sorted(both)} are given as both continuous and categorical")
     isnum = lambda c: pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])
     bad = [c for c in (cont_names or []) if not isnum(c)]
-    if bad:
-        raise InputError(f"continuous columns {bad} are not numeric ({', '.join(str(df[c].dtype) for c in bad)}); "
-                         "pass them as categorical (--cat) or convert them")
+    if bad: raise InputError(f"continuous columns {bad} are not numeric ({', '.join(str(df[c].dtype) for c in bad)}); "
+                             "pass them as categorical (--cat) or convert them")
     taken = set(cont_names or []) | set(cat_names or [])
     cont,cat,skipped = [],[],{}
     for c in cols:
@@ -384,9 +383,10 @@ def _cv_splits(codes, folds, seeds, vocab=None):
         res += [(r, k, np.flatnonzero(f!=k), np.flatnonzero(f==k)) for k in range(folds)]
     return res
 
-def _run_splits(labels, folds, seeds, n_train=None):
-    "The runs' `(repeat, fold, train, scored)` splits, the fixed scored rows (`None` for cross-validation) and the mode: repeated stratified k-fold, or with `n_train` the rows from `n_train` on as one hold-out for every seed"
-    if n_train is None: return _cv_splits(labels.codes, folds, seeds, labels.vocab),None,'cv'
+def _run_splits(labels, folds, seeds, n_train=None, hold_out='valid_df'):
+    "The runs' `(repeat, fold, train, scored)` splits, the fixed scored rows (`None` for cross-validation) and the mode: repeated stratified k-fold (`folds=None`: 5), or with `n_train` the rows from `n_train` on (the `hold_out` argument's) as one hold-out for every seed"
+    if n_train is None: return _cv_splits(labels.codes, ifnone(folds, 5), seeds, labels.vocab),None,'cv'
+    if folds is not None: raise InputError(f"folds={folds} is for cross-validation, but {hold_out} is a fixed hold-out, scored instead of folds: pass one of them")
     trn,val = np.arange(n_train),np.arange(n_train, len(labels.codes))
     return [(r, 0, trn, val) for r in range(len(seeds))],val,'holdout'
 
@@ -398,7 +398,7 @@ def compare_strategies(
     cat_names:list=None, # Categorical columns; inferred with `infer_columns` when `None`
     strategies:list=None, # Names in `STRATEGIES`; `None`: `DEFAULT_STRATEGIES` (plain is always run)
     skip_unavailable:bool=None, # Leave out (with a note) strategies that cannot run on this data instead of raising; `None`: when `strategies` is `None`
-    folds:int=5, # Folds of the stratified cross-validation
+    folds:int=None, # Folds of the stratified cross-validation; `None`: 5 (none with `valid_df`, which is scored instead)
     repeats:int=None, # Repeats, each a new seed (and, cross-validating, a new partition); `None`: as many as `seeds` gives, else 1 (3 with a fixed hold-out)
     seeds=None, # The training seed of each repeat: a list, or a number of seeds 0, 1, ...; `None`: `range(repeats)`
     epochs:int=5, # Epochs of plain training; the other strategies get the same number of optimizer steps

@@ -138,7 +138,6 @@ def compare_file(
     if valid_pct is not None and not 0<valid_pct<1: raise InputError(f"--valid-pct must be between 0 and 1, got {valid_pct}")
     if valid_pct is not None and folds is not None:   # a hold-out has no folds: the option would pass silently
         raise InputError(f"--folds {folds} cross-validates and --valid-pct {valid_pct} scores one hold-out instead: give one of them")
-    folds = ifnone(folds, 5)
     if p.is_dir() or images is not None:   # an option that would be ignored is an error (or, harmless, a warning)
         for o,v in (('cont', cont_names), ('cat', cat_names), ('layers', layers), ('bins', bins)):
             if v is not None: raise InputError(f"--{o} is for tables; {p} is {'a folder of images' if p.is_dir() else 'a table of images'}")

@@ -161,7 +161,7 @@ def compare_images(
     size:int=64, # Side of the (squished) images
     strategies:list=None, # Names in `STRATEGIES`; `None`: `DEFAULT_STRATEGIES` that can run (plain is always run)
     skip_unavailable:bool=None, # Leave out (with a note) strategies that cannot run instead of raising; `None`: when `strategies` is `None`
-    folds:int=5, # Folds of the stratified cross-validation
+    folds:int=None, # Folds of the stratified cross-validation; `None`: 5 (none with `valid`, which is scored instead)
     repeats:int=None, # Repeats, each a new partition and seed; `None`: 1 (3 with `valid`)
     seeds=None, # The training seed of each repeat (see `compare_strategies`)
     epochs:int=5, # Epochs of plain training; the other strategies get the same number of optimizer steps
@@ -186,7 +186,7 @@ def compare_images(
     else: check_labels(pd.DataFrame({label or 'label': allv.label}), label or 'label')   # before any training
     source = ImageSource(allv, arch, size, num_workers)
     seeds = _seeds(seeds, repeats, 1 if vdf is None else 3)
-    splits,scored,mode = _run_splits(source.labels, folds, seeds, None if vdf is None else len(df))
+    splits,scored,mode = _run_splits(source.labels, folds, seeds, None if vdf is None else len(df), 'valid')
     from PIL import UnidentifiedImageError
     try: res = _compare(source, splits, strategies, skip_unavailable, seeds, epochs, lr, bs, target_prior, metric, progress,
                         ifnone(threads, 0), min_rows, mode, scored)

@@ -212,6 +212,12 @@ def test_labels_refused_before_any_training(monkeypatch):
         img.compare_images(pics, progress=False)
     with pytest.raises(InputError, match=r"a single class \('cat'\)"):
         img.compare_images(pics.assign(label='cat'), progress=False)
+    # folds with a fixed hold-out would pass silently (the hold-out is scored, not folds): refused before training
+    with pytest.raises(InputError, match=r"folds=3 is for cross-validation, but valid_df is a fixed hold-out"):
+        compare_strategies(df.iloc[:150], df.iloc[150:], 'y', strategies=['plain'], folds=3, progress=False)
+    two = pd.DataFrame({'image': [f'{i}.png' for i in range(8)], 'label': ['cat', 'dog'] * 4})
+    with pytest.raises(InputError, match=r"folds=2 is for cross-validation, but valid is a fixed hold-out"):
+        img.compare_images(two.iloc[:4], valid=two.iloc[4:], folds=2, progress=False)
 
 
 def test_continuous_label_advice_is_followable(tmp_path):
