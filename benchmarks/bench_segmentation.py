@@ -17,6 +17,16 @@ more epochs), the same model, learning rate and seeds:
   r(c) = max(1, sqrt(t / f(c))) with f(c) the share of train images containing class c, each image repeated by the
   max r over its classes (floor(r) times, plus once more with probability r - floor(r), fresh each epoch). Its epochs
   are longer than the natural one, so it runs fewer of them.
+- class-weighted: natural batches, `CrossEntropyLossFlat(weight=class_weights(dls), axis=1)`: each pixel's loss
+  weighted by its class's scikit-learn 'balanced' weight, read from the train masks' pixel counts (`class_weights`
+  on segmentation `DataLoaders` counts pixels, not images).
+- class-weighted-sqrt: the same with `class_weights(dls, method='sqrt')`, weights 1/sqrt(pixels of the class). The
+  'balanced' weight of a class in a few images is huge (the triangle holds about 0.05% of the train pixels at 1%);
+  the square root is the milder weighting segmentation practice uses for such classes.
+- oversample+class-weighted-sqrt, repeat_factor+class-weighted-sqrt: both at once. Resampling acts between images
+  (how often an image with a triangle is seen), the pixel weights within them (a triangle is a few hundred of an
+  image's 4,096 pixels, most of the others background), so the two correct different imbalances. The weights are
+  the natural train pixels', not the resampled epoch's.
 
 Two train sets are drawn, with the triangle in 1% and in 2% of the images (`--rare-share`): the rarer the class, the
 more often plain training never learns it.
@@ -29,10 +39,13 @@ ratio of the means over seeds) with a 95% interval of a paired bootstrap over th
 Writes `benchmarks/segmentation.md`.
 
     python benchmarks/bench_segmentation.py --jobs 2       # 2 train sets x 10 seeds x 3 strategies: about 30 min on 2 cores
+    python benchmarks/bench_segmentation.py --jobs 2 --rare-share .01 --out benchmarks/segmentation_weights.md \
+        --strategies plain class-weighted class-weighted-sqrt oversample+class-weighted-sqrt repeat_factor+class-weighted-sqrt
+                                                           # the pixel-weighted losses, alone and with resampling: about 50 min
     python benchmarks/bench_segmentation.py --seeds 1 --epochs 1 --n-train 64 --n-valid 16 --rare-share .05   # a smoke run
 """
 from __future__ import annotations
-import argparse, math, platform, tempfile, time, warnings
+import argparse, math, platform, shlex, sys, tempfile, time, warnings
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 import numpy as np, torch
@@ -42,6 +55,7 @@ from PIL import Image
 from torch import nn
 from fastai.torch_core import set_seed
 from fastai.layers import ConvLayer
+from fastai.losses import CrossEntropyLossFlat
 from fastai.vision.data import SegmentationDataLoaders
 from fastai.vision.learner import unet_learner
 from fastai.callback.schedule import fit_one_cycle   # noqa: F401 (patches Learner.fit_one_cycle)
@@ -50,6 +64,7 @@ from imbalance_fastai.core import get_labels
 from imbalance_fastai.resampler import Resampler
 from imbalance_fastai.callback import OverSamplingCallback
 from imbalance_fastai.report import imbalance_report
+from imbalance_fastai.losses import class_weights
 
 CODES = ['background', 'circle', 'square', 'triangle']
 RARE = 3
@@ -99,13 +114,19 @@ def run(strategy, fns, valid_idx, seed, epochs, lr, bs, thresh):
     set_seed(seed)
     dls = SegmentationDataLoaders.from_label_func(fns[0].parent, fns, mask_of, codes=CODES, bs=bs, valid_idx=valid_idx)
     n_train = len(dls.train_ds)
-    cbs, rows = [], n_train
-    if strategy == 'oversample': cbs = [OverSamplingCallback(seed=seed)]
-    elif strategy == 'repeat_factor':
+    cbs, rows, loss = [], n_train, {}
+    sampling, _, weighting = strategy.partition('+')
+    if sampling.startswith('class-weighted'): sampling, weighting = 'plain', sampling
+    if sampling == 'oversample': cbs = [OverSamplingCallback(seed=seed)]
+    elif sampling == 'repeat_factor':
         cbs = [OverSamplingCallback('repeat_factor', thresh=thresh, seed=seed)]
         rows = Resampler(get_labels(dls), 'repeat_factor', thresh=thresh, seed=seed).n_samples   # the expected epoch length
+    elif sampling != 'plain': raise ValueError(f"unknown strategy {strategy!r}")
+    if weighting:
+        method = {'class-weighted': 'balanced', 'class-weighted-sqrt': 'sqrt'}[weighting]
+        loss = dict(loss_func=CrossEntropyLossFlat(weight=class_weights(dls, method=method), axis=1))   # pixel counts of the train masks
     n_epoch = max(1, round(epochs*n_train/rows))
-    learn = unet_learner(dls, tiny_encoder, pretrained=False, n_in=3, cbs=cbs)
+    learn = unet_learner(dls, tiny_encoder, pretrained=False, n_in=3, cbs=cbs, **loss)
     start = time.perf_counter()
     with learn.no_bar(), learn.no_logging():
         learn.fit_one_cycle(n_epoch, lr)
@@ -125,10 +146,11 @@ def main(argv=None):
     p.add_argument('--thresh', type=float, default=.5, help='repeat-factor threshold t')
     p.add_argument('--lr', type=float, default=3e-3)
     p.add_argument('--bs', type=int, default=16)
-    p.add_argument('--strategies', nargs='+', default=['plain', 'oversample', 'repeat_factor'])
+    p.add_argument('--strategies', nargs='+', default=['plain', 'oversample', 'repeat_factor'], help='of the list above')
     p.add_argument('--jobs', type=int, default=1, help='runs in parallel (processes of one thread each)')
     p.add_argument('--out', type=Path, default=Path(__file__).parent/'segmentation.md')
     a = p.parse_args(argv)
+    a.argv = sys.argv[1:] if argv is None else argv
     t_start = time.perf_counter()
     blocks, tmps = [], []
     with ProcessPoolExecutor(a.jobs) as ex:
@@ -170,6 +192,11 @@ def write_table(a, blocks, total):
              f"IoU on the validation pixels, mean ± std over {a.seeds} seeds (0..{a.seeds-1}); repeat-factor threshold "
              f"t = {a.thresh:g}. 'vs plain': the strategy's mean triangle IoU over plain's, with the 95% interval of a paired "
              f"bootstrap over the seeds (10,000 resamples of the seeds, the same for both).", '']
+    if any('class-weighted' in s for s in a.strategies):
+        lines += ["class-weighted: natural batches and `CrossEntropyLossFlat(weight=class_weights(dls), axis=1)`, each pixel's "
+                  "loss weighted by its class's 'balanced' weight from the train masks' pixel counts; class-weighted-sqrt: "
+                  "`class_weights(dls, method='sqrt')`, 1/sqrt(pixels of the class); a+b: the sampling a and the loss b "
+                  "together (the weights are the natural train pixels', not the resampled epoch's).", '']
     for n_rare, res in blocks:
         f = n_rare/a.n_train
         lines += [f"**Triangle in {n_rare} of {a.n_train} train images ({f:.0%}):** repeat factor "
@@ -189,7 +216,7 @@ def write_table(a, blocks, total):
             lines.append(f"| {s} | " + ' | '.join(cells) + f" | {rs[0][1]} | {np.mean([r[2] for r in rs]):.0f} |")
         lines.append('')
     lines.append(f"torch {torch.__version__}, {platform.machine()}, one thread; whole run {total/60:.1f} min. "
-                 f"{a.jobs} run(s) at a time. Regenerate: `python benchmarks/bench_segmentation.py --jobs {a.jobs}`.")
+                 f"{a.jobs} run(s) at a time. Regenerate: `python benchmarks/bench_segmentation.py {shlex.join(a.argv)}`.")
     a.out.write_text('\n'.join(lines) + '\n')
     print('\n'.join(lines))
 
