@@ -88,8 +88,8 @@ class LDAMLoss(_AxisLoss):
         return _GradTimes.apply(loss, self.s, exact)
 
     def activation(self, x:Tensor)->Tensor:
-        "Softmax of `s*x` over the class axis: the model's probabilities, without the training margins"
-        return F.softmax(x*self.s, dim=self.axis)
+        "Softmax of `s*x` over the class axis: the model's probabilities, without the training margins (`s*x` in float32 for float16 logits, in which it overflows past 65504)"
+        return F.softmax(x.to(_dtype(x))*self.s, dim=self.axis).to(x.dtype)
 
 # %% ../nbs/05a_longtail.ipynb #7a0fdff2
 def _weight_owner(loss):
