@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_losses.ipynb #ad90933b
 from __future__ import annotations
-import math, warnings
+import math, warnings, inspect
 import numpy as np, torch, torch.nn.functional as F
 from torch import Tensor, nn
 from fastcore.basics import store_attr, ifnone
@@ -32,6 +32,8 @@ def _read_counts(src, who, name='class counts', **kwargs):
         n = a.astype(np.float64)
         if not (np.isfinite(n).all() and (n>=0).all()): raise ValueError(f"{who}: {name} must be finite and >= 0, got {n.tolist()}")
         return n, list(range(len(n))), None
+    if bad := sorted(set(kwargs) - set(known := list(inspect.signature(get_labels).parameters)[1:])): raise TypeError(
+        f"{who}: unknown keyword argument(s) {bad}: the keywords that read the labels are get_labels' {known}")
     lbls = get_labels(src, **kwargs)
     n = lbls.pixel_counts.sum(0) if isinstance(lbls, MaskLabels) else lbls.counts   # masks: one class per pixel
     return n.astype(np.float64), list(lbls.vocab), lbls
@@ -71,8 +73,7 @@ def class_weights(
         if (pos==0).any(): warnings.warn(f"labels {list(vocab[pos==0])} have no positive train row: their pos_weight is 0")
         if (neg==0).any(): warnings.warn(f"labels {list(vocab[neg==0])} have no negative train row: their pos_weight is 1")
         return torch.tensor(w, dtype=torch.float32)
-    empty = n==0
-    if empty.all(): raise ValueError("class_weights: no class has a train row")
+    if (empty := n==0).all(): raise ValueError("class_weights: no class has a train row")
     w = np.where(empty, 0., _inv_freq(n, method, beta))
     m = n/n.max()   # the sums below are scale-free: of `n/max(n)`, which cannot overflow (counts near 1e308)
     if method=='balanced': w = w*n.max()*m.sum()/(~empty).sum()
@@ -391,8 +392,7 @@ def _positive_counts(src, who, name):
     if _multi(lbls): raise ValueError(f"{who} is for single-label (softmax) data; got multi-label labels")
     if len(n)==0: raise ValueError(f"{who}: {name} is empty")
     if (n==0).any():
-        hint = f" ({_AS_LABELS})" if lbls is None else ''
-        raise ValueError(f"{who}: classes {[vocab[i] for i in np.flatnonzero(n==0)]} have {name} 0 (no train row){hint}; "
+        raise ValueError(f"{who}: classes {[vocab[i] for i in np.flatnonzero(n==0)]} have {name} 0 (no train row){f' ({_AS_LABELS})' if lbls is None else ''}; "
                          "give them a small positive value, or drop them from the vocab")
     return n,vocab
 
