@@ -109,21 +109,31 @@ def tiny_encoder(pretrained=False):
                          ConvLayer(32, 64, stride=2), nn.AdaptiveAvgPool2d(1))
 
 
+SAMPLINGS = ('plain', 'oversample', 'repeat_factor')
+WEIGHTINGS = {'class-weighted': 'balanced', 'class-weighted-sqrt': 'sqrt'}   # name: the `class_weights` method
+
+
+def parse_strategy(strategy):
+    "(sampling, `class_weights` method or None) of a strategy name: 'oversample', 'class-weighted-sqrt', 'oversample+class-weighted-sqrt'..."
+    sampling, _, weighting = strategy.partition('+')
+    if sampling in WEIGHTINGS and not weighting: sampling, weighting = 'plain', sampling
+    if sampling not in SAMPLINGS or (weighting and weighting not in WEIGHTINGS): raise ValueError(
+        f"unknown strategy {strategy!r}: pass a sampling {list(SAMPLINGS)}, a weighting {list(WEIGHTINGS)}, or sampling+weighting")
+    return sampling, WEIGHTINGS.get(weighting)
+
+
 def run(strategy, fns, valid_idx, seed, epochs, lr, bs, thresh):
     "Train one U-Net with `strategy`; return (IoU per class, epochs run, seconds)"
     set_seed(seed)
     dls = SegmentationDataLoaders.from_label_func(fns[0].parent, fns, mask_of, codes=CODES, bs=bs, valid_idx=valid_idx)
     n_train = len(dls.train_ds)
     cbs, rows, loss = [], n_train, {}
-    sampling, _, weighting = strategy.partition('+')
-    if sampling.startswith('class-weighted'): sampling, weighting = 'plain', sampling
+    sampling, method = parse_strategy(strategy)
     if sampling == 'oversample': cbs = [OverSamplingCallback(seed=seed)]
     elif sampling == 'repeat_factor':
         cbs = [OverSamplingCallback('repeat_factor', thresh=thresh, seed=seed)]
         rows = Resampler(get_labels(dls), 'repeat_factor', thresh=thresh, seed=seed).n_samples   # the expected epoch length
-    elif sampling != 'plain': raise ValueError(f"unknown strategy {strategy!r}")
-    if weighting:
-        method = {'class-weighted': 'balanced', 'class-weighted-sqrt': 'sqrt'}[weighting]
+    if method:
         loss = dict(loss_func=CrossEntropyLossFlat(weight=class_weights(dls, method=method), axis=1))   # pixel counts of the train masks
     n_epoch = max(1, round(epochs*n_train/rows))
     learn = unet_learner(dls, tiny_encoder, pretrained=False, n_in=3, cbs=cbs, **loss)
@@ -150,6 +160,9 @@ def main(argv=None):
     p.add_argument('--jobs', type=int, default=1, help='runs in parallel (processes of one thread each)')
     p.add_argument('--out', type=Path, default=Path(__file__).parent/'segmentation.md')
     a = p.parse_args(argv)
+    for s in a.strategies:   # refused before any run, not in a worker after the runs before it
+        try: parse_strategy(s)
+        except ValueError as e: p.error(str(e))
     a.argv = sys.argv[1:] if argv is None else argv
     t_start = time.perf_counter()
     blocks, tmps = [], []
