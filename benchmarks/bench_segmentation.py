@@ -197,7 +197,8 @@ def ratio_cell(x, base, n_boot=10_000):
 
 
 def write_table(a, blocks, total):
-    lines = ['# Segmentation: rare-class IoU with resampled images', '',
+    weighted = any('class-weighted' in s for s in a.strategies)
+    lines = ['# Segmentation: rare-class IoU with ' + ('pixel class weights, alone and with resampling' if weighted else 'resampled images'), '',
              f"Written by `benchmarks/bench_segmentation.py`. Generated shapes (64x64, no download): {a.n_train} train images "
              f"with circles and squares, a triangle (the rare class) in a few of them; {a.n_valid} validation images, half with "
              f"a triangle. fastai `unet_learner` on a tiny encoder (4 ConvLayers, 8-64 channels, no pretrained weights), "
@@ -205,7 +206,7 @@ def write_table(a, blocks, total):
              f"IoU on the validation pixels, mean ± std over {a.seeds} seeds (0..{a.seeds-1}); repeat-factor threshold "
              f"t = {a.thresh:g}. 'vs plain': the strategy's mean triangle IoU over plain's, with the 95% interval of a paired "
              f"bootstrap over the seeds (10,000 resamples of the seeds, the same for both).", '']
-    if any('class-weighted' in s for s in a.strategies):
+    if weighted:
         lines += ["class-weighted: natural batches and `CrossEntropyLossFlat(weight=class_weights(dls), axis=1)`, each pixel's "
                   "loss weighted by its class's 'balanced' weight from the train masks' pixel counts; class-weighted-sqrt: "
                   "`class_weights(dls, method='sqrt')`, 1/sqrt(pixels of the class); a+b: the sampling a and the loss b "
