@@ -526,7 +526,7 @@ def main():
     loads = [v['load'] for v in cache.values() if 'load' in v]
     wall = (f"Rewritten from the cache of earlier runs (`--markdown`); the load average (1 min) after each case's processes was "
             f"{min(loads):.1f} to {max(loads):.1f}." if loads else '') if a.markdown else (f"This run: {time.perf_counter()-t0:.0f} s wall, {c1.ru_utime+c1.ru_stime-c0.ru_utime-c0.ru_stime:.0f} s CPU "
-                                   f"(cases: {a.only or 'all'}; the other cases kept from an earlier run); load average (1 min) {os.getloadavg()[0]:.1f} at the end.")
+                                   f"(cases: {a.only + '; the other cases kept from an earlier run' if a.only else 'all'}); load average (1 min) {os.getloadavg()[0]:.1f} at the end.")
     Path(a.out).write_text(markdown(cache, wall))
     print(f"wrote {a.out}")
 
