@@ -102,7 +102,7 @@ def _check_costs(costs, c=None):
     c = ifnone(c, len(C))
     if C.shape!=(c,c): raise ValueError(f"costs must be a ({c}, {c}) matrix for {c} classes (costs[i, j]: the cost of deciding j when "
                                         f"the truth is i), got shape {C.shape}")
-    if not np.isfinite(C).all(): raise ValueError("costs must be finite")
+    if not np.isfinite(C).all(): raise ValueError(f"costs must be finite, got {np.round(C, 4).tolist()}")
     worse = C < np.diag(C)[:,None]
     if worse.any():
         i,j = np.argwhere(worse)[0]
@@ -131,8 +131,9 @@ def _cost_thresh(costs):
     C = _np(costs)
     if C.ndim not in (2,3) or C.shape[-2:]!=(2,2):
         raise ValueError(f"costs for sigmoid outputs are a (2, 2) matrix (or one per label, (c, 2, 2)), got shape {C.shape}")
+    if not np.isfinite(C).all(): raise ValueError(f"costs must be finite, got {np.round(C, 4).tolist()}")
     fp,fn = C[...,0,1]-C[...,0,0],C[...,1,0]-C[...,1,1]
-    if not np.isfinite(C).all() or (fp<=0).any() or (fn<=0).any():
+    if (fp<=0).any() or (fn<=0).any():
         raise ValueError(f"costs {np.round(C, 4).tolist()}: each wrong decision must cost more than the right one (a false positive that "
                          "costs no more than a true negative decides every row positive; a free false negative, every row negative)")
     return fp/(fp+fn)

@@ -262,7 +262,8 @@ class AsymmetricLoss(_AxisLoss):
         x = inp.as_subclass(Tensor)
         dt = _dtype(x)
         x,t = x.to(dt),targ.as_subclass(Tensor).to(dt)
-        keep = _sigmoid_keep(t, self.ignore_index, 'AsymmetricLoss')
+        keep = _sigmoid_keep(t, self.ignore_index, 'AsymmetricLoss', "AsymmetricLoss is multi-label only: for class codes "
+                             "0, 1, 2... use FocalLoss or CrossEntropyLossFlat")
         if keep is not None: t,x = torch.where(keep, t, 0.),torch.where(keep, x, 0.)   # ignored logits (inf, NaN) reach neither the loss nor the gradient
         return _reduce(_Asymmetric.apply(x, t, self.gamma_pos, self.gamma_neg, self.clip), self.reduction, keep)
 

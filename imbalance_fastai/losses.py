@@ -146,7 +146,7 @@ def _as_class_first(inp, targ, axis, who, ignore_index=-100):
     ignored = _check_codes(t, shp[ax], ignore_index, who)
     return x, t.reshape(x.shape[:1]+x.shape[2:]).long(), ignored
 
-def _sigmoid_keep(t, ignore_index, who):
+def _sigmoid_keep(t, ignore_index, who, hint="For class codes 0, 1, 2... use mode='multiclass'"):
     "Refuse targets outside [0,1] (other than `ignore_index`); the mask of the targets kept, `None` if all are"
     if t.numel()==0: return None
     lo,hi = torch.aminmax(t)
@@ -155,8 +155,7 @@ def _sigmoid_keep(t, ignore_index, who):
     bad = keep & ~((t>=0)&(t<=1))
     if bad.any():
         raise ValueError(f"{who}: the target has values {_vals(t, bad)} outside [0, 1]; it must be 0/1 (or a probability "
-                         f"in between; ignore_index={ignore_index} marks targets to leave out). For class codes "
-                         "0, 1, 2... use mode='multiclass'")
+                         f"in between; ignore_index={ignore_index} marks targets to leave out). {hint}")
     return keep
 
 def _check_weights(w, name, lo=0., hi=math.inf, ndims=(1,)):

@@ -263,7 +263,7 @@ def tune_threshold(self:Learner,
     if targs is None: raise ValueError("tune_threshold needs targets: pass a dl built with with_labels=True")
     vocab,ax = getattr(self.dls, 'vocab', None),getattr(base, 'axis', -1)
     if kind=='sigmoid':
-        _warn_few(targs, 'multi')
+        _warn_few(targs, 'multi', vocab if vocab is not None and len(vocab)==probs.shape[-1] else None)
         return self.set_decision(thresh=best_threshold(probs, targs, metric, min_recall, min_precision, thresholds)).thresh
     c = probs.shape[ax]
     _warn_few(targs, 'single', vocab if vocab is not None and len(vocab)==c else range(c))

@@ -152,6 +152,12 @@ def test_tune_threshold_warns_on_few_rows_and_refuses_what_it_cannot_do():
     learn.dls.valid = learn.dls.valid.new(learn.dls.valid.dataset.new_empty() if hasattr(learn.dls.valid.dataset, 'new_empty') else [])
     with pytest.raises(ValueError, match='it has none'): learn.tune_threshold()
 
+def test_multilabel_few_rows_warning_names_the_labels():
+    "The warning names a multi-label model's labels by their vocab, as it names a multiclass model's classes"
+    learn, df = small_learner('multilabel')
+    with pytest.warns(UserWarning, match=r"\{'a': \d+, 'b': \d+, 'c': \d+\}"):
+        with learn.no_bar(): learn.tune_threshold('f1', dl=learn.dls.test_dl(df.iloc[400:440], with_labels=True))
+
 def test_costs_give_bayes_decisions():
     learn, _ = small_learner('multilabel', epochs=2)
     t = learn.tune_threshold(costs=[[0, 1], [4, 0]])                 # a missed label costs 4 false alarms: threshold 1/5
