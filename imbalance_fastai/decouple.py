@@ -14,6 +14,7 @@ from fastai.callback.core import Callback, TrainEvalCallback
 from fastai.callback.schedule import fit_one_cycle   # noqa: F401 (patches Learner.fit_one_cycle)
 from .core import _no_target, get_labels
 from .callback import OverSamplingCallback
+from .decisions import _n_outputs
 from .epochs import _num, _int, _a
 
 # %% auto #0
@@ -27,6 +28,7 @@ def _linears(model): "Names of the `nn.Linear` layers of `model`, for messages";
 def find_classifier(
     model:nn.Module, # The model (e.g. `learn.model`)
     head=None, # The classifier, by name in `model.named_modules()` or as a module; `None`: the last layer with parameters
+    n_classes:int=None, # The classes (or labels) the data has, e.g. `learn.dls.c`: the classifier must have as many outputs; `None`: not checked
 )->tuple:
     "`(name, layer)` of the classifier of `model`: the `nn.Linear` whose weight rows are the classes"
     mods = dict(model.named_modules())
@@ -41,7 +43,7 @@ def find_classifier(
         if not isinstance(mods[name], nn.Linear):
             raise ValueError(f"the classifier is looked for as the model's last layer with parameters, which must be an "
                              f"nn.Linear, but in this {type(model).__name__} it is {type(mods[name]).__name__} {name!r}: {hint}")
-        return name,mods[name]
+        return _check_width(model, name, mods[name], n_classes)
     if isinstance(head, str):
         if head not in mods: raise ValueError(f"head={head!r} is not a module of this {type(model).__name__}: {hint}")
         name = head
@@ -51,7 +53,15 @@ def find_classifier(
     sub = [n for n in _linears(mods[name])]
     if not sub: raise ValueError(f"head={name!r} is a {type(mods[name]).__name__} with no nn.Linear inside: {hint}")
     full = '.'.join(o for o in (name, sub[-1]) if o)
-    return full,mods[full]
+    return _check_width(model, full, mods[full], n_classes)
+
+def _check_width(model, name, lin, n_classes):
+    "`(name, lin)`, refused when `lin` has not one output per class: a hidden layer (the last *defined* need not be the last *run*)"
+    if n_classes is None or lin.out_features==n_classes: return name,lin
+    fits = [n for n,m in model.named_modules() if isinstance(m, nn.Linear) and m.out_features==n_classes]
+    raise ValueError(f"the classifier found, {name!r}, has {lin.out_features} outputs but the data has {n_classes} classes, so its weight rows "
+                     f"are not the classes: name the classifier with head='<name>'; " + (f"the nn.Linear layers with {n_classes} outputs are {fits[-5:]}" if fits else
+                     f"its nn.Linear layers are {_linears(model)[-5:]}, none with {n_classes} outputs"))
 
 # %% ../nbs/04a_decouple.ipynb #61c6a445
 class _FrozenBody(Callback):
@@ -84,7 +94,7 @@ def retrain_classifier(self:Learner,
     epochs:int=10, # Epochs of re-training
     strategy='oversample', # How re-training batches are drawn: any `OverSamplingCallback` strategy ('oversample' is class-balanced) but a bare number (`fit_one_cycle`'s lr place)
     lr:float=1e-2, # Maximum learning rate of `fit_one_cycle`
-    head=None, # The classifier (see `find_classifier`); `None`: the model's last layer with parameters, an `nn.Linear`
+    head=None, # The classifier (see `find_classifier`); `None`: the model's last layer with parameters, an `nn.Linear` with one output per class
     reset:bool=True, # Re-initialise the classifier first (cRT); `False` fine-tunes the trained one
     cbs=None, # More callbacks for this fit
     **kwargs, # Passed to `OverSamplingCallback` (alpha, ratio, labels, wgts, seed, ...)
@@ -94,7 +104,7 @@ def retrain_classifier(self:Learner,
     if isinstance(strategy, (int, float, np.number)) and not isinstance(strategy, bool): raise ValueError(   # fit_one_cycle(epochs, lr) order
         f"strategy={strategy!r} is a number, in the place where fit_one_cycle takes lr: retrain_classifier(epochs, strategy, lr) takes the learning "
         f"rate third, so pass lr={strategy!r} by name; for partially balanced batches, strategy='partial', alpha={strategy!r}")
-    name,lin = find_classifier(self.model, head)
+    name,lin = find_classifier(self.model, head, _n_outputs(self))
     osc = OverSamplingCallback(strategy, **kwargs)
     params = list(self.model.parameters())
     state = [(p.requires_grad, p.grad) for p in params]
@@ -158,7 +168,7 @@ def tune_tau(
     if taus is None: taus = np.round(np.linspace(0, 2, 21), 10)
     else: taus = [_check_tau(t, 'taus') for t in (list(taus) if isinstance(taus, np.ndarray) else L(taus))]
     if not len(taus): raise ValueError("taus is empty; give at least one value")
-    _,lin = find_classifier(learn.model, head)
+    _,lin = find_classifier(learn.model, head, _n_outputs(learn))
     if dl is None and (len(learn.dls.loaders)<2 or learn.dls.valid.n==0):
         raise ValueError("this learner has no validation data (e.g. one from load_learner) to tune tau on: pass labelled "
                          "rows as dl=learn.dls.test_dl(df, with_labels=True)")
@@ -190,7 +200,7 @@ def tau_normalize(
     if bad := sorted(set(kwargs)-{'taus', 'dl'}): raise TypeError(f"tau_normalize got unknown keyword argument(s) {bad}: it takes tau and head, and taus and dl to tune tau")
     if tau is not None and kwargs: raise TypeError(f"{sorted(kwargs)} are for tuning tau; give them with tau=None")
     if tau is not None: tau = _check_tau(tau)
-    name,lin = find_classifier(learn.model, head)
+    name,lin = find_classifier(learn.model, head, _n_outputs(learn))
     if tau is None:
         scores = tune_tau(learn, head=name, **kwargs)
         tau = float(scores.index[int(np.argmax(scores.to_numpy()))])

@@ -169,6 +169,29 @@ def test_crt_classifier_unused_by_forward_changes_nothing():
     _check_only_classifier_changed(before, learn.model, 'fc')
 
 
+class _DefinedFirst(nn.Module):
+    "The classifier `fc` is defined before the body it follows, so the last layer *defined* is a hidden one"
+    def __init__(self):
+        super().__init__()
+        self.fc, self.body = nn.Linear(8, 2), nn.Sequential(nn.Linear(2, 8), nn.ReLU())
+    def forward(self, x): return self.fc(self.body(x))
+
+
+def test_crt_and_tau_refuse_a_hidden_layer_found_as_classifier():
+    "A layer with other than one output per class is not taken as the classifier: the error names the layers that fit"
+    learn = _seq_learner(_DefinedFirst())
+    _quiet(learn, learn.fit, 1, 1e-2)
+    before = _state(learn.model)
+    msg = r"the classifier found, 'body.0', has 8 outputs but the data has 2 classes.*the nn.Linear layers with 2 outputs are \['fc'\]"
+    for f in (lambda: learn.retrain_classifier(1), lambda: tau_normalize(learn, 1.), lambda: tune_tau(learn),
+              lambda: learn.retrain_classifier(1, head='body')):
+        with pytest.raises(ValueError, match=msg): f()
+    after = learn.model.state_dict()
+    assert all(torch.equal(v, after[k]) for k, v in before.items())
+    _quiet(learn, learn.retrain_classifier, 1, head='fc', seed=0)   # named, it works
+    _check_only_classifier_changed(before, learn.model, 'fc')
+
+
 def test_crt_exception_restores_flags():
     learn = _tab_learner()
     class Boom(Callback):
