@@ -131,8 +131,10 @@ class Resampler(BaseResampler):
         "Warn that `thresh` repeats no row (the epochs of 'repeat_factor' are then natural)"
         f = self.labels.counts/len(self.labels)
         i = int(np.argmin(np.where(f>0, f, np.inf)))
+        none = [str(v) for v,n in zip(self.labels.vocab, self.labels.counts) if n==0]
         warnings.warn(f"thresh={self.thresh} is at or below the share of rows of every class (the rarest, {self.labels.vocab[i]!r}, is in "
-                      f"{f[i]:.3g} of them): no row is repeated, the epochs are natural; {'raise thresh' if f[i]<1 else 'every row has every class'}")
+                      f"{f[i]:.3g} of them): no row is repeated, the epochs are natural; {'raise thresh' if f[i]<1 else 'every row has every class that appears'}"
+                      + (f"; {none[:10]} are in no row and are never drawn" if none else ''))
 
     def _undersample_k(self):
         "Rows each class keeps in an undersampled epoch: at most `ratio` times the smallest class's"

@@ -153,12 +153,23 @@ def _split_labels(source):
     trn,val = (lb.take(s if isinstance(s, slice) else np.asarray(s, dtype=np.int64)) for s in source.splits[:2])
     return None if (trn.codes<0).any() else (trn,val)   # a train label outside the vocab: the subset's read raises
 
-def _check_valid_classes(source, train_lbls, val=None):
+def _check_valid_classes(source, train_lbls, val=None, codes=None):
     "Refuse validation rows of classes the train split lacks (`val`: their labels, when read already): they can be neither learned nor resampled"
-    if train_lbls.multi or not isinstance(source, (Datasets, TabularPandas)) or source.n_subsets<2: return
+    if not isinstance(source, (Datasets, TabularPandas)) or source.n_subsets<2: return
+    if train_lbls.multi: return _check_valid_labels(source, train_lbls, codes)
     unseen = int(((val if val is not None else get_labels(source.subset(1), strict=False)).codes<0).sum())
     if unseen: raise ValueError(f"the validation split has {unseen} rows of classes that the train split lacks (its vocab is {list(train_lbls.vocab)[:10]}). "
         "Every class needs train rows to be learned and resampled: split with imbalance_fastai.data.StratifiedSplitter(valid_pct) (keeps every class in train) instead of RandomSplitter")
+
+def _check_valid_labels(source, train_lbls, codes=None):
+    "For multi-label and segmentation data: refuse labels (classes in masks) that validation rows have and no train row has"
+    val = get_labels(source.subset(1), strict=False, codes=codes)   # strict=False: a tag or mask value outside the vocab is fastai's to judge
+    if not val.multi or val.c!=train_lbls.c: return
+    only = np.flatnonzero((train_lbls.counts==0) & (val.counts>0))
+    if len(only): raise ValueError(
+        f"{dict(zip([str(train_lbls.vocab[i]) for i in only[:10]], val.counts[only[:10]].tolist()))}: these classes are in that many validation "
+        f"rows but in none of the {len(train_lbls)} train rows, so they can be neither learned nor resampled (no weight or repeat "
+        "factor reaches a class without rows): move some rows that have them into the train split")
 
 def _resample_labels(
     trn, # The train split (or dataset) whose labels to read
@@ -231,7 +242,7 @@ def resampled_dataloaders(self:FilteredBase,
     if len(trn)==0: raise ValueError(f"the train split is empty ({len(self)} items in all, none in train): there is nothing to resample; check the splitter (or the items)")
     if wgts is not None: wgts = _check_wgts(wgts, len(trn))
     lbls = fast[0] if fast else _resample_labels(trn, labels, wgts, n_bins, codes=codes)
-    if labels is None and n_bins is None and wgts is None: _check_valid_classes(self, lbls, fast and fast[1])
+    if labels is None and n_bins is None and wgts is None: _check_valid_classes(self, lbls, fast and fast[1], codes)
     if rkw.get('seed') is None: rkw['seed'] = random.getrandbits(62)   # as fastai's DataLoader draws its shuffle's seed: torch's stream (the model's initial weights) is left alone
     return _dataloaders_with(self, Resampler(lbls, strategy=strategy, wgts=wgts, **rkw), bs=bs, dl_type=dl_type, **kwargs)
 

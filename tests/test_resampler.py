@@ -390,4 +390,6 @@ def test_repeat_factor_on_labels_every_row_has_does_not_ask_to_raise_thresh():
     with pytest.warns(UserWarning, match='every row has every class') as ws:
         Resampler(Labels(np.ones((6, 2), bool), ['a', 'b']), 'repeat_factor', thresh=1.0)
     assert not any('raise thresh' in str(w.message) for w in ws)
+    with pytest.warns(UserWarning, match=r"every row has every class that appears; \['c'\] are in no row and are never drawn"):
+        Resampler(Labels(np.array([[1, 1, 0]] * 6, bool), ['a', 'b', 'c']), 'repeat_factor', thresh=1.0)
     with pytest.warns(UserWarning, match='raise thresh'): Resampler(Labels(np.array([0, 0, 1, 1]), ['a', 'b']), 'repeat_factor', thresh=0.3)

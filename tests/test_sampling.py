@@ -663,3 +663,18 @@ def test_n_bins_on_class_labels_is_refused_not_ignored():
     with pytest.raises(ValueError, match=r"n_bins=2 bins a numeric \(continuous\) target, but row 0 of 4 is .a., not a number \(4 such rows\)"):
         get_labels(np.array(['a', 'b', 'a', 'b']), n_bins=2)
     assert get_labels(pd.Series([0.5, 1.5, 2.5, 3.5], dtype=object), n_bins=2).c == 2   # numbers held as objects still bin
+
+
+def test_multilabel_label_only_in_validation_is_refused():
+    "As for one class per row: a label that validation rows have and no train row has can be neither learned nor resampled"
+    ys = ['a'] * 100
+    for i in range(0, 80, 9): ys[i] = 'a b'
+    ys[95], ys[97] = 'a z', 'z'                                      # 'z': two validation rows, no train row
+    df = pd.DataFrame({'x': np.arange(100, dtype=np.float32), 'y': ys})
+    db = DataBlock(blocks=(TransformBlock, MultiCategoryBlock(vocab=['a', 'b', 'z', 'unused'])), get_x=lambda r: torch.tensor([r['x']]),
+                   get_y=ColReader('y', label_delim=' '), splitter=IndexSplitter(range(80, 100)))
+    for kw in (dict(strategy='oversample'), dict(strategy='repeat_factor', thresh=.05)):
+        with pytest.raises(ValueError, match=r"\{'z': 2\}: these classes are in that many validation rows but in none of the 80 train rows"):
+            weighted_dataloaders(db, df, bs=8, **kw)
+    df.loc[97, 'y'] = 'a'; df.loc[95, 'y'] = 'a'                    # 'z' now in no row at all, as 'unused': accepted
+    assert weighted_dataloaders(db, df, bs=8, strategy='oversample').train.resampler.labels.counts.tolist() == [80, 9, 0, 0]

@@ -53,6 +53,14 @@ def _delete_inputs(folder):
     for i in range(N): (folder/f'{i}.png').unlink()
 
 
+def test_segmentation_class_only_in_validation_masks_is_refused(folder):
+    "A class in validation masks and in no train mask is refused before any DataLoader is built"
+    for i in (1, 7): Image.fromarray(np.where(_mask(i) == 2, 0, _mask(i)).astype(np.uint8)).save(folder/f'{i}_m.png')   # 'rare': image 35 only
+    clear_mask_cache()
+    with pytest.raises(ValueError, match=r"\{'rare': 1\}: these classes are in that many validation rows but in none of the 32 train rows"):
+        weighted_dataloaders(_dblock(), _fns(folder), strategy='repeat_factor', thresh=.3, bs=4)
+
+
 def test_segmentation_dataloaders_labels_without_opening_an_image(folder):
     dls = SegmentationDataLoaders.from_label_func(folder, _fns(folder), _label_func, codes=CODES, bs=4, seed=0)
     _delete_inputs(folder)
