@@ -382,7 +382,8 @@ def _mask_labels(srcs, codes=None, strict=True):
     c = n_val if codes is None else len(codes)
     bad = np.flatnonzero(pc[:, c:].any(1))
     if strict and len(bad):
-        eg = '; '.join(f"{_item(srcs, i)} has {(c+np.flatnonzero(pc[i, c:])).tolist()[:8]}" for i in bad[:3])
+        name = lambda i: _item(srcs, i) if isinstance(srcs[i], (str, os.PathLike)) else f"mask {i} (a {type(srcs[i]).__name__})"   # a file by its name, an array by its place
+        eg = '; '.join(f"{name(i)} has {(c+np.flatnonzero(pc[i, c:])).tolist()[:8]}" for i in bad[:3])
         pal = any(_is_palette(srcs[i]) for i in bad[:3])
         raise ValueError(f"{len(bad)} of {len(pc)} masks have pixel values outside the vocabulary of {c} codes "
                          f"{list(codes)[:10] if codes is not None else ''} (values 0..{c-1}): {eg}. Add the missing "

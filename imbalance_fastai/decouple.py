@@ -4,7 +4,7 @@
 
 # %% ../nbs/04a_decouple.ipynb #1c2fa868
 from __future__ import annotations
-import warnings, math, numpy as np, pandas as pd, torch
+import inspect, warnings, math, numpy as np, pandas as pd, torch
 from torch import nn
 from fastcore.basics import patch
 from fastcore.meta import delegates
@@ -15,6 +15,7 @@ from fastai.callback.schedule import fit_one_cycle   # noqa: F401 (patches Learn
 from .core import _no_target, get_labels
 from .callback import OverSamplingCallback
 from .decisions import _n_outputs
+from .resampler import _resampler_kw, _check_keywords
 from .epochs import _num, _int, _a
 
 # %% auto #0
@@ -77,6 +78,8 @@ class _FrozenBody(Callback):
                              f"(the loss does not depend on it), so re-training it cannot change the predictions: name the "
                              f"layer that computes the class scores with head='<name>'; its nn.Linear layers are {_linears(self.model)[-5:]}")
 
+_callback_kw = list(dict.fromkeys([k for k in inspect.signature(OverSamplingCallback.__init__).parameters if k not in ('self', 'strategy', 'kwargs')] + _resampler_kw))
+
 def _check_retrain(epochs, lr, reset, cbs):
     "The checks of `retrain_classifier`'s own arguments, made before the learner is touched"
     if not (_int(epochs) and epochs>=1): raise (ValueError if _int(epochs) else TypeError)(f"epochs must be at least 1 (an integer: epochs of re-training), got {_a(epochs)}")
@@ -100,6 +103,9 @@ def retrain_classifier(self:Learner,
     **kwargs, # Passed to `OverSamplingCallback` (alpha, ratio, labels, wgts, seed, ...)
 ):
     "Re-train only the classifier on class-balanced batches, the rest of the model frozen (cRT, Kang et al. 2020)"
+    _check_keywords(kwargs, ['epochs', 'lr', 'head', 'reset', 'cbs', *_callback_kw], "retrain_classifier takes epochs, strategy, lr, head, reset and cbs "
+                    "(fit_one_cycle's other arguments, wd, pct_start..., are not passed on), and passes to OverSamplingCallback its "
+                    f"{[k for k in _callback_kw if k not in _resampler_kw]} and the Resampler's")
     _check_retrain(epochs, lr, reset, cbs)
     if isinstance(strategy, (int, float, np.number)) and not isinstance(strategy, bool): raise ValueError(   # fit_one_cycle(epochs, lr) order
         f"strategy={strategy!r} is a number, in the place where fit_one_cycle takes lr: retrain_classifier(epochs, strategy, lr) takes the learning "
