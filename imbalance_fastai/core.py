@@ -231,6 +231,12 @@ def _no_target(ds)->str:
     if isinstance(ds, Datasets) and len(ds.tls)<=ds.n_inp: return f"this Datasets has {len(ds.tls)} pipelines and n_inp={ds.n_inp}"
     return ''
 
+def _n_outputs(learn):
+    "The number of outputs the learner's data implies (classes, or labels), `None` if it cannot tell"
+    try: c = learn.dls.c
+    except Exception: return None
+    return c if isinstance(c, int) else None
+
 @_raw_labels.register
 def _(src:DataLoaders, **kwargs): return _raw_labels(src.train, **kwargs)
 @_raw_labels.register

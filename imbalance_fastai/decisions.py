@@ -13,7 +13,7 @@ from fastai.torch_core import to_np
 from fastai.losses import BaseLoss
 from fastai.learner import Learner
 from fastai.metrics import AccumMetric, Metric
-from .core import _no_target
+from .core import _no_target, _n_outputs
 
 # %% auto #0
 __all__ = ['apply_offsets', 'min_cost_decisions', 'DecisionRule', 'DecisionLoss']
@@ -373,12 +373,6 @@ def _restage_learner(learn, stage, why:str):
         warnings.warn(f"{why}: the learner's decision rule {lf.rule!r} was set on the probabilities before, and no rule decides the same on "
                       "the new ones: it is dropped; tune it again on the new probabilities (learn.tune_threshold, or learn.set_decision)")
     lf.rule,lf.stage = rule,stage
-
-def _n_outputs(learn):
-    "The number of outputs the learner's data implies (classes, or labels), `None` if it cannot tell"
-    try: c = learn.dls.c
-    except Exception: return None
-    return c if isinstance(c, int) else None
 
 def _eval_dl(learn, ds_idx=1, dl=None, who='this'):
     "The labelled `DataLoader` to predict (`dl`, or `learn.dls[ds_idx]`), or a clear error when there is none"

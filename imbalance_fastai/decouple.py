@@ -12,9 +12,8 @@ from fastcore.foundation import L
 from fastai.learner import Learner
 from fastai.callback.core import Callback, TrainEvalCallback
 from fastai.callback.schedule import fit_one_cycle   # noqa: F401 (patches Learner.fit_one_cycle)
-from .core import _no_target, get_labels
+from .core import _no_target, _n_outputs, get_labels
 from .callback import OverSamplingCallback
-from .decisions import _n_outputs
 from .resampler import _resampler_kw, _check_keywords
 from .epochs import _num, _int, _a
 
