@@ -11,6 +11,7 @@ from scipy.special import logsumexp, log_expit, expit, softmax
 from fastcore.basics import patch, noop
 from fastai.callback.core import Callback
 from fastai.learner import Learner
+from .core import _check_dl
 from .decisions import _np, _check_axis, _activation_kind, _base_loss, _logit_scale, _restage_learner, _temperature, _eval_dl, DecisionLoss
 from .prior import _check_probs, _reading_correction, _sum_tol, logit_shift, PriorCorrection
 from .metrics import _as_preds
@@ -299,7 +300,7 @@ def estimate_prior(
 )->np.ndarray:
     "The class prior of unlabelled data `dl`: EM on temperature-scaled probabilities, from the prior the model was trained on"
     ml,ax = _kind(learn)
-    z,_ = _raw_outputs(learn, dl)
+    z,_ = _raw_outputs(learn, _check_dl(dl, 'estimate_prior', labelled=False))
     n_out = z.shape[ax] if z.ndim>1 else 1
     odds = ml or n_out==1
     pri = _train_natural(learn, n_out, odds)

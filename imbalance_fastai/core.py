@@ -237,6 +237,12 @@ def _n_outputs(learn):
     except Exception: return None
     return c if isinstance(c, int) else None
 
+def _check_dl(dl, who, labelled=True):
+    "`dl`, refused unless a fastai `DataLoader` (a DataFrame or the `DataLoaders` in its place), with how to make one"
+    if isinstance(dl, DataLoader): return dl
+    raise TypeError(f"{who}: dl must be a fastai DataLoader of the rows, e.g. dl=learn.dls.test_dl(df{', with_labels=True' if labelled else ''}), "
+                    f"got a {type(dl).__name__}" + (": pick one of its DataLoaders, e.g. dls.valid" if isinstance(dl, DataLoaders) else ''))
+
 @_raw_labels.register
 def _(src:DataLoaders, **kwargs): return _raw_labels(src.train, **kwargs)
 @_raw_labels.register

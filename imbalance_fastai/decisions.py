@@ -13,7 +13,7 @@ from fastai.torch_core import to_np
 from fastai.losses import BaseLoss
 from fastai.learner import Learner
 from fastai.metrics import AccumMetric, Metric
-from .core import _no_target, _n_outputs
+from .core import _no_target, _n_outputs, _check_dl
 
 # %% auto #0
 __all__ = ['apply_offsets', 'min_cost_decisions', 'DecisionRule', 'DecisionLoss']
@@ -382,7 +382,7 @@ def _eval_dl(learn, ds_idx=1, dl=None, who='this'):
         dl = loaders[ds_idx] if ds_idx<len(loaders := getattr(learn.dls, 'loaders', [])) else None
         if dl is None or len(dl.dataset)==0: raise ValueError(f"{who} predicts the learner's {'validation' if ds_idx==1 else f'ds_idx={ds_idx}'} set, but it has none "
                              f"({0 if dl is None else len(dl.dataset)} rows, e.g. after load_learner): pass dl=learn.dls.test_dl(items, with_labels=True)")
-    elif len(dl.dataset)==0: raise ValueError(f"{who} got an empty dl: pass one with rows (and targets)")
+    elif len(_check_dl(dl, who).dataset)==0: raise ValueError(f"{who} got an empty dl: pass one with rows (and targets)")
     if why := _no_target(dl.dataset): raise ValueError(f"{who} needs targets, but {why}: it is refused before predicting. Pass "
                                                        "dl=learn.dls.test_dl(items, with_labels=True) (a table: rows with the label column)")
     return dl
@@ -417,7 +417,9 @@ def set_decision(self:Learner,
         rule = DecisionRule(**kwargs, multilabel=kind=='sigmoid', axis=getattr(base, 'axis', -1))
     c,need = _n_outputs(self),None if rule is None else rule.n_classes
     if c is not None and need is not None and need!=c and not (rule.multilabel and c==1 and need==1):
-        raise ValueError(f"the rule {rule!r} decides between {need} outputs but this learner's data has {c}")
+        if 'costs' in kwargs and not rule.multilabel: raise ValueError(f"costs must be a ({c}, {c}) matrix for this learner's {c} classes "
+                                                                       f"(costs[i, j]: the cost of deciding j when the truth is i), got shape {np.shape(kwargs['costs'])}")
+        raise ValueError(f"the rule {rule!r}{f' (from {next(iter(kwargs))}=)' if kwargs else ''} decides between {need} outputs but this learner's data has {c}")
     cb = _correction(self)
     if rule is None and cb is None: self.loss_func = base; return rule
     lf = DecisionLoss(base, rule, cb, (_temperature(self), None))

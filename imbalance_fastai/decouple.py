@@ -12,7 +12,7 @@ from fastcore.foundation import L
 from fastai.learner import Learner
 from fastai.callback.core import Callback, TrainEvalCallback
 from fastai.callback.schedule import fit_one_cycle   # noqa: F401 (patches Learner.fit_one_cycle)
-from .core import _no_target, _n_outputs, get_labels
+from .core import _no_target, _n_outputs, _check_dl, get_labels
 from .callback import OverSamplingCallback
 from .resampler import _resampler_kw, _check_keywords
 from .epochs import _num, _int, _a
@@ -177,7 +177,7 @@ def tune_tau(
     if dl is None and (len(learn.dls.loaders)<2 or learn.dls.valid.n==0):
         raise ValueError("this learner has no validation data (e.g. one from load_learner) to tune tau on: pass labelled "
                          "rows as dl=learn.dls.test_dl(df, with_labels=True)")
-    ds = (learn.dls.valid if dl is None else dl).dataset
+    ds = (learn.dls.valid if dl is None else _check_dl(dl, 'tune_tau')).dataset
     if why := _no_target(ds):   # refused before predicting
         raise ValueError(f"tune_tau needs labels to score tau with, but {why}: pass dl=learn.dls.test_dl(df, with_labels=True)")
     if _multi_label(ds): raise ValueError(f"tune_tau scores single-label classification (balanced accuracy of the argmax), but the labels of "

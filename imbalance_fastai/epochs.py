@@ -361,16 +361,16 @@ def _a(v): "`v` and its type, for messages"; return f"{v!r} (a {type(v).__name__
 
 _HOW_N = "an int (rows per epoch) or a float (a multiple of the natural epoch length: 0.5 half, 2.0 twice)"
 
-def _n_samples(n, n_rows:int=None):
+def _n_samples(n, n_rows:int=None, name='n_samples'):
     "`n_samples` read once: an int (numpy ints too) is rows, any float (numpy floats too) a multiple of the natural length `n_rows`"
     if n is None: return None
-    if not _num(n): raise TypeError(f"n_samples must be {_HOW_N}, got {_a(n)}")
-    if not (math.isfinite(n) and n>0): raise ValueError(f"n_samples must be positive and finite ({_HOW_N}), got {n}")
+    if not _num(n): raise TypeError(f"{name} must be {_HOW_N}, got {_a(n)}")
+    if not (math.isfinite(n) and n>0): raise ValueError(f"{name} must be positive and finite ({_HOW_N}), got {n}")
     if _int(n): return int(n)
     if n_rows is None:   # checked without labels (once per build): a large float is most likely meant as rows
-        if n>10: warnings.warn(f"n_samples={n!r} is a float, read as {float(n):g} x the natural epoch length; pass an int for a number of rows")
+        if n>10: warnings.warn(f"{name}={n!r} is a float, read as {float(n):g} x the natural epoch length; pass an int for a number of rows")
         return float(n)
-    if round(n*n_rows)<1: raise ValueError(f"n_samples={n} is a multiple of the natural epoch length ({n_rows} rows) and rounds to "
+    if round(n*n_rows)<1: raise ValueError(f"{name}={n} is a multiple of the natural epoch length ({n_rows} rows) and rounds to "
                                            "0 rows; pass a larger float, or an int number of rows")
     return int(round(n*n_rows))
 

@@ -254,7 +254,7 @@ def tune_threshold(self:Learner,
     _check_floors(min_recall=min_recall, min_precision=min_precision)
     if costs is not None:
         if metric is not None or constrained: raise ValueError("pass costs= or a metric (with its floors), not both")
-        if kind=='softmax' and np.shape(costs)==(2,2): return self.set_decision(thresh=float(_cost_thresh(costs))).thresh
+        if kind=='softmax' and np.shape(costs)==(2,2) and (_n_outputs(self) or 2)==2: return self.set_decision(thresh=float(_cost_thresh(costs))).thresh
         rule = self.set_decision(costs=costs)
         return rule if rule.kind=='costs' else rule.thresh
     if constrained and kind=='softmax' and (c:=_n_outputs(self) or 0)>2: raise _floors_multiclass(c)   # the data says multiclass: before predicting

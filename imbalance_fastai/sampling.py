@@ -15,7 +15,7 @@ from fastai.tabular.core import TabularPandas, TabDataLoader, TabWeightedDL
 from fastai.text.data import SortedDL
 from fastai.data.transforms import Categorize
 from .core import Labels, get_labels, _mask_codes, _encoder, _mask_opener
-from .epochs import BaseResampler, _rng, _STREAM_SORTED, _check_strategy, _int, _a
+from .epochs import BaseResampler, _rng, _STREAM_SORTED, _check_strategy, _int, _a, _n_samples
 from .resampler import Resampler, _resampler_kw, _check_keywords, _check_wgts
 _all_ = ['BaseResampler', 'Resampler']   # the sampler is part of this module's API too
 
@@ -400,6 +400,7 @@ class ImbalancedDatasetSampler(torch.utils.data.Sampler):
         self.num_replicas,self.rank,self.batch_size,self.drop_last,self.epoch = ifnone(num_replicas, 1),ifnone(rank, 0),batch_size,drop_last,0
         _check_replicas(self.num_replicas, self.rank); batch_size is None or _check_bs(batch_size, 'batch_size')
         if kwargs.get('seed') is None: kwargs['seed'] = _shared_seed(self.num_replicas)   # ranks agree, e.g. under accelerate's prepare
+        if self._length_kw=='num_samples': _n_samples(num_samples, name='num_samples')   # checked under the name given (the Resampler's is n_samples)
         self.resampler = Resampler(lbls, n_samples=num_samples, **kwargs)
         if self.resampler.classes_per_batch is not None: self.resampler._pk_batches(batch_size, ('batch_size', self._length_kw))   # checked now
         if drop_last and len(self)==0: raise ValueError(f"drop_last=True but an epoch of {self.num_samples} rows gives none to each of {self.num_replicas} processes; pass drop_last=False to pad it")
@@ -409,7 +410,10 @@ class ImbalancedDatasetSampler(torch.utils.data.Sampler):
     @property
     def weights(self)->torch.Tensor: "Each index's share of an epoch's draws, as torchsampler's `weights` (a `DoubleTensor`, in `indices` order)"; return torch.as_tensor(self.resampler.row_weights(), dtype=torch.double)
 
-    def set_epoch(self, epoch:int): "Draw `epoch` next (call it each epoch, as with `DistributedSampler`)"; self.epoch = epoch
+    def set_epoch(self, epoch:int):
+        "Draw `epoch` next (call it each epoch, as with `DistributedSampler`)"
+        if not (_int(epoch) and epoch>=0): raise (ValueError if _int(epoch) else TypeError)(f"epoch must be a whole number >= 0, got {_a(epoch)}")
+        self.epoch = int(epoch)
     def _per_rank(self, n): "Rows (or batches) of each process out of `n`"; return n//self.num_replicas if self.drop_last else -(-n//self.num_replicas)
     def __len__(self): return self._per_rank(self.num_samples)
     def __iter__(self):
@@ -430,6 +434,8 @@ class ClassBalancedBatchSampler(ImbalancedDatasetSampler):
     ):
         if classes_per_batch is None or batch_size is None: raise TypeError("ClassBalancedBatchSampler needs classes_per_batch=P and batch_size=P*K (K rows of each of P classes per batch)")
         if k := next((k for k in ('num_samples', 'n_samples') if k in kwargs), None): raise TypeError(f"ClassBalancedBatchSampler counts its epoch in batches: pass num_batches=..., not {k}")
+        if num_batches is not None and not (_int(num_batches) and num_batches>=1): raise (ValueError if _int(num_batches) else TypeError)(
+            f"num_batches must be a whole number >= 1 (batches per epoch), got {_a(num_batches)}")
         super().__init__(dataset, num_samples=None if num_batches is None else num_batches*batch_size,
                          classes_per_batch=classes_per_batch, batch_size=batch_size, **kwargs)
 

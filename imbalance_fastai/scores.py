@@ -205,6 +205,9 @@ def check_labels(
     if y.isna().any(): raise InputError(f"label column {label!r} has {int(y.isna().sum())} missing values; drop those rows first")
     try: lbls = encode_labels(y, n_bins=bins)
     except ValueError as e:
+        if bins is not None and str(e).startswith(f"n_bins={bins!r} bins"):   # encode_labels' words, in the names of --bins and bins=
+            raise InputError(f"label column {label!r}: --bins {bins} (from Python, bins={bins}) bins a numeric (continuous) label, but"
+                             + str(e).split(' but', 1)[1].replace('leave n_bins out', 'leave --bins (bins=) out')) from None
         if 'look continuous' not in str(e): raise InputError(f"label column {label!r}: {e}") from None
         raise InputError(f"label column {label!r} looks continuous ({y.nunique()} distinct values: a regression target); pass --bins N "
                          "to compare over N quantile bins of it (e.g. --bins 5; from Python, bins=5)") from None

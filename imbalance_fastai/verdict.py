@@ -169,6 +169,11 @@ def _cell(r, m, digits):
     "A table cell: the mean, with `± std` over repeats when there is one"
     return f"{r[m]:.{digits}f}" + ('' if pd.isna(r.get(f'{m}_std', np.nan)) else f" ± {r[f'{m}_std']:.{digits}f}")
 
+def _best_of(summary, m, digits):
+    "The strategies whose mean of metric `m` is the column's best as shown (at `digits` decimals: ties all)"
+    v = summary[m].round(digits)
+    return set() if v.isna().all() else set(v.index[v==(v.max() if METRICS[m].higher else v.min())])
+
 def format_table(
     summary:pd.DataFrame, # The output of `summarize`, or the runs (then summarized with its defaults)
     markdown:bool=False, # A markdown table instead of aligned text
@@ -183,11 +188,13 @@ def format_table(
     head = ['strategy', METRICS[m].label] + ([f"vs plain: difference [{pct} interval]"] if has_ci else []) + \
            [METRICS[o].label for o in rest] + ['epochs', 's/run']
     f = lambda x: _signed(x, digits)
+    best = {o: _best_of(summary, o, digits) for o in [m, *rest]}
+    cell = lambda st,r,o: _cell(r, o, digits) + ('*' if st in best[o] else '')
     rows = []
     for st,r in summary.iterrows():
-        cells = [st, _cell(r, m, digits)]
+        cells = [st, cell(st, r, m)]
         if has_ci: cells.append('(baseline)' if st=='plain' else f"{f(r['diff'])} [{f(r.diff_lo)}, {f(r.diff_hi)}] {r.vs_plain}".rstrip())
-        rows.append(cells + [_cell(r, o, digits) for o in rest] + [str(int(r['epochs'])), f"{r['seconds']:.1f}"])
+        rows.append(cells + [cell(st, r, o) for o in rest] + [str(int(r['epochs'])), f"{r['seconds']:.1f}"])
     if markdown:
         lines = ['| ' + ' | '.join(head) + ' |', '|' + '|'.join([':---'] + ['---:']*(len(head)-1)) + '|']
         return '\n'.join(lines + ['| ' + ' | '.join(r) + ' |' for r in rows])
@@ -280,7 +287,8 @@ def _notes(summary):
            f"within itself, the same resamples for every strategy{f'; each also draws the {R} {unit}s with replacement' if R>1 else ''})"
            + (f"; the intervals are simultaneous: they hold for the {a['family']} strategies together (each alone is a "
               f"{100*a['diff_level']:.1f}% interval), since the verdict picks the best of them" if a.get('family', 1)>1 else '')
-           + ". 'better' or 'worse': the interval excludes zero.",
+           + ". 'better' or 'worse': the interval excludes zero. '*': the best mean of its column (lowest for log-loss and ECE), "
+           "with no interval; the verdict reads the intervals.",
            "Minority recall: the mean recall of the minority classes, the rarest 30% of the classes "
            + (("in each train fold" if a.get('minority_every_fold', True) else "of the train folds taken together (single train "
                "folds rank the classes near the cut differently)") if a['mode']=='cv' else "of the train split")

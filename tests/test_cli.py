@@ -8,7 +8,7 @@ from imbalance_fastai.compare import STRATEGIES, QUICK_STRATEGIES
 from imbalance_fastai.scores import METRICS
 
 OTHERS = ['macro-F1', 'MCC', 'minority recall', 'PR-AUC', 'log-loss', 'ECE']
-CELL = r'(-?\d+\.\d+)(?: ± (\d+\.\d+))?'
+CELL = r'(-?\d+\.\d+)(?: ± (\d+\.\d+))?\*?'   # '*': the best of its column
 
 
 def _table(out):

@@ -305,3 +305,10 @@ def test_only_a_diverged_strategy_leaves_plain_and_plain_diverging_ends_it(monke
     with pytest.raises(ValueError, match=r"plain, fold 1/2: 150 of 150 scored rows got non-finite probabilities: the training diverged; "
                                          r"try a lower lr \(now 0.01\); plain training is the baseline of every comparison"):
         compare_strategies(df, strategies=['oversample'], **kw)
+
+
+def test_bins_on_class_labels_names_the_option():
+    "--bins (bins=) on labels that are not numbers: the error names the option and the keyword the user has, not n_bins"
+    from imbalance_fastai.scores import check_labels
+    with pytest.raises(InputError, match=r"label column 'y': --bins 3 \(from Python, bins=3\) bins a numeric .* leave --bins \(bins=\) out"):
+        check_labels(pd.DataFrame({'y': ['a', 'b'] * 5}), 'y', 3)

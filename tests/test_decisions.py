@@ -143,3 +143,25 @@ def test_a_loss_set_by_hand_keeps_the_corrections_decisions():
     np.testing.assert_array_equal(d_before.numpy(), d.numpy())
     np.testing.assert_array_equal(d.numpy(), apply_offsets(p, want.offsets))
     assert (d.numpy() != p.argmax(1).numpy()).any()   # the balanced rule is not the argmax: the test tells them apart
+
+
+def test_a_wrong_sized_cost_matrix_is_named_as_costs():
+    "A (2, 2) cost matrix for a 3-class learner: the error names costs and the shape it needs, not a threshold the user never set"
+    learn, _ = small_learner('multiclass')
+    msg = r"costs must be a \(3, 3\) matrix for this learner's 3 classes .* got shape \(2, 2\)"
+    with pytest.raises(ValueError, match=msg): learn.tune_threshold(costs=[[0, 1], [1, 0]])
+    with pytest.raises(ValueError, match=msg): learn.set_decision(costs=[[0, 1], [1, 0]])
+    assert learn.decision is None                                   # nothing set
+
+
+def test_a_frame_in_place_of_a_dl_is_refused_naming_test_dl():
+    "A DataFrame (or the DataLoaders) where a DataLoader goes: a TypeError saying how to make one, not an AttributeError from inside"
+    from imbalance_fastai.calibration import estimate_prior
+    from imbalance_fastai.report import imbalance_report
+    from imbalance_fastai.decouple import tune_tau
+    learn, df = small_learner('multiclass')
+    for f, labelled in ((lambda: estimate_prior(learn, df), False), (lambda: learn.tune_threshold(dl=df), True),
+                        (lambda: learn.calibrate(dl=df), True), (lambda: tune_tau(learn, dl=df), True)):
+        with pytest.raises(TypeError, match=r"dl must be a fastai DataLoader of the rows, e.g. dl=learn.dls.test_dl\(df" + (', with_labels=True' if labelled else r'\)') + ".*got a DataFrame"):
+            f()
+    with pytest.raises(TypeError, match="got a TabularDataLoaders: pick one of its DataLoaders"): imbalance_report(learn, dl=learn.dls)

@@ -678,3 +678,16 @@ def test_multilabel_label_only_in_validation_is_refused():
             weighted_dataloaders(db, df, bs=8, **kw)
     df.loc[97, 'y'] = 'a'; df.loc[95, 'y'] = 'a'                    # 'z' now in no row at all, as 'unused': accepted
     assert weighted_dataloaders(db, df, bs=8, strategy='oversample').train.resampler.labels.counts.tolist() == [80, 9, 0, 0]
+
+
+def test_torch_samplers_check_their_own_argument_names():
+    "torchsampler's names are checked under those names: num_samples, num_batches, set_epoch's epoch"
+    from imbalance_fastai.sampling import ClassBalancedBatchSampler
+    ds = torch.utils.data.TensorDataset(torch.randn(40, 2), torch.tensor([0] * 30 + [1] * 10))
+    with pytest.raises(ValueError, match=r"^num_samples must be positive"): ImbalancedDatasetSampler(ds, num_samples=0)
+    with pytest.raises(TypeError, match=r"num_batches must be a whole number >= 1 .* got 1.5"):   # not 1.5*bs rows read as a multiple
+        ClassBalancedBatchSampler(ds, classes_per_batch=2, batch_size=4, num_batches=1.5)
+    s = ImbalancedDatasetSampler(ds, seed=1)
+    for bad, err in (('a', TypeError), (-1, ValueError), (1.5, TypeError), (True, TypeError)):
+        with pytest.raises(err, match="epoch must be a whole number >= 0"): s.set_epoch(bad)
+    s.set_epoch(np.int64(3)); assert s.epoch == 3 and len(list(s)) == len(s)
