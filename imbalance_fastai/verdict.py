@@ -189,7 +189,7 @@ def format_table(
            [METRICS[o].label for o in rest] + ['epochs', 's/run']
     f = lambda x: _signed(x, digits)
     best = {o: _best_of(summary, o, digits) for o in [m, *rest]}
-    cell = lambda st,r,o: _cell(r, o, digits) + ('*' if st in best[o] else '')
+    cell = lambda st,r,o: _cell(r, o, digits) + ('*' if st in best[o] else '' if markdown else ' ')   # aligned text: the digits stay in line
     rows = []
     for st,r in summary.iterrows():
         cells = [st, cell(st, r, m)]
