@@ -205,6 +205,7 @@ def _tl_labels(tl, n_bins=None, strict=True, codes=None):
     if isinstance(enc, MultiCategorize): return Labels(_multi_hot(list(raw), vocab, tl.items, strict)[0], vocab)
     codes = pd.Index(vocab).get_indexer(pd.Series(raw).to_numpy())
     if strict and (codes<0).any():
+        _check_missing(pd.isna(pd.Series(raw, dtype=object)).to_numpy())   # a None/NaN label is missing, not a class outside the vocab
         unk = pd.unique(pd.Series(raw)[codes<0])[:5].tolist()
         raise ValueError(f"{int((codes<0).sum())} labels are not in the vocab: {unk}")
     return Labels(codes, vocab)

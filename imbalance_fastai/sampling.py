@@ -158,7 +158,12 @@ def _check_valid_classes(source, train_lbls, val=None, codes=None):
     if not isinstance(source, (Datasets, TabularPandas)) or source.n_subsets<2: return
     if train_lbls.multi: return _check_valid_labels(source, train_lbls, codes)
     unseen = int(((val if val is not None else get_labels(source.subset(1), strict=False)).codes<0).sum())
-    if unseen: raise ValueError(f"the validation split has {unseen} rows of classes that the train split lacks (its vocab is {list(train_lbls.vocab)[:10]}). "
+    if unseen:
+        try: get_labels(source.subset(1))   # read strictly (the error path only): a missing label says so
+        except ValueError as e:
+            if 'are missing (NaN' in str(e): raise ValueError(f"the validation split's {e}") from None
+        raise ValueError(f"the validation split has {unseen} rows of classes that the train split lacks (its vocab is {list(train_lbls.vocab)[:10]})"
+            + (", or rows with a missing label (None/NaN: a TabularPandas codes both -1; drop or fill those rows). " if isinstance(source, TabularPandas) else ". ") +
         "Every class needs train rows to be learned and resampled: split with imbalance_fastai.data.StratifiedSplitter(valid_pct) (keeps every class in train) instead of RandomSplitter")
 
 def _check_valid_labels(source, train_lbls, codes=None):

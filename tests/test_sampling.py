@@ -691,3 +691,17 @@ def test_torch_samplers_check_their_own_argument_names():
     for bad, err in (('a', TypeError), (-1, ValueError), (1.5, TypeError), (True, TypeError)):
         with pytest.raises(err, match="epoch must be a whole number >= 0"): s.set_epoch(bad)
     s.set_epoch(np.int64(3)); assert s.epoch == 3 and len(list(s)) == len(s)
+
+
+def test_a_missing_label_is_named_as_missing_in_either_split():
+    "A None label is a missing label, not a class the train split lacks (nor one 'not in the vocab'), in train and validation rows"
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({'f1': rng.standard_normal(200).astype(np.float32), 'y': rng.choice(['benign', 'malignant'], 200, p=[.8, .2])})
+    trn, val = StratifiedSplitter(valid_pct=.2, seed=0, get_y='y')(df)
+    db = DataBlock(blocks=(TransformBlock, CategoryBlock), get_x=lambda r: torch.tensor([r['f1']]), get_y=ColReader('y'), splitter=IndexSplitter(val))
+    for rows, msg in ((val, r"the validation split's labels are missing \(NaN/None/pd.NA\) for 1 of 40 rows"), (trn, r"^labels are missing \(NaN/None/pd.NA\) for 1 of 160 rows")):
+        df2 = df.copy(); df2.loc[list(rows)[0], 'y'] = None
+        with pytest.raises(ValueError, match=msg): weighted_dataloaders(db, df2, bs=16)
+    df2 = df.copy(); df2.loc[list(val)[0], 'y'] = None                # a TabularPandas codes a missing label and an unseen class alike
+    to = TabularPandas(df2, procs=[Normalize], cont_names=['f1'], y_names='y', y_block=CategoryBlock(), splits=[list(trn), list(val)])
+    with pytest.raises(ValueError, match=r"train split lacks .*, or rows with a missing label \(None/NaN"): weighted_dataloaders(to, bs=16)
