@@ -345,6 +345,9 @@ def _pk_batches(self:Resampler, bs, names=('bs', 'n_samples')):
     if bs%P: raise ValueError(f"{b}={bs} is not a multiple of classes_per_batch={P}: every batch holds K rows of each of its P "
                               f"classes, so {b} must be P*K (e.g. {b}={max(bs//P, 1)*P})")
     if self.n_samples<bs: raise ValueError(f"an epoch of {self.n_samples} rows holds no batch of {b}={bs}: pass a smaller {b} or a larger {n}")
+    if len(few := [(str(self.labels.vocab[g]), int(s)) for g,s in enumerate(self.sizes) if 0<s<bs//P]):
+        warnings.warn(f"classes_per_batch={P} with {b}={bs} puts K={bs//P} rows of a class in a batch, but {len(few)} classes have fewer train rows "
+                      f"({dict(few[:5])}): their rows repeat within a batch (each as few times as can be); pass a smaller {b} for K distinct rows")
     if self._n is not None and self._n%bs:   # the length asked for is not whole batches: say what the epoch holds instead
         warnings.warn(f"{n}={self._n} is not a multiple of {b}={bs}: classes_per_batch lays out whole batches, so each epoch "
                       f"has {self._n//bs} batches ({self._n//bs*bs} rows); pass {n}={self._n//bs*bs} or {(self._n//bs+1)*bs} to say so")

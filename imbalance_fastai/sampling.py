@@ -216,6 +216,9 @@ def _split_kwargs(kwargs, dl_type):
     if (n := next((kw['n'] for kw in [kwargs, *(kwargs.get('dl_kwargs') or [])[:1]] if kw.get('n') is not None), None)) is not None:   # dl_kwargs[0]: the train DataLoader's
         raise TypeError(f"n={n!r} is fastai's row count of a plain DataLoader, which a resampled one draws its own of: pass n_samples={n!r} (rows per epoch)")
     _check_keywords(kwargs, _resampler_kw + sorted(_dl_kw(dl_type)), f"fastai's `dataloaders` and the {dl_type.__name__} take the others, the Resampler takes")
+    if (w := next((w for w,kw in (('shuffle=False', kwargs), ("dl_kwargs[0]['shuffle']=False", (kwargs.get('dl_kwargs') or [{}])[0])) if kw.get('shuffle') is False), None)):
+        raise ValueError(f"{w} would draw the train split in its natural order, so nothing would be resampled: the resampled "
+                         "train DataLoader orders its own epochs (the validation set is never shuffled); leave shuffle out")
     _check_split_kwargs(kwargs.get('dl_kwargs'), dl_type)
     return rkw,kwargs
 

@@ -218,10 +218,14 @@ def _class_codes(s, lbls):
     except ValueError as e:
         if "'sampling_strategy'" not in str(e): raise ValueError(f"sampler {name}: {e}") from e
         raise ValueError(f"sampling_strategy={ss!r} is not one {name} accepts: {e}") from e
-    try: _imblearn().utils.check_sampling_strategy(s.sampling_strategy, lbls.codes, t)
+    try: todo = _imblearn().utils.check_sampling_strategy(s.sampling_strategy, lbls.codes, t)
     except ValueError as e:
         raise ValueError(f"sampling_strategy={ss!r} does not fit {name} ({t}) on this train split, whose rows per class are "
                          f"{counts}: {e}{_strategy_hint(ss, t, counts)}") from e
+    if isinstance(p.get('shrinkage'), dict) and (lack := set(todo)-set(s.shrinkage)):   # imbalanced-learn's refusal, which names them by code
+        nm = lambda cs: sorted(str(vocab[c]) for c in cs)
+        raise ValueError(f"shrinkage={p['shrinkage']!r} should contain a shrinkage factor for each class {name} resamples with sampling_strategy={ss!r}, "
+                         f"{nm(todo)} (rows per class {counts}); it lacks {nm(lack)}")
     return s
 
 def _seed(s, seed):

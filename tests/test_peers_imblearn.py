@@ -227,6 +227,8 @@ def test_shrinkage_dict_names_classes(to3):
     for bad, msg in (({}, 'should contain a shrinkage factor for each class'), ({'b': 0.2, 'c': -1}, 'needs to be >= 0')):
         with pytest.raises(ValueError, match=msg): ovs.RandomOverSampler(shrinkage=bad).fit_resample(X, y)
         with pytest.raises(ValueError, match=msg): imblearn_resample(to3, ovs.RandomOverSampler(shrinkage=bad))
+    with pytest.raises(ValueError, match=r"for each class RandomOverSampler resamples with sampling_strategy='auto', \['b', 'c'\] .*; it lacks \['c'\]"):
+        imblearn_resample(to3, ovs.RandomOverSampler(shrinkage={'b': .2}))   # by name, where imbalanced-learn names codes
     with pytest.raises(ValueError, match=r"shrinkage names \['z'\] that are not classes"):
         imblearn_resample(to3, ovs.RandomOverSampler(shrinkage={'b': .2, 'c': .2, 'z': .2}))
 

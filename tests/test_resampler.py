@@ -6,6 +6,7 @@ sqrt(f(1-f)/E) (f the fractional part of x); the checks allow 5 of them (a per-c
 over the few hundred checks of a test). Order tests are chi-square tests kept only when their p-value is above 1e-4.
 Every test has a fixed seed, so the outcome is reproducible: the tolerances say how unlikely a failure of correct code is.
 """
+import warnings
 import numpy as np, pandas as pd, pytest, torch
 from scipy import stats
 from fastai.data.core import Datasets
@@ -393,3 +394,13 @@ def test_repeat_factor_on_labels_every_row_has_does_not_ask_to_raise_thresh():
     with pytest.warns(UserWarning, match=r"every row has every class that appears; \['c'\] are in no row and are never drawn"):
         Resampler(Labels(np.array([[1, 1, 0]] * 6, bool), ['a', 'b', 'c']), 'repeat_factor', thresh=1.0)
     with pytest.warns(UserWarning, match='raise thresh'): Resampler(Labels(np.array([0, 0, 1, 1]), ['a', 'b']), 'repeat_factor', thresh=0.3)
+
+
+def test_pk_batches_warn_when_a_class_has_fewer_rows_than_k():
+    "K rows of a class per batch are distinct only when it has K rows: fewer, and the sampler says so (naming the class and K)"
+    r = Resampler(np.repeat([0, 1, 2], [30, 9, 3]), classes_per_batch=3, seed=0)
+    with pytest.warns(UserWarning, match=r"K=4 rows of a class in a batch, but 1 classes have fewer train rows \(\{'2': 3\}\)"):
+        b = r.sample(0, bs=12).reshape(-1, 12)
+    assert all(len(set(x)) == 11 for x in b)                      # the 3-row class: all 3, one of them twice
+    with warnings.catch_warnings():
+        warnings.simplefilter('error'); r.sample(0, bs=9)          # K=3: every class has 3 distinct rows, no warning

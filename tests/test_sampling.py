@@ -705,3 +705,13 @@ def test_a_missing_label_is_named_as_missing_in_either_split():
     df2 = df.copy(); df2.loc[list(val)[0], 'y'] = None                # a TabularPandas codes a missing label and an unseen class alike
     to = TabularPandas(df2, procs=[Normalize], cont_names=['f1'], y_names='y', y_block=CategoryBlock(), splits=[list(trn), list(val)])
     with pytest.raises(ValueError, match=r"train split lacks .*, or rows with a missing label \(None/NaN"): weighted_dataloaders(to, bs=16)
+
+
+def test_shuffle_false_is_refused_for_the_resampled_train_split():
+    "shuffle=False would hand the train split over in its natural order (fastai's WeightedDL does): refused, validation's is free"
+    df = pd.DataFrame({'f': np.arange(100.), 'y': (['a'] * 9 + ['b']) * 10})
+    to = TabularPandas(df, procs=[], cont_names=['f'], y_names='y', y_block=CategoryBlock(), splits=[list(range(80)), list(range(80, 100))])
+    with pytest.raises(ValueError, match=r"^shuffle=False would draw the train split in its natural order"): weighted_dataloaders(to, bs=8, shuffle=False)
+    with pytest.raises(ValueError, match=r"^dl_kwargs\[0\]\['shuffle'\]=False would draw"): weighted_dataloaders(to, bs=8, dl_kwargs=[{'shuffle': False}, {}])
+    assert weighted_dataloaders(to, bs=8, shuffle=True, seed=0).train.shuffle
+    assert not weighted_dataloaders(to, bs=8, dl_kwargs=[{}, {'shuffle': False}], seed=0).valid.shuffle
