@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_sampling.ipynb #e6d2ee19
 from __future__ import annotations
-import re, inspect, importlib, functools, random
+import re, inspect, importlib, functools, random, warnings
 import numpy as np, pandas as pd, torch
 from fastcore.basics import ifnone, patch
 from fastcore.meta import delegates
@@ -217,8 +217,8 @@ def _split_kwargs(kwargs, dl_type):
         raise TypeError(f"n={n!r} is fastai's row count of a plain DataLoader, which a resampled one draws its own of: pass n_samples={n!r} (rows per epoch)")
     _check_keywords(kwargs, _resampler_kw + sorted(_dl_kw(dl_type)), f"fastai's `dataloaders` and the {dl_type.__name__} take the others, the Resampler takes")
     if (w := next((w for w,kw in (('shuffle=False', kwargs), ("dl_kwargs[0]['shuffle']=False", (kwargs.get('dl_kwargs') or [{}])[0])) if kw.get('shuffle') is False), None)):
-        raise ValueError(f"{w} would draw the train split in its natural order, so nothing would be resampled: the resampled "
-                         "train DataLoader orders its own epochs (the validation set is never shuffled); leave shuffle out")
+        warnings.warn(f"{w}: the train DataLoader draws every row once, in order, so nothing is resampled (as with fastai's WeightedDL; "
+                      "get_preds(ds_idx=0) builds such a DataLoader on purpose); leave shuffle out to resample")
     _check_split_kwargs(kwargs.get('dl_kwargs'), dl_type)
     return rkw,kwargs
 

@@ -1,5 +1,6 @@
 "weighted_dataloaders and the Resampler as users drive them: every source type, strategies, reproducibility, errors."
-import re, numpy as np, pandas as pd, pytest, torch
+import re, warnings
+import numpy as np, pandas as pd, pytest, torch
 from pathlib import Path
 from fastai.data.core import Datasets, DataLoaders, TfmdDL
 from fastai.data.block import DataBlock, TransformBlock, CategoryBlock, MultiCategoryBlock, RegressionBlock
@@ -707,11 +708,14 @@ def test_a_missing_label_is_named_as_missing_in_either_split():
     with pytest.raises(ValueError, match=r"train split lacks .*, or rows with a missing label \(None/NaN"): weighted_dataloaders(to, bs=16)
 
 
-def test_shuffle_false_is_refused_for_the_resampled_train_split():
-    "shuffle=False would hand the train split over in its natural order (fastai's WeightedDL does): refused, validation's is free"
+def test_shuffle_false_warns_that_the_train_split_is_not_resampled():
+    "shuffle=False hands the train split over in its natural order, as fastai's WeightedDL does (a drop-in): said, not silent"
     df = pd.DataFrame({'f': np.arange(100.), 'y': (['a'] * 9 + ['b']) * 10})
     to = TabularPandas(df, procs=[], cont_names=['f'], y_names='y', y_block=CategoryBlock(), splits=[list(range(80)), list(range(80, 100))])
-    with pytest.raises(ValueError, match=r"^shuffle=False would draw the train split in its natural order"): weighted_dataloaders(to, bs=8, shuffle=False)
-    with pytest.raises(ValueError, match=r"^dl_kwargs\[0\]\['shuffle'\]=False would draw"): weighted_dataloaders(to, bs=8, dl_kwargs=[{'shuffle': False}, {}])
-    assert weighted_dataloaders(to, bs=8, shuffle=True, seed=0).train.shuffle
-    assert not weighted_dataloaders(to, bs=8, dl_kwargs=[{}, {'shuffle': False}], seed=0).valid.shuffle
+    with pytest.warns(UserWarning, match=r"^shuffle=False: the train DataLoader draws every row once, in order, so nothing is resampled"):
+        assert list(weighted_dataloaders(to, bs=8, shuffle=False, seed=0).train.get_idxs()) == list(range(80))
+    with pytest.warns(UserWarning, match=r"^dl_kwargs\[0\]\['shuffle'\]=False: the train DataLoader"): weighted_dataloaders(to, bs=8, dl_kwargs=[{'shuffle': False}, {}])
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        assert weighted_dataloaders(to, bs=8, shuffle=True, seed=0).train.shuffle
+        assert not weighted_dataloaders(to, bs=8, dl_kwargs=[{}, {'shuffle': False}], seed=0).valid.shuffle
