@@ -81,6 +81,21 @@ def _rarest(lbls):
     o = np.argsort(lbls.counts, kind='stable'); h = lbls.codes[:, o]; f = h.argmax(1)   # labels rarest first (ties: vocab order), a bool (n, c), not an int64 one
     return np.where(h[np.arange(len(h)), f], o[f], lbls.c)   # each row's first label in that order (none: argmax 0, a False)
 
+# %% ../nbs/00_class_labels.ipynb #8d0166c2
+_MAX_GROUPS = 65536   # more distinct weight values than this: rows are drawn one by one (`_systematic_rows`), not by group
+
+def _weight_groups(w):
+    "`np.unique(w, return_inverse=True)` by hashing (`pd.factorize`), sorting only the distinct values; `None` past `_MAX_GROUPS` of them"
+    if len(pd.unique(w[:2*_MAX_GROUPS]))>_MAX_GROUPS: return None   # many values already in a prefix: skip hashing the rest
+    codes,vals = pd.factorize(w)
+    if len(vals)>_MAX_GROUPS: return None
+    o = np.argsort(vals, kind='stable'); rank = np.empty_like(o); rank[o] = np.arange(len(o))
+    return vals[o],rank[codes]
+
+def _weight_labels(wg, n):
+    "Labels grouping `n` rows by weight value (`wg`: `_weight_groups`), for a `Resampler` given `wgts` alone (one group past `_MAX_GROUPS` values)"
+    return Labels(np.zeros(n, dtype=np.int64), ['all rows']) if wg is None else Labels(wg[1], [float(v) for v in wg[0]])
+
 # %% ../nbs/00_class_labels.ipynb #a8336c08
 def _row_shares(row_weights, n):
     "`row_weights` (one per row, relative: `[2, 1, 1]` draws the first row twice as often) as shares that sum to 1; bad weights are refused"

@@ -8,27 +8,13 @@ import warnings, math, inspect, difflib, bisect
 import numpy as np, pandas as pd
 from fastcore.basics import store_attr, ifnone, patch
 from .core import Labels, TrainPriors, _rarest, _check_classed
+from .labels import _MAX_GROUPS, _weight_groups, _weight_labels
 from .epochs import (BaseResampler, _rng, _STREAM_EPOCH, _STREAM_PERM, _STREAM_REPEAT, _STREAM_ROUND,
     _round_counts, _round_random, _draw_repeats, _place, _interleave, _class_batches, _distinct_chunks, _systematic_rows, _share_target_wgts,
     _LVIS_THRESH, _n_samples, _num, _check_strategy, _check_args, _check_has_rows, _check_wgts)
 
 # %% auto #0
 __all__ = ['Resampler']
-
-# %% ../nbs/01a_resampler.ipynb #8d0166c2
-_MAX_GROUPS = 65536   # more distinct weight values than this: rows are drawn one by one (`_systematic_rows`), not by group
-
-def _weight_groups(w):
-    "`np.unique(w, return_inverse=True)` by hashing (`pd.factorize`), sorting only the distinct values; `None` past `_MAX_GROUPS` of them"
-    if len(pd.unique(w[:2*_MAX_GROUPS]))>_MAX_GROUPS: return None   # many values already in a prefix: skip hashing the rest
-    codes,vals = pd.factorize(w)
-    if len(vals)>_MAX_GROUPS: return None
-    o = np.argsort(vals, kind='stable'); rank = np.empty_like(o); rank[o] = np.arange(len(o))
-    return vals[o],rank[codes]
-
-def _weight_labels(wg, n):
-    "Labels grouping `n` rows by weight value (`wg`: `_weight_groups`), for a `Resampler` given `wgts` alone (one group past `_MAX_GROUPS` values)"
-    return Labels(np.zeros(n, dtype=np.int64), ['all rows']) if wg is None else Labels(wg[1], [float(v) for v in wg[0]])
 
 # %% ../nbs/01a_resampler.ipynb #655ed3c4
 class Resampler(BaseResampler):

@@ -1,7 +1,8 @@
 "The faster paths of the scale review (benchmarks/scale.md) give exactly what the paths they replace gave, on random inputs"
 import numpy as np, pytest, torch
 from imbalance_fastai.core import Labels
-from imbalance_fastai.resampler import Resampler, _weight_groups, _MAX_GROUPS
+from imbalance_fastai.resampler import Resampler
+from imbalance_fastai.labels import _weight_groups, _MAX_GROUPS
 from imbalance_fastai.sampling import shard_idxs
 torch.set_num_threads(1)
 
