@@ -11,6 +11,7 @@ from .core import *
 from .epochs import *
 from .data import *
 from .resampler import *
+from .samplers import *
 from .sampling import *
 from .distributed import *
 from .callback import *

@@ -13,7 +13,8 @@ from fastai.callback.schedule import LRFinder
 from fastai.distributed import DistributedDL
 from .core import get_labels, TrainPriors, _mask_codes, _check_n_bins
 from .resampler import Resampler, _check_strategy, _check_args, _check_wgts, _check_keywords, _resampler_kw
-from .sampling import resample_dl, _shared_seed, _resample_labels, _check_batches, _ResampledMixin
+from .sampling import resample_dl, _resample_labels, _check_batches, _ResampledMixin
+from .samplers import _shared_seed
 from .distributed import ShardedDL
 from .epochs import _int, _a
 

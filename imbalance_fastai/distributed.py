@@ -9,7 +9,8 @@ from fastcore.basics import ifnone
 from fastai.torch_core import rank_distrib, num_distrib
 from fastai.callback.core import Callback
 from fastai.distributed import DistributedDL
-from .sampling import shard_idxs, _dist_up
+from .sampling import shard_idxs
+from .samplers import _dist_up
 
 # %% auto #0
 __all__ = ['ShardedDL', 'DistributedSampling']
