@@ -265,6 +265,12 @@ def _squarem(F, p, simplex, max_iter, tol, slack):
         if out: return np.where(ext, p2, p3)
         p,back = p3,(p2 if ext.any() else None)
 
+def _check_em(max_iter, tol):
+    "Refuse an EM budget that is not a count, or a tolerance that is not a positive number"
+    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter<1: raise ValueError(f"max_iter must be an int >= 1, got {max_iter!r}")
+    if isinstance(tol, bool) or not isinstance(tol, (int, float, np.integer, np.floating)): raise TypeError(f"tol must be a number > 0, got {tol!r}")
+    if not (np.isfinite(tol) and tol>0): raise ValueError(f"tol must be finite and > 0 (the largest move of a share at which EM stops), got {tol!r}")
+
 def em_prior(
     probs, # Calibrated probabilities `(n, c)` for the prior `train_prior` (a binary model's `(n,)`; sigmoid outputs with `multilabel`)
     train_prior, # The prior `probs` are for: one value per class (per label with `multilabel`)
@@ -276,7 +282,7 @@ def em_prior(
     P,s = _np(probs, None),_np(train_prior).reshape(-1)
     if P.dtype!=np.float32: P = P.astype(np.float32 if P.dtype==np.float16 else np.float64, copy=False)   # float32 and float64 are not copied
     if P.size==0 or P.ndim>2: raise ValueError(f"probs must be non-empty probabilities (n, c) (or a binary model's (n,)), got shape {P.shape}")
-    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter<1: raise ValueError(f"max_iter must be an int >= 1, got {max_iter!r}")
+    _check_em(max_iter, tol)
     if P.ndim==1 and not multilabel:
         P = np.stack([1-P, P], 1)
         if len(s)==1: s = np.r_[1-s, s]
@@ -299,6 +305,7 @@ def estimate_prior(
     tol:float=1e-8, # Stop when an EM step moves no share more than this
 )->np.ndarray:
     "The class prior of unlabelled data `dl`: EM on temperature-scaled probabilities, from the prior the model was trained on"
+    _check_em(max_iter, tol)   # before any prediction
     ml,ax = _kind(learn)
     z,_ = _raw_outputs(learn, _check_dl(dl, 'estimate_prior', labelled=False))
     n_out = z.shape[ax] if z.ndim>1 else 1

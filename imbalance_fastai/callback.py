@@ -5,7 +5,7 @@
 # %% ../nbs/04_callback.ipynb #b98ffa41
 from __future__ import annotations
 import warnings
-import numpy as np, pandas as pd
+import numpy as np, pandas as pd, torch
 from fastcore.basics import store_attr, patch, ifnone
 from fastcore.meta import delegates
 from fastai.callback.core import Callback
@@ -19,7 +19,7 @@ from .distributed import ShardedDL
 from .epochs import _int, _a
 
 # %% auto #0
-__all__ = ['OverSamplingCallback']
+__all__ = ['resampled_fit', 'OverSamplingCallback']
 
 # %% ../nbs/04_callback.ipynb #4eb86a6f
 def _describe(cb):
@@ -48,6 +48,24 @@ def _check_unshared(cb, learn):
 def _in_lr_find(learn)->bool:
     "Whether the fit under way is fastai's `lr_find`: a mock fit, after which the model is restored as it was"
     return any(isinstance(cb, LRFinder) for cb in getattr(learn, 'cbs', ()))
+
+def _weights_print(model)->np.ndarray:
+    "Each parameter's sum and sum of magnitudes, in float64: one step of training changes them, `export` and `load_learner` keep them"
+    ps = [p.detach().double() for p in model.parameters()]
+    return torch.stack([torch.stack([p.sum(), p.abs().sum()]) for p in ps]).cpu().numpy() if ps else np.zeros((0, 2))
+
+def _record_fit(learn, priors, by_weight:bool):
+    "Leave on `learn` the priors of the fit that resampled its train split, with the print of the weights that fit left"
+    learn.__dict__['_resampled_fit'] = (priors, by_weight, _weights_print(learn.model))
+
+def resampled_fit(learn):
+    "`(priors, by_weight)` of the last fit that resampled `learn`'s train split while the model holds the weights it left; else `None`"
+    rec = getattr(learn, '__dict__', {}).get('_resampled_fit')
+    model = getattr(learn, 'model', None)
+    if rec is None or model is None: return None
+    w,old = _weights_print(model),rec[2]
+    if w.shape!=old.shape or (np.abs(w[:,0]-old[:,0]) > 1e-9*old[:,1] + 1e-12).any() or not np.allclose(w[:,1], old[:,1], rtol=1e-9, atol=1e-12): return None
+    return rec[0],rec[1]
 
 class OverSamplingCallback(Callback):
     "Resample the train split while fitting; the `dls` you pass, validation and inference are left alone"
@@ -203,7 +221,9 @@ class OverSamplingCallback(Callback):
     def _finish(self):
         "Keep the priors of the fit that ends (or was stopped; not of `lr_find`, which restores the model); drop its resampler and twin, and `learn.dl` if it is the twin"
         r = self.resampler
-        if r is not None and not self._mock: self._priors,self._by_weight,self._vocab,self._drawn = self.priors,r.by_weight,list(r.labels.vocab),r.epoch
+        if r is not None and not self._mock:
+            self._priors,self._by_weight,self._vocab,self._drawn = self.priors,r.by_weight,list(r.labels.vocab),r.epoch
+            _record_fit(self.learn, self._priors, self._by_weight)   # kept by the learner when fastai takes a `fit(cbs=...)` callback off
         if self._twin is not None and getattr(self.learn, 'dl', None) is self._twin: self.learn.dl = None
         self._init_state()
 

@@ -9,7 +9,7 @@ import numpy as np, pandas as pd, torch
 from fastcore.basics import store_attr, ifnone, getcallable
 from fastai.callback.core import Callback
 from .core import get_labels, Labels, TrainPriors
-from .callback import OverSamplingCallback, _in_lr_find, _check_unshared
+from .callback import OverSamplingCallback, resampled_fit, _in_lr_find, _check_unshared
 from .losses import _focusing_bend
 from .longtail import DeferredReweighting
 from .decisions import (_np, _along, _activation_kind, _balanced_rule, _base_loss, _correction, _logit_scale, _temperature,
@@ -188,7 +188,9 @@ def _synthetic_priors(dls, lbls:Labels):
     return TrainPriors(nat, TrainPriors.from_labels(lbls).natural, lbls.vocab)
 
 def _learner_priors(learn)->TrainPriors:
-    "The `TrainPriors` of `learn`: its `OverSamplingCallback`'s, its train DataLoader's resampler's, or its train labels' (real rows' and all rows' when some are synthetic); or why it has none"
+    "The `TrainPriors` of `learn`: of the resampled fit that left its weights (`resampled_fit`), its `OverSamplingCallback`'s, its train DataLoader's resampler's, or its train labels' (real rows' and all rows' when some are synthetic); or why it has none"
+    fit = resampled_fit(learn)   # also when that fit's callback is gone: `fit(cbs=...)`, `retrain_classifier`
+    if fit is not None: return _BY_WEIGHT if fit[1] else fit[0]
     os = next((cb for cb in learn.cbs if isinstance(cb, OverSamplingCallback)), None)
     if os is not None and os.priors is not None: return os.priors
     if os is not None and os.by_weight: return _BY_WEIGHT

@@ -7,7 +7,7 @@ from fastai.data.block import RegressionBlock
 from fastai.tabular.core import TabularPandas, Normalize
 from fastai.tabular.learner import tabular_learner
 from fastai.learner import load_learner
-from fastai.losses import BCEWithLogitsLossFlat
+from fastai.losses import BCEWithLogitsLossFlat, CrossEntropyLossFlat
 from fastai.torch_core import set_seed
 from imbalance_fastai.sampling import weighted_dataloaders
 from trained import N_TRN, N_VAL, RATE, TOL, CONT, preds, fit, small_learner
@@ -357,3 +357,41 @@ def test_calibrated_probabilities_are_not_warned_about(setup):
         warnings.simplefilter('error')
         p, _ = preds(setup['os_learn'], setup['os_learn'].dls.valid)
     assert abs(p[:, 1].mean().item() - RATE) < TOL
+
+
+def test_priors_of_a_resampled_fit_outlive_its_callback(setup, tmp_path):
+    """fastai takes fit(cbs=...)'s callbacks off when the fit ends, and retrain_classifier trains through one: a
+    PriorCorrection or estimate_prior added afterwards must still correct from the balanced prior the model saw, not
+    from the natural one (which left the probabilities uncorrected and the balanced decisions doubly re-weighted)."""
+    from imbalance_fastai.calibration import estimate_prior
+    import imbalance_fastai.decouple   # noqa: F401 (patches Learner.retrain_classifier)
+    dls, tdl, y = setup['dls'], setup['tdl'], setup['y_test']
+    set_seed(0)   # setup's os_learn, but with the callback given to the fit only
+    once = tabular_learner(dls, layers=[16], loss_func=CrossEntropyLossFlat())
+    with once.no_bar(), once.no_logging(): once.fit_one_cycle(4, 5e-2, cbs=OverSamplingCallback(seed=0))
+    assert not any(isinstance(cb, OverSamplingCallback) for cb in once.cbs)
+    raw, _ = preds(once, tdl)
+    np.testing.assert_allclose(raw.double().numpy(), setup['raw'], atol=1e-5)   # the same model as os_learn
+    rate = estimate_prior(once, tdl)[1]
+    assert abs(rate - RATE) < TOL, f"estimate_prior read the natural prior as the trained one: {rate:.4f} for a {RATE} rate"
+    once.add_cb(PriorCorrection())
+    np.testing.assert_allclose(once.prior_correction.train_prior, [.5, .5])
+    p, _, dec = preds(once, tdl, with_decoded=True)
+    assert abs(p[:, 1].mean().item() - RATE) < TOL
+    assert skm.balanced_accuracy_score(y, dec) >= skm.balanced_accuracy_score(y, raw.argmax(1)) - 1/(2*y.sum())
+    once.remove_cb(once.prior_correction)
+    once.export(tmp_path/'once.pkl')                       # the record goes with the learner, whose dls are exported empty
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        loaded = load_learner(tmp_path/'once.pkl')
+    loaded.add_cb(PriorCorrection())
+    np.testing.assert_allclose(loaded.prior_correction.train_prior, [.5, .5])
+    np.testing.assert_allclose(loaded.prior_correction.target_prior, [1 - RATE, RATE], atol=1e-9)
+    with once.no_bar(), once.no_logging(): once.fit(1, 1e-3)   # trained on naturally: the natural prior again
+    once.add_cb(PriorCorrection())
+    np.testing.assert_allclose(once.prior_correction.train_prior, [1 - RATE, RATE])
+    once.remove_cb(once.prior_correction)
+    with once.no_bar(), once.no_logging(): once.retrain_classifier(1, lr=1e-2)   # cRT: class-balanced batches
+    once.add_cb(PriorCorrection())
+    np.testing.assert_allclose(once.prior_correction.train_prior, [.5, .5])
+    with pytest.raises(ValueError, match='tol must be'): estimate_prior(once, tdl, tol=-1)
