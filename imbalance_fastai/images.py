@@ -4,9 +4,11 @@
 
 # %% ../nbs/10b_images.ipynb #05947336
 from __future__ import annotations
+import warnings
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from torch import nn
+from fastcore.foundation import L
 from fastcore.basics import ifnone
 from fastcore.xtras import modified_env
 from fastai.data.transforms import get_image_files
@@ -17,6 +19,10 @@ from .compare import InputError, check_labels, _compare, _run_splits, _seeds
 __all__ = ['image_table', 'small_cnn', 'resolve_arch', 'ImageSource', 'compare_images']
 
 # %% ../nbs/10b_images.ipynb #815c28ed
+def _is_report(folder)->bool:
+    "Whether `folder` holds what `write_report` writes (`comparison.csv` and `runs.csv`): results of a comparison, not a class"
+    return (folder/'comparison.csv').is_file() and (folder/'runs.csv').is_file()
+
 def image_table(
     path, # A folder of class sub-folders, a CSV file, or a `DataFrame`
     label:str=None, # With a CSV or a `DataFrame`: the label column
@@ -38,6 +44,10 @@ def image_table(
         return pd.DataFrame({'image': [str(p.resolve()) for p in files], 'label': df[label].to_numpy()})
     root = Path(path).resolve()
     files = get_image_files(root)
+    done = {f.parent for f in files if _is_report(f.parent)}   # comparison.png of a CSV's run written beside it, inside this folder
+    if done:
+        warnings.warn(f"left out {len(done)} folder(s) of imbalance-fastai compare results, not classes: {sorted(str(d.relative_to(root)) for d in done)}")
+        files = L(f for f in files if f.parent not in done)
     if not len(files): raise InputError(f"no image files found under {root}")
     loose = [f for f in files if f.parent==root]
     if loose: raise InputError(f"{len(loose)} images lie directly in {root} (e.g. {loose[0].name}); put each class in its own sub-folder: {root}/<class>/<image>")
