@@ -197,8 +197,10 @@ def _check_batches(dl):
     inner = getattr(dl, 'dl', dl)
     r,per = inner.resampler,-(-inner._next_n()//getattr(dl, 'world_size', 1))
     rank,how = f" per process ({getattr(dl, 'world_size', 1)} processes)" if getattr(dl, 'world_size', 1)>1 else '','wgts' if getattr(r, 'wgts', None) is not None else f"strategy={r.strategy!r}"
+    more = ("a sampling_strategy that keeps more rows (imblearn_dataloaders(to, sampler, sampling_strategy=...))" if hasattr(r, 'sampler')   # an imbalanced-learn sampler's epoch
+            else "more rows per epoch (n_samples=..., or ratio=... with 'undersample')")
     raise ValueError(f"the resampled train epoch has {per} rows{rank} ({how}, {len(r.labels)} train rows) but bs={inner.bs} and drop_last=True, so it holds no full batch "
-                     f"and nothing would be trained. Pass a smaller bs (at most {per}), drop_last=False to keep the partial batch, or more rows per epoch (n_samples=..., or ratio=... with 'undersample')")
+                     f"and nothing would be trained. Pass a smaller bs (at most {per}), drop_last=False to keep the partial batch, or {more}")
 
 def _check_split_kwargs(dl_kwargs, dl_type, who='weighted_dataloaders'):
     "Refuse in fastai's per-split `dl_kwargs` a `Resampler` keyword (`who` takes it) or a name the `dl_type` DataLoader lacks (which fastai's ignores)"
