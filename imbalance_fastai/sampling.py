@@ -282,10 +282,10 @@ def resampled_dataloaders(self:DataBlock,
     n,trn = len(dsets),np.asarray(dsets.splits[0], dtype=np.int64)
     if wgts is not None: wgts = _check_wgts(wgts, n, 'the source')   # checked whole, validation rows too
     if labels is not None:
-        if len(labels)!=n: raise ValueError(f"labels has {len(labels)} values but the source has {n} items; pass one per source item"
-                                            + (f" (train and validation: {len(trn)} is the train split's length), e.g. get_labels("
-                                               "dblock.datasets(items), ...)" if len(labels)==len(trn) else ''))
-        get_labels(labels, n_bins=kwargs.get('n_bins'))   # checked whole: a missing label on a validation row is an error too
+        m = len(get_labels(labels, n_bins=kwargs.get('n_bins')))   # checked whole (a missing label on a validation row is an error too), and first: `labels=16` is no labels
+        if m!=n: raise ValueError(f"labels has {m} values but the source has {n} items; pass one per source item"
+                                  + (f" (train and validation: {len(trn)} is the train split's length), e.g. get_labels("
+                                     "dblock.datasets(items), ...)" if m==len(trn) else ''))
     for k,t in (('after_item', 'item_tfms'), ('after_batch', 'batch_tfms')):   # as fastai's DataBlock.dataloaders, which refuses them
         if k in kwargs: raise TypeError(f"got {k}=..., but a DataBlock's {k} transforms are its {t} (which this would drop): pass {t}=... to the DataBlock")
     kwargs = {**self.dls_kwargs, 'after_item': self.item_tfms, 'after_batch': self.batch_tfms, **kwargs}
@@ -306,6 +306,8 @@ def weighted_dataloaders(
 )->DataLoaders: # Their train `DataLoader` draws each epoch from its `resampler` (a `Resampler`)
     "fastai `DataLoaders` from `source` whose train split is resampled; the validation split is untouched"
     kw = dict(strategy=strategy, wgts=wgts, labels=labels, n_bins=n_bins, bs=bs, dl_kwargs=dl_kwargs, **kwargs)
+    if isinstance(labels, (int, float, np.number)) and not isinstance(labels, bool):   # fastai's `weighted_dataloaders(src, wgts, 16)` puts bs in our labels' place
+        raise TypeError(f"labels={labels!r} is a number, not labels (one per item); weighted_dataloaders' positions are (source, items, wgts, labels): pass bs={labels!r} by name")
     if isinstance(source, DataBlock):
         if items is None: raise TypeError("a DataBlock needs its source items: weighted_dataloaders(dblock, items, ...)")
         return source.resampled_dataloaders(items, verbose=verbose, **kw)
