@@ -95,7 +95,11 @@ class ImbalancedDatasetSampler(torch.utils.data.Sampler):
     @property
     def num_samples(self)->int: "Rows of the next epoch, before sharding (torchsampler's attribute)"; return self.resampler.epoch_length(self.epoch, bs=self.batch_size)
     @property
-    def weights(self)->torch.Tensor: "Each index's share of an epoch's draws, as torchsampler's `weights` (a `DoubleTensor`, in `indices` order)"; return torch.as_tensor(self.resampler.row_weights(), dtype=torch.double)
+    def weights(self)->torch.Tensor:
+        "Each index's sampling weight (a `DoubleTensor`, in `indices` order), on torchsampler's scale: `1/count` of its class when oversampling (each row's share of the draws times the number of classes with rows); the `wgts` given, as they were given"
+        r = self.resampler
+        w = r.wgts if r.wgts is not None else r.row_weights()*max(int((r.labels.counts>0).sum()), 1)
+        return torch.as_tensor(w, dtype=torch.double)
 
     def set_epoch(self, epoch:int):
         "Draw `epoch` next (call it each epoch, as with `DistributedSampler`)"

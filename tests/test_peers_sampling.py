@@ -273,7 +273,7 @@ def test_pytorch_weighted_random_sampler_rates():
         counts += np.bincount(got, minlength=6)
     expected = epochs * 5 * w / w.sum()
     assert (np.abs(counts - expected) <= 5 * np.sqrt(expected)).all()    # 5 binomial standard deviations at most
-    np.testing.assert_allclose(s.weights.numpy(), w / w.sum())
+    np.testing.assert_allclose(s.weights.numpy(), w)                      # the weights given, as WeightedRandomSampler keeps them
     t = ImbalancedDatasetSampler(_ds(6), wgts=torch.tensor(w, dtype=torch.double), num_samples=5, seed=0)   # weights as a tensor
     assert [list(t) for _ in range(3)] == [list(u) for u in [ImbalancedDatasetSampler(_ds(6), wgts=w, num_samples=5, seed=0)] for _ in range(3)]
     with pytest.raises(ValueError, match='wgts has 5 values but the dataset has 6'): ImbalancedDatasetSampler(_ds(6), wgts=w[:5])
