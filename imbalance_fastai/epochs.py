@@ -153,12 +153,11 @@ def _sort_shuffle(a, rng):
     "Each row of the 2-d `a` in a uniformly random order: sort random 64-bit keys carrying each value's position in its row"
     nb,b = a.shape
     bits = max(int(b-1).bit_length(), 1)
-    key = rng.bit_generator.random_raw(a.size).reshape(nb, b)
-    key >>= np.uint64(bits); key <<= np.uint64(bits)
-    key |= np.arange(b, dtype=np.uint64)
-    key.sort(axis=1)
-    pos = (key & np.uint64(2**bits-1)).astype(np.intp)
-    pos += (np.arange(nb, dtype=np.intp)*b)[:,None]
+    key,low = rng.bit_generator.random_raw(a.size).reshape(nb, b),np.uint64(2**bits-1)
+    key &= ~low; key |= np.arange(b, dtype=np.uint64)   # in place, one pass each: a block's keys stay in the cache
+    key.sort(axis=1); key &= low
+    pos = key.view(np.int64)   # the positions (< 2**bits), without a copy
+    pos += (np.arange(nb, dtype=np.int64)*b)[:,None]
     return a.ravel()[pos.ravel()]
 
 def _place(
