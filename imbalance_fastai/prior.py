@@ -194,9 +194,9 @@ def _learner_priors(learn)->TrainPriors:
     os = next((cb for cb in learn.cbs if isinstance(cb, OverSamplingCallback)), None)
     if os is not None and os.priors is not None: return os.priors
     if os is not None and os.by_weight: return _BY_WEIGHT
-    try: r = getattr(learn.dls.train, 'resampler', None)
-    except Exception: r = None
-    if r is not None: return _BY_WEIGHT if getattr(r, 'by_weight', False) else r.priors
+    try: kept = getattr(learn.dls.train, 'resampled_priors', None)   # a resampled train DataLoader's, also the empty one `learn.export` keeps
+    except Exception: kept = None
+    if kept is not None: return _BY_WEIGHT if kept[1] else kept[0]
     try: lbls = get_labels(learn.dls)
     except Exception as e: return f"{type(e).__name__}: {e}"
     if len(lbls)==0: return "the train split is empty (as in a learner from load_learner)"
@@ -226,6 +226,12 @@ def _detach_decisions(learn, cb):
 def _others(learn, cb):
     "The learner's `PriorCorrection`s other than `cb`: a second one is refused"
     return [o for o in learn.cbs if isinstance(o, PriorCorrection) and o is not cb]
+def _no_activation(learn)->str:
+    "Why a `PriorCorrection` cannot work with `learn`'s loss (it ends in neither a softmax nor a sigmoid), and the fix"
+    return (f"PriorCorrection corrects class probabilities, but cannot tell whether {_base_loss(learn)!r} ends in a softmax or a sigmoid "
+            "(a regression loss ends in neither: remove the callback); for a classification loss without fastai's activation, pass "
+            "multilabel=False (softmax) or multilabel=True (sigmoid)")
+
 def _describe(cb):
     "`cb` as it was built, to name both callbacks in the refusal of a second one"
     return f"PriorCorrection(target_prior={cb.given_target!r}, train_prior={cb.given_train!r}, decision={cb.decision!r})"
@@ -264,7 +270,7 @@ class PriorCorrection(Callback):
         old = self.__dict__.get('_learn')
         _check_unshared(self, learn)   # one learner at a time: its priors and decisions are that learner's
         if learn is None and old is not None: _detach_decisions(old, self)
-        if learn is not None: self._check_fits(learn)   # before anything is attached: a refused callback leaves the learner as it was
+        if learn is not None: self._check_fits(learn); self._check_known(learn)   # before anything is attached: a refused callback leaves the learner as it was
         self.__dict__['_learn'] = learn
         if learn is not None:
             self.capture_priors()
@@ -290,6 +296,16 @@ class PriorCorrection(Callback):
             if c is not None and n!=c and not (c==1 and n==2):   # (one positive-class output takes [π_0, π_1] too)
                 raise ValueError(f"{nm} has {n} values but this learner has {c} {'outputs' if c==1 else 'classes'}"
                                  f"{f' {vocab}' if vocab is not None else ''}; pass one share per class, in vocab order (or a dict {{class: share}})")
+
+    def _check_known(self, learn):
+        "Refuse a loss without a softmax or sigmoid, and a learner whose trained prior cannot be known (an exported learner's empty DataLoaders) unless `train_prior` is given or this callback kept one"
+        if self.multilabel is None and _activation_kind(getattr(learn, 'loss_func', None)) is None: raise ValueError(_no_activation(learn))
+        if self.given_train is not None or self.train_priors is not None: return
+        why = _learner_priors(learn)
+        if isinstance(why, str): raise ValueError(
+            f"PriorCorrection cannot know the prior the model was trained on ({why}), so it could correct nothing: attach it before "
+            "learn.export() (it is exported with the learner, its priors too), give the learner its training data first (learn.dls = ...), "
+            "or pass train_prior=... (and target_prior=...)")
 
     def stage_shift(self,
         n_out:int=None, # Outputs of the model on the class axis; `None`: those of the last prediction, else of the data
@@ -318,11 +334,8 @@ class PriorCorrection(Callback):
     def is_multilabel(self)->bool:
         "Whether the outputs are sigmoids (`multilabel`, or read from the loss's activation)"
         if self.multilabel is not None: return self.multilabel
-        loss = getattr(self.learn, 'loss_func', None)
-        kind = _activation_kind(loss)
-        if kind is None: raise ValueError(f"PriorCorrection corrects class probabilities, but cannot tell whether {_base_loss(self.learn)!r} ends "
-                                          "in a softmax or a sigmoid (a regression loss ends in neither: remove the callback); for a classification "
-                                          "loss without fastai's activation, pass multilabel=False (softmax) or multilabel=True (sigmoid)")
+        kind = _activation_kind(getattr(self.learn, 'loss_func', None))
+        if kind is None: raise ValueError(_no_activation(self.learn))
         return kind=='sigmoid'
 
     def priors(self,

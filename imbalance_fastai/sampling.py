@@ -84,10 +84,21 @@ class _ResampledMixin:
         return (_new_twin, (base,), *rest) if _resampled.get(base) is type(self) else (fn, args, *rest)
 
     def new(self, dataset=None, cls=None, **kwargs):
-        "fastai's `new`, keeping the resampler for the same dataset only (`test_dl`, `learn.export` carry no per-row arrays)"
+        "fastai's `new`, keeping the resampler for the same dataset only (`test_dl`, `learn.export` carry no per-row arrays), and its priors"
         kwargs.setdefault('resampler', self.resampler if dataset is None or dataset is self.dataset else None)
         if cls is not None and not issubclass(cls, _ResampledMixin): kwargs.pop('resampler')
-        return super().new(dataset=dataset, cls=cls, **kwargs)
+        res = super().new(dataset=dataset, cls=cls, **kwargs)
+        if isinstance(res, _ResampledMixin) and res.resampler is None: res._kept = self.resampled_priors
+        return res
+
+    _kept = None   # what `resampled_priors` was on the DataLoader this one is a `new` copy of, without its resampler
+    @property
+    def resampled_priors(self):
+        "`(TrainPriors, by_weight)` of the resampler, or of the one a copy without it (`learn.export`'s empty DataLoaders) came from; `None`: none"
+        r = self.resampler
+        if r is None: return self._kept
+        bw = bool(getattr(r, 'by_weight', False))
+        return (None if bw else r.priors),bw
 
 class ResampledDL(_ResampledMixin, TfmdDL): "A `TfmdDL` whose shuffled epochs are drawn by a `Resampler`"
 class ResampledTabDL(_ResampledMixin, TabDataLoader): "A `TabDataLoader` whose shuffled epochs are drawn by a `Resampler`"

@@ -395,3 +395,31 @@ def test_priors_of_a_resampled_fit_outlive_its_callback(setup, tmp_path):
     once.add_cb(PriorCorrection())
     np.testing.assert_allclose(once.prior_correction.train_prior, [.5, .5])
     with pytest.raises(ValueError, match='tol must be'): estimate_prior(once, tdl, tol=-1)
+
+
+def test_correction_attached_after_load_learner(setup, tmp_path):
+    """A PriorCorrection attached to a learner from load_learner: weighted_dataloaders' priors come with its (empty) train
+    DataLoader; a plain learner's are gone with its rows, which is refused when attached, not at the first prediction."""
+    from imbalance_fastai.losses import class_weights
+    wdls = weighted_dataloaders(setup['to'], bs=1024, num_workers=0, seed=0)
+    set_seed(0)
+    w = tabular_learner(wdls, layers=[16])
+    with w.no_bar(), w.no_logging(): w.fit(1, 1e-2)
+    w.export(tmp_path/'w.pkl')
+    plain = tabular_learner(setup['dls'], layers=[16], loss_func=CrossEntropyLossFlat(weight=class_weights(setup['dls'])))
+    plain.export(tmp_path/'p.pkl')
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        lw, lp = load_learner(tmp_path/'w.pkl'), load_learner(tmp_path/'p.pkl')
+    lw.add_cb(PriorCorrection())
+    np.testing.assert_allclose(lw.prior_correction.train_prior, [.5, .5])
+    np.testing.assert_allclose(lw.prior_correction.target_prior, [1 - RATE, RATE], atol=1e-9)
+    p, _ = preds(lw, lw.dls.test_dl(setup['test']))
+    assert abs(p[:, 1].mean().item() - RATE) < 2*TOL
+    n_cbs, loss = len(lp.cbs), lp.loss_func
+    for kw in ({}, {'target_prior': [1 - RATE, RATE]}):
+        with pytest.raises(ValueError, match=r'cannot know the prior the model was trained on \(the train split is empty.*attach it before learn.export'):
+            lp.add_cb(PriorCorrection(**kw))
+    assert len(lp.cbs) == n_cbs and lp.loss_func is loss and not hasattr(lp, 'prior_correction')   # refused: the learner as it was
+    lp.add_cb(PriorCorrection(train_prior=[.5, .5], target_prior=[1 - RATE, RATE]))
+    np.testing.assert_allclose(lp.prior_correction.train_prior, [.5, .5])
