@@ -15,15 +15,15 @@ with warnings.catch_warnings():   # importing fastai warns that torch.jit.script
     from fastai.callback.progress import ProgressCallback   # noqa: F401 (patches Learner.no_bar)
     from fastai.callback.schedule import fit_one_cycle       # noqa: F401 (patches Learner.fit_one_cycle)
     from fastai.data.block import CategoryBlock
-    from fastai.tabular.core import TabularPandas, Categorify, FillMissing, Normalize
+    from fastai.tabular.core import TabularPandas, Categorify, Normalize
     from fastai.tabular.learner import tabular_learner
     from imbalance_fastai.core import Labels, encode_labels
     from imbalance_fastai.data import long_tailed_digits
+    from imbalance_fastai.tabular import _FillMissing   # fastai's FillMissing, which fills nothing under pandas 3
     from imbalance_fastai.scores import (METRICS, Predictions, score_predictions, stratified_folds, _holdout,   # noqa: F401 (class_counts,
                                          class_counts, _class_counts, _minority, _warn_rare,   # InputError and check_labels importable from here)
                                          InputError, check_labels, _binned)
-    from imbalance_fastai.strategies import (Strategy, RunSetup, STRATEGIES, DEFAULT_STRATEGIES,   # noqa: F401 (importable from here)
-                                             DEMO_STRATEGIES, QUICK_STRATEGIES)
+    from imbalance_fastai.strategies import Strategy, RunSetup, STRATEGIES, DEFAULT_STRATEGIES, DEMO_STRATEGIES, QUICK_STRATEGIES   # noqa: F401 (importable from here)
 
 # %% auto #0
 __all__ = ['infer_columns', 'TabularSource', 'auto_bs', 'compare_strategies', 'run_demo']
@@ -114,7 +114,7 @@ class TabularSource:
         cont = self._varying(trn)
         gaps = [c for c in cont if df[c].hasnans and not trn[c].hasnans]   # FillMissing refuses missing values it never saw in train
         if gaps: df[gaps] = df[gaps].fillna(trn[gaps].median())
-        return TabularPandas(df, procs=[Categorify, FillMissing, Normalize], cat_names=self.cat_names, cont_names=cont, y_names=self.label,
+        return TabularPandas(df, procs=[Categorify, _FillMissing, Normalize], cat_names=self.cat_names, cont_names=cont, y_names=self.label,
                              y_block=CategoryBlock(vocab=list(self.labels.vocab), sort=False), splits=[list(range(len(train))), list(range(len(train), len(df)))])
     def default_bs(self, n_train): return auto_bs(n_train)
     def dataloaders(self, data, bs, val_bs): return data.dataloaders(bs=bs, val_bs=val_bs)

@@ -32,6 +32,15 @@ def _imblearn():
                           f"(or pip install imbalanced-learn); the import failed with: {e}") from e
     return imblearn
 
+# %% ../nbs/09_tabular.ipynb #c3bb1467
+class _FillMissing(FillMissing):
+    "fastai's `FillMissing`, its fill done by assignment: `to[n].fillna(..., inplace=True)` fills a copy under pandas' copy-on-write"
+    def encodes(self, to):
+        with warnings.catch_warnings():   # fastai's: the indicator columns, and the in-place fill that pandas 3 warns is lost
+            warnings.simplefilter('ignore', getattr(pd.errors, 'ChainedAssignmentError', Warning))
+            super().encodes(to)
+        for n in self.na_dict: to[n] = to[n].fillna(self.na_dict[n])
+
 # %% ../nbs/09_tabular.ipynb #7f86f8db
 def _as_tabular(to):
     "`to`, or the `TabularPandas` of a `TabularDataLoaders`' train and validation rows, split as they are (processed already; one copy of the rows)"
