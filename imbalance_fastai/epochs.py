@@ -365,13 +365,13 @@ def _n_samples(n, n_rows:int=None, name='n_samples'):
     if n is None: return None
     if not _num(n): raise TypeError(f"{name} must be {_HOW_N}, got {_a(n)}")
     if not (math.isfinite(n) and n>0): raise ValueError(f"{name} must be positive and finite ({_HOW_N}), got {n}")
-    if _int(n): return int(n)
-    if n_rows is None:   # checked without labels (once per build): a large float is most likely meant as rows
+    if not _int(n) and n_rows is None:   # checked without labels (once per build): a large float is most likely meant as rows
         if n>10: warnings.warn(f"{name}={n!r} is a float, read as {float(n):g} x the natural epoch length; pass an int for a number of rows")
         return float(n)
-    if round(n*n_rows)<1: raise ValueError(f"{name}={n} is a multiple of the natural epoch length ({n_rows} rows) and rounds to "
-                                           "0 rows; pass a larger float, or an int number of rows")
-    return int(round(n*n_rows))
+    rows = int(n) if _int(n) else int(round(n*n_rows))
+    if rows<1: raise ValueError(f"{name}={n} is a multiple of the natural epoch length ({n_rows} rows) and rounds to 0 rows; pass a larger float, or an int number of rows")
+    if rows>=10**9: raise ValueError(f"{name}={n} is {rows:,} rows per epoch, and an epoch holds fewer than 10**9 (numpy's hypergeometric draws place them): draw fewer rows per epoch")
+    return rows
 
 def _check_strategy(
     strategy, # A name in `_strategies`, a float alpha, or a dict {class: share}
