@@ -563,9 +563,8 @@ def test_priors_of_weights_are_class_priors_only_with_classes():
                    splitter=splitter)
     rdls = weighted_dataloaders(db, df, wgts=w, bs=20, seed=0)
     assert rdls.train.resampler.by_weight and rdls.train.resampler.priors is None
-    rlearn = Learner(rdls, nn.Linear(1, 2), loss_func=MSELossFlat(), cbs=PriorCorrection(multilabel=False))
-    with pytest.raises(ValueError, match=r"resampled by wgts alone, with no class labels.*pass train_prior="):
-        rlearn.prior_correction.priors(2)
+    with pytest.raises(ValueError, match=r"resampled by wgts alone, with no class labels.*pass train_prior="):   # refused when attached
+        Learner(rdls, nn.Linear(1, 2), loss_func=MSELossFlat(), cbs=PriorCorrection(multilabel=False))
     given = Learner(rdls, nn.Linear(1, 2), loss_func=MSELossFlat(),
                     cbs=PriorCorrection(train_prior=[.5, .5], target_prior=[.9, .1], multilabel=False))
     s, t = given.prior_correction.priors(2)
