@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_cli.ipynb #8174ff35
 from __future__ import annotations
-import argparse, json, sys, time, warnings
+import argparse, json, math, sys, time, warnings
 from pathlib import Path
 import imbalance_fastai
 
@@ -27,6 +27,7 @@ def _positive(kind, least=None):
     def _check(v):
         try: x = kind(v)
         except ValueError: raise argparse.ArgumentTypeError(f"{v!r} is not a {'whole ' if kind is int else ''}number") from None
+        if not math.isfinite(x): raise argparse.ArgumentTypeError(f"must be a finite number, got {v}")   # float('nan') and 'inf' parse
         if x<=0: raise argparse.ArgumentTypeError(f"must be positive, got {v}")
         if least is not None and x<least: raise argparse.ArgumentTypeError(f"must be at least {least}, got {v}")
         return x

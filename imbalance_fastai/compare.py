@@ -321,7 +321,7 @@ def _compare(source, splits, strategies=None, skip_unavailable=None, seeds=None,
         if not np.isfinite(probs).all():
             failed[nm] = (f"{tag}: {int((~np.isfinite(probs)).any(1).sum())} of {len(probs)} scored rows got non-finite probabilities: "
                           f"the training diverged; try a lower lr (now {lr})")
-            if nm=='plain': raise ValueError(failed[nm] + "; plain training is the baseline of every comparison")
+            if nm=='plain': raise InputError(failed[nm] + "; plain training is the baseline of every comparison")   # the command line: one line, not a traceback
             continue
         preds.add(nm, rep, pos[val], probs, dec)
         sc = score_predictions(probs, codes[val], minority, dec)

@@ -94,6 +94,8 @@ def test_parser_subcommands_and_defaults():
     (['demo', '--repeats', '0'], "argument --repeats/--seeds: must be positive, got 0"),
     (['demo', '--epochs', 'two'], "argument --epochs: 'two' is not a whole number"),
     (['demo', '--imbalance-ratio', '-3'], "argument --imbalance-ratio: must be positive"),
+    (['demo', '--imbalance-ratio', 'nan'], "argument --imbalance-ratio: must be a finite number, got nan"),
+    (['demo', '--lr', 'inf'], "argument --lr: must be a finite number, got inf"),
     (['demo', '--metric', 'auc'], "argument --metric: 'auc' is not one of balanced_accuracy, macro_f1, mcc"),
     (['compare', 'd.csv', '--folds', '0'], "argument --folds: must be positive, got 0"),
     (['compare', 'd.csv', '--folds', '1'], "argument --folds: must be at least 2, got 1"),

@@ -302,7 +302,7 @@ def test_only_a_diverged_strategy_leaves_plain_and_plain_diverging_ends_it(monke
     assert runs.strategy.unique().tolist() == ['plain']
     assert verdict(runs).startswith('Verdict: only plain training was run')
     monkeypatch.setitem(cmp.STRATEGIES, 'plain', Strategy('plain, diverging', cbs=lambda s: [_DivergeIn({0, 1}).cb()]))
-    with pytest.raises(ValueError, match=r"plain, fold 1/2: 150 of 150 scored rows got non-finite probabilities: the training diverged; "
+    with pytest.raises(InputError, match=r"plain, fold 1/2: 150 of 150 scored rows got non-finite probabilities: the training diverged; "
                                          r"try a lower lr \(now 0.01\); plain training is the baseline of every comparison"):
         compare_strategies(df, strategies=['oversample'], **kw)
 
