@@ -32,10 +32,13 @@ class Resampler(BaseResampler):
         thresh:float=None, # Repeat-factor threshold in (0,1]: classes in fewer than this share of rows are repeated; `None`: 0.001
         classes_per_batch:int=None, # P: every batch holds P distinct classes with `bs // P` rows each, classes equally often
     ):
-        strategy,alpha = _check_strategy(strategy, alpha, thresh, ratio)
+        (strategy,alpha),given_alpha = _check_strategy(strategy, alpha, thresh, ratio),alpha
         _check_args(ratio, n_samples, replacement, balanced_batches, seed, thresh, classes_per_batch)
         if labels is None and wgts is None: raise TypeError("Resampler needs labels, or wgts (one weight per row) to sample by weight alone")
         w = None if wgts is None else _check_wgts(wgts)
+        if w is not None and (strategy!='oversample' or given_alpha is not None): raise ValueError(   # as OverSamplingCallback refuses them: nothing would be silently ignored
+            f"wgts give each row its weight, so {f'alpha={given_alpha!r}' if strategy=='oversample' else f'strategy={strategy!r}'} cannot apply with them: "
+            "pass wgts alone, or that strategy without wgts")
         wg = None if w is None else _weight_groups(w)   # the weight values and each row's (once)
         super().__init__(_weight_labels(wg, len(w)) if labels is None else labels, seed)
         lbls,self.by_weight,self._target_w = self.labels,labels is None,None

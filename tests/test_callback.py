@@ -406,13 +406,15 @@ def test_weights_without_classes_leave_prior_correction_asking_for_the_prior():
     dls = DataBlock(blocks=(TransformBlock, RegressionBlock), get_x=lambda r: torch.tensor([r['x']]), get_y=ColReader('x'),
                     splitter=IndexSplitter(list(range(300, 400)))).dataloaders(df, bs=50)
     w = np.where(np.arange(300) % 3 == 0, 4., 1.)
-    learn = _quiet(Learner(dls, nn.Linear(1, 2), loss_func=lambda p, y: ((p[:, 0] - y.view(-1)) ** 2).mean(),
-                           cbs=[OverSamplingCallback(wgts=w, seed=0), PriorCorrection(multilabel=False)]))
+    loss = lambda p, y: ((p[:, 0] - y.view(-1)) ** 2).mean()
+    with pytest.raises(ValueError, match=r"cannot know the prior.*labels look continuous.*pass train_prior="):   # refused when attached
+        Learner(dls, nn.Linear(1, 2), loss_func=loss, cbs=[OverSamplingCallback(wgts=w, seed=0), PriorCorrection(multilabel=False)])
+    learn = _quiet(Learner(dls, nn.Linear(1, 2), loss_func=loss, cbs=OverSamplingCallback(wgts=w, seed=0)))
     with learn.no_logging(): learn.fit(1)
     assert learn.over_sampling.by_weight and learn.over_sampling.priors is None
     assert learn.over_sampling.sampled_counts.columns.tolist() == [1., 4.]   # the weight groups, not classes
-    with pytest.raises(ValueError, match=r"resampled by wgts alone.*pass train_prior="):
-        learn.prior_correction.priors(2)
+    with pytest.raises(ValueError, match=r"resampled by wgts alone.*pass train_prior="):   # after the fit: what the fit recorded says why
+        learn.add_cb(PriorCorrection(multilabel=False))
 
 
 def test_schedules_and_wgts_refuse_what_cannot_apply_when_built():

@@ -121,7 +121,7 @@ def test_partial_dl_contract_as_natural_subsample():
     dsets = Datasets(torch.arange(160).float())
     fa = dsets.partial_dataloaders(partial_n=32, bs=16, num_workers=0)
     assert isinstance(fa.train, PartialDL)
-    uniform = dsets.resampled_dataloaders('natural', wgts=np.ones(160), n_samples=32, replacement=False, bs=16, seed=0, num_workers=0)
+    uniform = dsets.resampled_dataloaders(wgts=np.ones(160), n_samples=32, replacement=False, bs=16, seed=0, num_workers=0)   # (wgts take no strategy)
     labelled = _rdls(bs=16, strategy='natural', n_samples=32, replacement=False, seed=0)
     for dl in (fa.train, uniform.train, labelled.train):
         assert len(dl) == 2
