@@ -13,7 +13,7 @@ from fastai.callback.schedule import LRFinder
 from fastai.distributed import DistributedDL
 from .core import get_labels, TrainPriors, _mask_codes, _check_n_bins
 from .resampler import Resampler, _check_strategy, _check_args, _check_wgts, _check_keywords, _resampler_kw
-from .sampling import resample_dl, _resample_labels, _check_batches, _ResampledMixin
+from .sampling import resample_dl, _resample_labels, _check_batches, _check_valid_split, _ResampledMixin
 from .samplers import _shared_seed
 from .distributed import ShardedDL
 from .epochs import _int, _a
@@ -194,6 +194,8 @@ class OverSamplingCallback(Callback):
             "that sampling is not used: give the learner plain DataLoaders (dblock.dataloaders(...)), or remove the callback")
         r = self.resampler   # built at `before_fit` in `lr_find`
         if r is None: r = self._build_resampler(natural.dataset, _mask_codes(natural))   # MaskBlock's codes: mask values are checked against them
+        if not self._mock and all(o is None for o in (self.labels, self.wgts, self.n_bins, self.label_fn)):   # classes the valid split has, train not: as the factory refuses
+            _check_valid_split(getattr(getattr(self.dls, 'valid', None), 'dataset', None), r.labels, codes=_mask_codes(natural))
         twin = resample_dl(natural, r)
         if natural is not dl: twin = ShardedDL(twin, rank=dl.rank, world_size=dl.world_size, device=dl.device)
         _check_batches(twin)   # an epoch that holds no batch is refused before anything is trained

@@ -163,20 +163,24 @@ def _split_labels(source):
 
 def _check_valid_classes(source, train_lbls, val=None, codes=None):
     "Refuse validation rows of classes the train split lacks (`val`: their labels, when read already): they can be neither learned nor resampled"
-    if not isinstance(source, (Datasets, TabularPandas)) or source.n_subsets<2: return
-    if train_lbls.multi: return _check_valid_labels(source, train_lbls, codes)
-    unseen = int(((val if val is not None else get_labels(source.subset(1), strict=False)).codes<0).sum())
+    if isinstance(source, (Datasets, TabularPandas)) and source.n_subsets>=2: _check_valid_split(source.subset(1), train_lbls, val, codes)
+
+def _check_valid_split(valid, train_lbls, val=None, codes=None):
+    "`_check_valid_classes` on the validation split `valid` itself (a `Datasets` or `TabularPandas`, as `learn.dls.valid.dataset`)"
+    if not isinstance(valid, (Datasets, TabularPandas)) or len(valid)==0: return
+    if train_lbls.multi: return _check_valid_labels(valid, train_lbls, codes)
+    unseen = int(((val if val is not None else get_labels(valid, strict=False)).codes<0).sum())
     if unseen:
-        try: get_labels(source.subset(1))   # read strictly (the error path only): a missing label says so
+        try: get_labels(valid)   # read strictly (the error path only): a missing label says so
         except ValueError as e:
             if 'are missing (NaN' in str(e): raise ValueError(f"the validation split's {e}") from None
         raise ValueError(f"the validation split has {unseen} rows of classes that the train split lacks (its vocab is {list(train_lbls.vocab)[:10]})"
-            + (", or rows with a missing label (None/NaN: a TabularPandas codes both -1; drop or fill those rows). " if isinstance(source, TabularPandas) else ". ") +
+            + (", or rows with a missing label (None/NaN: a TabularPandas codes both -1; drop or fill those rows). " if isinstance(valid, TabularPandas) else ". ") +
         "Every class needs train rows to be learned and resampled: split with imbalance_fastai.data.StratifiedSplitter(valid_pct) (keeps every class in train) instead of RandomSplitter")
 
-def _check_valid_labels(source, train_lbls, codes=None):
-    "For multi-label and segmentation data: refuse labels (classes in masks) that validation rows have and no train row has"
-    val = get_labels(source.subset(1), strict=False, codes=codes)   # strict=False: a tag or mask value outside the vocab is fastai's to judge
+def _check_valid_labels(valid, train_lbls, codes=None):
+    "For multi-label and segmentation data: refuse labels (classes in masks) that the validation rows `valid` have and no train row has"
+    val = get_labels(valid, strict=False, codes=codes)   # strict=False: a tag or mask value outside the vocab is fastai's to judge
     if not val.multi or val.c!=train_lbls.c: return
     only = np.flatnonzero((train_lbls.counts==0) & (val.counts>0))
     if len(only): raise ValueError(
