@@ -12,7 +12,7 @@ from fastcore.basics import ifnone
 from fastai.data.core import Datasets, TfmdLists, DataLoaders
 from fastai.data.load import DataLoader
 from fastai.data.block import DataBlock
-from fastai.data.transforms import Categorize, MultiCategorize, EncodedMultiCategorize, ColReader
+from fastai.data.transforms import Categorize, MultiCategorize, EncodedMultiCategorize, ColReader, RegressionSetup
 from fastai.tabular.core import Tabular
 from fastai.vision.core import PILMask, AddMaskCodes, Image
 from .labels import Labels, TrainPriors, _py, _check_classed, _rarest   # noqa: F401 (importable from here, as before)
@@ -196,7 +196,9 @@ def _tl_labels(tl, n_bins=None, strict=True, codes=None):
                          "(no PILMask.create, as MaskBlock adds); leave codes out")
     enc = _encoder(tl)
     if enc is None:   # no encoder (e.g. a regression target): run the label pipeline itself
-        return encode_labels(np.stack([np.asarray(tl[i]) for i in range(len(tl))]) if len(tl) else [], n_bins=n_bins)
+        raw = np.stack([np.asarray(tl[i]) for i in range(len(tl))]) if len(tl) else []
+        if n_bins is None and any(isinstance(f, RegressionSetup) for f in tl.tfms.fs): _check_declared(raw)
+        return encode_labels(raw, n_bins=n_bins)
     _unbinned(None, n_bins, f"classes already (coded by {type(enc).__name__}, vocab {list(map(_py, enc.vocab))[:5]})")   # refused before reading them
     pre = tl.tfms.fs[:tl.tfms.fs.index(enc)]
     raw = _apply_pre(pre, tl.items)
@@ -275,7 +277,14 @@ def _(src:torch.utils.data.Subset, **kwargs):
 @_raw_labels.register
 def _(src:Tabular, n_bins=None, strict=True, **kwargs):
     lb = _tabular_labels(src, None, strict)   # a categorical target's `Labels`, else the raw target (which `get_labels` bins)
+    if n_bins is None and not isinstance(lb, Labels) and any(isinstance(f, RegressionSetup) for f in src.procs.fs): _check_declared(lb)
     return _unbinned(lb, n_bins, f"classes already (the target's vocab {list(lb.vocab)[:5]})") if isinstance(lb, Labels) else lb
+
+def _check_declared(raw):
+    "Refuse float labels of a target declared as regression (fastai's `RegressionBlock`), whole numbers too, but 0/1 (a binary target for one logit)"
+    a = np.asarray(raw)
+    if a.dtype.kind=='f' and not np.isin(a, (0, 1)).all(): raise ValueError(f"labels look continuous (a regression target: fastai's RegressionBlock, {len(np.unique(a))} distinct float "
+                                           "values, whole numbers or not); pass n_bins=... to resample over quantile bins")
 
 def _tabular_labels(src, n=None, strict=True):
     "The target of a `TabularPandas` (its first `n` rows: `to.split` for the train split), checked for missing labels"
