@@ -97,7 +97,7 @@ class Resampler(BaseResampler):
             present = lbls.counts>0
             if present.sum()==1 and self.strategy!='natural': warnings.warn(f"the train split has a single class ({lbls.vocab[int(present.argmax())]!r}): sampling naturally")
             ones = [v for v,n in zip(lbls.vocab, lbls.counts) if n==1]
-            if ones: warnings.warn(f"classes with a single train row will be repeated many times when oversampled: {ones[:10]}")
+            if ones and self.strategy not in ('undersample', 'natural'): warnings.warn(f"classes with a single train row will be repeated many times when oversampled: {ones[:10]}")
             if self.strategy in ('oversample','undersample','partial'):
                 _check_has_rows(lbls, np.ones(lbls.c, bool), f"strategy={self.strategy!r} gives every class a share")
         n_groups = (lbls.c+1 if lbls.multi else lbls.c) if w is None else len(self.group_w)
