@@ -440,6 +440,7 @@ def _check_wgts(wgts, n:int=None, where='the train split'):
     w = to_np(wgts) if isinstance(wgts, torch.Tensor) else np.asarray(wgts)
     try: w = w.astype(np.float64).ravel() if w.dtype.kind in 'biufO' else None
     except (TypeError, ValueError): w = None
+    if np.ndim(wgts)>1 and np.size(wgts)!=len(wgts): raise ValueError(f"wgts must be one weight per item (1-d), got an array of shape {np.shape(wgts)}")
     if w is None or np.ndim(wgts)==0: raise TypeError(f"wgts must be numbers, one weight per item, got {_a(wgts) if np.ndim(wgts)==0 else f'{type(wgts).__name__} values such as {np.ravel(wgts)[:3].tolist()}'}")
     if n is not None and len(w)!=n: raise ValueError(f"wgts has {len(w)} values but {where} has {n} items; pass one weight per item")
     for bad,what in ((~np.isfinite(w), 'NaN or infinite'), (w<0, 'negative')):
