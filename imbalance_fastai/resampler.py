@@ -24,7 +24,7 @@ class Resampler(BaseResampler):
         strategy='oversample', # 'oversample', 'undersample', 'partial', 'natural', 'repeat_factor', a float alpha, or a dict {class: share}
         alpha:float=None, # Partial balance: row weights `n_c ** -alpha` (0 natural, 1 balanced); `None`: 0.5
         ratio:float=1., # Undersample: each class keeps at most `ratio` (>= 1) times the smallest class's count
-        wgts=None, # Explicit weight per row (overrides `strategy`)
+        wgts=None, # Explicit weight per row, instead of `strategy` (given with another strategy or an alpha: refused)
         n_samples=None, # Rows per epoch (an int), or a multiple of the natural length (a float: 0.5 half, 2.0 twice); default depends on `strategy`
         replacement:bool=None, # Draw with replacement; default `True` except for 'undersample'. `False`: no row more than its expected count rounded up
         balanced_batches:bool=False, # Spread each class evenly over the epoch so every batch holds (nearly) the same mix

@@ -248,7 +248,7 @@ def _dataloaders_with(source, resampler, dl_type=None, dl_kwargs=None, **kwargs)
 @delegates(FilteredBase.dataloaders, keep=True)
 def resampled_dataloaders(self:FilteredBase,
     strategy='oversample', # 'oversample', 'undersample', 'partial', 'natural', 'repeat_factor', a float alpha, or {class: share}
-    wgts=None, # Explicit weight per train item (overrides `strategy`; then no labels are needed)
+    wgts=None, # Explicit weight per train item, instead of `strategy` (then no labels are needed; with another strategy: refused)
     labels=None, # Labels to resample by, one per train item, instead of the target
     n_bins:int=None, # Bin a continuous target into this many quantiles
     bs:int=64, # Batch size
