@@ -13,7 +13,7 @@ from fastai.callback.core import Callback
 from fastai.learner import Learner
 from .core import _check_dl
 from .decisions import _np, _check_axis, _activation_kind, _base_loss, _logit_scale, _restage_learner, _temperature, _eval_dl, DecisionLoss
-from .prior import _check_probs, _reading_correction, _sum_tol, logit_shift, PriorCorrection
+from .prior import _check_probs, _reading_correction, _sum_tol, _miscalibrated, logit_shift, PriorCorrection
 from .metrics import _as_preds
 from .callback import _in_lr_find
 
@@ -297,6 +297,14 @@ def em_prior(
     w0 = np.divide(1., s, out=np.zeros_like(s), where=s>0)
     return _squarem(_softmax_map(P, w0), s.copy(), True, max_iter, tol, 1e-14*len(P))
 
+def _warn_uncalibrated(vz, T, pri, odds, ax):
+    "Warn when, on the validation rows, a class's mean probability (temperature-scaled, corrected to their natural prior) is far from its share there: EM would start from miscalibrated probabilities"
+    x = _class_last(vz, ax)/T + logit_shift(*pri, multilabel=odds)
+    m,t = (expit(x) if odds else softmax(x, 1)).mean(0),np.atleast_1d(pri[1])
+    if len(m)==len(t) and (k:=_miscalibrated(m, t, len(x))) is not None: warnings.warn(
+        f"estimate_prior: on the {len(x)} validation rows the mean calibrated probability of class {k} is {m[k]:.3g}, but its share there "
+        f"is {t[k]:.3g}: the model's probabilities are far from calibrated (under-trained?), so the estimate is unreliable; train it further")
+
 def estimate_prior(
     learn, # A trained `Learner`
     dl, # Unlabelled rows of the deployment data, e.g. `learn.dls.test_dl(new_df)`
@@ -319,6 +327,7 @@ def estimate_prior(
     elif calibrate:
         vz,vy = _raw_outputs(learn, _eval_dl(learn, 1, None, 'estimate_prior (calibrate=True: fitting a temperature)'))
         T = fit_temperature(vz, vy, logit_shift(*pri, multilabel=odds), odds, ax)
+        _warn_uncalibrated(vz, T, pri, odds, ax)
     x = _class_last(z, ax)/T
     pi = em_prior(expit(x) if odds else softmax(x, 1), pri[0], odds, max_iter, tol)
     return np.r_[1-pi, pi] if n_out==1 and not ml else pi

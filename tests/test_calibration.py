@@ -292,3 +292,17 @@ def test_em_prior_continues_only_from_valid_priors_no_worse_than_plain_em(monkey
     for i, ref in checks:
         nxt = calls[i+1][0] if i+1 < len(calls) else est
         assert (ll(nxt) >= ll(ref) - 1e-9).all(), (i, ll(nxt) - ll(ref))
+
+
+def test_estimate_prior_says_when_the_model_is_far_from_calibrated(setup):
+    """An untrained model's probabilities (mean p(pos) near 1/2 at a 2% rate) give EM nothing to stand on: the estimate comes
+    with a warning naming the validation rows' mean and share; the trained learners' estimates come without one."""
+    dep = setup['dls'].test_dl(make(2000, 13, .2))
+    set_seed(0)
+    raw = tabular_learner(setup['dls'], layers=[16])
+    with raw.no_bar(), pytest.warns(UserWarning, match=r"estimate_prior: on the 4000 validation rows the mean calibrated probability of class \d is .*far from calibrated"):
+        estimate_prior(raw, dep)
+    for nm in ('os_learn', 'plain'):
+        with setup[nm].no_bar(), warnings.catch_warnings():
+            warnings.simplefilter('error', UserWarning)
+            estimate_prior(setup[nm], dep)
