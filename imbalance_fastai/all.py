@@ -19,6 +19,7 @@ from .decouple import *
 from .losses import *
 from .longtail import *
 from .decisions import *
+from .shift import *
 from .prior import *
 from .metrics import *
 from .calibration import *

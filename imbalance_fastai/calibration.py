@@ -13,7 +13,8 @@ from fastai.callback.core import Callback
 from fastai.learner import Learner
 from .core import _check_dl
 from .decisions import _np, _check_axis, _activation_kind, _base_loss, _logit_scale, _restage_learner, _temperature, _eval_dl, DecisionLoss
-from .prior import _check_probs, _reading_correction, _sum_tol, _miscalibrated, logit_shift, PriorCorrection
+from .shift import _check_probs, _sum_tol, logit_shift
+from .prior import _reading_correction, _miscalibrated, PriorCorrection
 from .metrics import _as_preds
 from .callback import _in_lr_find
 

@@ -14,7 +14,8 @@ from fastai.metrics import AccumMetric
 from .core import Labels, get_labels
 from .decisions import (_np, _activation_kind, _as_probs, _log_probs, _check_offsets, _cost_thresh, _base_loss, _check_unit,
                                         _deciding_loss, _as_metric, _of_decisions, _eval_dl, _n_outputs, DecisionLoss)
-from .prior import _outputs_after_fit, _synthetic_priors, _check_probs, _sum_tol
+from .shift import _check_probs, _sum_tol
+from .prior import _outputs_after_fit, _synthetic_priors
 from .losses import _num
 from .decisions import apply_offsets   # noqa: F401 (best_offsets' partner, importable from here with it)
 

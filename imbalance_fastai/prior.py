@@ -9,110 +9,15 @@ import numpy as np, pandas as pd, torch
 from fastcore.basics import store_attr, ifnone, getcallable
 from fastai.callback.core import Callback
 from .core import get_labels, Labels, TrainPriors
+from .shift import _prior_array, _binary_positive, logit_shift, correct_prior   # noqa: F401 (correct_prior importable from here, as before)
 from .callback import OverSamplingCallback, resampled_fit, _in_lr_find, _check_unshared
 from .losses import _focusing_bend
 from .longtail import DeferredReweighting
-from .decisions import (_np, _along, _activation_kind, _balanced_rule, _base_loss, _correction, _logit_scale, _temperature,
-                                        _deciding_loss, _n_outputs, _numeric, _restage, _check_axis, DecisionLoss, DecisionRule)
+from .decisions import (_np, _activation_kind, _balanced_rule, _base_loss, _correction, _logit_scale, _temperature,
+                                        _deciding_loss, _n_outputs, _numeric, _restage, DecisionLoss, DecisionRule)
 
 # %% auto #0
-__all__ = ['logit_shift', 'correct_prior', 'loss_prior_factor', 'PriorCorrection']
-
-# %% ../nbs/06_prior.ipynb #77de0bbe
-def _prior_array(prior, vocab=None, name='prior'):
-    "`prior` as a float array in vocab order; a dict `{class: share}` is read with `vocab`"
-    accepted = f"{name} must be an array (list, tensor) of one share per class in vocab order, or a dict {{class: share}}; got {prior!r}"
-    if isinstance(prior, (str, bytes)) or (isinstance(prior, (list, tuple)) and any(isinstance(o, (str, bytes)) for o in prior)):
-        raise TypeError(accepted)
-    if isinstance(prior, dict):
-        if vocab is None: raise ValueError(f"{name} is a dict {{class: share}} but the class names are unknown; pass an array in vocab order")
-        vocab = list(vocab)
-        unknown = [k for k in prior if k not in vocab]
-        if unknown: raise ValueError(f"{name} names classes not in the vocab: {unknown}; vocab is {vocab}")
-        missing = [k for k in vocab if k not in prior]
-        if missing: raise ValueError(f"{name} gives no share to {missing}; give every class of the vocab {vocab} a share")
-        prior = [prior[k] for k in vocab]
-    try: p = _np(prior).reshape(-1)
-    except (TypeError, ValueError) as e: raise TypeError(accepted) from e
-    if len(p)==0 or not np.isfinite(p).all() or (p<0).any():
-        raise ValueError(f"{name} must be non-empty, finite and >= 0, got {np.round(p, 4).tolist()}")
-    return p
-
-def _binary_positive(s, t):
-    "For a single positive-class output: per-class priors `[π_0, π_1]` become the positive rate `[π_1]`"
-    return [p[1:]/p.sum() if len(p)==2 else p for p in (s,t)]
-def _sum_tol(probs)->float:
-    "How far from 1 softmax rows may sum: 1e-3, or 4 roundings of a half-precision tensor's or array's (float16 0.004, bfloat16 0.03)"
-    eps = torch.finfo(probs.dtype).eps if isinstance(probs, torch.Tensor) and probs.is_floating_point() else np.finfo(probs.dtype).eps if isinstance(probs, np.ndarray) and probs.dtype.kind=='f' else 0
-    return max(1e-3, 4*eps)
-def _check_probs(p, softmax:bool, axis:int=-1, name='probs', tol:float=1e-3):
-    "Refuse NaN, values outside [0,1] (logits) and, for softmax outputs, rows that do not sum to 1 (within `tol`)"
-    if p.size==0: return
-    bad = ~np.isfinite(p)
-    if bad.any(): raise ValueError(f"{name} has {int(bad.sum())} NaN or infinite values out of {p.size}; check the model's outputs "
-                                   "(a diverged fit?) before using them")
-    lo,hi = float(p.min()),float(p.max())
-    if lo<-1e-6 or hi>1+1e-6:
-        raise ValueError(f"{name} must be probabilities in [0,1] but ranges from {lo:.4g} to {hi:.4g}: these look like logits. "
-                         "Apply the softmax (or sigmoid) first, or add logit_shift(...) to the logits instead")
-    if softmax and p.ndim>1 and p.shape[axis]>1:
-        s = p.sum(axis)
-        off = np.abs(s-1)>tol
-        if off.any(): raise ValueError(f"{name} rows must sum to 1 (softmax probabilities), but {int(off.sum())} of {s.size} sum to between "
-                                       f"{s.min():.4g} and {s.max():.4g}; normalise them, or pass multilabel=True for independent sigmoid outputs")
-
-def logit_shift(
-    train_prior, # Prior the model was trained on: one value per class (per label when `multilabel`)
-    target_prior, # Prior to correct to, same length
-    multilabel:bool=False, # Sigmoid outputs: shift each label's log-odds on its own
-)->np.ndarray:
-    "What to add to the logits to move a model's probabilities from `train_prior` to `target_prior`"
-    s,t = _prior_array(train_prior, name='train_prior'),_prior_array(target_prior, name='target_prior')
-    if len(s)!=len(t): raise ValueError(f"train_prior has {len(s)} values but target_prior has {len(t)}; pass one per class")
-    with np.errstate(divide='ignore', invalid='ignore'):
-        if multilabel:
-            if (s>1).any() or (t>1).any():
-                raise ValueError(f"per-label priors are positive rates in [0,1]; got train_prior {np.round(s,4).tolist()}, "
-                                 f"target_prior {np.round(t,4).tolist()}")
-            same = s==t
-            bad = ~same & ((s<=0)|(s>=1)|(t<=0)|(t>=1))
-            if bad.any():
-                i = np.flatnonzero(bad)
-                raise ValueError(f"labels {i.tolist()} have train_prior {s[i].tolist()} and target_prior {t[i].tolist()}: "
-                                 "a positive rate of 0 or 1 has no finite log-odds; correct only between rates strictly inside (0,1)")
-            return np.where(same, 0., np.log(t) - np.log1p(-t) - np.log(s) + np.log1p(-s))
-        if s.sum()<=0 or t.sum()<=0: raise ValueError(f"priors must have a positive sum; got train_prior {s.tolist()}, target_prior {t.tolist()}")
-        s,t = s/s.sum(),t/t.sum()
-        bad = (s==0)&(t>0)
-        if bad.any():
-            i = np.flatnonzero(bad)
-            raise ValueError(f"classes {i.tolist()} have train_prior 0 but target_prior {np.round(t[i],4).tolist()}: the model "
-                             "was never trained on them, and reweighting cannot give them probability")
-        return np.where(t>0, np.log(t) - np.log(np.where(s>0, s, 1.)), -np.inf)
-
-def correct_prior(
-    probs, # Probabilities `(n, c)` (class axis `axis`), or a binary model's positive-class probabilities `(n,)`; array or tensor
-    train_prior, # Prior the model was trained on: one value per class (per label when `multilabel`)
-    target_prior, # Prior to correct to (e.g. the natural train prior, or the deployment prior)
-    multilabel:bool=False, # Sigmoid outputs (multi-label, or one positive-class column): correct each label's odds
-    axis:int=-1, # Class axis of `probs`
-):
-    "Bayes prior-shift correction of `probs` from `train_prior` to `target_prior`: an array (float32 for float32 or half-precision `probs`, else float64), or a tensor of `probs`' dtype"
-    p = _np(probs, 'float'); _check_axis(axis, p.shape)   # float32 stays float32: 44 bytes a row of 10 classes, not 248
-    single = p.ndim==1 or p.shape[axis]==1
-    _check_probs(p, softmax=not (multilabel or single), axis=axis, tol=_sum_tol(probs))
-    s,t = _prior_array(train_prior, name='train_prior'),_prior_array(target_prior, name='target_prior')
-    if single: s,t = _binary_positive(s, t)
-    r = np.exp(logit_shift(s, t, multilabel or single)).astype(p.dtype)
-    c = 1 if p.ndim==1 else p.shape[axis]
-    if len(r)!=c: raise ValueError(f"the priors have {len(r)} values but probs has {c} classes on axis {axis} (shape {p.shape})")
-    if p.ndim>1: r = _along(r, axis, p.ndim)
-    res = p*r
-    if multilabel or single: res /= res + (1 - p)   # 1-p first: exact near p=1, where (res+1)-p would cancel in float32
-    else: res /= res.sum(axis, keepdims=True)
-    if isinstance(probs, torch.Tensor):
-        return torch.as_tensor(res, dtype=probs.dtype if probs.is_floating_point() else torch.float32, device=probs.device)
-    return res
+__all__ = ['loss_prior_factor', 'PriorCorrection']
 
 # %% ../nbs/06_prior.ipynb #b5031474
 def _loss_attr(loss_func, name):

@@ -13,7 +13,8 @@ from fastcore.meta import delegates
 from fastai.learner import Learner
 from .core import get_labels, MaskLabels, _mask_codes
 from .decisions import _np, _along, _check_unit, _balanced_rule, _correction, _numeric, _restage, _eval_dl, DecisionLoss, DecisionRule
-from .prior import _decisions, _prior_array, _warn_bent, logit_shift, correct_prior
+from .shift import _prior_array, logit_shift, correct_prior
+from .prior import _decisions, _warn_bent
 from .metrics import _as_preds, _rarest_classes
 from .calibration import (_raw_outputs, _kind, TemperatureScaling, expected_calibration_error,
                                           calibration_bins)
