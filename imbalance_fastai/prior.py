@@ -175,10 +175,10 @@ class PriorCorrection(Callback):
         old = self.__dict__.get('_learn')
         _check_unshared(self, learn)   # one learner at a time: its priors and decisions are that learner's
         if learn is None and old is not None: _detach_decisions(old, self)
-        if learn is not None: self._check_fits(learn); self._check_known(learn)   # before anything is attached: a refused callback leaves the learner as it was
+        if learn is not None: self._check_fits(learn); found = self._check_known(learn)   # before anything is attached: a refused callback leaves the learner as it was
         self.__dict__['_learn'] = learn
         if learn is not None:
-            self.capture_priors()
+            self.capture_priors(found)   # the priors `_check_known` read: the train labels are read once
             dup = bool(_others(learn, self))   # a second one is refused at before_fit (fit's callbacks come off then)
             self.__dict__['_name'] = 'prior_correction_extra' if dup else 'prior_correction'   # `learn.prior_correction` stays the first
             if not dup: _attach_decisions(learn, self)
@@ -203,14 +203,14 @@ class PriorCorrection(Callback):
                                  f"{f' {vocab}' if vocab is not None else ''}; pass one share per class, in vocab order (or a dict {{class: share}})")
 
     def _check_known(self, learn):
-        "Refuse a loss without a softmax or sigmoid, and a learner whose trained prior cannot be known (an exported learner's empty DataLoaders) unless `train_prior` is given or this callback kept one"
+        "The `TrainPriors` of `learn` (or why it has none); refuse a loss without a softmax or sigmoid, and a learner whose trained prior cannot be known (an exported learner's empty DataLoaders) unless `train_prior` is given or this callback kept one"
         if self.multilabel is None and _activation_kind(getattr(learn, 'loss_func', None)) is None: raise ValueError(_no_activation(learn))
-        if self.given_train is not None or self.train_priors is not None: return
-        why = _learner_priors(learn)
-        if isinstance(why, str): raise ValueError(
-            f"PriorCorrection cannot know the prior the model was trained on ({why}), so it could correct nothing: attach it before "
+        found = _learner_priors(learn)
+        if isinstance(found, str) and self.given_train is None and self.train_priors is None: raise ValueError(
+            f"PriorCorrection cannot know the prior the model was trained on ({found}), so it could correct nothing: attach it before "
             "learn.export() (it is exported with the learner, its priors too), give the learner its training data first (learn.dls = ...), "
             "or pass train_prior=... (and target_prior=...)")
+        return found
 
     def stage_shift(self,
         n_out:int=None, # Outputs of the model on the class axis; `None`: those of the last prediction, else of the data
@@ -225,9 +225,11 @@ class PriorCorrection(Callback):
         if others: raise ValueError(f"this learner has {len(others)+1} PriorCorrection callbacks: {_describe(others[0])} and {_describe(self)}; "
                                     "keep one: learn.remove_cb(learn.prior_correction) before adding the new one")
 
-    def capture_priors(self)->bool:
+    def capture_priors(self,
+        found=None, # The learner's `TrainPriors` (or why it has none), when read already; `None`: read them now
+    )->bool:
         "Read the train split's `TrainPriors` from the learner; keep the old ones if it has none"
-        found = _learner_priors(self.learn)
+        if found is None: found = _learner_priors(self.learn)
         if isinstance(found, str): self._why = found; return False
         self.train_priors = found
         return True

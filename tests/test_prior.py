@@ -423,3 +423,15 @@ def test_correction_attached_after_load_learner(setup, tmp_path):
     assert len(lp.cbs) == n_cbs and lp.loss_func is loss and not hasattr(lp, 'prior_correction')   # refused: the learner as it was
     lp.add_cb(PriorCorrection(train_prior=[.5, .5], target_prior=[1 - RATE, RATE]))
     np.testing.assert_allclose(lp.prior_correction.train_prior, [.5, .5])
+
+
+def test_attaching_reads_the_train_labels_once(setup, monkeypatch):
+    "Attaching checks that the trained prior can be known and keeps it: one read of the train labels (a DataBlock's get_y runs per item)"
+    import imbalance_fastai.prior as prior_mod
+    calls = []
+    real = prior_mod._learner_priors
+    monkeypatch.setattr(prior_mod, '_learner_priors', lambda learn: calls.append(1) or real(learn))
+    learn = tabular_learner(setup['dls'], layers=[4])
+    learn.add_cb(PriorCorrection())
+    assert len(calls) == 1
+    np.testing.assert_allclose(learn.prior_correction.train_prior, [1 - RATE, RATE])
