@@ -114,7 +114,7 @@ class TabularSource:
         cont = self._varying(trn)
         gaps = [c for c in cont if df[c].hasnans and not trn[c].hasnans]   # FillMissing refuses missing values it never saw in train
         if gaps: df[gaps] = df[gaps].fillna(trn[gaps].median())
-        return TabularPandas(df, procs=[Categorify, _FillMissing, Normalize], cat_names=self.cat_names, cont_names=cont, y_names=self.label,
+        return TabularPandas(df, procs=[Categorify, _FillMissing, Normalize], cat_names=list(self.cat_names), cont_names=cont, y_names=self.label,
                              y_block=CategoryBlock(vocab=list(self.labels.vocab), sort=False), splits=[list(range(len(train))), list(range(len(train), len(df)))])
     def default_bs(self, n_train): return auto_bs(n_train)
     def dataloaders(self, data, bs, val_bs): return data.dataloaders(bs=bs, val_bs=val_bs)
