@@ -281,8 +281,14 @@ def _(src:Tabular, n_bins=None, strict=True, **kwargs):
     return _unbinned(lb, n_bins, f"classes already (the target's vocab {list(lb.vocab)[:5]})") if isinstance(lb, Labels) else lb
 
 def _check_declared(raw):
-    "Refuse float labels of a target declared as regression (fastai's `RegressionBlock`), whole numbers too, but 0/1 (a binary target for one logit)"
+    "Refuse labels of a target declared as regression (fastai's `RegressionBlock`): floats, whole numbers too, but 0/1 (a binary target for one logit); integers with more than 20 values, unless class codes `0..k-1`"
     a = np.asarray(raw)
+    if a.dtype.kind in 'iu' and len(a):   # fastai gives any numeric target a RegressionBlock: few values, or codes, are classes
+        u = np.unique(a)
+        if len(u)>20 and (u[0]!=0 or u[-1]!=len(u)-1): raise ValueError(
+            f"labels look continuous (a regression target: fastai's RegressionBlock, which a numeric y_names without y_block gets too; "
+            f"{len(u)} distinct whole numbers from {u[0]} to {u[-1]}: more than 20 (fastai's max_card) and not class codes 0..k-1); "
+            "pass n_bins=... to resample over quantile bins, or build the target with y_block=CategoryBlock() if its values are classes")
     if a.dtype.kind=='f' and not np.isin(a, (0, 1)).all(): raise ValueError(f"labels look continuous (a regression target: fastai's RegressionBlock, {len(np.unique(a))} distinct float "
                                            "values, whole numbers or not); pass n_bins=... to resample over quantile bins")
 
