@@ -178,6 +178,11 @@ def _as_metric(metric, names):
                     f"(BalancedAccuracy(), F1Score(average='macro'), MatthewsCorrCoef()); got {metric!r}")
 
 # %% ../nbs/05b_decisions.ipynb #9596d88a
+def _frozen(a:np.ndarray)->np.ndarray:
+    "A read-only copy of `a`: a rule checked when built is not changed afterwards through the array its caller holds, or one it returned"
+    a = a.copy(); a.flags.writeable = False
+    return a
+
 class DecisionRule:
     "How probabilities become decisions: thresholds (sigmoid or 2-class outputs), per-class offsets on the log-probabilities, or a cost matrix"
     def __init__(self,
@@ -203,6 +208,7 @@ class DecisionRule:
             thresh = float(t) if t.ndim==0 else t
         if offsets is not None: offsets = _check_offsets(offsets)
         if costs is not None: costs = _check_costs(costs)
+        thresh,offsets,costs = (_frozen(v) if isinstance(v, np.ndarray) else v for v in (thresh,offsets,costs))
         store_attr('thresh,offsets,costs,multilabel,axis')
 
     @property
