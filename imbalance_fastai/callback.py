@@ -54,23 +54,25 @@ def _weights_print(model)->np.ndarray:
     ps = [p.detach().double() for p in model.parameters()]
     return torch.stack([torch.stack([p.sum(), p.abs().sum()]) for p in ps]).cpu().numpy() if ps else np.zeros((0, 2))
 
-def _record_fit(learn, priors, by_weight:bool):
-    "Leave on `learn` the priors of the fit that resampled its train split, with the print of the weights that fit left"
-    learn.__dict__['_resampled_fit'] = (priors, by_weight, _weights_print(learn.model))
+def _record_fit(learn, priors, by_weight:bool, epochs=()):
+    "Leave on `learn` the priors of the fit that resampled its train split, with the print of the weights that fit left, and each epoch's `(priors, print)`"
+    learn.__dict__['_resampled_fit'] = (priors, by_weight, _weights_print(learn.model), list(epochs))
 
 def resampled_fit(learn):
     "`(priors, by_weight)` of the last fit that resampled `learn`'s train split while the model holds the weights it left; else `None`"
     rec = getattr(learn, '__dict__', {}).get('_resampled_fit')
     model = getattr(learn, 'model', None)
     if rec is None or model is None: return None
-    w,old = _weights_print(model),rec[2]
-    if w.shape!=old.shape or (np.abs(w[:,0]-old[:,0]) > 1e-9*old[:,1] + 1e-12).any() or not np.allclose(w[:,1], old[:,1], rtol=1e-9, atol=1e-12): return None
-    return rec[0],rec[1]
+    w = _weights_print(model)
+    same = lambda old: w.shape==old.shape and not (np.abs(w[:,0]-old[:,0]) > 1e-9*old[:,1] + 1e-12).any() and np.allclose(w[:,1], old[:,1], rtol=1e-9, atol=1e-12)
+    if same(rec[2]): return rec[0],rec[1]
+    # the weights of an earlier epoch of that fit (`SaveModelCallback` loads the best one back after it): that epoch's priors
+    return next(((p,rec[1]) for p,old in reversed(rec[3] if len(rec)>3 else ()) if same(old)), None)
 
 class OverSamplingCallback(Callback):
     "Resample the train split while fitting; the `dls` you pass, validation and inference are left alone"
     order = 12   # after fastai's DistributedTrainer (11), before progress (60) and schedulers
-    _stateattrs = ('resampler', '_twin', '_epoch_kw', '_mock')   # a fit's per-row arrays are never pickled (`learn.export`)
+    _stateattrs = ('resampler', '_twin', '_epoch_kw', '_mock', '_snapshots')   # a fit's per-row arrays are never pickled (`learn.export`)
     @delegates(Resampler)   # the Resampler's keywords show in the signature and the docs; any other keyword is refused
     def __init__(self,
         strategy=None, # 'oversample' (`None`: the default, or 'partial' with an alpha schedule), 'undersample', 'partial', 'natural', 'repeat_factor', a float alpha or {class: share}
@@ -111,7 +113,7 @@ class OverSamplingCallback(Callback):
         "No fit under way: no resampler, no twin (also after unpickling)"
         super()._init_state()
         self.resampler = self._twin = None
-        self._epoch_kw,self._mock = {},False
+        self._epoch_kw,self._mock,self._snapshots = {},False,[]
 
     _nth = 0   # how many other OverSamplingCallbacks the learner had when this one was attached
     @property
@@ -173,9 +175,10 @@ class OverSamplingCallback(Callback):
         self.learn.dl = self._twin
 
     def after_train(self):
-        "Record the class counts of the epoch just trained on (not `lr_find`'s: they stay those of the last fit)"
+        "Record the class counts of the epoch just trained on (not `lr_find`'s: they stay those of the last fit), and its priors with the weights it left"
         idxs = getattr(_unwrap(self._twin), 'last_idxs', None)
         if idxs is not None and not self._mock: self.sampled.append(self.resampler.sampled_counts(idxs))
+        if not self._mock: self._snapshots.append((self.priors, _weights_print(self.learn.model)))   # `SaveModelCallback` may load them back
 
     def before_validate(self):
         "Under fastai's `DistributedTrainer`, validate through a `ShardedDL` (as `DistributedSampling` does): fastai's `DistributedDL` broadcasts with `.cuda()`, which fails on CPU (gloo)"
@@ -225,7 +228,7 @@ class OverSamplingCallback(Callback):
         r = self.resampler
         if r is not None and not self._mock:
             self._priors,self._by_weight,self._vocab,self._drawn = self.priors,r.by_weight,list(r.labels.vocab),r.epoch
-            _record_fit(self.learn, self._priors, self._by_weight)   # kept by the learner when fastai takes a `fit(cbs=...)` callback off
+            _record_fit(self.learn, self._priors, self._by_weight, self._snapshots)   # kept by the learner when fastai takes a `fit(cbs=...)` callback off
         if self._twin is not None and getattr(self.learn, 'dl', None) is self._twin: self.learn.dl = None
         self._init_state()
 
