@@ -9,7 +9,7 @@ import numpy as np, pandas as pd, torch
 from fastcore.basics import store_attr, ifnone, getcallable
 from fastai.callback.core import Callback
 from .core import get_labels, Labels, TrainPriors
-from .shift import _prior_array, _binary_positive, logit_shift, correct_prior   # noqa: F401 (correct_prior importable from here, as before)
+from .shift import _prior_array, _by_class, _binary_positive, logit_shift, correct_prior   # noqa: F401 (correct_prior importable from here, as before)
 from .callback import OverSamplingCallback, resampled_fit, _in_lr_find, _check_unshared
 from .losses import _focusing_bend
 from .longtail import DeferredReweighting
@@ -150,13 +150,14 @@ class PriorCorrection(Callback):
         multilabel:bool=None, # Sigmoid outputs (per-label odds; also one positive-class logit); `None`: read from the loss's activation
         decision:str='balanced', # 'balanced': decide as the balanced model would (argmax of the probabilities re-weighted to a uniform prior); 'accuracy': argmax of the corrected probabilities
     ):
+        target_prior,train_prior = _by_class(target_prior),_by_class(train_prior)   # a Series indexed by class is that dict
         for nm,v in (('target_prior', target_prior), ('train_prior', train_prior)):   # (a dict's class names are checked against the vocab when attached)
             if v is not None and not _prior_array(list(v.values()) if isinstance(v, dict) else v, name=nm).any(): raise ValueError(f"{nm} is all zeros, which is no prior: give the classes shares with a positive sum")
         if decision not in _decisions: raise ValueError(f"decision must be one of {_decisions}, got {decision!r}")
         if multilabel not in (None, True, False): raise TypeError(f"multilabel must be True, False or None (read from the loss), got {multilabel!r}")
         store_attr('multilabel,decision')
         self.given_target,self.given_train = target_prior,train_prior
-        self.train_priors = self.n_out = None
+        self.train_priors = self._n_seen = None
         self.enabled,self._fitting,self._shift,self._why = True,False,None,None
 
     def __setstate__(self, state):
@@ -165,6 +166,7 @@ class PriorCorrection(Callback):
             nat,smp,voc = (state.pop(k, None) for k in ('natural_prior', 'sampled_prior', 'vocab'))
             state['train_priors'] = None if nat is None else TrainPriors(nat, smp, voc)
         state.setdefault('decision', 'balanced')
+        if 'n_out' in state: state['_n_seen'] = state.pop('n_out')   # (renamed: `vision_learner` sets `learn.n_out`, which fastai warns a callback shadows)
         self.__dict__.update(state)
 
     @property
@@ -267,7 +269,7 @@ class PriorCorrection(Callback):
     target_prior = property(lambda self: self.priors(self._outputs())[1])
     def _outputs(self):
         "The model's number of outputs: those of the last prediction, else those the data implies"
-        return ifnone(self.n_out, _n_outputs(self.learn))
+        return ifnone(self._n_seen, _n_outputs(self.learn))
     @property
     def corrects(self)->bool:
         "Whether predictions outside `fit` are corrected: attached and enabled"
@@ -282,7 +284,7 @@ class PriorCorrection(Callback):
     )->DecisionRule:
         "The default decisions for the corrected probabilities: the balanced model's, or `None` (their argmax) for `decision='accuracy'`"
         if self.decision=='accuracy': return None
-        n_out = ifnone(n_out, self.n_out)
+        n_out = ifnone(n_out, self._n_seen)
         _,t = self.priors(n_out)
         return _balanced_rule(t, self.is_multilabel or n_out==1, getattr(self.learn.loss_func, 'axis', -1))
 
@@ -311,7 +313,7 @@ class PriorCorrection(Callback):
         "Warn when the mean corrected probability of a class on the validation set is far from its prior: the probabilities are not calibrated"
         chk = self.__dict__.pop('_check', None)
         if not chk or chk[1]==0: return
-        m,n,t = _np(chk[0]/chk[1]),chk[1],self.priors(self.n_out)[1]
+        m,n,t = _np(chk[0]/chk[1]),chk[1],self.priors(self._n_seen)[1]
         if len(m)!=len(t) or (k:=_miscalibrated(m, t, n)) is None: return
         names = self.vocab if self.vocab is not None and len(self.vocab)==len(t) else range(len(t))
         self.__dict__['_warned'] = True
@@ -327,7 +329,7 @@ class PriorCorrection(Callback):
         chk = self.__dict__.get('_check')
         if chk is not None:   # the corrected probabilities' sum per class, for `after_validate`
             p = getcallable(self.learn.loss_func, 'activation')(self.learn.pred.detach()).float()
-            p = p.movedim(self._ax(p), -1).reshape(-1, self.n_out) if p.ndim>1 else p.reshape(-1, 1)
+            p = p.movedim(self._ax(p), -1).reshape(-1, self._n_seen) if p.ndim>1 else p.reshape(-1, 1)
             chk[0],chk[1] = chk[0] + p.sum(0).cpu(),chk[1] + len(p)
 
     def _ax(self, pred):
@@ -342,7 +344,7 @@ class PriorCorrection(Callback):
         c = pred.shape[ax] if pred.ndim>1 else 1
         if self._shift is None:   # once per prediction run, at its first batch
             if self._fitting and not _in_lr_find(self.learn): self.capture_priors()   # those after_fit captures: an OverSamplingCallback's of this fit
-            self.n_out = c
+            self._n_seen = c
             s,t = self.priors(c)
             ml = self.is_multilabel or c==1
             shift = logit_shift(s, t, ml)

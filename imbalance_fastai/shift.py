@@ -4,20 +4,26 @@
 
 # %% ../nbs/05c_shift.ipynb #702d515a
 from __future__ import annotations
-import numpy as np, torch
+import numpy as np, pandas as pd, torch
 from .decisions import _np, _along, _check_axis
 
 # %% auto #0
 __all__ = ['logit_shift', 'correct_prior']
 
 # %% ../nbs/05c_shift.ipynb #77de0bbe
+def _by_class(prior):
+    "A pandas Series indexed by class (not `0..n-1`) as the dict `{class: share}` it means; anything else as it is"
+    return prior.to_dict() if isinstance(prior, pd.Series) and not prior.index.equals(pd.RangeIndex(len(prior))) else prior
+
 def _prior_array(prior, vocab=None, name='prior'):
-    "`prior` as a float array in vocab order; a dict `{class: share}` is read with `vocab`"
+    "`prior` as a float array in vocab order; a dict `{class: share}` (or a pandas Series indexed by class) is read with `vocab`"
     accepted = f"{name} must be an array (list, tensor) of one share per class in vocab order, or a dict {{class: share}}; got {prior!r}"
+    prior = _by_class(prior)   # `value_counts(normalize=True)` is sorted by share, not vocab: read by class, never by position
     if isinstance(prior, (str, bytes)) or (isinstance(prior, (list, tuple)) and any(isinstance(o, (str, bytes)) for o in prior)):
         raise TypeError(accepted)
     if isinstance(prior, dict):
-        if vocab is None: raise ValueError(f"{name} is a dict {{class: share}} but the class names are unknown; pass an array in vocab order")
+        if vocab is None: raise ValueError(f"{name} gives shares by class ({list(prior)}) but the class names are unknown here; "
+                                           "pass an array in vocab order")
         vocab = list(vocab)
         unknown = [k for k in prior if k not in vocab]
         if unknown: raise ValueError(f"{name} names classes not in the vocab: {unknown}; vocab is {vocab}")

@@ -246,7 +246,7 @@ def test_minority_recall_positional_share_refused():
 # ---------------------------------------------------------------------------------------------------------------------
 # Part 2: nothing half-modified
 _SKIP = {'learn', '_learn', '__stored_args__',   # back-references, fastai's copy of the arguments
-         'run', 'n_out', '_shift', '_check', '_warned',   # what any prediction run records: fastai's `run`, PriorCorrection's outputs and checks
+         'run', '_n_seen', '_shift', '_check', '_warned',   # what any prediction run records: fastai's `run`, PriorCorrection's outputs and checks
          '_fitting'}   # 'a fit is under way', which fastai leaves set after a fit stopped by an error (it calls no event then): what it decides is checked instead
 
 def _value(o, depth=0):
