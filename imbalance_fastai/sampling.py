@@ -11,7 +11,7 @@ from fastcore.meta import delegates
 from fastai.data.core import TfmdDL, Datasets, DataLoaders, FilteredBase
 from fastai.data.block import DataBlock
 from fastai.callback.data import WeightedDL
-from fastai.tabular.core import TabularPandas, TabDataLoader, TabWeightedDL
+from fastai.tabular.core import Tabular, TabularPandas, TabDataLoader, TabWeightedDL
 from fastai.text.data import SortedDL
 from fastai.data.transforms import Categorize
 from .core import Labels, get_labels, _mask_codes, _encoder, _mask_opener
@@ -85,6 +85,7 @@ class _ResampledMixin:
 
     def new(self, dataset=None, cls=None, **kwargs):
         "fastai's `new`, keeping the resampler for the same dataset only (`test_dl`, `learn.export` carry no per-row arrays), and its priors"
+        if 'shuffled' in kwargs: kwargs.setdefault('shuffle', kwargs.pop('shuffled'))   # fastai's `Learner.tta` spells it so (its DataLoader ignores it)
         kwargs.setdefault('resampler', self.resampler if dataset is None or dataset is self.dataset else None)
         if cls is not None and not issubclass(cls, _ResampledMixin): kwargs.pop('resampler')
         res = super().new(dataset=dataset, cls=cls, **kwargs)
@@ -306,9 +307,17 @@ def resampled_dataloaders(self:DataBlock,
     kwargs = {**self.dls_kwargs, 'after_item': self.item_tfms, 'after_batch': self.batch_tfms, **kwargs}
     return dsets.resampled_dataloaders(strategy, wgts=_take(wgts, trn), labels=_take(labels, trn), **kwargs)
 
+def _as_tabular(to):
+    "`to`, or the `TabularPandas` of a `TabularDataLoaders`' train and validation rows, split as they are (processed already; one copy of the rows)"
+    if not isinstance(to, DataLoaders) or not isinstance(getattr(to, 'train_ds', None), Tabular): return to
+    trn,val = to.train_ds,to.valid_ds
+    res = trn.new(pd.concat([trn.items, val.items]), inplace=True)   # the same procs and columns: nothing is processed again
+    res.split = len(trn)
+    return res
+
 @delegates(FilteredBase.resampled_dataloaders)
 def weighted_dataloaders(
-    source, # A `DataBlock` (with `items`), a `Datasets`, or a `TabularPandas`
+    source, # A `DataBlock` (with `items`), a `Datasets`, a `TabularPandas`, or a `TabularDataLoaders` (its train and validation rows)
     items=None, # The source items, when `source` is a `DataBlock`
     wgts=None, # Explicit weight per item: per source item for a `DataBlock`, per train item otherwise (as fastai's)
     labels=None, # Labels to resample by, instead of the target (aligned like `wgts`)
@@ -327,6 +336,9 @@ def weighted_dataloaders(
         if items is None: raise TypeError("a DataBlock needs its source items: weighted_dataloaders(dblock, items, ...)")
         return source.resampled_dataloaders(items, verbose=verbose, **kw)
     if items is not None: raise TypeError(f"items is only for a DataBlock source, got a {type(source).__name__}; pass weights as wgts=..., labels as labels=... and a strategy as strategy=...")
+    source = _as_tabular(source)   # a TabularDataLoaders: its TabularPandas, split as it is
+    if isinstance(source, DataLoaders): raise TypeError(f"source is a {type(source).__name__}, DataLoaders built already: pass the DataBlock (and its items) "
+                                                        "or the Datasets they were built from, or keep them and fit with cbs=OverSamplingCallback()")
     if not isinstance(source, FilteredBase): raise TypeError(f"source must be a DataBlock, Datasets or TabularPandas, got a {type(source).__name__}")
     return source.resampled_dataloaders(**kw)
 

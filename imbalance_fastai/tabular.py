@@ -15,7 +15,7 @@ from fastai.tabular.core import Tabular, TabularPandas, TabDataLoader, FillMissi
 from .core import _tabular_labels
 from .epochs import BaseResampler, _rng, _STREAM_PERM
 from .resampler import _resampler_kw, _check_keywords
-from .sampling import _dataloaders_with, _dl_kw, _check_split_kwargs
+from .sampling import _dataloaders_with, _dl_kw, _check_split_kwargs, _as_tabular
 
 # %% auto #0
 __all__ = ['train_xy', 'ImblearnResampler', 'imblearn_resample', 'imblearn_dataloaders']
@@ -42,14 +42,6 @@ class _FillMissing(FillMissing):
         for n in self.na_dict: to[n] = to[n].fillna(self.na_dict[n])
 
 # %% ../nbs/09_tabular.ipynb #7f86f8db
-def _as_tabular(to):
-    "`to`, or the `TabularPandas` of a `TabularDataLoaders`' train and validation rows, split as they are (processed already; one copy of the rows)"
-    if not isinstance(to, DataLoaders) or not isinstance(getattr(to, 'train_ds', None), Tabular): return to
-    trn,val = to.train_ds,to.valid_ds
-    res = trn.new(pd.concat([trn.items, val.items]), inplace=True)   # the same procs and columns: nothing is processed again
-    res.split = len(trn)
-    return res
-
 def _check_tabular(to):
     "The target's `Categorize`, after checking `to` is a processed `TabularPandas` with one categorical target"
     if not isinstance(to, Tabular): raise TypeError(f"to must be a fastai TabularPandas, got a {type(to).__name__}")

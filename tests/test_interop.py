@@ -539,3 +539,13 @@ def test_unshuffled_and_inference_paths_are_fastais():
     cm = ClassificationInterpretation.from_learner(learn, ds_idx=0).confusion_matrix()
     assert cm.sum(1).tolist() == [360, 40]                     # the natural train rows, each once
     assert learn.over_sampling.sampled_counts.values.tolist() == [[200, 200]]
+
+
+def test_tta_on_resampled_dataloaders():
+    """fastai's `Learner.tta` builds its DataLoader with `dls[ds_idx].new(shuffled=False, drop_last=False)` (fastai's spelling,
+    which its own DataLoader ignores): a resampled train twin takes it as `shuffle=False`, every row once"""
+    learn = _learner(_rdls(seed=0))
+    probs, targs = learn.tta(n=1)
+    assert probs.shape == (N_VALID, 2) and len(targs) == N_VALID
+    _, targs = learn.tta(ds_idx=0, n=1)
+    assert np.bincount(targs.numpy(), minlength=2).tolist() == [360, 40]
