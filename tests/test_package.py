@@ -51,7 +51,7 @@ def test_console_script_declared():
 def test_console_script_target_callable():
     for target in dict(o.split('=', 1) for o in cfg['console_scripts'].split()).values():
         mod, _, fn = target.partition(':')
-        if importlib.util.find_spec(mod) is None: pytest.skip(f"{mod} is not written yet (nbs/05_cli.ipynb)")
+        if importlib.util.find_spec(mod) is None: pytest.skip(f"{mod} is not written yet (nbs/11_cli.ipynb)")
         assert callable(getattr(importlib.import_module(mod), fn, None)), f"{target} is not a callable"
 
 
