@@ -58,7 +58,9 @@ def _record_fit(learn, priors, by_weight:bool, epochs=()):
     "Leave on `learn` the priors of the fit that resampled its train split, with the print of the weights that fit left, and each epoch's `(priors, print)`"
     learn.__dict__['_resampled_fit'] = (priors, by_weight, _weights_print(learn.model), list(epochs))
 
-def resampled_fit(learn):
+def resampled_fit(
+    learn, # A fastai `Learner` (one from `load_learner` too), fitted or not
+):
     "`(priors, by_weight)` of the last fit that resampled `learn`'s train split while the model holds the weights it left; else `None`"
     rec = getattr(learn, '__dict__', {}).get('_resampled_fit')
     model = getattr(learn, 'model', None)

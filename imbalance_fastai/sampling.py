@@ -49,7 +49,11 @@ def _dl_kw(dl_type, which='factory'):
 
 class _ResampledMixin:
     "Mixin: shuffled iteration draws its indices from `self.resampler`, with this epoch's `sample_kwargs`"
-    def __init__(self, dataset=None, resampler=None, **kwargs):
+    def __init__(self,
+        dataset=None, # The dataset, as for fastai's `TfmdDL` (one item per label of `resampler`)
+        resampler=None, # A `Resampler` (any `BaseResampler`) whose `sample` draws the shuffled epochs; `None`: the plain fastai DataLoader
+        **kwargs, # fastai's DataLoader keywords (`bs`, `shuffle`, `num_workers`, `after_item`...); any other name is refused
+    ):
         _check_keywords(kwargs, _dl_kw(type(self), 'init'), f"a {type(self).__name__} takes fastai's DataLoader keywords (bs, shuffle, num_workers, after_item...) and resampler")   # fastai's would ignore an unknown name
         _check_bs(kwargs.get('bs', 64))   # fastai's errors for these are a ZeroDivisionError, a bare AssertionError (None) or '__len__() should return >= 0'
         self.resampler,self.sample_kwargs = None,{}
@@ -341,6 +345,22 @@ def weighted_dataloaders(
                                                         "or the Datasets they were built from, or keep them and fit with cbs=OverSamplingCallback()")
     if not isinstance(source, FilteredBase): raise TypeError(f"source must be a DataBlock, Datasets or TabularPandas, got a {type(source).__name__}")
     return source.resampled_dataloaders(**kw)
+
+# %% ../nbs/02_sampling.ipynb #4c9344ed
+def _fastai_kw(
+    n:int=None, # fastai's row count of a plain DataLoader; a value is refused: a resampled epoch has its own (`n_samples`)
+): "Docs only: fastai's `dataloaders` keywords as the resampled factories take them (fastai's own docments next)"
+
+def _then(f, nxt):
+    "A stand-in for `f` (its source, so its docments) whose `__delwrap__` is `nxt`"
+    res = functools.wraps(f)(lambda *args, **kwargs: f(*args, **kwargs))
+    res.__delwrap__ = nxt
+    return res
+
+# `docments` (what `show_doc` tabulates) follows one `__delwrap__` chain, and `FilteredBase.resampled_dataloaders` delegates to
+# two functions: chained, the factories' tables show the `Resampler`'s and then fastai's keywords (signatures unchanged)
+_fastai_kw.__delwrap__ = FilteredBase.dataloaders
+FilteredBase.resampled_dataloaders.__delwrap__ = _then(Resampler.__init__, _fastai_kw)
 
 # %% ../nbs/02_sampling.ipynb #5899bbcd
 def sampling_summary(
