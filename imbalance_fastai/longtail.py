@@ -57,7 +57,7 @@ class LDAMLoss(_AxisLoss):
         n,_ = _positive_counts(counts, 'LDAMLoss', 'counts')
         m = n**-0.25
         margins = torch.tensor(m*(max_m/m.max()), dtype=torch.float32)
-        if weight is not None: weight = _check_weights(weight, 'weight')
+        if weight is not None: weight = _check_weights(weight, 'weight', of=('LDAMLoss', 'the counts have', len(n)))
         store_attr('max_m,s,weight,reduction,axis,ignore_index,margins')
 
     def _repr_args(self): return dict(margins=[round(o, 4) for o in self.margins.tolist()], s=self.s, axis=self.axis).items()

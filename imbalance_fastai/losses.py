@@ -158,13 +158,14 @@ def _sigmoid_keep(t, ignore_index, who, hint="For class codes 0, 1, 2... use mod
                          f"in between; ignore_index={ignore_index} marks targets to leave out). {hint}")
     return keep
 
-def _check_weights(w, name, lo=0., hi=math.inf, ndims=(1,)):
-    "`w` as a new float32 tensor, checked: its number of dims, finite, in [lo, hi]"
+def _check_weights(w, name, lo=0., hi=math.inf, ndims=(1,), of=None):
+    "`w` as a new float32 tensor, checked: its number of dims, finite, in [lo, hi]; one value per class where `of=(who, 'the prior has', c)` knows the `c` classes"
     try: w = torch.as_tensor(w, dtype=torch.float32).detach().clone()
     except (TypeError, ValueError, RuntimeError) as e: raise TypeError(f"{name} must be numbers (one per class, or a scalar), got {w!r}") from e
     if w.ndim not in ndims:
         want = ' or '.join({0: 'a scalar', 1: 'one value per class (a 1-d sequence or tensor)'}[d] for d in ndims)
         raise ValueError(f"{name} must be {want}, got {'a scalar' if w.ndim==0 else f'shape {tuple(w.shape)}'}")
+    if of and w.ndim==1 and len(w)!=of[2]: raise ValueError(f"{of[0]}: {name} has {len(w)} values but {of[1]} {of[2]} classes; pass one {name} per class")
     if not (torch.isfinite(w).all() and (w>=lo).all() and (w<=hi).all()):
         rng = f">= {lo:g}" if hi==math.inf else f"in [{lo:g}, {hi:g}]"
         raise ValueError(f"{name} must be finite and {rng}, got {w.tolist()}")
@@ -409,10 +410,10 @@ class LogitAdjustedLoss(_AxisLoss):
     ):
         super().__init__()
         _check_number(tau, 'tau'); _check_loss_args(reduction, ignore_index, label_smoothing)
-        n,_ = _positive_counts(prior, type(self).__name__, 'prior')
+        n,_ = _positive_counts(prior, who := type(self).__name__, 'prior')
         p = (p := n/n.max())/p.sum()   # scaled first: counts near 1e308 overflow their sum; the log in float64 (a share below 1e-38 is 0 in float32)
         prior,adjustment = torch.tensor(p, dtype=torch.float32),torch.tensor(tau*np.log(p), dtype=torch.float32)
-        if weight is not None: weight = _check_weights(weight, 'weight')
+        if weight is not None: weight = _check_weights(weight, 'weight', of=(who, 'the prior has', len(n)))
         store_attr('tau,weight,reduction,axis,label_smoothing,ignore_index,prior,adjustment')
 
     def _repr_args(self): return dict(prior=[round(o, 4) for o in self.prior.tolist()], tau=self.tau, axis=self.axis).items()
