@@ -363,7 +363,8 @@ class MinorityRecall(AccumMetric):
         axis:int=-1, # Class axis of the predictions
     ):
         if not (_num(share) and 0<share<=1): raise ValueError(f"share must be in (0, 1], got {share!r}")
-        if cls is not None and (isinstance(cls, bool) or not isinstance(cls, (str, int, np.integer))): raise TypeError(f"cls must be a class index or name, got {cls!r}: pass the share of minority classes by name, share={cls!r}")
+        if cls is not None and (isinstance(cls, bool) or not isinstance(cls, (str, int, np.integer))): raise TypeError(f"cls must be one class index or name, got {cls!r}: " + (f"pass the share of minority classes by name, share={cls!r}" if _num(cls) else "for the mean recall of several classes leave cls=None, the rarest share=... of them"))
+        if isinstance(cls, (int, np.integer)) and cls<0: raise ValueError(f"cls must be a class index >= 0 (a position in the vocab), got {cls}; pass the last class by its index or its name")
         super().__init__(self._recall, to_np=True, invert_arg=True, flatten=True)
         self.cls,self.share,self.axis,self.classes,self._of,self.name = cls,share,axis,None,None,'minority_recall' if cls is None else f'recall_{cls}'
 
@@ -381,7 +382,9 @@ class MinorityRecall(AccumMetric):
             vocab = [str(o) for o in (getattr(learn.dls, 'vocab', None) or [])]
             if self.cls not in vocab: raise ValueError(f"MinorityRecall: class {self.cls!r} is not in the vocab {vocab}")
             self.classes = [vocab.index(self.cls)]
-        else: self.classes = [int(self.cls)]
+        else:
+            if (c := len(getattr(learn.dls, 'vocab', None) or [])) and self.cls>=c: raise ValueError(f"MinorityRecall: cls={self.cls} is not a class of this learner, whose vocab has {c} classes {list(learn.dls.vocab)[:10]}; pass an index in [0, {c}) or a class name")
+            self.classes = [int(self.cls)]
         self._of = (id(learn), id(learn.dls))
 
     def accumulate(self, learn):
