@@ -222,6 +222,15 @@ def _check_batches(dl):
     raise ValueError(f"the resampled train epoch has {per} rows{rank} ({how}, {len(r.labels)} train rows) but bs={inner.bs} and drop_last=True, so it holds no full batch "
                      f"and nothing would be trained. Pass a smaller bs (at most {per}), drop_last=False to keep the partial batch, or {more}")
 
+def _check_dl_list(dl_kwargs, n):
+    "fastai's `dl_kwargs` as a list of `n` dicts, one per DataLoader (a `None` entry: none, as fastai reads it); other types and lengths refused"
+    if dl_kwargs is None: return None
+    if not isinstance(dl_kwargs, (list, tuple)) or not all(o is None or isinstance(o, dict) for o in dl_kwargs): raise TypeError(
+        f"dl_kwargs must be a list of one dict per DataLoader (train, then validation), as fastai's `dataloaders` takes it, got {dl_kwargs!r}"
+        + (f"; for the train DataLoader's keywords pass dl_kwargs={[dl_kwargs]+[{}]*(n-1)!r}" if isinstance(dl_kwargs, dict) else ''))
+    if len(dl_kwargs)!=n: raise ValueError(f"dl_kwargs has {len(dl_kwargs)} entr{'y' if len(dl_kwargs)==1 else 'ies'} but the source has {n} splits, so {n} DataLoaders; pass one dict per DataLoader ({{}} for none)")
+    return [ifnone(o, {}) for o in dl_kwargs]
+
 def _check_split_kwargs(dl_kwargs, dl_type, who='weighted_dataloaders'):
     "Refuse in fastai's per-split `dl_kwargs` a `Resampler` keyword (`who` takes it) or a name the `dl_type` DataLoader lacks (which fastai's ignores)"
     for i,kw in enumerate(dl_kwargs or []):
@@ -262,6 +271,7 @@ def resampled_dataloaders(self:FilteredBase,
 )->DataLoaders: # Their train `DataLoader` draws each epoch from its `resampler` (a `Resampler`)
     "`DataLoaders` of a `Datasets` or `TabularPandas` whose train split is resampled; the validation split is as `dataloaders` makes it"
     _check_strategy(strategy)   # before the labels are read: fastai's positional wgts land here
+    if 'dl_kwargs' in kwargs: kwargs['dl_kwargs'] = _check_dl_list(kwargs['dl_kwargs'], self.n_subsets)
     dl_type = ifnone(dl_type, self._dl_type)
     rkw,kwargs = _split_kwargs(kwargs, dl_type)
     codes = _mask_codes(kwargs.get('after_item')); fast = _split_labels(self) if labels is None and n_bins is None and codes is None else None

@@ -15,7 +15,7 @@ from fastai.tabular.core import Tabular, TabularPandas, TabDataLoader, FillMissi
 from .core import _tabular_labels
 from .epochs import BaseResampler, _rng, _STREAM_PERM
 from .resampler import _resampler_kw, _check_keywords
-from .sampling import _dataloaders_with, _dl_kw, _check_split_kwargs, _as_tabular
+from .sampling import _dataloaders_with, _dl_kw, _check_split_kwargs, _as_tabular, _check_dl_list
 
 # %% auto #0
 __all__ = ['train_xy', 'ImblearnResampler', 'imblearn_resample', 'imblearn_dataloaders']
@@ -411,6 +411,7 @@ def imblearn_dataloaders(
     "fastai `DataLoaders` whose train split is resampled by an imbalanced-learn sampler; the validation split is untouched"
     if isinstance(bs, bool) or not isinstance(bs, (int, np.integer)) or bs<1: raise ValueError(
         f"bs must be a whole number of rows per batch (>= 1), got {bs!r}; imbalanced-learn's ratio or dict goes in by name: sampling_strategy={bs!r}")
+    if 'dl_kwargs' in kwargs: kwargs['dl_kwargs'] = _check_dl_list(kwargs['dl_kwargs'], getattr(to, 'n_subsets', 2))   # as weighted_dataloaders
     _check_dl_kwargs(kwargs)
     to = _as_tabular(to)   # a TabularDataLoaders: its train and validation rows
     res = imblearn_resample(to, sampler, sampling_strategy=sampling_strategy, seed=seed, redraw=redraw)
