@@ -29,6 +29,11 @@ def _confidence(P, Y, ml):
     if P.shape[1]==2: return P[:,1],(Y==1).astype(np.float64)
     return P.max(1),(P.argmax(1)==Y).astype(np.float64)
 
+def _check_n_bins(n_bins):
+    "Refuse `n_bins` unless it is a whole number >= 1 (numpy's `linspace` and `bincount` would raise their own errors, or round)"
+    if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)): raise TypeError(f"n_bins must be a whole number of equal-width bins of [0,1], got {n_bins!r}; pass e.g. n_bins=10")
+    if n_bins<1: raise ValueError(f"n_bins must be at least 1, got {n_bins}")
+
 def calibration_bins(
     probs, # Probabilities `(n,c)`, or positive-class probabilities `(n,)`
     targets, # Class codes `(n,)` or a multi-hot matrix `(n,c)`
@@ -36,7 +41,7 @@ def calibration_bins(
     multilabel:bool=None, # Multi-label targets; inferred from the shapes when `None`
 )->pd.DataFrame:
     "Count, mean predicted probability and observed frequency in each equal-width probability bin"
-    if n_bins<1: raise ValueError(f"n_bins must be at least 1, got {n_bins}")
+    _check_n_bins(n_bins)
     P,Y,ml = _as_preds(probs, targets, multilabel)
     conf,hit = _confidence(P, Y, ml)
     edges = np.linspace(0., 1., n_bins+1)
@@ -61,7 +66,7 @@ def expected_calibration_error(
     multilabel:bool=None, # Multi-label targets; inferred from the shapes when `None`
 )->float:
     "Expected calibration error: bin-size-weighted mean gap between predicted probability and observed frequency"
-    if n_bins<1: raise ValueError(f"n_bins must be at least 1, got {n_bins}")
+    _check_n_bins(n_bins)
     P,Y,ml = _as_preds(probs, targets, multilabel)
     return float(_ece(P, Y, ml, n_bins)[0])
 

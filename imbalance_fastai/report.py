@@ -16,7 +16,7 @@ from .decisions import _np, _along, _check_unit, _balanced_rule, _correction, _n
 from .shift import _prior_array, logit_shift, correct_prior
 from .prior import _decisions, _warn_bent
 from .metrics import _as_preds, _rarest_classes
-from .calibration import (_raw_outputs, _kind, TemperatureScaling, expected_calibration_error,
+from .calibration import (_raw_outputs, _kind, _check_n_bins, TemperatureScaling, expected_calibration_error,
                                           calibration_bins)
 
 # %% auto #0
@@ -265,6 +265,7 @@ def imbalance_report(
     rule:DecisionRule=None, # With arrays: the uncorrected column's decision rule, e.g. `DecisionRule(offsets=best_offsets(...))`
 )->pd.DataFrame:
     "Per-class and overall imbalance-aware scores and calibration of each stage of the predictions (IoU and Dice for segmentation)"
+    _check_n_bins(n_bins)   # before a learner predicts
     cols,Y,ml,vocab = _report_columns(learn_or_probs, targets, train_prior, target_prior, vocab, multilabel, thresh, decision, ds_idx, dl, rule)
     P0 = _np(next(iter(cols.values()))[0])
     if P0.ndim>2:
