@@ -15,7 +15,7 @@ from fastai.data.block import DataBlock
 from fastai.data.transforms import Categorize, MultiCategorize, EncodedMultiCategorize, ColReader, RegressionSetup
 from fastai.tabular.core import Tabular
 from fastai.vision.core import PILMask, AddMaskCodes, Image
-from .labels import Labels, TrainPriors, _py, _check_classed, _rarest   # noqa: F401 (importable from here, as before)
+from .labels import Labels, TrainPriors, _py, _check_classed, _rarest, _check_vocab   # noqa: F401 (importable from here, as before)
 
 # %% auto #0
 __all__ = ['encode_labels', 'get_labels', 'MaskLabels', 'clear_mask_cache']
@@ -106,6 +106,7 @@ def encode_labels(
     if n_bins is not None and vocab is not None:
         raise ValueError(f"n_bins={n_bins!r} names its bins by their quantile edges ('(0.5, 2.5]'), so vocab={list(vocab)[:5]} cannot "
                          "name them: pass n_bins to bin a continuous target, or vocab to code class labels, not both")
+    if vocab is not None: _check_vocab(vocab)   # before pandas indexes by it (InvalidIndexError)
     if isinstance(values, torch.Tensor): values = values.detach().cpu().numpy()
     if isinstance(values, pd.DataFrame): values = _frame_labels(values)
     if isinstance(values, (pd.Series, pd.Index, pd.api.extensions.ExtensionArray)): ser = pd.Series(values)   # `df.y.values` of a string column too

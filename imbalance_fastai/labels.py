@@ -25,6 +25,13 @@ def _py(o):
     "A numpy scalar class name as the Python value it stands for (`True`, `3`, not `np.True_`, `np.int64(3)`), so messages and reports show it as the user spelled it"
     return o.item() if isinstance(o, (np.bool_, np.number, np.str_)) else o
 
+def _check_vocab(vocab):
+    "Refuse a vocab naming a class twice: codes are positions in it, so one name would stand for two classes"
+    if len(set(v := list(vocab)))!=len(v):
+        dup = list(dict.fromkeys(o for i,o in enumerate(v) if o in v[:i]))
+        raise ValueError(f"vocab names {dup[:5]} more than once ({len(v)} entries, {len(set(v))} distinct): each class must appear once, "
+                         f"in code order, e.g. vocab={list(dict.fromkeys(v))[:10]}")
+
 class Labels:
     "Class labels of one split: integer `codes` `(n,)`, or a multi-hot matrix `(n,c)`, with their `vocab`"
     def __init__(self,
@@ -37,6 +44,7 @@ class Labels:
         else: raise ValueError(f"codes must be 1-d (single-label) or 2-d (multi-label), got shape {codes.shape}")
         if vocab is None: vocab = range(codes.shape[1] if codes.ndim==2 else (codes.max()+1 if len(codes) else 0))
         self.codes,self.vocab = codes,L([_py(o) for o in (vocab.tolist() if isinstance(vocab, np.ndarray) else vocab)])   # `L` of an array is one item
+        _check_vocab(self.vocab)
         if self.multi and codes.shape[1]!=len(self.vocab):
             raise ValueError(f"multi-hot labels have {codes.shape[1]} columns but vocab has {len(self.vocab)} classes")
         if not self.multi and len(codes) and (codes.min()<-1 or codes.max()>=self.c):
