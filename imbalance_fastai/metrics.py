@@ -13,7 +13,7 @@ from fastai.learner import Learner
 from fastai.metrics import AccumMetric
 from .core import Labels, get_labels
 from .decisions import (_np, _activation_kind, _as_probs, _log_probs, _check_offsets, _cost_thresh, _base_loss, _check_unit,
-                                        _deciding_loss, _as_metric, _of_decisions, _eval_dl, _n_outputs, DecisionLoss)
+                                        _deciding_loss, _as_metric, _of_decisions, _eval_dl, _n_outputs, _check_axis, DecisionLoss)
 from .shift import _check_probs, _sum_tol
 from .prior import _outputs_after_fit, _synthetic_priors
 from .losses import _num
@@ -365,7 +365,7 @@ class MinorityRecall(AccumMetric):
         if not (_num(share) and 0<share<=1): raise ValueError(f"share must be in (0, 1], got {share!r}")
         if cls is not None and (isinstance(cls, bool) or not isinstance(cls, (str, int, np.integer))): raise TypeError(f"cls must be one class index or name, got {cls!r}: " + (f"pass the share of minority classes by name, share={cls!r}" if _num(cls) else "for the mean recall of several classes leave cls=None, the rarest share=... of them"))
         if isinstance(cls, (int, np.integer)) and cls<0: raise ValueError(f"cls must be a class index >= 0 (a position in the vocab), got {cls}; pass the last class by its index or its name")
-        super().__init__(self._recall, to_np=True, invert_arg=True, flatten=True)
+        _check_axis(axis, ()); super().__init__(self._recall, to_np=True, invert_arg=True, flatten=True)
         self.cls,self.share,self.axis,self.classes,self._of,self.name = cls,share,axis,None,None,'minority_recall' if cls is None else f'recall_{cls}'
 
     def _find_classes(self, learn):
@@ -420,7 +420,7 @@ class AvgPrecisionMacro(AccumMetric):
         axis:int=-1, # Class axis of the predictions
     ):
         super().__init__(_ap_macro, to_np=True, invert_arg=True, flatten=False, name='ap_macro')
-        self.axis = axis
+        _check_axis(axis, ()); self.axis = axis   # when built, as the losses' axis: not at the first batch of a fit
 
     def accumulate(self, learn):
         "Store the probabilities `get_preds` returns: the loss's activation (corrected by `PriorCorrection` and `TemperatureScaling` when they act)"
@@ -437,7 +437,7 @@ class Decided(AccumMetric):
         if not isinstance(metric, AccumMetric): raise TypeError(f"Decided wraps a fastai AccumMetric such as BalancedAccuracy(), got {metric!r}")
         if metric.thresh is None or metric.flatten: _of_decisions(metric, 'Decided:')   # fastai's *Multi: the learner's decisions replace `thresh`
         super().__init__(metric.func, to_np=metric.to_np, invert_arg=metric.invert_args, flatten=metric.flatten, name=metric.name, **metric.kwargs)
-        self.axis = axis
+        _check_axis(axis, ()); self.axis = axis
 
     def accumulate(self, learn):
         "Store the learner's decisions for this batch: what `get_preds(with_decoded=True)` decodes its outputs to now"
