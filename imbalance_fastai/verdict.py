@@ -89,6 +89,7 @@ def summarize(
     metric = ifnone(metric, a.get('metric', 'balanced_accuracy'))
     if metric not in METRICS: raise ValueError(f"unknown metric {metric!r}; choose from {list(METRICS)}")
     _check_boot(n_boot, level)
+    if n_boot<100: raise ValueError(f"n_boot={n_boot} resamples are too few for summarize's {level:.0%} percentile interval: its ends are the {50*(1-level):g}% and {50*(1+level):g}% quantiles of the resampled differences, which a few resamples cannot place (n_boot=1: an interval of width 0, and a verdict from one draw); pass n_boot >= 100 (1000 by default)")
     g = runs.groupby('strategy', sort=False)
     pr = a.get('predictions')
     if pr is not None and 'plain' not in pr.strategies:

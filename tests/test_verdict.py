@@ -140,7 +140,7 @@ def test_notes_say_where_the_minority_classes_come_from():
     rng = np.random.default_rng(3)
     y, a, b = _sim(rng, n_rare=40, gain=.35)
     runs = _runs(_preds(y, plain=a, good=b))
-    note = lambda runs: next(n for n in _notes(summarize(runs, n_boot=50)) if n.startswith('Minority recall: '))
+    note = lambda runs: next(n for n in _notes(summarize(runs, n_boot=100)) if n.startswith('Minority recall: '))
     assert note(runs).startswith("Minority recall: the mean recall of the minority classes, the rarest 30% of the classes in each train fold: 'rare'.")
     runs.attrs['minority_every_fold'] = False
     assert "of the train folds taken together (single train folds rank the classes near the cut differently): 'rare'." in note(runs)
@@ -157,21 +157,21 @@ def test_notes_flag_plain_prior_on_an_uncalibrated_plain():
         pr = Predictions(y, ['common', 'rare'])
         for nm, d in (('plain', a), ('plain+prior', b)):
             pr.add(nm, 0, np.arange(len(y)), np.tile([1 - p_rare, p_rare], (len(y), 1)), d)
-        return [n for n in _notes(summarize(_runs(pr), n_boot=50)) if n.startswith("plain+prior: plain's probabilities")]
+        return [n for n in _notes(summarize(_runs(pr), n_boot=100)) if n.startswith("plain+prior: plain's probabilities")]
     assert notes(share[1]) == []                                     # calibrated on average: nothing to say
     (n,) = notes(0.5)
     assert "its mean probability of 'rare' is 0.5, but that class is 0.118 of the scored rows (4.2x)" in n and 'far too often' in n, n
     pr = Predictions(y, ['common', 'rare'])
     for nm, d in (('plain', a), ('plain+prior', b)): pr.add(nm, 0, np.arange(len(y)), np.tile([.5, .5], (len(y), 1)), d)
     runs = _runs(pr); runs.attrs['mode'] = 'holdout'   # a hold-out's shares need not be the train split's (the demo's is balanced)
-    assert not any(n.startswith("plain+prior: plain's probabilities") for n in _notes(summarize(runs, n_boot=50)))
+    assert not any(n.startswith("plain+prior: plain's probabilities") for n in _notes(summarize(runs, n_boot=100)))
 
 
 def test_notes_on_derived_strategies_agree_in_number():
     "One strategy built on another's model: 'its s/run is what it adds'; two: 'their s/run is what they add' (a one-strategy run said 'their ... they')"
     from imbalance_fastai.verdict import _notes
     y, a, b = _sim(np.random.default_rng(5), n_rare=40)
-    note = lambda runs: next(n for n in _notes(summarize(runs, n_boot=50)) if 'from a copy of another' in n)
+    note = lambda runs: next(n for n in _notes(summarize(runs, n_boot=100)) if 'from a copy of another' in n)
     assert note(_runs(_preds(y, plain=a, **{'plain+prior': b}))).endswith(
         "plain+prior starts from a copy of another strategy's trained model (named below): its s/run is what it adds to that model.")
     assert note(_runs(_preds(y, plain=a, **{'plain+prior': b, 'tau-norm': b}))).endswith(
@@ -182,7 +182,7 @@ def test_a_bound_that_excludes_zero_is_not_shown_as_zero():
     "A lower bound of +0.0004 marks 'better'; at three decimals it read '+0.000', so table and verdict show it with two significant digits"
     rng = np.random.default_rng(3)
     y, a, b = _sim(rng, n_rare=40, gain=.35)
-    s = summarize(_runs(_preds(y, plain=a, good=b)), n_boot=50)
+    s = summarize(_runs(_preds(y, plain=a, good=b)), n_boot=100)
     s.loc['good', ['diff', 'diff_lo', 'diff_hi', 'vs_plain']] = [.08, .0004, .18, 'better']
     row = next(l for l in format_table(s).splitlines() if l.startswith('good'))
     assert '+0.080 [+0.0004, +0.180] better' in row and '+0.000,' not in row, row
