@@ -59,9 +59,9 @@ def class_weights(
     **kwargs
 )->Tensor:
     "Per-class weights (per-label `pos_weight` for multi-label data) from the class counts, in vocab order"
-    method = _method_aliases.get(method, method) if isinstance(method, str) else method
-    if method not in _methods: raise ValueError(f"method must be one of {_methods}, got {method!r}")
+    if (method := _method_aliases.get(method, method) if isinstance(method, str) else method) not in _methods: raise ValueError(f"method must be one of {_methods}, got {method!r}")
     if not (_num(beta) and 0<=beta<1): raise ValueError(f"beta must be in [0,1) for the effective number of samples, got {beta!r}")
+    if not isinstance(normalize, (bool, np.bool_)): raise TypeError(f"normalize must be True or False, got {normalize!r}")   # 'no' would scale
     n,vocab,lbls = _read_counts(labels, 'class_weights', **kwargs)
     if lbls is None and method=='effective' and (n!=n.round()).any(): raise ValueError(
         f"class_weights(method='effective') needs whole class counts (the effective number of samples counts rows), got {n.tolist()}")
