@@ -32,6 +32,7 @@ def _prior_array(prior, vocab=None, name='prior'):
         prior = [prior[k] for k in vocab]
     try: p = _np(prior).reshape(-1)
     except (TypeError, ValueError) as e: raise TypeError(accepted) from e
+    if np.ndim(prior)>1: raise ValueError(f"{name} must be one share per class (1-d), got shape {np.shape(prior)}" + (f"; pass {name}={p.tolist()}" if max(np.shape(prior))==p.size else ''))   # not flattened
     if len(p)==0 or not np.isfinite(p).all() or (p<0).any():
         raise ValueError(f"{name} must be non-empty, finite and >= 0, got {np.round(p, 4).tolist()}")
     return p
