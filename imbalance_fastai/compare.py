@@ -23,7 +23,7 @@ with warnings.catch_warnings():   # importing fastai warns that torch.jit.script
     from imbalance_fastai.scores import (METRICS, Predictions, score_predictions, stratified_folds, _holdout,   # noqa: F401 (class_counts,
                                          class_counts, _class_counts, _minority, _warn_rare,   # InputError and check_labels importable from here)
                                          InputError, check_labels, _binned)
-    from imbalance_fastai.strategies import Strategy, RunSetup, STRATEGIES, DEFAULT_STRATEGIES, DEMO_STRATEGIES, QUICK_STRATEGIES   # noqa: F401 (importable from here)
+    from imbalance_fastai.strategies import Strategy, RunSetup, STRATEGIES, DEFAULT_STRATEGIES, DEMO_STRATEGIES, QUICK_STRATEGIES, _base   # noqa: F401 (importable from here)
 
 # %% auto #0
 __all__ = ['infer_columns', 'TabularSource', 'auto_bs', 'compare_strategies', 'run_demo']
@@ -144,6 +144,7 @@ def auto_bs(
     n_train:int, # Rows in the train split
 )->int:
     "A batch size giving about 100 steps per epoch: a power of two between 32 and 4096"
+    if isinstance(n_train, bool) or not isinstance(n_train, numbers.Real) or not n_train>=1: raise ValueError(f"n_train is the number of train rows, at least 1, got {n_train!r}")   # -5 and 0 gave 32
     return int(np.clip(2**round(math.log2(max(n_train/100, 1))), 32, 4096))
 
 def _fit_rows(codes, splits, names):
@@ -173,13 +174,6 @@ def _target_prior(target_prior, trn, scored):
     p = np.asarray(target_prior, dtype=np.float64)
     if p.shape!=(c,): raise ValueError(f"target_prior has {p.size} values but there are {c} classes")
     return p/p.sum()
-
-def _base(nm):
-    "The strategy whose training `nm` uses (itself, or its `base`)"
-    b = STRATEGIES[nm].base or nm
-    if b not in STRATEGIES or STRATEGIES[b].base is not None:
-        raise ValueError(f"strategy {nm!r} has base={b!r}, which is not a strategy that trains (a name in STRATEGIES without a base)")
-    return b
 
 def _pick_strategies(strategies, s, n_train, skip_unavailable=None):
     "The strategies to run (plain first), and notes on those left out"

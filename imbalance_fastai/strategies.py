@@ -142,6 +142,13 @@ DEMO_STRATEGIES = ('plain', 'plain+threshold', 'plain+prior', 'oversample', 'und
 DEFAULT_STRATEGIES = DEMO_STRATEGIES
 QUICK_STRATEGIES = ('plain', 'plain+threshold', 'plain+prior', 'oversample', 'class-weighted', 'balanced-softmax')
 
+def _base(nm):
+    "The strategy whose training `nm` uses (itself, or its `base`)"
+    b = STRATEGIES[nm].base or nm
+    if b not in STRATEGIES or STRATEGIES[b].base is not None:
+        raise ValueError(f"strategy {nm!r} has base={b!r}, which is not a strategy that trains (a name in STRATEGIES without a base)")
+    return b
+
 # %% ../nbs/09b_strategies.ipynb #bfb1f10b
 def _where(nm):
     "Where strategy `nm` runs: in the defaults of compare, the demo, --quick; or only when asked for"
