@@ -282,7 +282,9 @@ class SoftmaxThreshold:
     def __init__(self,
         thresh:float=0.5, # Decide class 1 when its probability is above this
         axis:int=-1, # Class axis of the probabilities
-    ): self.thresh,self.axis = thresh,axis
+    ):
+        if not (_num(thresh) and 0<=thresh<=1): raise ValueError(f"thresh must be a probability in [0,1] (class 1 is decided above it), got {thresh!r}")
+        _check_axis(axis, ()); self.thresh,self.axis = thresh,axis
     def __call__(self, x): return (x.select(self.axis, 1) > self.thresh).long()
     def __repr__(self): return f"SoftmaxThreshold({self.thresh:.4g})"
 
