@@ -111,13 +111,16 @@ class DeferredReweighting(Callback):
     order = -5   # `after_loss` before the callbacks that scale the loss there (`GradientAccumulation`)
     def __init__(self,
         start_epoch:int=None, # First epoch trained with the weights; `None`: `round(pct_start*n_epoch)`
-        pct_start:float=0.8, # With `start_epoch=None`: the share of the fit trained unweighted (LDAM-DRW: 160 of 200 epochs)
+        pct_start:float=None, # Instead of `start_epoch`: the share of the fit trained unweighted; `None`: 0.8 (LDAM-DRW: 160 of 200 epochs)
         beta:float=0.9999, # Effective-number `beta` of the class-balanced weights `(1-beta)/(1-beta**n_c)` (Cui et al. 2019)
         weight=None, # Per-class weights to switch to, instead of the class-balanced ones
     ):
         if start_epoch is not None and (isinstance(start_epoch, bool) or not isinstance(start_epoch, (int, np.integer)) or start_epoch<0):
             raise ValueError(f"start_epoch must be an epoch number >= 0 (or None, for pct_start), got {start_epoch!r}")
-        if not (_num(pct_start) and 0<=pct_start<=1): raise ValueError(f"pct_start must be in [0,1], got {pct_start!r}")
+        if start_epoch is not None and pct_start is not None: raise ValueError(
+            f"DeferredReweighting got start_epoch={start_epoch!r} and pct_start={pct_start!r}, which both say when the weights start (start_epoch would win): pass one of them")
+        if start_epoch is None: pct_start = ifnone(pct_start, 0.8)
+        if pct_start is not None and not (_num(pct_start) and 0<=pct_start<=1): raise ValueError(f"pct_start must be in [0,1], got {pct_start!r}")
         if not (_num(beta) and 0<=beta<1): raise ValueError(f"beta must be in [0,1) for the effective number of samples, got {beta!r}")
         if weight is not None: weight = _check_weights(weight, 'weight')
         store_attr('start_epoch,pct_start,beta,weight')
