@@ -163,7 +163,11 @@ def _encoder(tl):
     return next((f for f in tl.tfms.fs if isinstance(f, Categorize)), None)
 
 def _apply_pre(pre, items):
-    "Apply the label transforms `pre` to every item; a lone `ColReader` on a DataFrame reads the column at once"
+    "Apply the label transforms `pre` to every item; a lone `ColReader` on a DataFrame reads the column (or one-hot columns) at once"
+    if len(pre)==1 and isinstance(pre[0], ColReader) and isinstance(items, pd.DataFrame) and len(pre[0].cols)>1:
+        f,cs = pre[0],list(pre[0].cols)
+        if not (f.pref or f.suff or f.label_delim is not None) and all(isinstance(c, str) for c in cs):   # one 0/1 column per tag: `(n, c)`
+            return items[cs].to_numpy()
     if len(pre)==1 and isinstance(pre[0], ColReader) and isinstance(items, pd.DataFrame) and len(pre[0].cols)==1:
         f,c = pre[0],pre[0].cols[0]
         col = items.iloc[:,c] if isinstance(c, int) else items[c]
@@ -204,7 +208,7 @@ def _tl_labels(tl, n_bins=None, strict=True, codes=None):
     pre = tl.tfms.fs[:tl.tfms.fs.index(enc)]
     raw = _apply_pre(pre, tl.items)
     vocab = list(enc.vocab)
-    if isinstance(enc, EncodedMultiCategorize): return Labels(np.stack([np.asarray(o) for o in raw]), vocab)
+    if isinstance(enc, EncodedMultiCategorize): return Labels(raw if isinstance(raw, np.ndarray) else np.stack([np.asarray(o) for o in raw]), vocab)
     if isinstance(enc, MultiCategorize): return Labels(_multi_hot(list(raw), vocab, tl.items, strict)[0], vocab)
     codes = pd.Index(vocab).get_indexer(pd.Series(raw).to_numpy())
     if strict and (codes<0).any():
