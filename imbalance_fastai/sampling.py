@@ -14,7 +14,7 @@ from fastai.callback.data import WeightedDL
 from fastai.tabular.core import Tabular, TabularPandas, TabDataLoader, TabWeightedDL
 from fastai.text.data import SortedDL
 from fastai.data.transforms import Categorize
-from .core import Labels, get_labels, _mask_codes, _encoder, _mask_opener
+from .core import Labels, MaskLabels, get_labels, _mask_codes, _encoder, _mask_opener
 from .epochs import BaseResampler, _rng, _STREAM_SORTED, _check_strategy
 from .resampler import Resampler, _resampler_kw, _check_keywords, _check_wgts
 from .samplers import ImbalancedDatasetSampler, ClassBalancedBatchSampler, _check_bs
@@ -185,8 +185,13 @@ def _check_valid_split(valid, train_lbls, val=None, codes=None):
 
 def _check_valid_labels(valid, train_lbls, codes=None):
     "For multi-label and segmentation data: refuse labels (classes in masks) that the validation rows `valid` have and no train row has"
-    val = get_labels(valid, strict=False, codes=codes)   # strict=False: a tag or mask value outside the vocab is fastai's to judge
+    val = get_labels(valid, strict=False, codes=codes)   # strict=False: a mask value outside the codes is fastai's to judge
     if not val.multi or val.c!=train_lbls.c: return
+    if not isinstance(val, MaskLabels):   # tags, box labels: fastai's vocab is the train rows', and its validation fails on any other
+        try: get_labels(valid, codes=codes)
+        except ValueError as e: raise ValueError(f"the validation rows have labels that no train row has, so fastai's vocab (built from the train rows) "
+                                                 "lacks them and its validation would fail after the first epoch; move some rows that have them into the "
+                                                 f"train split. Of the validation rows, {str(e).split('. Fix those labels')[0]}") from None
     only = np.flatnonzero((train_lbls.counts==0) & (val.counts>0))
     if len(only): raise ValueError(
         f"{dict(zip([str(train_lbls.vocab[i]) for i in only[:10]], val.counts[only[:10]].tolist()))}: these classes are in that many validation "

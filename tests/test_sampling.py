@@ -678,6 +678,25 @@ def test_multilabel_label_only_in_validation_is_refused():
     assert weighted_dataloaders(db, df, bs=8, strategy='oversample').train.resampler.labels.counts.tolist() == [80, 9, 0, 0]
 
 
+def test_multilabel_label_only_in_validation_outside_fastais_vocab_is_refused():
+    """fastai builds a MultiCategoryBlock's vocab from the train rows, so a tag only validation rows have is not in it: the factory
+    and the callback refuse it before training (fastai's validation failed with a KeyError after the first epoch)"""
+    from imbalance_fastai.callback import OverSamplingCallback
+    from fastai.learner import Learner
+    ys = ['a'] * 100
+    for i in range(0, 80, 9): ys[i] = 'a b'
+    ys[95] = 'a c'
+    df = pd.DataFrame({'x': np.arange(100, dtype=np.float32), 'y': ys})
+    db = DataBlock(blocks=(TransformBlock, MultiCategoryBlock), get_x=lambda r: torch.tensor([r['x']]),
+                   get_y=ColReader('y', label_delim=' '), splitter=IndexSplitter(range(80, 100)))
+    msg = r"the validation rows have labels that no train row has, .* move some rows that have them into the train split. Of the validation rows, 1 of 20 items have labels that are not in the vocab: \[.c.\]"
+    with pytest.raises(ValueError, match=msg): weighted_dataloaders(db, df, bs=8)
+    learn = Learner(db.dataloaders(df, bs=8), torch.nn.Linear(1, 2), loss_func=torch.nn.BCEWithLogitsLoss(), cbs=OverSamplingCallback())
+    w = learn.model.weight.detach().clone()
+    with pytest.raises(ValueError, match=msg): learn.fit(1)
+    assert torch.equal(learn.model.weight, w)   # refused before any batch
+
+
 def test_torch_samplers_check_their_own_argument_names():
     "torchsampler's names are checked under those names: num_samples, num_batches, set_epoch's epoch"
     from imbalance_fastai.sampling import ClassBalancedBatchSampler
