@@ -65,6 +65,11 @@ def _check_axis(axis, shape, name='probs'):
     if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)): raise TypeError(f"axis must be an int (the class axis), got {axis!r}")
     if len(shape)>1 and not -len(shape)<=axis<len(shape): raise ValueError(f"axis={axis} is out of range for {name} of shape {tuple(shape)}")
 
+def _per_label(k, f, *args):
+    "`f(*args)` for label `k` of a multi-label problem; a `ValueError` it raises says which label"
+    try: return f(*args)
+    except ValueError as e: raise ValueError(f"label {k}: {e}") from None
+
 def _check_unit(p, name='probs'):
     "Refuse values outside [0, 1] where probabilities are asked for (logits are the usual mistake)"
     p = _np(p)

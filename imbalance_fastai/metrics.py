@@ -12,7 +12,7 @@ from fastai.torch_core import to_np
 from fastai.learner import Learner
 from fastai.metrics import AccumMetric
 from .core import Labels, get_labels
-from .decisions import (_np, _activation_kind, _as_probs, _log_probs, _check_offsets, _cost_thresh, _base_loss, _check_unit,
+from .decisions import (_np, _activation_kind, _as_probs, _log_probs, _check_offsets, _cost_thresh, _base_loss, _check_unit, _per_label,
                                         _deciding_loss, _as_metric, _of_decisions, _eval_dl, _n_outputs, _check_axis, DecisionLoss)
 from .shift import _check_probs, _sum_tol
 from .prior import _outputs_after_fit, _synthetic_priors
@@ -100,7 +100,7 @@ def best_threshold(
         if p.shape!=y.shape: raise ValueError(f"multi-label probs {p.shape} and targets {y.shape} must have the same shape")
         one = [k for k in range(y.shape[1]) if len(np.unique(y[:,k]))<2]
         if one: raise ValueError(f"labels {one} have a single class (only positives or only negatives) in the {len(y)} target rows: no threshold can be tuned for them; tune on a set with both for every label")
-        return np.array([best_threshold(p[:,k], y[:,k], metric, min_recall, min_precision, thresholds) for k in range(y.shape[1])])
+        return np.array([_per_label(k, best_threshold, p[:,k], y[:,k], metric, min_recall, min_precision, thresholds) for k in range(y.shape[1])])
     pb,yb = _binary_inputs(p, y)
     if yb.all() or not yb.any():
         raise ValueError(f"targets has a single class ({'all' if yb.all() else 'no'} positives in {len(yb)} rows): no threshold can be "
