@@ -9,7 +9,7 @@ from fastcore.basics import ifnone
 from fastai.torch_core import rank_distrib, num_distrib
 from fastai.callback.core import Callback
 from fastai.distributed import DistributedDL
-from .sampling import shard_idxs
+from .sampling import shard_idxs, _check_batches
 from .samplers import _dist_up
 
 # %% auto #0
@@ -108,7 +108,7 @@ class DistributedSampling(Callback):
     def __init__(self): self._sharded = {}
     def before_fit(self): self._sharded = {}
     def before_train(self): self._swap()
-    def before_validate(self): self._swap()
+    def before_validate(self): self._swap() if type(self.learn.dl) is DistributedDL else self._shard_preds()
     def after_fit(self): self._sharded = {}
 
     def _swap(self):
@@ -118,5 +118,11 @@ class DistributedSampling(Callback):
         if id(dl) not in self._sharded:
             sharded = ShardedDL(dl.dl, dl.rank, dl.world_size, dl.device)
             sharded.align()   # before anything asks its length: a repeat-factor epoch's length depends on the seed
+            if self.training and sharded.resampler is not None: _check_batches(sharded)   # a shard holding no batch: refused on every rank
             self._sharded[id(dl)] = (dl, sharded)
         self.learn.dl = self._sharded[id(dl)][1]
+
+    def _shard_preds(self):
+        "Outside `distrib_ctx`, with the process group still up, fastai still gathers every batch from every rank: shard the rows too, so each is predicted once"
+        dl = self.learn.dl
+        if max(num_distrib(), 1)>1 and _dist_up() and not isinstance(dl, DistributedDL): self.learn.dl = ShardedDL(dl)

@@ -287,11 +287,16 @@ def test_two_processes_gloo(tmp_path):
         # get_preds gathers the ranks' batches side by side (fastai's order, not the dataset's) and drops the padding
         assert np.array_equal(a['preds'], b['preds']) and len(a['targs']) == 101
         assert np.array_equal(np.sort(a['targs']), np.sort(a['valid_targs'])), f"{name}: get_preds lost or repeated rows"
+        # after the context each row once too (fastai's gather, unsharded, gave rows 0-15 of 30 twice)
+        assert len(a['after']) == 101 and np.array_equal(np.sort(a['after']), np.sort(a['valid_targs'])), f"{name}: after the context"
 
     a, b = ranks[0]['E'], ranks[1]['E']               # OverSamplingCallback alone: it validates through a ShardedDL (no .cuda())
     assert a['types'] == b['types'] == ['ShardedDL'] and np.array_equal(a['epochs'][0], b['epochs'][0])
     assert np.array_equal(np.concatenate([a['shards'][0], b['shards'][0]]), np.resize(a['epochs'][0], 500))
     assert np.isfinite(a['valid_loss']) and np.isfinite(b['valid_loss'])
+
+    for r in ranks:   # weighted_dataloaders' 75-row epoch holds a batch of 64, but not its 38-row shards: refused on both ranks
+        assert "the resampled train epoch has 38 rows per process (2 processes) (strategy='undersample', 499 train rows) but bs=64" in r['F']
 
     a, b = ranks[0]['B'], ranks[1]['B']
     assert a['seed_before'] != b['seed_before']       # the factory drew a different seed on each rank...
@@ -360,10 +365,11 @@ def _worker(out):
             learn.fit(n_epoch, 1e-2, cbs=[*fit_cbs, rec])
             if cbs is None: return dict(types=rec.types, shards=rec.shards, epochs=rec.epochs, valid_loss=learn.recorder.values[-1][1])
             preds, targs = learn.get_preds()
+        with learn.no_bar(): _, after = learn.get_preds()   # after the context, the process group still up: fastai still gathers
         valid_targs = torch.cat([b[-1] for b in dls.valid]).view(-1).numpy()
         params = torch.cat([p.detach().view(-1) for p in learn.model.parameters()]).numpy()
         return dict(types=rec.types, loaders=rec.loaders, shards=rec.shards, epochs=rec.epochs, seeds=rec.seeds, ys=rec.ys, codes=rec.codes,
-                    params=params, preds=preds.numpy(), targs=targs.view(-1).numpy(), valid_targs=valid_targs)
+                    params=params, preds=preds.numpy(), targs=targs.view(-1).numpy(), valid_targs=valid_targs, after=after.view(-1).numpy())
 
     res['A'] = run(to.dataloaders(bs=32), [OverSamplingCallback()])
     res['E'] = run(to.dataloaders(bs=32), [OverSamplingCallback()], cbs=None, n_epoch=1)   # no DistributedSampling: validation on gloo too
@@ -372,6 +378,8 @@ def _worker(out):
     seed_before = wdls.train.resampler.seed
     if rank == 0: wdls.train.one_batch()              # rank 0 alone draws an epoch: the counters drift
     res['B'] = {**run(wdls, []), 'seed_before': seed_before}
+    try: run(weighted_dataloaders(to, bs=64, strategy='undersample', drop_last=True, seed=0), [])   # 75 rows: one batch, but 38 a rank
+    except ValueError as e: res['F'] = str(e)
 
     codes = res['A']['codes']
     s = ImbalancedDatasetSampler(torch.utils.data.TensorDataset(torch.arange(len(codes))), labels=codes, distributed=True)
