@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_callback.ipynb #b98ffa41
 from __future__ import annotations
-import warnings
+import contextlib, warnings
 import numpy as np, pandas as pd, torch
 from fastcore.basics import store_attr, patch, ifnone
 from fastcore.meta import delegates
@@ -57,6 +57,14 @@ def _weights_print(model)->np.ndarray:
 def _record_fit(learn, priors, by_weight:bool, epochs=()):
     "Leave on `learn` the priors of the fit that resampled its train split, with the print of the weights that fit left, and each epoch's `(priors, print)`"
     learn.__dict__['_resampled_fit'] = (priors, by_weight, _weights_print(learn.model), list(epochs))
+
+@contextlib.contextmanager
+def _keeping_fit(learn):
+    "Weights changed inside keep the prior they were trained on (τ-norm rescales the classifier's rows): the record of a resampled fit follows them"
+    fit,old = resampled_fit(learn),_weights_print(learn.model)
+    yield
+    rec = learn.__dict__.get('_resampled_fit')
+    if fit is not None: learn.__dict__['_resampled_fit'] = (*fit, _weights_print(learn.model), [*(rec[3] if len(rec)>3 else ()), (fit[0], old)])
 
 def resampled_fit(
     learn, # A fastai `Learner` (one from `load_learner` too), fitted or not

@@ -13,7 +13,7 @@ from fastai.learner import Learner
 from fastai.callback.core import Callback, TrainEvalCallback
 from fastai.callback.schedule import fit_one_cycle   # noqa: F401 (patches Learner.fit_one_cycle)
 from .core import _no_target, _n_outputs, _check_dl, get_labels
-from .callback import OverSamplingCallback
+from .callback import OverSamplingCallback, _keeping_fit
 from .resampler import _resampler_kw, _check_keywords
 from .epochs import _num, _int, _a
 
@@ -213,7 +213,7 @@ def tau_normalize(
             warnings.warn(f"the best tau, {tau:g}, is the largest of the grid tried: a larger one may be better; "
                           f"pass a wider grid, e.g. taus=np.linspace(0, {2*tau:g}, 21)")
     base = _tau_base(lin)
-    with torch.no_grad(): lin.weight.copy_(_scaled(base, tau) if tau else base)
+    with _keeping_fit(learn), torch.no_grad(): lin.weight.copy_(_scaled(base, tau) if tau else base)   # the prior its training left stays known
     if tau: lin._tau_norm = (tau, base.cpu().clone(), lin.weight.detach().cpu().clone())
     elif hasattr(lin, '_tau_norm'): del lin._tau_norm
     return tau

@@ -10,7 +10,7 @@ from fastcore.basics import store_attr, ifnone, getcallable
 from fastai.callback.core import Callback
 from .core import get_labels, Labels, TrainPriors
 from .shift import _prior_array, _by_class, _binary_positive, logit_shift, correct_prior   # noqa: F401 (correct_prior importable from here, as before)
-from .callback import OverSamplingCallback, resampled_fit, _in_lr_find, _check_unshared
+from .callback import OverSamplingCallback, resampled_fit, _in_lr_find, _check_unshared, _weights_print
 from .losses import _focusing_bend
 from .longtail import DeferredReweighting
 from .decisions import (_np, _activation_kind, _balanced_rule, _base_loss, _correction, _logit_scale, _temperature,
@@ -97,6 +97,7 @@ def _learner_priors(learn)->TrainPriors:
     fit = resampled_fit(learn)   # also when that fit's callback is gone: `fit(cbs=...)`, `retrain_classifier`
     if fit is not None: return _BY_WEIGHT if fit[1] else fit[0]
     os = next((cb for cb in learn.cbs if isinstance(cb, OverSamplingCallback)), None)
+    if os is not None and os.resampler is None and '_resampled_fit' in learn.__dict__: os = None   # its last fit is `resampled_fit`'s, which the weights have left
     if os is not None and os.priors is not None: return os.priors
     if os is not None and os.by_weight: return _BY_WEIGHT
     try: kept = getattr(learn.dls.train, 'resampled_priors', None)   # a resampled train DataLoader's, also the empty one `learn.export` keeps
@@ -234,6 +235,8 @@ class PriorCorrection(Callback):
         if found is None: found = _learner_priors(self.learn)
         if isinstance(found, str): self._why = found; return False
         self.train_priors = found
+        model = getattr(self.learn, 'model', None)
+        self.__dict__['_print'] = None if model is None else _weights_print(model)   # the weights they are the priors of
         return True
 
     natural_prior = property(lambda self: None if self.train_priors is None else self.train_priors.natural)
@@ -300,8 +303,16 @@ class PriorCorrection(Callback):
     def before_validate(self):
         "Outside fit: the shift is computed once per prediction run, at its first batch; the learner decides through its `DecisionLoss`"
         self._shift = None
+        if not self._fitting and self._weights_moved(): self.capture_priors()   # `learn.load`, τ-norm...: the priors of the weights it holds now
         if not self._fitting: _attach_decisions(self.learn, self)
         self.__dict__['_check'] = [0., 0] if self._checks_calibration() else None
+
+    def _weights_moved(self)->bool:
+        "Whether the model's weights changed outside a fit since the priors were read (a checkpoint loaded, the classifier rescaled)"
+        old,model = self.__dict__.get('_print'),getattr(self.learn, 'model', None)
+        if old is None or model is None or self.given_train is not None: return False
+        w = _weights_print(model)
+        return w.shape!=old.shape or not np.allclose(w, old, rtol=1e-9, atol=1e-12)
 
     def _checks_calibration(self)->bool:
         "Whether this prediction run is on the validation set, corrected to the natural prior (whose class shares it then has), and not yet checked"

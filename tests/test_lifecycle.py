@@ -358,3 +358,49 @@ def test_the_learners_rule_survives_lr_find_and_another_fit(kind, rule, tmp_path
     fit(learn, 1)
     p = preds(learn)
     assert repr(learn.decision) == r and torch.equal(torch.as_tensor(learn.decide(p[0])), p[2])
+
+
+def test_priors_follow_the_weights_a_checkpoint_loads(tmp_path):
+    """`learn.load` of a checkpoint puts back the weights of another fit: the priors PriorCorrection corrects from are those
+    weights' (it read them once and kept them, so a plain checkpoint loaded after a resampled fit was corrected as balanced)"""
+    from fastai.callback.schedule import fit_one_cycle  # noqa: F401
+    learn = fit(learner('prior', path=tmp_path), 2)
+    pc = learn.prior_correction
+    natural = np.array(pc.natural_prior)
+    learn.save('plain')
+    fit(learn, 2, cbs=OverSamplingCallback(seed=0))
+    np.testing.assert_allclose(pc.sampled_prior, [1/3] * 3)
+    learn.save('balanced')
+    learn.load('plain')
+    p = preds(learn)[0]
+    np.testing.assert_allclose(pc.sampled_prior, natural)                    # the plain weights' prior: nothing to correct
+    with learn.no_bar(), learn.removed_cbs(pc): raw = learn.get_preds()[0]
+    torch.testing.assert_close(p, raw)
+    learn.load('balanced'); preds(learn)
+    np.testing.assert_allclose(pc.sampled_prior, [1/3] * 3)                  # and back
+
+
+def test_an_attached_oversampler_s_old_fit_is_not_the_prior_of_a_plain_fit_after_it():
+    "A plain fit with the attached OverSamplingCallback taken off (`removed_cbs`): a PriorCorrection added then reads the natural prior"
+    learn = fit(learner(cbs=[OverSamplingCallback(seed=0)]), 2)
+    with learn.removed_cbs(learn.over_sampling): fit(learn, 2)
+    learn.add_cb(PriorCorrection())
+    np.testing.assert_allclose(learn.prior_correction.sampled_prior, learn.prior_correction.natural_prior)
+
+
+def test_tau_norm_keeps_the_prior_of_the_retrained_classifier(tmp_path):
+    "τ-norm rescales the cRT head: a PriorCorrection attached after it reads the balanced prior, as one attached before does, also after export"
+    learn = fit(learner('prior', path=tmp_path), 2)
+    learn.remove_cb(learn.prior_correction)
+    with learn.no_bar(), learn.no_logging(): learn.retrain_classifier(2)
+    tau_normalize(learn, 1.)
+    learn.add_cb(PriorCorrection())
+    np.testing.assert_allclose(learn.prior_correction.sampled_prior, [1/3] * 3)
+    learn.remove_cb(learn.prior_correction)
+    learn.export('crt.pkl')
+    loaded = load_learner(tmp_path / 'crt.pkl')
+    loaded.add_cb(PriorCorrection())                                          # the record came with it: no training data needed
+    np.testing.assert_allclose(loaded.prior_correction.sampled_prior, [1/3] * 3)
+    tau_normalize(learn, 0.)                                                  # back to the retrained weights: still known
+    learn.add_cb(PriorCorrection())
+    np.testing.assert_allclose(learn.prior_correction.sampled_prior, [1/3] * 3)
