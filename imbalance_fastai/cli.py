@@ -112,15 +112,18 @@ def _default_out(args):
     "demo: `imbalance-fastai-demo`; compare: `<folder of the input>/<name without extensions>_comparison`; `_quick` for --quick"
     if args.command=='demo': return Path('imbalance-fastai-demo' + ('-quick' if args.quick else ''))
     p = Path(args.path)
-    return p.parent/f"{p.name.split('.')[0] or 'data'}_comparison{'_quick' if args.quick else ''}"
+    from imbalance_fastai.files import _stem
+    return p.parent/f"{_stem(p) or 'data'}_comparison{'_quick' if args.quick else ''}"
 
 def _note(msg):
     "A note on the data or the run, on stderr, so that stdout holds the results only"
     print(f"imbalance-fastai: {msg}", file=sys.stderr, flush=True)
 
 def _check_out(out, quick, force):
-    "Refuse to let a quick run overwrite a full run's results"
+    "Refuse an `out` that is (or lies under) a file, and a quick run that would overwrite a full run's results: before any training"
     from imbalance_fastai.compare import InputError
+    if (f := next((q for q in (out, *out.parents) if q.exists() and not q.is_dir()), None)) is not None:
+        raise InputError(f"--out {out}: {f} is a file, not a folder; pass a folder for the results")
     meta = out/'run.json'
     if not quick or force or not (out/'comparison.csv').exists(): return
     full = not meta.exists() or not json.loads(meta.read_text()).get('quick', False)

@@ -34,7 +34,7 @@ def infer_columns(
     label:str, # The label column (never a feature)
     cont_names:list=None, # Continuous columns; inferred when `None`
     cat_names:list=None, # Categorical columns; inferred when `None`
-    max_card:int=20, # A numeric column with more distinct values than this is continuous
+    max_card:int=20, # An integer column with more distinct values than this is continuous (a float column always is)
 )->tuple:
     "`(cont_names, cat_names, skipped)`: the continuous and categorical feature columns, and the columns left out (with why)"
     cols = [c for c in df.columns if c!=label]
@@ -55,7 +55,9 @@ def infer_columns(
         s = df[c]
         if pd.api.types.is_datetime64_any_dtype(s) or isinstance(s.dtype, pd.PeriodDtype): skipped[c] = 'a date'; continue
         n_uniq = s.nunique()
-        if isnum(c) and n_uniq>max_card: cont.append(c)
+        if isnum(c) and pd.api.types.is_integer_dtype(s) and len(s)>=50 and n_uniq==len(s) and s.max()-s.min()==len(s)-1:
+            skipped[c] = f'an identifier? (whole numbers {s.min()} to {s.max()}, one per row)'
+        elif isnum(c) and (pd.api.types.is_float_dtype(s) or n_uniq>max_card): cont.append(c)
         elif not isnum(c) and not pd.api.types.is_bool_dtype(s) and len(s)>=50 and n_uniq>0.5*len(s):
             skipped[c] = f'an identifier? ({n_uniq} distinct values in {len(s)} rows)'
         else: cat.append(c)

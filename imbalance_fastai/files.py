@@ -19,6 +19,15 @@ __all__ = ['read_table', 'load_for_compare', 'compare_file']
 # %% ../nbs/10c_files.ipynb #229397ab
 _COMPRESSED = ('.gz', '.bz2', '.zip', '.xz', '.zst')
 
+def _stem(path)->str:
+    "A table file's name without its compression and table suffixes (`sales.2023.csv.gz`: `sales.2023`); a folder's name as it is"
+    name = Path(path).name
+    if Path(path).is_dir(): return name
+    for known in (_COMPRESSED, ('.csv', '.tsv', '.tab', '.txt', '.parquet', '.pq')):
+        s = Path(name).suffix
+        if s.lower() in known: name = name[:-len(s)]
+    return name
+
 def _kind(path):
     "'csv', 'tsv' or 'parquet' from the file name (a compression suffix is looked through)"
     sfx = [s.lower() for s in Path(path).suffixes]
@@ -80,6 +89,17 @@ def load_for_compare(
 )->tuple:
     "`(df, cont_names, cat_names)` from a file, checked (the label binned with `bins`)"
     log = log or (lambda msg: None)
+    df,lbls = _binned(_labelled(path, label, bins, log), label, bins)
+    cont,cat,skipped = infer_columns(df, label, cont_names, cat_names)
+    _check_finite(df, cont)
+    for c,why in skipped.items(): log(f"column {c!r} left out: {why}; pass it with --cat or --cont to use it")
+    log(f"{len(df):,} rows, {lbls.c} classes ({', '.join(f'{v}: {n:,}' for v,n in zip(lbls.vocab, lbls.counts))}); "
+        f"continuous: {cont}; categorical: {cat}")
+    return df,cont,cat
+
+def _labelled(path, label, bins=None, log=None):
+    "The rows of a table file that have a label (the others dropped, with a note), the label as the file spells it unless binned"
+    log = log or (lambda msg: None)
     df = read_table(path)
     if label not in df.columns:
         raise InputError(f"label column {label!r} not found in {Path(path).name}; the columns are {list(map(str, df.columns))}")
@@ -88,14 +108,7 @@ def load_for_compare(
     if miss.any():
         log(f"dropped {int(miss.sum()):,} of {len(df):,} rows without a label{_missing_as(path, label, miss)}")
     if bins is None: df = _as_spelled(path, df, label)
-    if miss.any(): df = df[~miss.to_numpy()].reset_index(drop=True)
-    df,lbls = _binned(df, label, bins)
-    cont,cat,skipped = infer_columns(df, label, cont_names, cat_names)
-    _check_finite(df, cont)
-    for c,why in skipped.items(): log(f"column {c!r} left out: {why}; pass it with --cat or --cont to use it")
-    log(f"{len(df):,} rows, {lbls.c} classes ({', '.join(f'{v}: {n:,}' for v,n in zip(lbls.vocab, lbls.counts))}); "
-        f"continuous: {cont}; categorical: {cat}")
-    return df,cont,cat
+    return df[~miss.to_numpy()].reset_index(drop=True) if miss.any() else df
 
 # %% ../nbs/10c_files.ipynb #a1d20294
 def _holdout_split(df, label, valid_pct):
@@ -103,10 +116,17 @@ def _holdout_split(df, label, valid_pct):
     trn,val = stratified_split(df[label], valid_pct, seed=0)
     return df.iloc[np.sort(trn)].reset_index(drop=True),df.iloc[np.sort(val)].reset_index(drop=True)
 
+def _image_rows(p, label, images, log=None):
+    "`image_table` of a folder, or of a CSV of images whose labels are read as a table's (as the file spells them; rows without one dropped)"
+    if p.is_dir() or label is None or images is None: return image_table(p, label, images)
+    src = _labelled(p, label, log=log)
+    if images in src.columns: src[images] = [str(q if Path(q).is_absolute() else p.parent/q) for q in src[images].astype(str)]   # relative to the CSV
+    return image_table(src, label, images)
+
 def _images(p, label, images, valid_pct, log, **kwargs):
     "The runs of `compare_images` on an image folder or a CSV of image paths"
     if not p.exists(): raise InputError(f"file not found: {p}")
-    t = image_table(p, label, images)
+    t = _image_rows(p, label, images, log)
     if p.is_dir(): _check_folder(t, p)   # the classes are the sub-folders: say so, not "label column 'label'"
     else: check_labels(pd.DataFrame({label: t.label}), label)   # a CSV of images: its own label column
     log(f"{len(t):,} images, {t.label.nunique()} classes ({', '.join(f'{k}: {n:,}' for k,n in t.label.value_counts().sort_index().items())})")

@@ -51,6 +51,10 @@ def image_table(
     if not len(files): raise InputError(f"no image files found under {root}")
     loose = [f for f in files if f.parent==root]
     if loose: raise InputError(f"{len(loose)} images lie directly in {root} (e.g. {loose[0].name}); put each class in its own sub-folder: {root}/<class>/<image>")
+    deep = [f for f in files if f.parent.parent!=root]   # their class would be a folder inside a class (dog/2020/): refused, not guessed
+    if deep: raise InputError(f"{len(deep)} images lie in folders inside the class folders (e.g. {deep[0].relative_to(root)}); the classes are the "
+                              f"sub-folders of {root}, each holding its images: {root}/<class>/<image>. Move them up, point at the folder of class "
+                              "folders (e.g. path/train), or list the images in a CSV (--images COL --label COL)")
     return pd.DataFrame({'image': [str(f) for f in files], 'label': [f.parent.name for f in files]})
 
 # %% ../nbs/10b_images.ipynb #96e41fd5

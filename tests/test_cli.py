@@ -246,6 +246,9 @@ def _bad(tmp_path, df, name='bad.csv'):
     ('single-class folder', "the folder has a single class sub-folder: 'cat' (3 images): there is nothing to balance"),
     ('one-image class folder', "class sub-folders with fewer than 2 images, which cannot be both trained on and scored: {'owl': 1}"),
     ('single-class image CSV', "label column 'kind' has a single class ('cat')"),
+    ('--out is a file', "is a file, not a folder; pass a folder for the results"),
+    ('--out under a file', "is a file, not a folder; pass a folder for the results"),
+    ('nested image folders', "1 images lie in folders inside the class folders (e.g. cat/2020/0.png)"),
 ])
 def test_compare_rejects_bad_input(capsys, tmp_path, case, msg):
     df = _planted(200)
@@ -272,6 +275,12 @@ def test_compare_rejects_bad_input(capsys, tmp_path, case, msg):
     elif case == 'single-class image CSV':
         files = sorted(_pngs(tmp_path / 'imgs', {'cat': 3}).rglob('*.png'))
         p, args = _bad(tmp_path, pd.DataFrame({'file': list(map(str, files)), 'kind': 'cat'})), ['--images', 'file', '--label', 'kind']
+    elif case.startswith('--out'):   # refused before any run trains
+        (tmp_path / 'afile').write_text('')
+        p, args = _bad(tmp_path, df), ['--label', 'y', '--out', tmp_path / 'afile' / ('sub' if 'under' in case else '')]
+    elif case == 'nested image folders':
+        p = _pngs(tmp_path / 'imgs', {'cat': 3, 'dog': 3}); (p / 'cat' / '2020').mkdir(); shutil.copy(p / 'cat' / '0.png', p / 'cat' / '2020' / '0.png')
+        args = []
     rc, out, err = _run(capsys, 'compare', p, *args)
     assert rc == 2 and out == '', (rc, out)
     assert err.count('\n') == 1 and err.startswith('imbalance-fastai compare: error: ') and msg in err, err
