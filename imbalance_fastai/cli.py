@@ -130,7 +130,7 @@ def _check_out(out, quick, force):
     if full: raise InputError(f"{out} holds the results of a full run; a --quick run would overwrite them: "
                               "pass --out another folder, or --force to overwrite")
 
-def _runs(args, strategies, given, repeats):
+def _runs(args, strategies, given, repeats, log=_note):
     "The runs and title of `demo` (`run_demo`) or `compare` (`compare_file`)"
     from imbalance_fastai.compare import run_demo
     from imbalance_fastai.files import compare_file
@@ -139,7 +139,7 @@ def _runs(args, strategies, given, repeats):
         return (run_demo(args.imbalance_ratio, seeds=repeats, strategies=strategies if given else None, quick=args.quick, bs=args.bs, **kw),
                 f"Long-tailed digits, imbalance ratio {args.imbalance_ratio:g}")
     runs = compare_file(args.path, args.label, args.images, args.valid_pct, args.folds or (None if args.valid_pct is not None else 3 if args.quick else 5), _flat(args.cont),
-                        _flat(args.cat), args.bins, args.layers, args.arch, args.size, args.bs, log=_note, strategies=strategies,
+                        _flat(args.cat), args.bins, args.layers, args.arch, args.size, args.bs, log=log, strategies=strategies,
                         skip_unavailable=not given, repeats=repeats, target_prior=args.target_prior, **kw)
     return runs,runs.attrs['title']
 
@@ -157,10 +157,12 @@ def _run(args):
     out = args.out if args.out is not None else _default_out(args)
     _check_out(out, args.quick, args.force)
     start = time.perf_counter()
-    runs,title = _runs(args, strategies, given, 1 if args.quick and args.repeats is None else args.repeats)
+    notes = []   # the notes on the data (columns used and left out, rows dropped) go to run.json too, not to stderr only
+    runs,title = _runs(args, strategies, given, 1 if args.quick and args.repeats is None else args.repeats, log=lambda m: (notes.append(m), _note(m)))
     txt = write_report(runs, out, title)
-    (out/'run.json').write_text(json.dumps({'command': args.command, 'quick': args.quick, 'argv': sys.argv[1:],
-                                            'metric': args.metric, 'seconds': round(time.perf_counter()-start, 1)}) + '\n')
+    data = {k: runs.attrs[k] for k in ('label', 'cont_names', 'cat_names', 'images') if k in runs.attrs}
+    (out/'run.json').write_text(json.dumps({'command': args.command, 'quick': args.quick, 'argv': sys.argv[1:], 'metric': args.metric,
+                                            'seconds': round(time.perf_counter()-start, 1), **data, 'notes': notes}, default=str) + '\n')
     print(txt)
     print(f"\nwrote {out/'comparison.csv'}, comparison.md, comparison.png, runs.csv and run.json in {time.perf_counter()-start:.0f} s")
     return 0

@@ -102,7 +102,10 @@ def _labelled(path, label, bins=None, log=None):
     log = log or (lambda msg: None)
     df = read_table(path)
     if label not in df.columns:
-        raise InputError(f"label column {label!r} not found in {Path(path).name}; the columns are {list(map(str, df.columns))}")
+        sep = next((s for s in (';', '\t', '|') if df.shape[1]==1 and s in str(df.columns[0])), None)   # one column: another delimiter?
+        raise InputError(f"label column {label!r} not found in {Path(path).name}; the columns are {list(map(str, df.columns))}"
+                         + (f": the file looks delimited by {sep!r}, but a {_kind(path).upper()} is read with {',' if _kind(path)=='csv' else chr(92)+'t'!r}; "
+                            "save it comma-separated (.csv) or tab-separated (.tsv)" if sep else ''))
     miss = df[label].isna()
     if miss.all(): raise InputError(f"label column {label!r} is empty: all {len(df)} rows are missing{_missing_as(path, label, miss)}")
     if miss.any():

@@ -195,7 +195,9 @@ def test_compare_on_csv_cross_validates(capsys, csv):
     assert rc == 2 and 'holds the results of a full run; a --quick run would overwrite them' in err
     rc, _, err = _run(capsys, 'compare', csv, '--label', 'y', '--quick', '--out', folder, '--force', '--strategies', 'plain',
                       '--epochs', '1', '--no-progress')
-    assert rc == 0 and json.loads((folder / 'run.json').read_text())['quick'] is True, err
+    meta = json.loads((folder / 'run.json').read_text())
+    assert rc == 0 and meta['quick'] is True, err
+    assert (meta['cont_names'], meta['cat_names']) == (['x1', 'x2'], ['shop']) and any("column 'id' left out" in n for n in meta['notes'])
 
 
 def test_compare_holdout_metric_bins_and_rare_class_warning(capsys, csv, tmp_path):
