@@ -16,7 +16,7 @@ from .decisions import _np, _check_axis, _activation_kind, _base_loss, _logit_sc
 from .shift import _check_probs, _sum_tol, logit_shift
 from .prior import _reading_correction, _miscalibrated, PriorCorrection
 from .metrics import _as_preds
-from .callback import _in_lr_find
+from .callback import _in_lr_find, _weights_print, _same_print
 
 # %% auto #0
 __all__ = ['calibration_bins', 'expected_calibration_error', 'fit_temperature', 'TemperatureScaling', 'em_prior',
@@ -131,6 +131,7 @@ class TemperatureScaling(Callback):
         on = self.enabled and self.temperature
         if old is not None and learn is None and self in old.cbs: self._restage(old, _temperature(old)/(on or 1.), 'TemperatureScaling removed')
         if learn is not None and self not in learn.cbs: self._restage(learn, _temperature(learn)*(on or 1.), f'TemperatureScaling({self.temperature:.4g}) added')
+        if learn is not None and getattr(learn, 'model', None) is not None: self.__dict__['_print'] = _weights_print(learn.model)   # the weights it is fitted to
     def __setstate__(self, state):
         "Learners exported by earlier versions kept the learner as `learn`"
         if 'learn' in state: state['_learn'] = state.pop('learn')
@@ -147,7 +148,16 @@ class TemperatureScaling(Callback):
         if self._fitting and self.enabled and self.temperature!=1 and not _in_lr_find(self.learn):
             warnings.warn(f"TemperatureScaling({self.temperature:.4g}) was fitted before this fit changed the model: "
                           "call learn.calibrate() again for probabilities calibrated to it")
+            self.__dict__['_print'] = _weights_print(self.learn.model)   # said once
         self._fitting = False
+    def before_validate(self):
+        "Outside fit, warn (once for these weights) when the model's weights changed since the temperature was fitted: a checkpoint loaded (`learn.load`)"
+        if self._fitting or not self.enabled or self.temperature==1: return
+        old,w = self.__dict__.get('_print'),_weights_print(self.learn.model)
+        if old is not None and not _same_print(w, old):
+            warnings.warn(f"TemperatureScaling({self.temperature:.4g}) was fitted to other weights than the model holds now (a checkpoint "
+                          "loaded?): call learn.calibrate() again for probabilities calibrated to them")
+        self.__dict__['_print'] = w
     def after_pred(self):
         "Divide `learn.pred` by the temperature, outside fit"
         if self._fitting or self.training or not self.enabled: return

@@ -54,6 +54,10 @@ def _weights_print(model)->np.ndarray:
     ps = [p.detach().double() for p in model.parameters()]
     return torch.stack([torch.stack([p.sum(), p.abs().sum()]) for p in ps]).cpu().numpy() if ps else np.zeros((0, 2))
 
+def _same_print(w, old)->bool:
+    "Whether two `_weights_print`s are of the same weights (each sum to within the float64 rounding of its sum of magnitudes)"
+    return w.shape==old.shape and not (np.abs(w[:,0]-old[:,0]) > 1e-9*old[:,1] + 1e-12).any() and np.allclose(w[:,1], old[:,1], rtol=1e-9, atol=1e-12)
+
 def _record_fit(learn, priors, by_weight:bool, epochs=()):
     "Leave on `learn` the priors of the fit that resampled its train split, with the print of the weights that fit left, and each epoch's `(priors, print)`"
     learn.__dict__['_resampled_fit'] = (priors, by_weight, _weights_print(learn.model), list(epochs))
@@ -74,7 +78,7 @@ def resampled_fit(
     model = getattr(learn, 'model', None)
     if rec is None or model is None: return None
     w = _weights_print(model)
-    same = lambda old: w.shape==old.shape and not (np.abs(w[:,0]-old[:,0]) > 1e-9*old[:,1] + 1e-12).any() and np.allclose(w[:,1], old[:,1], rtol=1e-9, atol=1e-12)
+    same = lambda old: _same_print(w, old)
     if same(rec[2]): return rec[0],rec[1]
     # the weights of an earlier epoch of that fit (`SaveModelCallback` loads the best one back after it): that epoch's priors
     return next(((p,rec[1]) for p,old in reversed(rec[3] if len(rec)>3 else ()) if same(old)), None)

@@ -10,7 +10,7 @@ from fastcore.basics import store_attr, ifnone, getcallable
 from fastai.callback.core import Callback
 from .core import get_labels, Labels, TrainPriors
 from .shift import _prior_array, _by_class, _binary_positive, logit_shift, correct_prior   # noqa: F401 (correct_prior importable from here, as before)
-from .callback import OverSamplingCallback, resampled_fit, _in_lr_find, _check_unshared, _weights_print
+from .callback import OverSamplingCallback, resampled_fit, _in_lr_find, _check_unshared, _weights_print, _same_print
 from .losses import _focusing_bend
 from .longtail import DeferredReweighting
 from .decisions import (_np, _activation_kind, _balanced_rule, _base_loss, _correction, _logit_scale, _temperature,
@@ -311,8 +311,7 @@ class PriorCorrection(Callback):
         "Whether the model's weights changed outside a fit since the priors were read (a checkpoint loaded, the classifier rescaled)"
         old,model = self.__dict__.get('_print'),getattr(self.learn, 'model', None)
         if old is None or model is None or self.given_train is not None: return False
-        w = _weights_print(model)
-        return w.shape!=old.shape or not np.allclose(w, old, rtol=1e-9, atol=1e-12)
+        return not _same_print(_weights_print(model), old)
 
     def _checks_calibration(self)->bool:
         "Whether this prediction run is on the validation set, corrected to the natural prior (whose class shares it then has), and not yet checked"

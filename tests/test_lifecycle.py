@@ -404,3 +404,20 @@ def test_tau_norm_keeps_the_prior_of_the_retrained_classifier(tmp_path):
     tau_normalize(learn, 0.)                                                  # back to the retrained weights: still known
     learn.add_cb(PriorCorrection())
     np.testing.assert_allclose(learn.prior_correction.sampled_prior, [1/3] * 3)
+
+
+def test_a_temperature_fitted_to_other_weights_is_said_stale(tmp_path):
+    "`learn.load` of another checkpoint after `calibrate`: the temperature was fitted to other weights, and a prediction says so, once"
+    learn = fit(learner('prior', path=tmp_path), 2)
+    learn.save('early')
+    fit(learn, 2)
+    with learn.no_bar(): learn.calibrate()
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter('always'); preds(learn)
+    assert not [o for o in w if 'fitted to other weights' in str(o.message)]   # fitted to these: no word
+    learn.load('early')
+    for n in (1, 0):   # the first prediction on the loaded weights says so; the next one does not repeat it
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter('always')
+            with learn.no_bar(): learn.get_preds()
+        assert len([o for o in w if 'was fitted to other weights than the model holds now' in str(o.message)]) == n
