@@ -40,9 +40,9 @@ def loss_prior_factor(
     return _loss_attr(loss_func, 'pos_weight' if multilabel else 'weight')   # fastai's: `CrossEntropyLossFlat(weight)`, `BCEWithLogitsLossFlat(pos_weight)`
 
 def _trained_loss(learn):
-    "The loss the model was last trained with: a `DeferredReweighting`'s class-weighted `trained_loss` after its fit (kept by the `PriorCorrection` once that callback is gone), else the learner's"
+    "The loss the model was last trained with: a `DeferredReweighting`'s class-weighted `trained_loss` after its fit, else the one the `PriorCorrection` kept from the last fit (a loss set since is the next fit's), else the learner's"
     drw = next((cb for cb in learn.cbs if isinstance(cb, DeferredReweighting) and cb.trained_loss is not None), None)
-    lf = drw.trained_loss if drw is not None else ifnone(getattr(_correction(learn), '__dict__', {}).get('_drw_loss'), learn.loss_func)
+    lf = drw.trained_loss if drw is not None else ifnone(getattr(_correction(learn), '__dict__', {}).get('_fit_loss'), learn.loss_func)
     return lf.loss_func if isinstance(lf, DecisionLoss) else lf
 
 def _bends(loss_func):
@@ -168,6 +168,7 @@ class PriorCorrection(Callback):
             state['train_priors'] = None if nat is None else TrainPriors(nat, smp, voc)
         state.setdefault('decision', 'balanced')
         if 'n_out' in state: state['_n_seen'] = state.pop('n_out')   # (renamed: `vision_learner` sets `learn.n_out`, which fastai warns a callback shadows)
+        if '_drw_loss' in state: state['_fit_loss'] = state.pop('_drw_loss')
         self.__dict__.update(state)
 
     @property
@@ -297,7 +298,8 @@ class PriorCorrection(Callback):
         "After a training fit, read the priors it trained on (not after `lr_find`, which restores the model as it was)"
         if self._fitting and not _in_lr_find(self.learn):   # a new fit: its probabilities are checked again
             self.capture_priors(); self.__dict__['_warned'] = False
-            self.__dict__['_drw_loss'] = next((cb.trained_loss for cb in self.learn.cbs if isinstance(cb, DeferredReweighting)), None)
+            drw = next((cb.trained_loss for cb in self.learn.cbs if isinstance(cb, DeferredReweighting) and cb.trained_loss is not None), None)
+            self.__dict__['_fit_loss'] = ifnone(drw, self.learn.loss_func)   # what this fit trained with: `learn.loss_func = ...` after it does not change the prior
         self._fitting,self._shift = False,None
 
     def before_validate(self):

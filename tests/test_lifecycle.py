@@ -421,3 +421,14 @@ def test_a_temperature_fitted_to_other_weights_is_said_stale(tmp_path):
             warnings.simplefilter('always')
             with learn.no_bar(): learn.get_preds()
         assert len([o for o in w if 'was fitted to other weights than the model holds now' in str(o.message)]) == n
+
+
+def test_a_loss_set_after_the_fit_is_not_the_one_the_model_was_trained_with():
+    "`learn.loss_func = CrossEntropyLossFlat(weight=...)` to set up the next run: the corrected probabilities stay those of the loss the fit trained with"
+    learn = fit(learner('prior'), 2)
+    before = preds(learn)[0]
+    learn.loss_func = CrossEntropyLossFlat(weight=torch.tensor([1., 5., 20.]))
+    torch.testing.assert_close(preds(learn)[0], before)
+    fit(learn, 1)                                          # trained with it now: its weights count
+    s = np.array(learn.prior_correction.natural_prior) * [1., 5., 20.]
+    np.testing.assert_allclose(learn.prior_correction.priors(3)[0], s / s.sum(), rtol=1e-6)
