@@ -136,6 +136,7 @@ class OverSamplingCallback(Callback):
     def learn(self, learn):
         "Attached (`add_cb` sets `learn`) beside another one, this one is `learn.over_sampling_2`: removing it keeps `learn.over_sampling`"
         _check_unshared(self, learn)   # one learner at a time
+        if learn is None and self.learn is not None and self.resampler is not None: self._finish()   # taken off mid-fit: an interrupted `fit(cbs=...)` (fastai calls no after_fit)
         if learn is not None: self._nth = sum(isinstance(cb, OverSamplingCallback) and cb is not self for cb in learn.cbs)
         self.__dict__['_learn'] = learn
     @property

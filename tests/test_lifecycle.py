@@ -432,3 +432,19 @@ def test_a_loss_set_after_the_fit_is_not_the_one_the_model_was_trained_with():
     fit(learn, 1)                                          # trained with it now: its weights count
     s = np.array(learn.prior_correction.natural_prior) * [1., 5., 20.]
     np.testing.assert_allclose(learn.prior_correction.priors(3)[0], s / s.sum(), rtol=1e-6)
+
+
+class _Interrupt(Callback):
+    "Kernel -> Interrupt in the middle of the second epoch (fastai calls no after_fit on a KeyboardInterrupt)"
+    def after_batch(self):
+        if self.training and self.epoch == 1 and self.iter == 2: raise KeyboardInterrupt
+
+
+def test_an_interrupted_resampled_fit_leaves_its_prior():
+    "A `fit(cbs=OverSamplingCallback())` stopped by Kernel -> Interrupt: its callback comes off without after_fit, and the prior it trained on stays known"
+    from imbalance_fastai.callback import resampled_fit
+    learn = fit(learner('prior'), 2)
+    with pytest.raises(KeyboardInterrupt): fit(learn, 3, cbs=[OverSamplingCallback(seed=0), _Interrupt()])
+    np.testing.assert_allclose(resampled_fit(learn)[0].sampled, [1/3] * 3)
+    preds(learn)
+    np.testing.assert_allclose(learn.prior_correction.sampled_prior, [1/3] * 3)
