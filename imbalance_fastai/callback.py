@@ -58,9 +58,9 @@ def _same_print(w, old)->bool:
     "Whether two `_weights_print`s are of the same weights (each sum to within the float64 rounding of its sum of magnitudes)"
     return w.shape==old.shape and not (np.abs(w[:,0]-old[:,0]) > 1e-9*old[:,1] + 1e-12).any() and np.allclose(w[:,1], old[:,1], rtol=1e-9, atol=1e-12)
 
-def _record_fit(learn, priors, by_weight:bool, epochs=()):
-    "Leave on `learn` the priors of the fit that resampled its train split, with the print of the weights that fit left, and each epoch's `(priors, print)`"
-    learn.__dict__['_resampled_fit'] = (priors, by_weight, _weights_print(learn.model), list(epochs))
+def _record_fit(learn, priors, by_weight:bool, epochs=(), w=None):
+    "Leave on `learn` the priors of the fit that resampled its train split, with the print `w` of the weights that fit left (`None`: read now), and each epoch's `(priors, print)`"
+    learn.__dict__['_resampled_fit'] = (priors, by_weight, ifnone(w, _weights_print(learn.model)), list(epochs))
 
 @contextlib.contextmanager
 def _keeping_fit(learn):
@@ -193,7 +193,10 @@ class OverSamplingCallback(Callback):
         "Record the class counts of the epoch just trained on (not `lr_find`'s: they stay those of the last fit), and its priors with the weights it left"
         idxs = getattr(_unwrap(self._twin), 'last_idxs', None)
         if idxs is not None and not self._mock: self.sampled.append(self.resampler.sampled_counts(idxs))
-        if not self._mock: self._snapshots.append((self.priors, _weights_print(self.learn.model)))   # `SaveModelCallback` may load them back
+        if self._mock: return
+        p,w = self.priors,_weights_print(self.learn.model)
+        self._snapshots.append((p, w))   # `SaveModelCallback` may load them back
+        _record_fit(self.learn, p, self.resampler.by_weight, self._snapshots, w)   # already now: an `export` during the fit carries it
 
     def before_validate(self):
         "Under fastai's `DistributedTrainer`, validate through a `ShardedDL` (as `DistributedSampling` does): fastai's `DistributedDL` broadcasts with `.cuda()`, which fails on CPU (gloo)"

@@ -448,3 +448,22 @@ def test_an_interrupted_resampled_fit_leaves_its_prior():
     np.testing.assert_allclose(resampled_fit(learn)[0].sampled, [1/3] * 3)
     preds(learn)
     np.testing.assert_allclose(learn.prior_correction.sampled_prior, [1/3] * 3)
+
+
+class _ExportAt(Callback):
+    "`learn.export` at the end of an epoch of the fit, as a checkpointing callback would"
+    order = 99
+    def __init__(self, epoch, fname): self.at, self.fname = epoch, fname
+    def after_epoch(self):
+        if self.epoch == self.at: self.learn.export(self.fname)
+
+
+def test_an_export_during_a_resampled_fit_carries_its_prior(tmp_path):
+    "Exported at the end of the fit's last epoch (before its after_fit), the learner keeps the prior that fit trained on"
+    learn = fit(learner('prior', path=tmp_path), 2)
+    fit(learn, 2, cbs=[OverSamplingCallback(seed=0), _ExportAt(1, 'mid.pkl')])
+    loaded = load_learner(tmp_path / 'mid.pkl')
+    tdl, df = _test_rows(learn)
+    p, q = preds(learn, tdl), preds(loaded, loaded.dls.test_dl(df.iloc[400:480]))
+    torch.testing.assert_close(q[0], p[0]); assert torch.equal(q[2], p[2])   # the same weights, corrected from the same prior
+    np.testing.assert_allclose(loaded.prior_correction.sampled_prior, [1/3] * 3)
