@@ -180,7 +180,8 @@ def main(
         warnings.simplefilter('ignore')
         warnings.filterwarnings('default', module=r'imbalance_fastai\.')
         shown = warnings.showwarning
-        warnings.showwarning = lambda msg, *a, **k: _note(f"warning: {msg}")
+        seen = set()   # each run of a comparison warns anew (its own catch_warnings): say each warning once
+        warnings.showwarning = lambda msg, *a, **k: None if str(msg) in seen else (seen.add(str(msg)), _note(f"warning: {msg}"))
         from imbalance_fastai.compare import InputError   # PyTorch and fastai are imported here, once a command runs
         try: return _run(args)
         except InputError as e:

@@ -418,3 +418,13 @@ def test_console_script_subprocess(tmp_path):
     r = subprocess.run([exe, 'compare', str(tmp_path / 'missing.csv'), '--label', 'y'], capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and r.stdout == ''
     assert r.stderr == f"imbalance-fastai compare: error: file not found: {tmp_path / 'missing.csv'}\n"
+
+
+def test_a_warning_of_every_run_is_said_once(capsys, tmp_path):
+    "Each fold's run warns anew (a class with one train row, oversampled): the command says it once, not once per run"
+    df = _planted(200)
+    p = _bad(tmp_path, pd.concat([df, df.iloc[:2].assign(y='pair')]), 'pair.csv')
+    rc, _, err = _run(capsys, 'compare', p, '--label', 'y', '--strategies', 'oversample', '--folds', '2', '--epochs', '1',
+                      '--out', tmp_path / 'o', '--no-progress')
+    assert rc == 0, err
+    assert err.count('classes with a single train row will be repeated many times') == 1, err
