@@ -12,7 +12,7 @@ from fastcore.foundation import L
 from fastai.learner import Learner
 from fastai.callback.core import Callback, TrainEvalCallback
 from fastai.callback.schedule import fit_one_cycle   # noqa: F401 (patches Learner.fit_one_cycle)
-from .core import _no_target, _n_outputs, _check_dl, get_labels
+from .core import _no_target, _n_outputs, _check_dl, get_labels, MaskLabels
 from .callback import OverSamplingCallback, _keeping_fit
 from .resampler import _resampler_kw, _check_keywords
 from .epochs import _num, _int, _a
@@ -23,26 +23,33 @@ __all__ = ['find_classifier', 'tune_tau', 'tau_normalize']
 # %% ../nbs/04a_decouple.ipynb #44d425e6
 def _has_params(m): "Whether `m` holds parameters of its own (not its children's)"; return next(m.parameters(recurse=False), None) is not None
 
-def _linears(model): "Names of the `nn.Linear` layers of `model`, for messages"; return [n for n,m in model.named_modules() if isinstance(m, nn.Linear)]
+def _is_classifier(m)->bool:
+    "Whether `m` can be a classifier: an `nn.Linear`, or a 1x1 convolution (one linear map at every pixel, as `unet_learner`'s last layer)"
+    return isinstance(m, nn.Linear) or (isinstance(m, nn.modules.conv._ConvNd) and not m.transposed and m.groups==1 and set(m.kernel_size)=={1})
+
+def _n_rows(m): "The outputs of the classifier `m`: the rows of its weight"; return m.out_features if isinstance(m, nn.Linear) else m.out_channels
+
+_KINDS = 'nn.Linear and 1x1 convolution layers'
+def _classifiers(model): "Names of the layers of `model` that can be a classifier, for messages"; return [n for n,m in model.named_modules() if _is_classifier(m)]
 
 def find_classifier(
     model:nn.Module, # The model (e.g. `learn.model`)
     head=None, # The classifier, by name in `model.named_modules()` or as a module; `None`: the last layer with parameters
     n_classes:int=None, # The classes (or labels) the data has, e.g. `learn.dls.c`: the classifier must have as many outputs; `None`: not checked
 )->tuple:
-    "`(name, layer)` of the classifier of `model`: the `nn.Linear` whose weight rows are the classes"
+    "`(name, layer)` of the classifier of `model`: the `nn.Linear` (or 1x1 convolution) whose weight rows are the classes"
     mods = dict(model.named_modules())
-    lins = _linears(model)
-    hint = (f"its nn.Linear layers are {lins[-5:]}; name the classifier with head='<name>'" if lins else   # no name can help then
-            "it has no nn.Linear layer, and the classifier must be one (its weight rows are the classes): a model whose class "
-            "scores come from another layer, e.g. a segmentation model's final convolution, cannot be re-trained or τ-normalised here")
+    lins = _classifiers(model)
+    hint = (f"its {_KINDS} are {lins[-5:]}; name the classifier with head='<name>'" if lins else   # no name can help then
+            "it has no nn.Linear layer nor 1x1 convolution, and the classifier must be one (its weight rows are the classes): a model "
+            "whose class scores come from another layer (a wider convolution, attention...) cannot be re-trained or τ-normalised here")
     if head is None:
         last = [n for n,m in mods.items() if _has_params(m)]
         if not last: raise ValueError(f"this {type(model).__name__} has no parameters: there is no classifier to re-train")
         name = last[-1]
-        if not isinstance(mods[name], nn.Linear):
+        if not _is_classifier(mods[name]):
             raise ValueError(f"the classifier is looked for as the model's last layer with parameters, which must be an "
-                             f"nn.Linear, but in this {type(model).__name__} it is {type(mods[name]).__name__} {name!r}: {hint}")
+                             f"nn.Linear or a 1x1 convolution, but in this {type(model).__name__} it is {type(mods[name]).__name__} {name!r}: {hint}")
         return _check_width(model, name, mods[name], n_classes)
     if isinstance(head, str):
         if head not in mods: raise ValueError(f"head={head!r} is not a module of this {type(model).__name__}: {hint}")
@@ -50,18 +57,18 @@ def find_classifier(
     else:
         name = next((n for n,m in mods.items() if m is head), None)
         if name is None: raise ValueError(f"head (a {type(head).__name__}) is not a module of this {type(model).__name__}: {hint}")
-    sub = [n for n in _linears(mods[name])]
-    if not sub: raise ValueError(f"head={name!r} is a {type(mods[name]).__name__} with no nn.Linear inside: {hint}")
+    sub = _classifiers(mods[name])
+    if not sub: raise ValueError(f"head={name!r} is a {type(mods[name]).__name__} with no nn.Linear or 1x1 convolution inside: {hint}")
     full = '.'.join(o for o in (name, sub[-1]) if o)
     return _check_width(model, full, mods[full], n_classes)
 
 def _check_width(model, name, lin, n_classes):
     "`(name, lin)`, refused when `lin` has not one output per class: a hidden layer (the last *defined* need not be the last *run*)"
-    if n_classes is None or lin.out_features==n_classes: return name,lin
-    fits = [n for n,m in model.named_modules() if isinstance(m, nn.Linear) and m.out_features==n_classes]
-    raise ValueError(f"the classifier found, {name!r}, has {lin.out_features} outputs but the data has {n_classes} classes, so its weight rows "
-                     f"are not the classes: name the classifier with head='<name>'; " + (f"the nn.Linear layers with {n_classes} outputs are {fits[-5:]}" if fits else
-                     f"its nn.Linear layers are {_linears(model)[-5:]}, none with {n_classes} outputs"))
+    if n_classes is None or _n_rows(lin)==n_classes: return name,lin
+    fits = [n for n,m in model.named_modules() if _is_classifier(m) and _n_rows(m)==n_classes]
+    raise ValueError(f"the classifier found, {name!r}, has {_n_rows(lin)} outputs but the data has {n_classes} classes, so its weight rows "
+                     f"are not the classes: name the classifier with head='<name>'; " + (f"the {_KINDS} with {n_classes} outputs are {fits[-5:]}" if fits else
+                     f"its {_KINDS} are {_classifiers(model)[-5:]}, none with {n_classes} outputs"))
 
 # %% ../nbs/04a_decouple.ipynb #61c6a445
 class _FrozenBody(Callback):
@@ -75,7 +82,7 @@ class _FrozenBody(Callback):
         if not self.learn.loss_grad.requires_grad:   # else backward fails with torch's "does not require grad"
             raise ValueError(f"the classifier found, {self.head!r}, is not used by this {type(self.model).__name__}'s forward "
                              f"(the loss does not depend on it), so re-training it cannot change the predictions: name the "
-                             f"layer that computes the class scores with head='<name>'; its nn.Linear layers are {_linears(self.model)[-5:]}")
+                             f"layer that computes the class scores with head='<name>'; its {_KINDS} are {_classifiers(self.model)[-5:]}")
 
 _callback_kw = list(dict.fromkeys([k for k in inspect.signature(OverSamplingCallback.__init__).parameters if k not in ('self', 'strategy', 'kwargs')] + _resampler_kw))
 
@@ -96,7 +103,7 @@ def retrain_classifier(self:Learner,
     epochs:int=10, # Epochs of re-training
     strategy='oversample', # How re-training batches are drawn: any `OverSamplingCallback` strategy ('oversample' is class-balanced) but a bare number (`fit_one_cycle`'s lr place)
     lr:float=1e-2, # Maximum learning rate of `fit_one_cycle`
-    head=None, # The classifier (see `find_classifier`); `None`: the model's last layer with parameters, an `nn.Linear` with one output per class
+    head=None, # The classifier (see `find_classifier`); `None`: the model's last layer with parameters, an `nn.Linear` (or 1x1 convolution) with one output per class
     reset:bool=True, # Re-initialise the classifier first (cRT); `False` fine-tunes the trained one
     cbs=None, # More callbacks for this fit
     **kwargs, # Passed to `OverSamplingCallback` (alpha, ratio, labels, wgts, seed, ...)
@@ -150,18 +157,22 @@ def _check_tau(tau, arg='tau'):
                          f"τ-norm is not defined for τ < 0), got {tau!r}")
     return float(tau)
 
-def _scaled(w, tau): "Each row of `w` divided by its norm to the power `tau`"; return w / w.norm(dim=1, keepdim=True).clamp_min(1e-12)**tau
+def _scaled(w, tau):
+    "Each class's row of `w` (a 1x1 convolution's `(classes, features, 1, 1)` too) divided by its norm to the power `tau`"
+    return w / w.flatten(1).norm(dim=1).clamp_min(1e-12).pow(tau).view(-1, *[1]*(w.dim()-1))
+
+def _hits(pred, y, c): "Rows of each of `c` classes in `y`, and how many of them `pred` has right"; return np.bincount(y, minlength=c),np.bincount(y, weights=(pred==y), minlength=c)
+def _mean_recall(rows, hits): "Mean over the classes with rows of the share predicted right"; return (hits[...,rows>0]/rows[rows>0]).mean(-1)
 
 def _balanced_accuracy(pred, y):
     "Mean over the classes present in `y` of the share of their rows predicted right"
-    n = np.bincount(y)
-    hit = np.bincount(y, weights=(pred==y), minlength=len(n))
-    return float((hit[n>0]/n[n>0]).mean())
+    return float(_mean_recall(*_hits(pred, y, max(y.max(), pred.max())+1)))
 
-def _multi_label(ds)->bool:
-    "Whether the labels of `ds` are multi-label, read without its inputs; `False` when they cannot be read so (the targets tell, after predicting)"
-    try: return get_labels(ds).multi
+def _multi_label(dl)->bool:
+    "Whether the labels of `dl` are multi-label (masks are not: one class per pixel), read without its inputs; `False` when they cannot be read so (the targets tell, after predicting)"
+    try: lbls = get_labels(dl)
     except (ValueError, TypeError, KeyError, AttributeError): return False
+    return lbls.multi and not isinstance(lbls, MaskLabels)
 
 def tune_tau(
     learn:Learner, # A trained classification learner
@@ -177,22 +188,33 @@ def tune_tau(
     if dl is None and (len(learn.dls.loaders)<2 or learn.dls.valid.n==0):
         raise ValueError("this learner has no validation data (e.g. one from load_learner) to tune tau on: pass labelled "
                          "rows as dl=learn.dls.test_dl(df, with_labels=True)")
-    ds = (learn.dls.valid if dl is None else _check_dl(dl, 'tune_tau')).dataset
-    if why := _no_target(ds):   # refused before predicting
+    dl = learn.dls.valid if dl is None else _check_dl(dl, 'tune_tau')
+    if why := _no_target(dl.dataset):   # refused before predicting
         raise ValueError(f"tune_tau needs labels to score tau with, but {why}: pass dl=learn.dls.test_dl(df, with_labels=True)")
-    if _multi_label(ds): raise ValueError(f"tune_tau scores single-label classification (balanced accuracy of the argmax), but the labels of "
-                                          f"{'dl' if dl is not None else 'the validation set'} are multi-label")
-    feats = []
-    hook = lin.register_forward_hook(lambda m, inp, out: feats.append(inp[0].detach().float().cpu()))
-    try: _,targs = learn.get_preds(dl=dl, reorder=False)   # targets in batch order, as the features
+    if _multi_label(dl): raise ValueError(f"tune_tau scores single-label classification (balanced accuracy of the argmax), but the labels of "
+                                          f"{'the validation set' if dl is learn.dls.valid else 'dl'} are multi-label")
+    W = _tau_base(lin).float().cpu().flatten(1)   # (classes, features), a 1x1 convolution's too
+    b = torch.zeros(len(W)) if lin.bias is None else lin.bias.detach().float().cpu()
+    Ws,c = [_scaled(W, t).T for t in taus],len(W)
+    rows,hits,bad = np.zeros(c),np.zeros((len(taus), c)),[]
+    def score(m, inp, out):   # every τ scored on each batch, so that no features are kept (a segmentation set's would not fit)
+        x = inp[0].detach().float().cpu()
+        x = x if isinstance(m, nn.Linear) else x.movedim(1, -1)   # a convolution's features: channels last, one row per pixel
+        y = learn.yb[0].detach().cpu().reshape(-1).long() if len(learn.yb) else None
+        if y is None or bad: return
+        if len(y)*c!=out.numel(): return bad.append(tuple(learn.yb[0].shape))   # not one class per row (or pixel)
+        ok = (y>=0) & (y<c)   # a mask's ignored pixels (255) are not scored
+        y = y[ok].numpy()
+        for i,Wt in enumerate(Ws):
+            r,h = _hits((x @ Wt + b).reshape(-1, c).argmax(1)[ok].numpy(), y, c)
+            hits[i] += h
+        rows[:] += r
+    hook = lin.register_forward_hook(score)
+    try: _,targs = learn.get_preds(dl=dl)
     finally: hook.remove()
     if targs is None: raise ValueError("dl has no labels to score tau with: pass dl=learn.dls.test_dl(df, with_labels=True)")
-    y = np.asarray(targs).reshape(len(targs), -1)
-    if y.shape[1]!=1: raise ValueError(f"tune_tau scores single-label classification, but the targets have shape {tuple(targs.shape)}")
-    X,y = torch.cat(feats),y[:,0].astype(np.int64)
-    W = _tau_base(lin).float().cpu()
-    b = torch.zeros(W.shape[0]) if lin.bias is None else lin.bias.detach().float().cpu()
-    scores = [_balanced_accuracy((X @ _scaled(W, t).T + b).argmax(1).numpy(), y) for t in taus]
+    if bad: raise ValueError(f"tune_tau scores single-label classification, but the targets have shape {bad[0]}")
+    scores = _mean_recall(rows, hits).tolist()
     return pd.Series(scores, index=pd.Index(taus, name='tau'), name='balanced_accuracy')
 
 def tau_normalize(
