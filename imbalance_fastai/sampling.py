@@ -185,8 +185,11 @@ def _check_valid_split(valid, train_lbls, val=None, codes=None):
 
 def _check_valid_labels(valid, train_lbls, codes=None):
     "For multi-label and segmentation data: refuse labels (classes in masks) that the validation rows `valid` have and no train row has"
-    val = get_labels(valid, strict=False, codes=codes)   # strict=False: a mask value outside the codes is fastai's to judge
+    val = get_labels(valid, strict=False, codes=codes)
     if not val.multi or val.c!=train_lbls.c: return
+    if isinstance(val, MaskLabels) and codes is not None:   # a value outside MaskBlock's codes: fastai's loss fails at the first validation, after an epoch of training
+        try: get_labels(valid, codes=codes)   # the masks were read above: this reads the cache
+        except ValueError as e: raise ValueError(f"in the validation split, {e}") from None
     if not isinstance(val, MaskLabels):   # tags, box labels: fastai's vocab is the train rows', and its validation fails on any other
         try: get_labels(valid, codes=codes)
         except ValueError as e: raise ValueError(f"the validation rows have labels that no train row has, so fastai's vocab (built from the train rows) "

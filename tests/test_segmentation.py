@@ -255,6 +255,21 @@ def test_mask_values_outside_the_codes_are_refused_on_the_training_paths(folder)
     assert learn.dls.train is train and learn.over_sampling.resampler is None
 
 
+def test_mask_values_outside_the_codes_in_validation_are_refused_before_training(folder):
+    "A validation mask (image 35) with a value outside the codes: refused before anything trains (fastai's loss would fail after an epoch)"
+    Image.fromarray(np.full((16, 16), 5, np.uint8)).save(folder/'35_m.png')
+    msg = r"in the validation split, 1 of 8 masks have pixel values outside the vocabulary of 3 codes .*35_m\.png'\) has \[5\]"
+    with pytest.raises(ValueError, match=msg):
+        weighted_dataloaders(_dblock(), _fns(folder), strategy='repeat_factor', thresh=.3, bs=8, seed=0)
+    learn = unet_learner(_dblock().dataloaders(_fns(folder), bs=8), _tiny, pretrained=False, n_in=3, cbs=OverSamplingCallback('repeat_factor', thresh=1., seed=0))
+    before = {k: v.clone() for k, v in learn.model.state_dict().items()}
+    with pytest.raises(ValueError, match=msg):
+        _fit_quietly(learn)
+    assert all(torch.equal(v, learn.model.state_dict()[k]) for k, v in before.items())
+    labels = get_labels(_dblock().datasets(_fns(folder)), codes=CODES, strict=False)   # the way out the message gives
+    assert weighted_dataloaders(_dblock(), _fns(folder), labels=labels, bs=8, seed=0).train.n == 32
+
+
 def test_mask_values_outside_the_codes_can_be_ignored_through_labels(folder):
     "The refusal's two ways out work as written: the factory's labels are per source item (with the codes), the callback's per train item"
     Image.fromarray(np.full((16, 16), 5, np.uint8)).save(folder/'3_m.png')
@@ -404,3 +419,36 @@ def test_a_subset_of_masks_keeps_its_pixel_counts(folder):
               ImbalancedDatasetSampler(torch.utils.data.Subset(dsets.train, idx), strategy='repeat_factor', thresh=1., seed=0)):
         lb = s.resampler.labels
         assert isinstance(lb, MaskLabels) and (lb.pixel_counts == full.pixel_counts[idx]).all()
+
+
+def test_crt_and_tau_norm_on_a_unet(folder, tmp_path):
+    "unet_learner's classifier is its final 1x1 convolution: cRT re-trains it alone, τ-norm scales its kernel rows, tune_tau scores pixels"
+    from fastai.learner import load_learner
+    from imbalance_fastai.decouple import find_classifier, tau_normalize, tune_tau
+    set_seed(0)
+    learn = unet_learner(_dblock().dataloaders(_fns(folder), bs=8), _tiny, pretrained=False, n_in=3)
+    _fit_quietly(learn)
+    name, conv = find_classifier(learn.model, n_classes=3)
+    assert isinstance(conv, nn.Conv2d) and conv.kernel_size == (1, 1) and name == f'layers.{len(learn.model.layers)-2}.0'
+    before = {k: v.clone() for k, v in learn.model.state_dict().items()}
+    with learn.no_bar(), learn.no_logging(), warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        learn.retrain_classifier(epochs=1, strategy='oversample', seed=0)
+    after = learn.model.state_dict()
+    assert [k for k, v in before.items() if not torch.equal(v, after[k])] == [f'{name}.weight', f'{name}.bias']
+    # tune_tau on pixels: at τ=0, the mean over the classes of the share of their validation pixels predicted right
+    preds, targs = learn.get_preds()
+    pred, y = preds.argmax(1).view(-1).numpy(), targs.view(-1).numpy()
+    expected = np.mean([(pred[y == c] == c).mean() for c in range(3)])
+    scores = tune_tau(learn, taus=[0., .5, 1.])
+    assert scores.loc[0.] == pytest.approx(expected)
+    w0 = conv.weight.detach().clone()
+    tau_normalize(learn, 1.)
+    np.testing.assert_allclose(conv.weight.flatten(1).norm(dim=1).detach().numpy(), 1., rtol=1e-5)
+    p1 = learn.get_preds()[0]
+    assert scores.loc[1.] == pytest.approx(np.mean([(p1.argmax(1).view(-1).numpy()[y == c] == c).mean() for c in range(3)]))
+    learn.export(tmp_path/'unet.pkl')
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        loaded = load_learner(tmp_path/'unet.pkl')
+    assert tau_normalize(loaded, 0.) == 0. and torch.equal(find_classifier(loaded.model)[1].weight, w0)   # the trained kernel travelled with it
