@@ -149,7 +149,7 @@ def verdict(
     m = a['metric']; M = METRICS[m]; pct = _pct(a)
     if 'vs_plain' not in summary: return "Verdict: none (no interval: the out-of-fold predictions are not available)."
     others = summary.drop(index='plain')
-    if not len(others): return f"Verdict: only plain training was run ({M.label} {summary.loc['plain', m]:.3f}): nothing to compare."
+    if not len(others): return f"Verdict: only plain training was run ({M.label} {summary.loc['plain', m]:.3f}), so no strategy beats plain training on this data: nothing was compared."
     sign = 1 if M.higher else -1
     best = (sign*others[m]).idxmax()
     beats = others[others.vs_plain=='better']
@@ -348,7 +348,7 @@ def write_report(
     v,notes,counts = verdict(summary),_notes(summary),class_table(summary)
     summary.to_csv(out/'comparison.csv', float_format='%.5g')
     runs.to_csv(out/'runs.csv', index=False, float_format='%.5g')
-    md = ([f'# {title}', ''] if title else []) + [format_table(summary, markdown=True), '', f'**{v}**', '',
+    md = ([f'# {title}', ''] if title else []) + [format_table(summary, markdown=True), '', v, '',
                                                   '```text', counts, '```', ''] + [f'- {n}' for n in notes]
     (out/'comparison.md').write_text('\n'.join(md) + '\n')
     plot_comparison(summary, out/'comparison.png', title=title)

@@ -147,7 +147,7 @@ def test_demo_quick_prints_table_verdict_and_writes_its_own_folder(capsys, tmp_p
     assert np.allclose(csv.loc[list(tab), 'balanced_accuracy'], [tab[s]['score'] for s in tab], atol=5e-4)
     assert json.loads((folder / 'run.json').read_text())['quick'] is True
     md = (folder / 'comparison.md').read_text()
-    assert md.startswith('# Long-tailed digits, imbalance ratio 20') and '| plain |' in md and '**Verdict: ' in md
+    assert md.startswith('# Long-tailed digits, imbalance ratio 20') and '| plain |' in md and '\n\nVerdict: ' in md
     assert re.search(rf'\[1/{len(QUICK_STRATEGIES)}\] plain, hold-out: ' + r'balanced acc \d\.\d{3} \(\d+\.\d s\); \d+ s elapsed, about \d+ s left', err), err
 
 
