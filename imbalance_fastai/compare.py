@@ -444,3 +444,12 @@ def run_demo(
     return compare_strategies(trn, tst, 'label', cont_names=cont, cat_names=[], strategies=strategies,
                               skip_unavailable=not given, seeds=seeds, epochs=epochs, lr=lr, bs=bs, layers=[32],
                               metric=metric, progress=progress, threads=threads)
+
+# %% ../nbs/10_compare.ipynb #638235a1
+_ELSEWHERE = {**dict.fromkeys(['paired_bootstrap', 'summarize', 'verdict', 'format_table', 'plot_comparison', 'class_table', 'write_report'], 'verdict'),
+              **dict.fromkeys(['compare_images', 'resolve_arch'], 'images')}
+
+def __getattr__(name):
+    "A name of `_ELSEWHERE`, from the later page it lives on (imported when first asked for)"
+    if name not in _ELSEWHERE: raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib; return getattr(importlib.import_module(f'imbalance_fastai.{_ELSEWHERE[name]}'), name)

@@ -448,3 +448,11 @@ class Decided(AccumMetric):
             raise TypeError(f"Decided({self.name}) would flatten this multi-label learner's labels into one binary problem; pass a "
                             "multi-label metric such as F1ScoreMulti(average='macro')")
         self.accum_values(d, learn.y, learn)
+
+# %% ../nbs/07_metrics.ipynb #e80e3092
+_ELSEWHERE = dict.fromkeys(['calibration_bins', 'expected_calibration_error', 'fit_temperature', 'TemperatureScaling'], 'calibration')
+
+def __getattr__(name):
+    "A name of `_ELSEWHERE`, from the later page it lives on (imported when first asked for)"
+    if name not in _ELSEWHERE: raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib; return getattr(importlib.import_module(f'imbalance_fastai.{_ELSEWHERE[name]}'), name)

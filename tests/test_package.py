@@ -74,3 +74,20 @@ def test_notebooks_import_only_earlier_pages():
         late += [f"{name} imports imbalance_fastai.{m}" for m in sorted(imports - seen - {mod}) if m in {x[1] for x in _notebook_modules()}]
         seen.add(mod)
     assert not late, f"pages that import a later page's module: {late}"
+
+
+@pytest.mark.parametrize('mod', ['metrics', 'compare', 'cli'])
+def test_names_issue_12_placed_on_a_page_import_from_it(mod):
+    "Issue 12 put calibration in `metrics`, the table, plot and report files in `compare`, file reading in `cli`: they live on later pages and import from those too"
+    page = importlib.import_module(f'imbalance_fastai.{mod}')
+    assert page._ELSEWHERE, mod
+    for name, home in page._ELSEWHERE.items():
+        obj = getattr(importlib.import_module(f'imbalance_fastai.{home}'), name)
+        assert getattr(page, name) is obj and name in importlib.import_module(f'imbalance_fastai.{home}').__all__, (mod, name)
+    with pytest.raises(AttributeError, match=f"module 'imbalance_fastai.{mod}' has no attribute 'nope'"): page.nope
+
+
+def test_issue_12_imports_as_written():
+    from imbalance_fastai.metrics import expected_calibration_error, calibration_bins, TemperatureScaling   # noqa: F401
+    from imbalance_fastai.compare import format_table, plot_comparison, write_report, summarize             # noqa: F401
+    from imbalance_fastai.cli import read_table, load_for_compare                                           # noqa: F401
