@@ -38,7 +38,7 @@ def _ignore_how(codes:bool=False):
     "How to pass labels read with `strict=False` (with the mask `codes`): the callback takes the train items', the factory every source item's"
     return ("pass labels read with strict=False: OverSamplingCallback(labels=get_labels(dls, strict=False)) (the train "
             f"items), or weighted_dataloaders(dblock, items, labels=get_labels(dblock.datasets(items), {'codes=codes, ' if codes else ''}strict=False)) "
-            "(every source item)")
+            "(every source item); class_weights(get_labels(dls, strict=False))")
 
 def _multi_hot(lists, vocab=None, items=None, strict=True):
     "Multi-hot matrix of tag lists (multi-label tags, box labels) and its vocab (the sorted tags when `None`), vectorised over the tags"

@@ -6,6 +6,7 @@
 from __future__ import annotations
 import inspect, warnings, math, numpy as np, pandas as pd, torch
 from torch import nn
+import torch.nn.functional as F
 from fastcore.basics import patch
 from fastcore.meta import delegates
 from fastcore.foundation import L
@@ -24,12 +25,12 @@ __all__ = ['find_classifier', 'tune_tau', 'tau_normalize']
 def _has_params(m): "Whether `m` holds parameters of its own (not its children's)"; return next(m.parameters(recurse=False), None) is not None
 
 def _is_classifier(m)->bool:
-    "Whether `m` can be a classifier: an `nn.Linear`, or a 1x1 convolution (one linear map at every pixel, as `unet_learner`'s last layer)"
-    return isinstance(m, nn.Linear) or (isinstance(m, nn.modules.conv._ConvNd) and not m.transposed and m.groups==1 and set(m.kernel_size)=={1})
+    "Whether `m` can be a classifier: an `nn.Linear`, or a convolution whose output channels are the classes (`unet_learner`'s last, 1x1, layer; a 3x3 segmentation head)"
+    return isinstance(m, nn.Linear) or (isinstance(m, nn.modules.conv._ConvNd) and not m.transposed and m.groups==1)
 
 def _n_rows(m): "The outputs of the classifier `m`: the rows of its weight"; return m.out_features if isinstance(m, nn.Linear) else m.out_channels
 
-_KINDS = 'nn.Linear and 1x1 convolution layers'
+_KINDS = 'nn.Linear and convolution layers'
 def _classifiers(model): "Names of the layers of `model` that can be a classifier, for messages"; return [n for n,m in model.named_modules() if _is_classifier(m)]
 
 def find_classifier(
@@ -37,19 +38,19 @@ def find_classifier(
     head=None, # The classifier, by name in `model.named_modules()` or as a module; `None`: the last layer with parameters
     n_classes:int=None, # The classes (or labels) the data has, e.g. `learn.dls.c`: the classifier must have as many outputs; `None`: not checked
 )->tuple:
-    "`(name, layer)` of the classifier of `model`: the `nn.Linear` (or 1x1 convolution) whose weight rows are the classes"
+    "`(name, layer)` of the classifier of `model`: the `nn.Linear` (or convolution) whose weight rows are the classes"
     mods = dict(model.named_modules())
     lins = _classifiers(model)
     hint = (f"its {_KINDS} are {lins[-5:]}; name the classifier with head='<name>'" if lins else   # no name can help then
-            "it has no nn.Linear layer nor 1x1 convolution, and the classifier must be one (its weight rows are the classes): a model "
-            "whose class scores come from another layer (a wider convolution, attention...) cannot be re-trained or τ-normalised here")
+            "it has no nn.Linear layer nor convolution, and the classifier must be one (its weight rows are the classes): a model "
+            "whose class scores come from another layer (a transposed or grouped convolution, attention...) cannot be re-trained or τ-normalised here")
     if head is None:
         last = [n for n,m in mods.items() if _has_params(m)]
         if not last: raise ValueError(f"this {type(model).__name__} has no parameters: there is no classifier to re-train")
         name = last[-1]
         if not _is_classifier(mods[name]):
             raise ValueError(f"the classifier is looked for as the model's last layer with parameters, which must be an "
-                             f"nn.Linear or a 1x1 convolution, but in this {type(model).__name__} it is {type(mods[name]).__name__} {name!r}: {hint}")
+                             f"nn.Linear or a convolution, but in this {type(model).__name__} it is {type(mods[name]).__name__} {name!r}: {hint}")
         return _check_width(model, name, mods[name], n_classes)
     if isinstance(head, str):
         if head not in mods: raise ValueError(f"head={head!r} is not a module of this {type(model).__name__}: {hint}")
@@ -58,7 +59,7 @@ def find_classifier(
         name = next((n for n,m in mods.items() if m is head), None)
         if name is None: raise ValueError(f"head (a {type(head).__name__}) is not a module of this {type(model).__name__}: {hint}")
     sub = _classifiers(mods[name])
-    if not sub: raise ValueError(f"head={name!r} is a {type(mods[name]).__name__} with no nn.Linear or 1x1 convolution inside: {hint}")
+    if not sub: raise ValueError(f"head={name!r} is a {type(mods[name]).__name__} with no nn.Linear or convolution inside: {hint}")
     full = '.'.join(o for o in (name, sub[-1]) if o)
     return _check_width(model, full, mods[full], n_classes)
 
@@ -103,7 +104,7 @@ def retrain_classifier(self:Learner,
     epochs:int=10, # Epochs of re-training
     strategy='oversample', # How re-training batches are drawn: any `OverSamplingCallback` strategy ('oversample' is class-balanced) but a bare number (`fit_one_cycle`'s lr place)
     lr:float=1e-2, # Maximum learning rate of `fit_one_cycle`
-    head=None, # The classifier (see `find_classifier`); `None`: the model's last layer with parameters, an `nn.Linear` (or 1x1 convolution) with one output per class
+    head=None, # The classifier (see `find_classifier`); `None`: the model's last layer with parameters, an `nn.Linear` (or convolution) with one output per class
     reset:bool=True, # Re-initialise the classifier first (cRT); `False` fine-tunes the trained one
     cbs=None, # More callbacks for this fit
     **kwargs, # Passed to `OverSamplingCallback` (alpha, ratio, labels, wgts, seed, ...)
@@ -158,7 +159,7 @@ def _check_tau(tau, arg='tau'):
     return float(tau)
 
 def _scaled(w, tau):
-    "Each class's row of `w` (a 1x1 convolution's `(classes, features, 1, 1)` too) divided by its norm to the power `tau`"
+    "Each class's row of `w` (a convolution's kernel of the class, `(classes, features, *kernel)`) divided by its norm to the power `tau`"
     return w / w.flatten(1).norm(dim=1).clamp_min(1e-12).pow(tau).view(-1, *[1]*(w.dim()-1))
 
 def _hits(pred, y, c): "Rows of each of `c` classes in `y`, and how many of them `pred` has right"; return np.bincount(y, minlength=c),np.bincount(y, weights=(pred==y), minlength=c)
@@ -193,20 +194,21 @@ def tune_tau(
         raise ValueError(f"tune_tau needs labels to score tau with, but {why}: pass dl=learn.dls.test_dl(df, with_labels=True)")
     if _multi_label(dl): raise ValueError(f"tune_tau scores single-label classification (balanced accuracy of the argmax), but the labels of "
                                           f"{'the validation set' if dl is learn.dls.valid else 'dl'} are multi-label")
-    W = _tau_base(lin).float().cpu().flatten(1)   # (classes, features), a 1x1 convolution's too
-    b = torch.zeros(len(W)) if lin.bias is None else lin.bias.detach().float().cpu()
-    Ws,c = [_scaled(W, t).T for t in taus],len(W)
+    W = _tau_base(lin).float().cpu()
+    b = None if lin.bias is None else lin.bias.detach().float().cpu()
+    Ws,c = [_scaled(W, t) for t in taus],len(W)
+    scores_of = ((lambda x, w: F.linear(x, w, b)) if isinstance(lin, nn.Linear) else   # a convolution's: one row per pixel, channels last
+                 (lambda x, w: lin._conv_forward(x, w, b).movedim(1, -1)))
     rows,hits,bad = np.zeros(c),np.zeros((len(taus), c)),[]
     def score(m, inp, out):   # every τ scored on each batch, so that no features are kept (a segmentation set's would not fit)
         x = inp[0].detach().float().cpu()
-        x = x if isinstance(m, nn.Linear) else x.movedim(1, -1)   # a convolution's features: channels last, one row per pixel
         y = learn.yb[0].detach().cpu().reshape(-1).long() if len(learn.yb) else None
         if y is None or bad: return
         if len(y)*c!=out.numel(): return bad.append(tuple(learn.yb[0].shape))   # not one class per row (or pixel)
         ok = (y>=0) & (y<c)   # a mask's ignored pixels (255) are not scored
         y = y[ok].numpy()
         for i,Wt in enumerate(Ws):
-            r,h = _hits((x @ Wt + b).reshape(-1, c).argmax(1)[ok].numpy(), y, c)
+            r,h = _hits(scores_of(x, Wt).reshape(-1, c).argmax(1)[ok].numpy(), y, c)
             hits[i] += h
         rows[:] += r
     hook = lin.register_forward_hook(score)

@@ -387,7 +387,9 @@ def sampling_summary(
 )->pd.DataFrame:
     "Table of natural vs sampled class counts and shares of the train split (per weight group when it was resampled by `wgts` alone)"
     dl = getattr(dls, 'train', dls); r = getattr(dl, 'resampler', None)
-    if r is None: raise ValueError("this DataLoader has no resampler: build it with weighted_dataloaders or use OverSamplingCallback")
+    if r is None: raise ValueError("this DataLoader has no resampler: build it with weighted_dataloaders; OverSamplingCallback leaves "
+                                   "learn.dls as it is and resamples during fit only, so read what it drew as learn.over_sampling.sampled_counts "
+                                   "(class counts per epoch of the last fit)")
     idxs,lbls = r.sample(epoch=ifnone(epoch, r.epoch), bs=getattr(dl, 'bs', None)),r.labels
     res = pd.DataFrame({'natural': lbls.counts, 'sampled': r.sampled_counts(idxs)}, index=pd.Index(list(map(str, lbls.vocab)), name='weight' if r.by_weight else 'class'))
     res['natural_share'],res['sampled_share'] = r.natural_prior,r.sampled_counts(idxs)/len(idxs)

@@ -131,7 +131,7 @@ def test_crt_bad_head_changes_nothing():
     model = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 2), nn.BatchNorm1d(2))
     learn = _seq_learner(model)
     before, cbs = _state(learn.model), list(learn.cbs)
-    with pytest.raises(ValueError, match=r"last layer with parameters, which must be an nn.Linear or a 1x1 convolution, but in this Sequential it is BatchNorm1d '3': its nn.Linear and 1x1 convolution layers are \['0', '2'\]; name the classifier with head="):
+    with pytest.raises(ValueError, match=r"last layer with parameters, which must be an nn.Linear or a convolution, but in this Sequential it is BatchNorm1d '3': its nn.Linear and convolution layers are \['0', '2'\]; name the classifier with head="):
         learn.retrain_classifier(1)
     with pytest.raises(ValueError, match="head='fc' is not a module"): learn.retrain_classifier(1, head='fc')
     with pytest.raises(ValueError, match='strategy must be one of'): learn.retrain_classifier(1, head='2', strategy='smote')
@@ -160,7 +160,7 @@ def test_crt_classifier_unused_by_forward_changes_nothing():
     learn.model.fc.weight.requires_grad_(False)                   # a flag of the user's, kept
     flags = [p.requires_grad for p in learn.model.parameters()]
     with pytest.raises(ValueError, match=r"the classifier found, 'proj', is not used by this _UnusedLast's forward .*"
-                                         r"head='<name>'; its nn.Linear and 1x1 convolution layers are \['fc', 'proj'\]"):
+                                         r"head='<name>'; its nn.Linear and convolution layers are \['fc', 'proj'\]"):
         learn.retrain_classifier(1, seed=0)                       # the learner's own callbacks, checked below
     after = learn.model.state_dict()
     assert all(torch.equal(v, after[k]) for k, v in before.items())
@@ -184,7 +184,7 @@ def test_crt_and_tau_refuse_a_hidden_layer_found_as_classifier():
     learn = _seq_learner(_DefinedFirst())
     _quiet(learn, learn.fit, 1, 1e-2)
     before = _state(learn.model)
-    msg = r"the classifier found, 'body.0', has 8 outputs but the data has 2 classes.*the nn.Linear and 1x1 convolution layers with 2 outputs are \['fc'\]"
+    msg = r"the classifier found, 'body.0', has 8 outputs but the data has 2 classes.*the nn.Linear and convolution layers with 2 outputs are \['fc'\]"
     for f in (lambda: learn.retrain_classifier(1), lambda: tau_normalize(learn, 1.), lambda: tune_tau(learn),
               lambda: learn.retrain_classifier(1, head='body')):
         with pytest.raises(ValueError, match=msg): f()

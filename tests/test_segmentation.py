@@ -452,3 +452,29 @@ def test_crt_and_tau_norm_on_a_unet(folder, tmp_path):
         warnings.simplefilter('ignore')
         loaded = load_learner(tmp_path/'unet.pkl')
     assert tau_normalize(loaded, 0.) == 0. and torch.equal(find_classifier(loaded.model)[1].weight, w0)   # the trained kernel travelled with it
+
+
+def test_crt_and_tau_norm_on_a_3x3_segmentation_head(folder):
+    "A segmentation head that is a 3x3 convolution (as segmentation libraries build them) is found and re-trained alone; tune_tau scores it with its own padding"
+    from fastai.losses import CrossEntropyLossFlat
+    from imbalance_fastai.decouple import find_classifier, tau_normalize, tune_tau
+    class Seg(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body, self.head = nn.Sequential(ConvLayer(3, 8), ConvLayer(8, 8)), nn.Conv2d(8, 3, 3, padding=1)
+        def forward(self, x): return self.head(self.body(x))
+    set_seed(0)
+    learn = Learner(_dblock().dataloaders(_fns(folder), bs=8), Seg(), loss_func=CrossEntropyLossFlat(axis=1))
+    _fit_quietly(learn)
+    assert find_classifier(learn.model, n_classes=3)[0] == 'head'
+    before = {k: v.clone() for k, v in learn.model.state_dict().items()}
+    with learn.no_bar(), learn.no_logging(), warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        learn.retrain_classifier(epochs=1, seed=0)
+    after = learn.model.state_dict()
+    assert [k for k, v in before.items() if not torch.equal(v, after[k])] == ['head.weight', 'head.bias']
+    preds, targs = learn.get_preds()
+    pred, y = preds.argmax(1).view(-1).numpy(), targs.view(-1).numpy()
+    assert tune_tau(learn, taus=[0.]).loc[0.] == pytest.approx(np.mean([(pred[y == c] == c).mean() for c in range(3)]))
+    tau_normalize(learn, 1.)
+    np.testing.assert_allclose(learn.model.head.weight.flatten(1).norm(dim=1).detach().numpy(), 1., rtol=1e-5)
