@@ -269,6 +269,8 @@ def _restage(rule, old, new):
     t = _np(rule.thresh)
     with np.errstate(divide='ignore', over='ignore'):
         t = 1/(1 + np.exp(-((np.log(t) - np.log1p(-t) - s0)*r + s1)))
+    inside = lambda v: (np.float32(v)>0) & (np.float32(v)<1)   # probabilities are float32: beyond these, every row's is 0.0 or 1.0 too
+    if (inside(rule.thresh) & ~inside(t)).any(): return None   # a tiny temperature: the rows the rule told apart now all read 1.0 (or 0.0)
     t = float(t[0]) if np.ndim(rule.thresh)==0 and t.size==1 else t
     return DecisionRule(thresh=t, multilabel=rule.multilabel, axis=rule.axis)
 

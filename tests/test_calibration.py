@@ -306,3 +306,22 @@ def test_estimate_prior_says_when_the_model_is_far_from_calibrated(setup):
         with setup[nm].no_bar(), warnings.catch_warnings():
             warnings.simplefilter('error', UserWarning)
             estimate_prior(setup[nm], dep)
+
+
+def test_a_temperature_that_saturates_the_probabilities_drops_the_tuned_threshold(setup):
+    """calibrate() on a validation set the model separates fits a temperature near 0; the tuned threshold, moved with the
+    probabilities, would be 1 - 2.5e-13, which float32 probabilities cannot exceed: the rule decided no row positive. It is dropped
+    with a warning instead (a moderate temperature keeps the decisions exactly)."""
+    learn = fit(setup['dls'], [], epochs=1)
+    tdl = setup['tdl']
+    learn.set_decision(thresh=.7)
+    _, _, before = preds(learn, tdl, with_decoded=True)
+    learn.add_cb(TemperatureScaling(.5))
+    _, _, d = preds(learn, tdl, with_decoded=True)
+    assert torch.equal(d, before) and 0 < learn.loss_func.rule.thresh < 1
+    learn.remove_cb(learn.temperature_scaling)
+    learn.set_decision(thresh=.7)
+    with pytest.warns(UserWarning, match=r"decision rule DecisionRule\(thresh=0.7\) was set on the probabilities before, and no rule decides the same"):
+        learn.add_cb(TemperatureScaling(.029))
+    p, _, d = preds(learn, tdl, with_decoded=True)
+    assert learn.loss_func.rule is None and torch.equal(d, p.argmax(1))
