@@ -20,7 +20,7 @@ with warnings.catch_warnings():   # importing fastai warns that torch.jit.script
     from imbalance_fastai.tabular import imblearn_dataloaders
 
 # %% auto #0
-__all__ = ['STRATEGIES', 'DEMO_STRATEGIES', 'DEFAULT_STRATEGIES', 'QUICK_STRATEGIES', 'Strategy', 'RunSetup', 'strategy_lines']
+__all__ = ['STRATEGIES', 'DEFAULT_STRATEGIES', 'DEMO_STRATEGIES', 'QUICK_STRATEGIES', 'Strategy', 'RunSetup', 'strategy_lines']
 
 # %% ../nbs/09b_strategies.ipynb #6a4b4f99
 class Strategy:
@@ -137,9 +137,9 @@ STRATEGIES = {
     'tau-norm-tuned': Strategy("plain training on 80% of the train rows (as plain+threshold), then tau_normalize with tau tuned "
                                "on the other 20%", base='plain+threshold', post_fit=lambda learn, s: tau_normalize(learn, dl=s.tune_dl)),
 }
-DEMO_STRATEGIES = ('plain', 'plain+threshold', 'plain+prior', 'oversample', 'undersample', 'partial', 'smote', 'class-weighted',
-                   'focal', 'class-balanced-focal', 'balanced-softmax', 'ldam-drw', 'drw', 'oversample+prior', 'crt', 'tau-norm')
-DEFAULT_STRATEGIES = DEMO_STRATEGIES
+DEFAULT_STRATEGIES = ('plain', 'plain+threshold', 'plain+prior', 'oversample', 'undersample', 'partial', 'smote', 'class-weighted',
+                      'focal', 'class-balanced-focal', 'balanced-softmax', 'ldam-drw', 'drw', 'oversample+prior', 'crt', 'tau-norm')
+DEMO_STRATEGIES = DEFAULT_STRATEGIES[:11] + ('logit-adjusted',) + DEFAULT_STRATEGIES[11:]   # the demo shows logit adjustment by its name too
 QUICK_STRATEGIES = ('plain', 'plain+threshold', 'plain+prior', 'oversample', 'class-weighted', 'balanced-softmax')
 
 def _base(nm):
