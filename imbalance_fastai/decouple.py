@@ -162,12 +162,7 @@ def _scaled(w, tau):
     "Each class's row of `w` (a convolution's kernel of the class, `(classes, features, *kernel)`) divided by its norm to the power `tau`"
     return w / w.flatten(1).norm(dim=1).clamp_min(1e-12).pow(tau).view(-1, *[1]*(w.dim()-1))
 
-def _hits(pred, y, c): "Rows of each of `c` classes in `y`, and how many of them `pred` has right"; return np.bincount(y, minlength=c),np.bincount(y, weights=(pred==y), minlength=c)
-def _mean_recall(rows, hits): "Mean over the classes with rows of the share predicted right"; return (hits[...,rows>0]/rows[rows>0]).mean(-1)
-
-def _balanced_accuracy(pred, y):
-    "Mean over the classes present in `y` of the share of their rows predicted right"
-    return float(_mean_recall(*_hits(pred, y, max(y.max(), pred.max())+1)))
+def _mean_recall(rows, hits): "Mean over the classes with rows of the share predicted right (balanced accuracy)"; return (hits[...,rows>0]/rows[rows>0]).mean(-1)
 
 def _multi_label(dl)->bool:
     "Whether the labels of `dl` are multi-label (masks are not: one class per pixel), read without its inputs; `False` when they cannot be read so (the targets tell, after predicting)"
@@ -207,10 +202,8 @@ def tune_tau(
         if len(y)*c!=out.numel(): return bad.append(tuple(learn.yb[0].shape))   # not one class per row (or pixel)
         ok = (y>=0) & (y<c)   # a mask's ignored pixels (255) are not scored
         y = y[ok].numpy()
-        for i,Wt in enumerate(Ws):
-            r,h = _hits(scores_of(x, Wt).reshape(-1, c).argmax(1)[ok].numpy(), y, c)
-            hits[i] += h
-        rows[:] += r
+        rows[:] += np.bincount(y, minlength=c)
+        for i,Wt in enumerate(Ws): hits[i] += np.bincount(y, weights=scores_of(x, Wt).reshape(-1, c).argmax(1)[ok].numpy()==y, minlength=c)
     hook = lin.register_forward_hook(score)
     try: _,targs = learn.get_preds(dl=dl)
     finally: hook.remove()
