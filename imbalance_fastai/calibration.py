@@ -11,16 +11,35 @@ from scipy.special import logsumexp, log_expit, expit, softmax
 from fastcore.basics import patch, noop
 from fastai.callback.core import Callback
 from fastai.learner import Learner
-from .core import _check_dl
-from .decisions import _np, _check_axis, _activation_kind, _base_loss, _logit_scale, _restage_learner, _temperature, _eval_dl, DecisionLoss
+from .core import _check_dl, _eval_dl
+from .decisions import _np, _check_axis, _check_unit, _as_probs, _activation_kind, _base_loss, _logit_scale, _restage_learner, _temperature, DecisionLoss
 from .shift import _check_probs, _sum_tol, logit_shift
 from .prior import _reading_correction, _miscalibrated, PriorCorrection
-from .metrics import _as_preds
 from .callback import _in_lr_find, _weights_print, _same_print
 
 # %% auto #0
 __all__ = ['calibration_bins', 'expected_calibration_error', 'fit_temperature', 'TemperatureScaling', 'em_prior',
            'estimate_prior']
+
+# %% ../nbs/07a_calibration.ipynb #7d700f0d
+def _as_preds(probs, targets, multilabel=None):
+    "Probabilities `(n,c)` and targets: int codes `(n,)` or bool `(n,c)`; binary positive-class probabilities become `(n,2)`"
+    P,Y = _np(probs, name='probs'),_np(targets, name='targets')
+    if P.ndim==0 or Y.ndim==0 or P.size==0: raise ValueError(f"probs and targets must be non-empty arrays (one row per sample), got shapes {P.shape} and {Y.shape}")
+    if len(P)!=len(Y): raise ValueError(f"probs has {len(P)} rows but targets has {len(Y)}")
+    if np.isnan(P).any(): raise ValueError(f"probs has {int(np.isnan(P).sum())} NaN values; check the model's outputs (a diverged fit?)")
+    _check_unit(P)   # logits gave an ECE above 1
+    if multilabel is None: multilabel = P.ndim==2 and Y.ndim==2 and Y.shape==P.shape and P.shape[1]>1
+    if multilabel:
+        if Y.shape!=P.shape: raise ValueError(f"multi-label probs {P.shape} and targets {Y.shape} must have the same shape")
+        return P,Y.astype(bool),True
+    Y = Y.reshape(len(Y), -1)
+    if Y.shape[1]!=1: raise ValueError(f"targets has shape {Y.shape}: pass class codes (n,) or a multi-hot matrix shaped like probs")
+    Y = Y[:,0]
+    if not (np.mod(Y, 1)==0).all() or (Y<0).any(): raise ValueError("targets must be integer class codes >= 0")
+    P,_ = _as_probs(P); _check_probs(P, softmax=True, tol=max(1e-2, _sum_tol(probs)))   # a positive column read as (n, 2); sigmoid rows refused (a float copy of bf16 rows is off by 4e-3)
+    if Y.max(initial=0)>=P.shape[1]: raise ValueError(f"targets has class code {int(Y.max())} but probs has {P.shape[1]} classes")
+    return P,Y.astype(np.int64),False
 
 # %% ../nbs/07a_calibration.ipynb #7303f1b0
 def _confidence(P, Y, ml):

@@ -190,9 +190,7 @@ def main(
         finally: warnings.showwarning = shown
 
 # %% ../nbs/11_cli.ipynb #e0dd9501
-_ELSEWHERE = dict.fromkeys(['read_table', 'load_for_compare', 'compare_file'], 'files')
-
 def __getattr__(name):
-    "A name of `_ELSEWHERE`, from the page it lives on (imported when first asked for: `--help` imports no PyTorch)"
-    if name not in _ELSEWHERE: raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib; return getattr(importlib.import_module(f'imbalance_fastai.{_ELSEWHERE[name]}'), name)
+    "The public names of the `files` page (see `_elsewhere`), imported when first asked for: `--help` imports no PyTorch"
+    if name.startswith('__'): raise AttributeError(f"module {__name__!r} has no attribute {name!r}")   # `from .cli import main` probes __path__: no import
+    from imbalance_fastai.labels import _elsewhere; return _elsewhere(__name__, ('files',))(name)

@@ -17,6 +17,7 @@ with warnings.catch_warnings():   # importing fastai warns that torch.jit.script
     from fastai.data.block import CategoryBlock
     from fastai.tabular.core import TabularPandas, Categorify, Normalize
     from fastai.tabular.learner import tabular_learner
+    from imbalance_fastai.labels import _elsewhere
     from imbalance_fastai.core import Labels, encode_labels
     from imbalance_fastai.data import long_tailed_digits
     from imbalance_fastai.tabular import _FillMissing   # fastai's FillMissing, which fills nothing under pandas 3
@@ -446,10 +447,4 @@ def run_demo(
                               metric=metric, progress=progress, threads=threads)
 
 # %% ../nbs/10_compare.ipynb #638235a1
-_ELSEWHERE = {**dict.fromkeys(['paired_bootstrap', 'summarize', 'verdict', 'format_table', 'plot_comparison', 'class_table', 'write_report'], 'verdict'),
-              **dict.fromkeys(['compare_images', 'resolve_arch'], 'images')}
-
-def __getattr__(name):
-    "A name of `_ELSEWHERE`, from the later page it lives on (imported when first asked for)"
-    if name not in _ELSEWHERE: raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib; return getattr(importlib.import_module(f'imbalance_fastai.{_ELSEWHERE[name]}'), name)
+__getattr__ = _elsewhere(__name__, ('verdict', 'images'))

@@ -251,6 +251,19 @@ def _check_dl(dl, who, labelled=True):
     raise TypeError(f"{who}: dl must be a fastai DataLoader of the rows, e.g. dl=learn.dls.test_dl(df{', with_labels=True' if labelled else ''}), "
                     f"got a {type(dl).__name__}" + (": pick one of its DataLoaders, e.g. dls.valid" if isinstance(dl, DataLoaders) else ''))
 
+def _eval_dl(learn, ds_idx=1, dl=None, who='this'):
+    "The labelled `DataLoader` to predict (`dl`, or `learn.dls[ds_idx]`), or a clear error when there is none"
+    if isinstance(ds_idx, bool) or not isinstance(ds_idx, (int, np.integer)): raise TypeError(   # a DataLoader in ds_idx's place (the first)
+        f"{who}: ds_idx is the index of one of the learner's DataLoaders (1: the validation set), got a {type(ds_idx).__name__}; pass a DataLoader by name: dl=...")
+    if dl is None:
+        dl = loaders[ds_idx] if ds_idx<len(loaders := getattr(learn.dls, 'loaders', [])) else None
+        if dl is None or len(dl.dataset)==0: raise ValueError(f"{who} predicts the learner's {'validation' if ds_idx==1 else f'ds_idx={ds_idx}'} set, but it has none "
+                             f"({0 if dl is None else len(dl.dataset)} rows, e.g. after load_learner): pass dl=learn.dls.test_dl(items, with_labels=True)")
+    elif len(_check_dl(dl, who).dataset)==0: raise ValueError(f"{who} got an empty dl: pass one with rows (and targets)")
+    if why := _no_target(dl.dataset): raise ValueError(f"{who} needs targets, but {why}: it is refused before predicting. Pass "
+                                                       "dl=learn.dls.test_dl(items, with_labels=True) (a table: rows with the label column)")
+    return dl
+
 @_raw_labels.register
 def _(src:DataLoaders, **kwargs): return _raw_labels(src.train, **kwargs)
 @_raw_labels.register

@@ -13,7 +13,7 @@ from fastai.torch_core import to_np
 from fastai.losses import BaseLoss
 from fastai.learner import Learner
 from fastai.metrics import AccumMetric, Metric
-from .core import _no_target, _n_outputs, _check_dl
+from .core import _n_outputs
 
 # %% auto #0
 __all__ = ['apply_offsets', 'min_cost_decisions', 'DecisionRule', 'DecisionLoss']
@@ -386,19 +386,6 @@ def _restage_learner(learn, stage, why:str):
         warnings.warn(f"{why}: the learner's decision rule {lf.rule!r} was set on the probabilities before, and no rule decides the same on "
                       "the new ones: it is dropped; tune it again on the new probabilities (learn.tune_threshold, or learn.set_decision)")
     lf.rule,lf.stage = rule,stage
-
-def _eval_dl(learn, ds_idx=1, dl=None, who='this'):
-    "The labelled `DataLoader` to predict (`dl`, or `learn.dls[ds_idx]`), or a clear error when there is none"
-    if isinstance(ds_idx, bool) or not isinstance(ds_idx, (int, np.integer)): raise TypeError(   # a DataLoader in ds_idx's place (the first)
-        f"{who}: ds_idx is the index of one of the learner's DataLoaders (1: the validation set), got a {type(ds_idx).__name__}; pass a DataLoader by name: dl=...")
-    if dl is None:
-        dl = loaders[ds_idx] if ds_idx<len(loaders := getattr(learn.dls, 'loaders', [])) else None
-        if dl is None or len(dl.dataset)==0: raise ValueError(f"{who} predicts the learner's {'validation' if ds_idx==1 else f'ds_idx={ds_idx}'} set, but it has none "
-                             f"({0 if dl is None else len(dl.dataset)} rows, e.g. after load_learner): pass dl=learn.dls.test_dl(items, with_labels=True)")
-    elif len(_check_dl(dl, who).dataset)==0: raise ValueError(f"{who} got an empty dl: pass one with rows (and targets)")
-    if why := _no_target(dl.dataset): raise ValueError(f"{who} needs targets, but {why}: it is refused before predicting. Pass "
-                                                       "dl=learn.dls.test_dl(items, with_labels=True) (a table: rows with the label column)")
-    return dl
 
 def _deciding_loss(learn, cb=None):
     "The loss `learn` decides with at its next prediction: its `DecisionLoss` tied to its correction `cb`, or the one the correction attaches then (to a loss set by hand)"

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_class_labels.ipynb #827a639c
 from __future__ import annotations
-import functools
+import functools, importlib
 import numpy as np, pandas as pd
 from fastcore.foundation import L
 
@@ -149,3 +149,13 @@ class TrainPriors:
     def __repr__(self):
         r = lambda p: np.round(p, 4).tolist()
         return f"TrainPriors(natural={r(self.natural)}, sampled={r(self.sampled)}, vocab={list(self.vocab)})"
+
+# %% ../nbs/00_class_labels.ipynb #701e5ccc
+def _elsewhere(module:str, pages:tuple):
+    "A module `__getattr__` for `module`: the public names (`__all__`) of the later `pages`, each imported when first asked for"
+    def __getattr__(name):
+        for p in (() if name.startswith('__') else pages):   # dunder probes (`__path__`...) import nothing
+            page = importlib.import_module(f'imbalance_fastai.{p}')
+            if name in getattr(page, '__all__', ()): return getattr(page, name)
+        raise AttributeError(f"module {module!r} has no attribute {name!r}")
+    return __getattr__

@@ -11,10 +11,10 @@ from fastcore.basics import patch, getcallable
 from fastai.torch_core import to_np
 from fastai.learner import Learner
 from fastai.metrics import AccumMetric
-from .core import Labels, get_labels
+from .labels import _elsewhere
+from .core import Labels, get_labels, _eval_dl
 from .decisions import (_np, _activation_kind, _as_probs, _log_probs, _check_offsets, _cost_thresh, _base_loss, _check_unit, _per_label,
-                                        _deciding_loss, _as_metric, _of_decisions, _eval_dl, _n_outputs, _check_axis, DecisionLoss)
-from .shift import _check_probs, _sum_tol
+                                        _deciding_loss, _as_metric, _of_decisions, _n_outputs, _check_axis, DecisionLoss)
 from .prior import _outputs_after_fit, _synthetic_priors
 from .losses import _num
 from .decisions import apply_offsets   # noqa: F401 (best_offsets' partner, importable from here with it)
@@ -288,26 +288,6 @@ class SoftmaxThreshold:
     def __call__(self, x): return (x.select(self.axis, 1) > self.thresh).long()
     def __repr__(self): return f"SoftmaxThreshold({self.thresh:.4g})"
 
-# %% ../nbs/07_metrics.ipynb #7d700f0d
-def _as_preds(probs, targets, multilabel=None):
-    "Probabilities `(n,c)` and targets: int codes `(n,)` or bool `(n,c)`; binary positive-class probabilities become `(n,2)`"
-    P,Y = _np(probs, name='probs'),_np(targets, name='targets')
-    if P.ndim==0 or Y.ndim==0 or P.size==0: raise ValueError(f"probs and targets must be non-empty arrays (one row per sample), got shapes {P.shape} and {Y.shape}")
-    if len(P)!=len(Y): raise ValueError(f"probs has {len(P)} rows but targets has {len(Y)}")
-    if np.isnan(P).any(): raise ValueError(f"probs has {int(np.isnan(P).sum())} NaN values; check the model's outputs (a diverged fit?)")
-    _check_unit(P)   # logits gave an ECE above 1
-    if multilabel is None: multilabel = P.ndim==2 and Y.ndim==2 and Y.shape==P.shape and P.shape[1]>1
-    if multilabel:
-        if Y.shape!=P.shape: raise ValueError(f"multi-label probs {P.shape} and targets {Y.shape} must have the same shape")
-        return P,Y.astype(bool),True
-    Y = Y.reshape(len(Y), -1)
-    if Y.shape[1]!=1: raise ValueError(f"targets has shape {Y.shape}: pass class codes (n,) or a multi-hot matrix shaped like probs")
-    Y = Y[:,0]
-    if not (np.mod(Y, 1)==0).all() or (Y<0).any(): raise ValueError("targets must be integer class codes >= 0")
-    P,_ = _as_probs(P); _check_probs(P, softmax=True, tol=max(1e-2, _sum_tol(probs)))   # a positive column read as (n, 2); sigmoid rows refused (a float copy of bf16 rows is off by 4e-3)
-    if Y.max(initial=0)>=P.shape[1]: raise ValueError(f"targets has class code {int(Y.max())} but probs has {P.shape[1]} classes")
-    return P,Y.astype(np.int64),False
-
 # %% ../nbs/07_metrics.ipynb #7290b43a
 def _rarest_classes(counts, share=0.3):
     "Positions of the rarest `share` of the classes by `counts`, rarest first (ties in order; at least one)"
@@ -450,9 +430,4 @@ class Decided(AccumMetric):
         self.accum_values(d, learn.y, learn)
 
 # %% ../nbs/07_metrics.ipynb #e80e3092
-_ELSEWHERE = dict.fromkeys(['calibration_bins', 'expected_calibration_error', 'fit_temperature', 'TemperatureScaling'], 'calibration')
-
-def __getattr__(name):
-    "A name of `_ELSEWHERE`, from the later page it lives on (imported when first asked for)"
-    if name not in _ELSEWHERE: raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib; return getattr(importlib.import_module(f'imbalance_fastai.{_ELSEWHERE[name]}'), name)
+__getattr__ = _elsewhere(__name__, ('calibration',))

@@ -11,12 +11,12 @@ from scipy.special import expit, softmax
 from fastcore.basics import ifnone
 from fastcore.meta import delegates
 from fastai.learner import Learner
-from .core import get_labels, MaskLabels, _mask_codes
-from .decisions import _np, _along, _check_unit, _balanced_rule, _correction, _numeric, _restage, _eval_dl, DecisionLoss, DecisionRule
+from .core import get_labels, MaskLabels, _mask_codes, _eval_dl
+from .decisions import _np, _along, _check_unit, _balanced_rule, _correction, _numeric, _restage, DecisionLoss, DecisionRule
 from .shift import _prior_array, logit_shift, correct_prior
 from .prior import _decisions, _warn_bent
-from .metrics import _as_preds, _rarest_classes
-from .calibration import (_raw_outputs, _kind, _check_n_bins, TemperatureScaling, expected_calibration_error,
+from .metrics import _rarest_classes
+from .calibration import (_as_preds, _raw_outputs, _kind, _check_n_bins, TemperatureScaling, expected_calibration_error,
                                           calibration_bins)
 
 # %% auto #0

@@ -270,7 +270,7 @@ def _sklearn_scores(P, Y, ml, D):
 def test_scores_equal_sklearn_one_by_one(seed):
     "The report's one-confusion-matrix, two-sorts-per-class path gives scikit-learn's numbers to the last bit: tied scores, absent and never-decided classes, single-class columns, rule decisions, multi-label"
     from imbalance_fastai.report import _scores
-    from imbalance_fastai.metrics import _as_preds
+    from imbalance_fastai.calibration import _as_preds
     rng = np.random.default_rng(seed)
     n, c = int(rng.integers(50, 3000)), int(rng.choice([2, 3, 7]))
     P = rng.dirichlet(np.ones(c)*.5, n)
