@@ -11,6 +11,7 @@ from fastcore.meta import delegates
 from fastai.callback.core import Callback
 from fastai.callback.schedule import LRFinder
 from fastai.distributed import DistributedDL
+from fastai.data.load import DataLoader
 from .core import get_labels, TrainPriors, _mask_codes, _check_n_bins
 from .resampler import Resampler, _check_strategy, _check_args, _check_wgts, _check_keywords, _resampler_kw
 from .sampling import resample_dl, _resample_labels, _check_batches, _check_valid_split, _ResampledMixin
@@ -29,6 +30,14 @@ def _describe(cb):
 def _unwrap(dl):
     "The DataLoader inside fastai's `DistributedDL` (or `ShardedDL`), or `dl` itself"
     return dl.dl if isinstance(dl, DistributedDL) else dl
+
+def _natural_train(dl, who='OverSamplingCallback'):
+    "The fit's natural train DataLoader (inside a `DistributedDL`), refused unless fastai's: its resampled twin is made with `dl.new`"
+    natural = _unwrap(dl)
+    if isinstance(natural, DataLoader): return natural
+    raise TypeError(f"{who} resamples a fastai DataLoader, but learn.dls.train is a {type(natural).__module__}.{type(natural).__name__}: "
+                    "build the DataLoaders with fastai (DataLoaders.from_dsets(train_ds, valid_ds, bs=64), a DataBlock, TabularPandas), "
+                    "or, in a PyTorch DataLoader, pass sampler=ImbalancedDatasetSampler(train_ds)")
 
 def _own_sampling(dl):
     "What already resamples the train DataLoader `dl` (a factory's resampler, fastai's weights), or `None`"
@@ -176,7 +185,7 @@ class OverSamplingCallback(Callback):
 
     def _lr_find_epochs(self):
         "`lr_find` sets `n_epoch` so that its `num_it` batches fit in epochs of the natural train DataLoader: more epochs when resampled ones are shorter"
-        natural = _unwrap(self.dls.train)
+        natural = _natural_train(self.dls.train)
         self.resampler = r = self._build_resampler(natural.dataset, _mask_codes(natural))   # kept for `_build`: labels are read once
         n_nat,n_res = len(natural),len(resample_dl(natural, r))
         if n_res: self.learn.n_epoch = max(self.n_epoch, -(-self.n_epoch*n_nat//n_res))
@@ -207,7 +216,7 @@ class OverSamplingCallback(Callback):
 
     def _build(self, dl):
         "The resampler and the resampled twin of `dl`, the fit's train DataLoader (sharded when fastai's `DistributedDL` wraps it)"
-        natural = _unwrap(dl)
+        natural = _natural_train(dl)
         if len(natural.dataset)==0: raise ValueError("OverSamplingCallback: the train DataLoader has no rows (a learner from load_learner keeps "
                                                      "empty DataLoaders): give the learner its training data (learn.dls = ...) before fitting")
         if (why:=_own_sampling(natural)) is not None and not self._mock: warnings.warn(

@@ -14,7 +14,7 @@ from fastai.learner import Learner
 from fastai.callback.core import Callback, TrainEvalCallback
 from fastai.callback.schedule import fit_one_cycle   # noqa: F401 (patches Learner.fit_one_cycle)
 from .core import _no_target, _n_outputs, _check_dl, get_labels, MaskLabels
-from .callback import OverSamplingCallback, _keeping_fit
+from .callback import OverSamplingCallback, _keeping_fit, _natural_train
 from .resampler import _resampler_kw, _check_keywords
 from .epochs import _num, _int, _a
 
@@ -31,6 +31,10 @@ def _is_classifier(m)->bool:
 def _n_rows(m): "The outputs of the classifier `m`: the rows of its weight"; return m.out_features if isinstance(m, nn.Linear) else m.out_channels
 
 _KINDS = 'nn.Linear and convolution layers'
+def _kind(m):
+    "What `m` is, for messages: a grouped or transposed convolution is said so (its weight rows are not one per class)"
+    conv = isinstance(m, nn.modules.conv._ConvNd)
+    return ('a transposed ' if conv and m.transposed else f'a grouped (groups={m.groups}) ' if conv and m.groups>1 else 'a ') + type(m).__name__
 def _classifiers(model): "Names of the layers of `model` that can be a classifier, for messages"; return [n for n,m in model.named_modules() if _is_classifier(m)]
 
 def find_classifier(
@@ -40,17 +44,20 @@ def find_classifier(
 )->tuple:
     "`(name, layer)` of the classifier of `model`: the `nn.Linear` (or convolution) whose weight rows are the classes"
     mods = dict(model.named_modules())
-    lins = _classifiers(model)
-    hint = (f"its {_KINDS} are {lins[-5:]}; name the classifier with head='<name>'" if lins else   # no name can help then
-            "it has no nn.Linear layer nor convolution, and the classifier must be one (its weight rows are the classes): a model "
-            "whose class scores come from another layer (a transposed or grouped convolution, attention...) cannot be re-trained or τ-normalised here")
+    lins = [n for n in _classifiers(model) if n_classes is None or _n_rows(mods[n])==n_classes]   # a hidden layer's name would be refused
+    hint = (f"its {_KINDS}{'' if n_classes is None else f' with {n_classes} outputs'} are {lins[-5:]}; "
+            "name the classifier with head='<name>'" if lins else   # no name can help then
+            f"it has no nn.Linear layer nor (ungrouped, not transposed) convolution{'' if n_classes is None else f' with {n_classes} outputs'}, "
+            "and the classifier must be one (its weight rows are the classes): a model whose class scores come from another "
+            "layer (a transposed or grouped convolution, attention...) cannot be re-trained or τ-normalised here")
     if head is None:
         last = [n for n,m in mods.items() if _has_params(m)]
         if not last: raise ValueError(f"this {type(model).__name__} has no parameters: there is no classifier to re-train")
         name = last[-1]
         if not _is_classifier(mods[name]):
-            raise ValueError(f"the classifier is looked for as the model's last layer with parameters, which must be an "
-                             f"nn.Linear or a convolution, but in this {type(model).__name__} it is {type(mods[name]).__name__} {name!r}: {hint}")
+            raise ValueError(f"the classifier is looked for as the model's last layer with parameters, which must be an nn.Linear "
+                             f"or a convolution (neither grouped nor transposed), but in this {type(model).__name__} it is "
+                             f"{_kind(mods[name])} {name!r}: {hint}")
         return _check_width(model, name, mods[name], n_classes)
     if isinstance(head, str):
         if head not in mods: raise ValueError(f"head={head!r} is not a module of this {type(model).__name__}: {hint}")
@@ -59,7 +66,7 @@ def find_classifier(
         name = next((n for n,m in mods.items() if m is head), None)
         if name is None: raise ValueError(f"head (a {type(head).__name__}) is not a module of this {type(model).__name__}: {hint}")
     sub = _classifiers(mods[name])
-    if not sub: raise ValueError(f"head={name!r} is a {type(mods[name]).__name__} with no nn.Linear or convolution inside: {hint}")
+    if not sub: raise ValueError(f"head={name!r} is {_kind(mods[name])}, and holds no nn.Linear nor convolution that is neither grouped nor transposed: {hint}")
     full = '.'.join(o for o in (name, sub[-1]) if o)
     return _check_width(model, full, mods[full], n_classes)
 
@@ -114,6 +121,7 @@ def retrain_classifier(self:Learner,
                     "(fit_one_cycle's other arguments, wd, pct_start..., are not passed on), and passes to OverSamplingCallback its "
                     f"{[k for k in _callback_kw if k not in _resampler_kw]} and the Resampler's")
     _check_retrain(epochs, lr, reset, cbs)
+    _natural_train(self.dls.train, 'retrain_classifier')
     if isinstance(strategy, (int, float, np.number)) and not isinstance(strategy, bool): raise ValueError(   # fit_one_cycle(epochs, lr) order
         f"strategy={strategy!r} is a number, in the place where fit_one_cycle takes lr: retrain_classifier(epochs, strategy, lr) takes the learning "
         f"rate third, so pass lr={strategy!r} by name; for partially balanced batches, strategy='partial', alpha={strategy!r}")
@@ -153,7 +161,8 @@ def _tau_base(lin):
 
 def _check_tau(tau, arg='tau'):
     "Refuse a τ that is not a finite number >= 0"
-    if isinstance(tau, bool) or not isinstance(tau, (int, float, np.number)) or not np.isfinite(tau) or tau<0:
+    if not _num(tau): raise TypeError(f"{arg} must be a number >= 0 (0: the classifier as trained, 1: rows of equal norm), got {_a(tau)}")
+    if not np.isfinite(tau) or tau<0:
         raise ValueError(f"{arg} must be a finite number >= 0 (0: the classifier as trained, 1: rows of equal norm; "
                          f"τ-norm is not defined for τ < 0), got {tau!r}")
     return float(tau)
@@ -181,6 +190,7 @@ def tune_tau(
     else: taus = [_check_tau(t, 'taus') for t in (list(taus) if isinstance(taus, np.ndarray) else L(taus))]
     if not len(taus): raise ValueError("taus is empty; give at least one value")
     _,lin = find_classifier(learn.model, head, _n_outputs(learn))
+    if dl is None and len(learn.dls.loaders)>1: _check_dl(learn.dls.valid, 'tune_tau (dl=None: learn.dls.valid)')
     if dl is None and (len(learn.dls.loaders)<2 or learn.dls.valid.n==0):
         raise ValueError("this learner has no validation data (e.g. one from load_learner) to tune tau on: pass labelled "
                          "rows as dl=learn.dls.test_dl(df, with_labels=True)")
