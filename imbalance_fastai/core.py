@@ -389,22 +389,22 @@ def clear_mask_cache():
     "Forget the pixel counts `get_labels` keeps of every mask file it has read"
     _mask_cache.clear()
 
-def _count_pixels(o, strict=True):
-    "Pixels per value `0..max` of one mask: a file decoded as `PILMask.create` decodes it (mode 'L'), or an array/image (`strict=False`: negative codes ignored)"
+def _count_pixels(o, strict=True, i=0):
+    "Pixels per value `0..max` of one mask, the `i`-th: a file decoded as `PILMask.create` decodes it (mode 'L'), or an array/image (`strict=False`: negative codes ignored)"
     if isinstance(o, (str, os.PathLike, bytes)):
         with Image.open(io.BytesIO(o) if isinstance(o, bytes) else o) as im:
             a = np.asarray(im if im.mode=='L' else im.convert('L'))
     else: a = np.asarray(o.detach().cpu() if isinstance(o, torch.Tensor) else o)
     neg = a.dtype.kind=='i' and a.size and a.min()<0
     if a.dtype.kind not in 'biu' or (neg and strict):
-        raise ValueError(f"mask {_item([o], 0)} holds values that are not class codes (dtype {a.dtype}, "
+        raise ValueError(f"mask {_item([o], 0) if isinstance(o, (str, os.PathLike)) else f'{i} (a {type(o).__name__})'} holds values that are not class codes (dtype {a.dtype}, "
                          f"min {a.min() if a.size else None}); a mask holds integer codes 0..c-1"
                          + ("; to ignore negative codes (e.g. PyTorch's ignore_index -100), pass strict=False" if neg else ''))
     return np.bincount(a[a>=0] if neg else a.ravel())
 
-def _mask_counts(o, strict=True):
-    "`_count_pixels` of `o`, cached for files: keyed by absolute path, valid while the file's mtime and size are unchanged"
-    if not isinstance(o, (str, os.PathLike)): return _count_pixels(o, strict)
+def _mask_counts(o, strict=True, i=0):
+    "`_count_pixels` of `o` (the `i`-th mask), cached for files: keyed by absolute path, valid while the file's mtime and size are unchanged"
+    if not isinstance(o, (str, os.PathLike)): return _count_pixels(o, strict, i)
     fn = os.path.abspath(o)
     st = os.stat(fn)
     hit = _mask_cache.get(fn)
@@ -420,7 +420,7 @@ def _is_palette(o):
 
 def _mask_labels(srcs, codes=None, strict=True):
     "`MaskLabels` of the masks `srcs` (files, arrays, images) in the vocab `codes` (the values `0..max` when `None`)"
-    rows = [_mask_counts(o, strict) for o in srcs]
+    rows = [_mask_counts(o, strict, i) for i,o in enumerate(srcs)]
     lens = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
     n_val = int(lens.max()) if len(rows) else 0
     pc = np.zeros((len(rows), n_val), dtype=np.int64)
@@ -433,7 +433,8 @@ def _mask_labels(srcs, codes=None, strict=True):
         pal = any(_is_palette(srcs[i]) for i in bad[:3])
         raise ValueError(f"{len(bad)} of {len(pc)} masks have pixel values outside the vocabulary of {c} codes "
                          f"{list(codes)[:10] if codes is not None else ''} (values 0..{c-1}): {eg}. Add the missing "
-                         "classes to MaskBlock(codes=...) or remap those values in the masks; to ignore them, "+_ignore_how(codes=True)
+                         "classes to MaskBlock(codes=...) or remap those values in the masks (these are read from the masks get_y gives, "
+                         "before item_tfms: a transform that remaps values belongs in get_y); to ignore them, "+_ignore_how(codes=True)
                          + (". These are palette ('P') PNGs: fastai's PILMask.create (so the model too) reads their grey levels, "
                             "not their palette indices; save the indices as mode 'L', or get_y=lambda f: np.array(Image.open(mask_of(f)))" if pal else ''))
     unseen = np.flatnonzero(~pc.any(0))
