@@ -143,8 +143,10 @@ def _runs(args, strategies, given, repeats, log=_note):
                         skip_unavailable=not given, repeats=repeats, target_prior=args.target_prior, **kw)
     return runs,runs.attrs['title']
 
-def _run(args):
-    "Run the parsed command; returns the exit status"
+_SETTINGS = ('mode', 'folds', 'repeats', 'seeds', 'epochs', 'lr', 'bs', 'model', 'target_prior', 'min_rows')   # of runs.attrs
+
+def _run(args, warned=()):
+    "Run the parsed command; returns the exit status. `warned`: the warnings said so far (kept up to date by `main`), for run.json"
     from imbalance_fastai.strategies import STRATEGIES, QUICK_STRATEGIES, strategy_lines
     from imbalance_fastai.compare import InputError
     from imbalance_fastai.verdict import write_report
@@ -160,9 +162,12 @@ def _run(args):
     notes = []   # the notes on the data (columns used and left out, rows dropped) go to run.json too, not to stderr only
     runs,title = _runs(args, strategies, given, 1 if args.quick and args.repeats is None else args.repeats, log=lambda m: (notes.append(m), _note(m)))
     txt = write_report(runs, out, title)
-    data = {k: runs.attrs[k] for k in ('label', 'cont_names', 'cat_names', 'images') if k in runs.attrs}
+    a = runs.attrs
+    data = {k: a[k] for k in ('label', 'cont_names', 'cat_names', 'images') if k in a}
+    settings = {'strategies': list(dict.fromkeys(runs.strategy)), **{k: a[k] for k in _SETTINGS if k in a}}   # as run, defaults resolved
     (out/'run.json').write_text(json.dumps({'command': args.command, 'quick': args.quick, 'argv': sys.argv[1:], 'metric': args.metric,
-                                            'seconds': round(time.perf_counter()-start, 1), **data, 'notes': notes}, default=str) + '\n')
+                                            'seconds': round(time.perf_counter()-start, 1), **data, 'settings': settings, 'class_counts': a.get('class_counts'),
+                                            'notes': notes + [n for n in a.get('notes', []) if n not in notes], 'warnings': list(warned)}, default=str) + '\n')
     print(txt)
     print(f"\nwrote {out/'comparison.csv'}, comparison.md, comparison.png, runs.csv and run.json in {time.perf_counter()-start:.0f} s")
     return 0
@@ -180,10 +185,10 @@ def main(
         warnings.simplefilter('ignore')
         warnings.filterwarnings('default', module=r'imbalance_fastai\.')
         shown = warnings.showwarning
-        seen = set()   # each run of a comparison warns anew (its own catch_warnings): say each warning once
-        warnings.showwarning = lambda msg, *a, **k: None if str(msg) in seen else (seen.add(str(msg)), _note(f"warning: {msg}"))
+        seen = {}   # each run of a comparison warns anew (its own catch_warnings): say each warning once; run.json lists them
+        warnings.showwarning = lambda msg, *a, **k: None if str(msg) in seen else (seen.setdefault(str(msg)), _note(f"warning: {msg}"))
         from imbalance_fastai.compare import InputError   # PyTorch and fastai are imported here, once a command runs
-        try: return _run(args)
+        try: return _run(args, seen)
         except InputError as e:
             print(f"imbalance-fastai {args.command}: error: {e}", file=sys.stderr)
             return 2

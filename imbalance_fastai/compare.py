@@ -347,9 +347,9 @@ def _compare(source, splits, strategies=None, skip_unavailable=None, seeds=None,
 
 def _seeds(seeds, repeats, default):
     "The seed of each repeat, from `seeds` (a number or a list) and `repeats`"
+    if repeats is not None and not (isinstance(repeats, numbers.Integral) and not isinstance(repeats, bool) and repeats>=1): raise ValueError(f"repeats must be a whole number >= 1 (each a new partition and seed), got {repeats!r}")
     if seeds is None: seeds = list(range(ifnone(repeats, default)))
-    elif isinstance(seeds, int): seeds = list(range(seeds))
-    else: seeds = list(seeds)
+    else: seeds = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
     if repeats is not None and len(seeds)!=repeats: raise ValueError(f"seeds has {len(seeds)} values but repeats is {repeats}")
     if not seeds: raise ValueError("seeds must be a positive number or a non-empty list")
     return seeds

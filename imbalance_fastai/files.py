@@ -135,7 +135,9 @@ def _images(p, label, images, valid_pct, log, **kwargs):
     log(f"{len(t):,} images, {t.label.nunique()} classes ({', '.join(f'{k}: {n:,}' for k,n in t.label.value_counts().sort_index().items())})")
     vdf = None
     if valid_pct is not None: t,vdf = _holdout_split(t, 'label', valid_pct)
-    return compare_images(t, valid=vdf, **kwargs)
+    res = compare_images(t, valid=vdf, **kwargs)
+    res.attrs.update(label='sub-folder names' if p.is_dir() else label, images=str(p) if p.is_dir() else images)   # not the table's 'label'/'image'
+    return res
 
 @delegates(compare_strategies, but=['valid_df'])
 def compare_file(

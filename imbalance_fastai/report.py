@@ -379,6 +379,7 @@ def plot_report(
 ):
     "Confusion matrices (as trained, and as decided), precision-recall curves and the reliability diagram of every column of the report"
     import matplotlib.pyplot as plt
+    if isinstance(learn_or_probs, Learner): _eval_dl(learn_or_probs, kwargs.get('ds_idx', 1), kwargs.get('dl'), 'plot_report')   # its errors name plot_report
     cols,Y,ml,vocab = _report_columns(learn_or_probs, targets, **kwargs)
     names = list(cols)
     P0 = _np(cols[names[0]][0])

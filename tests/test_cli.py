@@ -398,6 +398,8 @@ def test_compare_image_folder_end_to_end(capsys, tmp_path):
     assert re.search(r"warning: few rows to score in classes 'cat' \(18\), 'dog' \(8\), 'owl' \(4\)", err), err
     runs = pd.read_csv(tmp_path / 'pets_comparison' / 'runs.csv')
     assert runs.fold.tolist() == [0, 0, 1, 1] and runs.groupby('strategy').scored_owl.sum().tolist() == [4, 4]
+    meta = json.loads((tmp_path / 'pets_comparison' / 'run.json').read_text())
+    assert (meta['label'], meta['images']) == ('sub-folder names', str(root)), meta   # not the table compare_images builds
     # the same images as a CSV of paths (relative to the CSV) and labels
     files = sorted(root.rglob('*.png'))
     pd.DataFrame({'file': [str(f.relative_to(tmp_path)) for f in files], 'kind': [f.parent.name for f in files]}).to_csv(tmp_path / 'pets.csv', index=False)
@@ -405,6 +407,8 @@ def test_compare_image_folder_end_to_end(capsys, tmp_path):
     rc, out, err = _run(capsys, 'compare', tmp_path / 'pets.csv', '--images', 'file', '--label', 'kind', '--strategies', 'crt,tau-norm',
                         '--folds', '2', '--epochs', '1', '--size', '16', '--bs', '8', '--out', tmp_path / 'o', '--no-progress')
     assert rc == 0 and list(_table(out)) == ['plain', 'crt', 'tau-norm'], err
+    meta = json.loads((tmp_path / 'o' / 'run.json').read_text())
+    assert (meta['label'], meta['images'], meta['settings']['strategies']) == ('kind', 'file', ['plain', 'crt', 'tau-norm']), meta
     rc, out, err = _run(capsys, 'compare', tmp_path / 'pets.csv', '--images', 'path', '--label', 'kind')
     assert rc == 2 and "the images column 'path' (--images) is not found" in err
 

@@ -163,8 +163,8 @@ def test_report_bad_inputs(setup):
     with pytest.raises(ValueError, match='NaN'): plot_report(np.array([[.5, np.nan], [.5, .5]]), np.array([0, 1]))
     learn, _ = small_learner('binary')
     learn.dls.valid = learn.dls.valid.new(learn.dls.valid.dataset.new_empty())
-    with pytest.raises(ValueError, match='validation set, but it has none'): imbalance_report(learn)
-    with pytest.raises(ValueError, match='validation set, but it has none'): plot_report(learn)
+    with pytest.raises(ValueError, match="^imbalance_report predicts the learner's validation set, but it has none"): imbalance_report(learn)
+    with pytest.raises(ValueError, match="^plot_report predicts the learner's validation set, but it has none"): plot_report(learn)
     with pytest.raises(TypeError, match="the decisions are the learner's own"): imbalance_report(setup['os_learn'], thresh=.3)
     with pytest.raises(ValueError, match='look like logits'):
         imbalance_report(np.array([[2., -1.], [0., 1.]]), np.array([0, 1]), train_prior=[.5, .5], target_prior=[.9, .1])
