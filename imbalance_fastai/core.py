@@ -223,6 +223,8 @@ def _raw_labels(src, **kwargs):
     for attr in ('targets', 'labels', 'y'):
         if hasattr(src, attr) and not callable(getattr(src, attr)): return getattr(src, attr)
     if callable(getattr(src, 'get_labels', None)): return src.get_labels()
+    if isinstance(src, (list, tuple)) and len(src) and isinstance(src[0], (list, tuple)) and any(isinstance(o, (torch.Tensor, np.ndarray)) for o in src[0]):
+        raise TypeError(f"this {type(src).__name__} holds samples (an input array and its label), not labels: pass labels=... (one label per item), or wrap the samples in a TensorDataset")
     if isinstance(src, (np.ndarray, list, tuple, pd.Series, pd.Index, torch.Tensor, pd.DataFrame, pd.api.extensions.ExtensionArray)): return src
     raise TypeError(f"cannot read labels from a {type(src).__name__}: pass labels=... (one label per item) or "
                     "label_fn=... (a function of the dataset that returns all its labels)")

@@ -34,8 +34,9 @@ class BaseResampler:
         self.seed = int(torch.randint(0, 2**62, ()).item()) if seed is None else int(seed)
 
     def _next_epoch(self, epoch):
-        "`epoch`, or (when `None`) the next one, advancing `self.epoch`"
+        "`epoch`, or (when `None`) the next one, advancing `self.epoch`; refused unless a whole number >= 0"
         if epoch is None: epoch,self.epoch = self.epoch,self.epoch+1
+        elif not (isinstance(epoch, numbers.Integral) and not isinstance(epoch, bool) and epoch>=0): raise ValueError(f"epoch must be a whole number >= 0 (the epoch to draw), got {epoch!r}")
         return epoch
 
     def sample(self, epoch:int=None, bs:int=None)->np.ndarray:
@@ -381,9 +382,9 @@ def _check_strategy(
 ):
     "The one check of a strategy and its parameters (factory, callback, `Resampler`); a float strategy is the alpha of 'partial'"
     if _num(strategy):
-        if not 0<=strategy<=1: raise ValueError(
-            f"strategy={strategy!r} is read as alpha (a number as strategy is the alpha of 'partial': row weights n_c ** -alpha), "
-            "and alpha must be in [0,1] (0 natural, 1 balanced)")
+        if not 0<=strategy<=1: raise ValueError(f"strategy={strategy!r} is read as alpha (a number as strategy is the alpha of 'partial': row weights n_c ** -alpha), and alpha must be in [0,1] (0 natural, 1 balanced)")
+        if alpha is not None and not callable(alpha) and not (_num(alpha) and alpha==strategy):   # two alphas: neither may win silently (a schedule: the callback says)
+            raise ValueError(f"strategy={strategy!r} is read as alpha, and alpha={alpha!r} is given too: give one, strategy='partial', alpha={strategy!r}")
         strategy,alpha = 'partial',float(strategy)
     elif isinstance(strategy, dict):
         v = list(strategy.values())
@@ -399,8 +400,7 @@ def _check_strategy(
         if not 0<=alpha<=1:
             raise ValueError(f"alpha must be in [0,1] (0 natural, 1 balanced), or a schedule of it for OverSamplingCallback; got {alpha}")
     if thresh is not None and (not _num(thresh) or not 0<thresh<=1):   # not a number (a string, a tensor): a TypeError
-        raise (ValueError if _num(thresh) else TypeError)(f"thresh must be {'' if _num(thresh) else 'a number '}in (0, 1]: classes in fewer than a share `thresh` of the rows are repeated "
-                         f"(LVIS used {_LVIS_THRESH}); got {_a(thresh)}")
+        raise (ValueError if _num(thresh) else TypeError)(f"thresh must be {'' if _num(thresh) else 'a number '}in (0, 1]: classes in fewer than a share `thresh` of the rows are repeated (LVIS used {_LVIS_THRESH}); got {_a(thresh)}")
     if thresh is not None and strategy!='repeat_factor': warnings.warn(f"thresh={thresh} is only used by strategy='repeat_factor'")
     if _num(ratio) and ratio!=1 and strategy!='undersample': warnings.warn(f"ratio={ratio} is only used by strategy='undersample'")
     if alpha is not None and not callable(alpha) and strategy!='partial': warnings.warn(f"alpha={alpha!r} is only used by strategy='partial' (or a float strategy), not {_a(strategy) if isinstance(strategy, dict) else repr(strategy)}"

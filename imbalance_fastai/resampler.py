@@ -159,7 +159,7 @@ def _resolve(self:Resampler, strategy=None, alpha=None, warn=False):
     if strategy is None: strategy = 'wgts' if self.wgts is not None else self.strategy
     own = (strategy=='wgts' and self.wgts is not None) or (strategy=='target' and self.strategy=='target')
     a = _check_strategy('partial', alpha)[1]   # the alpha asked for (or built) is valid, whatever the strategy; only 'partial' reads it
-    strategy,alpha = (strategy,a) if own else _check_strategy(strategy, a if strategy=='partial' or _num(strategy) or (warn and given is not None) else None)   # the others ignore alpha
+    strategy,alpha = (strategy,a) if own else _check_strategy(strategy, given if _num(strategy) else a if strategy=='partial' or (warn and given is not None) else None)   # the others ignore alpha
     if strategy=='partial' and alpha==0 or (strategy=='wgts' and asked is not None and alpha==0): strategy = 'natural'   # alpha 0: natural
     if self.wgts is not None and strategy!='natural' and asked is not None: raise ValueError(
         f"this Resampler draws by its wgts (one weight per row), so an epoch can be drawn with them or 'natural' (alpha 0), "
@@ -271,6 +271,7 @@ def sample(self:Resampler,
 )->np.ndarray:
     "Indices of one epoch (into the labels' rows), as one integer array"
     strategy,alpha = self._resolve(strategy, alpha, warn=True)   # the one call that warns: the others are this epoch's own
+    if bs is not None and not (_num(bs) and bs==int(bs) and bs>=1): raise ValueError(f"bs must be a whole number >= 1 (the batch size), got {bs!r}")
     epoch = self._next_epoch(epoch)
     rng = _rng(self.seed, _STREAM_EPOCH, epoch)
     if self._pk(strategy): return self._pk_epoch(bs, rng)
