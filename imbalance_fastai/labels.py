@@ -159,3 +159,8 @@ def _elsewhere(module:str, pages:tuple):
             if name in getattr(page, '__all__', ()): return getattr(page, name)
         raise AttributeError(f"module {module!r} has no attribute {name!r}")
     return __getattr__
+
+def _train_split(src):
+    "The train split of a `TabularPandas`, `Datasets` or `TfmdLists` (every row when it has no splits), as its `DataLoaders` read it; anything else as it is"
+    if hasattr(src, 'subset') and hasattr(src, 'train') and getattr(src, 'split_idx', None) is None: return src.train   # a split (split_idx 0 or 1) is itself
+    return src

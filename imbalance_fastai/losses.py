@@ -4,13 +4,13 @@
 
 # %% ../nbs/05_losses.ipynb #ad90933b
 from __future__ import annotations
-import math, warnings, inspect
-import numpy as np, torch, torch.nn.functional as F
+import math, warnings, inspect, numpy as np, torch, torch.nn.functional as F
 from torch import Tensor, nn
 from fastcore.basics import store_attr, ifnone
 from fastcore.meta import delegates
 from fastai.losses import BaseLoss
 from .core import get_labels, MaskLabels
+from .labels import _train_split
 
 # %% auto #0
 __all__ = ['class_weights', 'FocalLoss', 'LogitAdjustedLoss', 'BalancedSoftmaxLoss']
@@ -34,7 +34,7 @@ def _read_counts(src, who, name='class counts', **kwargs):
         return n, list(range(len(n))), None
     if bad := sorted(set(kwargs) - set(known := list(inspect.signature(get_labels).parameters)[1:])): raise TypeError(
         f"{who}: unknown keyword argument(s) {bad}: the keywords that read the labels are get_labels' {known}")
-    lbls = get_labels(src, **kwargs)
+    lbls = get_labels(_train_split(src), **kwargs)   # a TabularPandas's or Datasets' train split: the validation rows are not trained on
     n = lbls.pixel_counts.sum(0) if isinstance(lbls, MaskLabels) else lbls.counts   # masks: one class per pixel
     return n.astype(np.float64), list(lbls.vocab), lbls
 

@@ -11,7 +11,7 @@ from fastcore.basics import patch, getcallable
 from fastai.torch_core import to_np
 from fastai.learner import Learner
 from fastai.metrics import AccumMetric
-from .labels import _elsewhere
+from .labels import _elsewhere, _train_split
 from .core import Labels, get_labels, _eval_dl
 from .decisions import (_np, _activation_kind, _as_probs, _log_probs, _check_offsets, _cost_thresh, _base_loss, _check_unit, _per_label,
                                         _deciding_loss, _as_metric, _of_decisions, _n_outputs, _check_axis, DecisionLoss)
@@ -299,7 +299,7 @@ def minority_classes(
     share:float=0.3, # Share of the classes that count as the minority (at least one)
 )->list:
     "The rarest `share` of the classes (their vocab positions), rarest first: at least one, and for two classes the rarer one"
-    return _rarest_classes(get_labels(labels).counts, share)
+    return _rarest_classes(get_labels(_train_split(labels)).counts, share)
 
 def _multi_decisions(preds, targs)->bool:
     "Whether `preds` are multi-label decisions: a bool mask `(n, n_classes)` the shape of the targets (losses decode multi-label outputs so)"

@@ -15,7 +15,7 @@ from fastai.tabular.core import Tabular, TabularPandas, TabDataLoader, FillMissi
 from .core import _tabular_labels
 from .epochs import BaseResampler, _rng, _STREAM_PERM
 from .resampler import _resampler_kw, _check_keywords
-from .sampling import _dataloaders_with, _dl_kw, _check_split_kwargs, _as_tabular, _check_dl_list
+from .sampling import _dataloaders_with, _dl_kw, _check_split_kwargs, _as_tabular, _check_dl_list, _check_valid_split
 
 # %% auto #0
 __all__ = ['train_xy', 'ImblearnResampler', 'imblearn_resample', 'imblearn_dataloaders']
@@ -60,6 +60,10 @@ def _check_tabular(to):
                              "add Categorify to procs so categorical columns become codes")
     if to.split==0: raise ValueError("the train split is empty")
     return encs[0]
+
+def _check_valid_codes(to, lbls):
+    "Refuse validation rows that fastai coded -1 (a class the train split lacks, a missing label): the first validation would fail on them"
+    if (to.items[to.y_names[0]].to_numpy()[to.split:]<0).any(): _check_valid_split(to.valid, lbls)   # its message; the split is copied only then
 
 def _train_labels(to):
     "The train split's `Labels`, read as `get_labels` reads them (a missing label is refused), without a copy of the train split"
@@ -256,6 +260,7 @@ class ImblearnResampler(BaseResampler):
                              f"(a new TabularPandas) or imblearn_dataloaders(to, {nm!r})")
         super().__init__(_train_labels(to), _seed(s, seed))
         _class_codes(s, self.labels)
+        _check_valid_codes(to, self.labels)
         im = _imblearn()
         self.sampler,self.strategy = s,type(s).__name__
         self.random = 'random_state' in s.get_params(deep=False)
@@ -344,6 +349,7 @@ def _synthesise(to, s, seed=None):
     lbls = _train_labels(to)
     n_cat,n_cont = len(to.cat_names),len(to.cont_names)
     s = _class_codes(_fit_family(s, n_cat, n_cont, to.cat_names), lbls)
+    _check_valid_codes(to, lbls)
     if 'random_state' in s.get_params(deep=False): s.set_params(random_state=_seed(s, seed))
     X,y = _features(to),lbls.codes
     _check_neighbours(s, y, lbls.vocab)
@@ -354,12 +360,12 @@ def _synthesise(to, s, seed=None):
     return _append_rows(to, np.asarray(Xr[n:]), yr[n:])
 
 def _append_rows(to, X_new, y_new):
-    "A new `TabularPandas`: `to`'s train rows, the synthetic rows (flagged `is_synthetic`, category codes rounded), then its validation rows"
+    "A new `TabularPandas`: `to`'s train rows, the synthetic rows (flagged `is_synthetic`, category codes and integer columns rounded), then its validation rows"
     items,n,m = to.items,to.split,len(y_new)
     new = {}
     for j,c in enumerate(to.x_names):
         v = X_new[:,j].astype(np.float64)
-        new[c] = (np.rint(v) if c in to.cat_names else v).astype(items[c].dtype)
+        new[c] = (np.rint(v) if c in to.cat_names or pd.api.types.is_integer_dtype(items[c].dtype) else v).astype(items[c].dtype)   # codes, and integer columns (an int8 age): rounded, not truncated
     yn = to.y_names[0]
     new[yn] = y_new.astype(items[yn].dtype)
     idx = items.index
