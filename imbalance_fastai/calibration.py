@@ -15,7 +15,7 @@ from .core import _check_dl, _eval_dl
 from .decisions import _np, _check_axis, _check_unit, _as_probs, _activation_kind, _base_loss, _logit_scale, _restage_learner, _temperature, DecisionLoss
 from .shift import _check_probs, _sum_tol, logit_shift
 from .prior import _reading_correction, _miscalibrated, PriorCorrection
-from .callback import _in_lr_find, _weights_print, _same_print
+from .callback import _in_lr_find, _weights_print, _same_print, _FitEvents
 
 # %% auto #0
 __all__ = ['calibration_bins', 'expected_calibration_error', 'fit_temperature', 'TemperatureScaling', 'em_prior',
@@ -130,7 +130,7 @@ def fit_temperature(
                                         f"(largest {np.abs(z).max():.3g}: a feature constant in train, then normalised?) or the {len(z)} rows too few to calibrate on")
     return float(np.exp(res.x))
 
-class TemperatureScaling(Callback):
+class TemperatureScaling(_FitEvents):
     "At inference, divide the model's logits by `temperature` (fitted by `learn.calibrate()`), before any prior correction"
     order = 65   # before PriorCorrection (70): z/T first, then the prior shift
     def __init__(self,

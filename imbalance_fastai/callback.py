@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_callback.ipynb #b98ffa41
 from __future__ import annotations
-import contextlib, warnings
+import contextlib, sys, warnings
 import numpy as np, pandas as pd, torch
 from fastcore.basics import store_attr, patch, ifnone
 from fastcore.meta import delegates
@@ -58,6 +58,21 @@ def _in_lr_find(learn)->bool:
     "Whether the fit under way is fastai's `lr_find`: a mock fit, after which the model is restored as it was"
     return any(isinstance(cb, LRFinder) for cb in getattr(learn, 'cbs', ()))
 
+_FIT_EVENTS = ('before_fit', 'before_epoch', 'after_epoch', 'after_fit')
+
+def _predicting_in_fit(learn)->bool:
+    "Whether `learn` predicts inside its own fit (a callback's `get_preds`, `validate`, `predict`): fastai's validation context holds `learn.lock`, which `fit` never takes, and `fit`'s `_do_fit` is up the stack"
+    if learn is None or not getattr(getattr(learn, 'lock', None), 'locked', lambda: False)(): return False
+    f = sys._getframe(1)
+    while f is not None and not (f.f_code.co_name=='_do_fit' and f.f_locals.get('self') is learn): f = f.f_back
+    return f is not None
+
+class _FitEvents(Callback):
+    "A `Callback` whose fit events (`before_fit`, `before_epoch`, `after_epoch`, `after_fit`) are the fit's: a prediction inside a fit fires them too (fastai's validation context), and they are skipped then"
+    def __call__(self, event_name):
+        if event_name in _FIT_EVENTS and _predicting_in_fit(getattr(self, 'learn', None)): return
+        return super().__call__(event_name)
+
 def _weights_print(model)->np.ndarray:
     "Each parameter's sum and sum of magnitudes, in float64: one step of training changes them, `export` and `load_learner` keep them"
     ps = [p.detach().double() for p in model.parameters()]
@@ -92,7 +107,7 @@ def resampled_fit(
     # the weights of an earlier epoch of that fit (`SaveModelCallback` loads the best one back after it): that epoch's priors
     return next(((p,rec[1]) for p,old in reversed(rec[3] if len(rec)>3 else ()) if same(old)), None)
 
-class OverSamplingCallback(Callback):
+class OverSamplingCallback(_FitEvents):
     "Resample the train split while fitting; the `dls` you pass, validation and inference are left alone"
     order = 12   # after fastai's DistributedTrainer (11), before progress (60) and schedulers
     _stateattrs = ('resampler', '_twin', '_epoch_kw', '_mock', '_snapshots')   # a fit's per-row arrays are never pickled (`learn.export`)

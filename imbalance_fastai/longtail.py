@@ -11,7 +11,7 @@ from fastcore.basics import store_attr, ifnone
 from fastai.callback.core import Callback
 from fastai.callback.mixup import MixHandler
 from .core import get_labels
-from .callback import _in_lr_find
+from .callback import _in_lr_find, _FitEvents
 from .losses import (class_weights, _AxisLoss, _as_class_first,
                                      _check_number, _check_loss_args, _num, _check_weights, _dtype, _focal_factor, _focusing_bend, _multi, _positive_counts,
                                      _reduce, _sigmoid_keep)
@@ -106,7 +106,7 @@ def _weight_owner(loss):
     raise TypeError(f"DeferredReweighting needs a loss that takes per-class weights as `weight` (such as "
                     f"CrossEntropyLossFlat, FocalLoss, LDAMLoss), got {loss!r}")
 
-class DeferredReweighting(Callback):
+class DeferredReweighting(_FitEvents):
     "Deferred re-weighting (Cao et al. 2019): train unweighted, then with class-balanced weights, through a weighted copy of the loss"
     order = -5   # `after_loss` before the callbacks that scale the loss there (`GradientAccumulation`)
     def __init__(self,

@@ -10,7 +10,7 @@ from fastcore.basics import store_attr, ifnone, getcallable
 from fastai.callback.core import Callback
 from .core import get_labels, Labels, TrainPriors
 from .shift import _prior_array, _by_class, _binary_positive, logit_shift, correct_prior   # noqa: F401 (correct_prior importable from here, as before)
-from .callback import OverSamplingCallback, resampled_fit, _in_lr_find, _check_unshared, _weights_print, _same_print
+from .callback import OverSamplingCallback, resampled_fit, _in_lr_find, _check_unshared, _weights_print, _same_print, _FitEvents
 from .losses import _focusing_bend
 from .longtail import DeferredReweighting
 from .decisions import (_np, _activation_kind, _balanced_rule, _base_loss, _correction, _logit_scale, _temperature,
@@ -142,7 +142,7 @@ def _describe(cb):
     "`cb` as it was built, to name both callbacks in the refusal of a second one"
     return f"PriorCorrection(target_prior={cb.given_target!r}, train_prior={cb.given_train!r}, decision={cb.decision!r})"
 
-class PriorCorrection(Callback):
+class PriorCorrection(_FitEvents):
     "At inference, probabilities for the natural (or a given) prior instead of the one the model was trained on; decisions of the balanced model"
     order = 70   # after OverSamplingCallback (12), whose after_fit records the priors, and after TemperatureScaling (65)
     def __init__(self,
