@@ -26,7 +26,7 @@ class Resampler(BaseResampler):
         ratio:float=1., # Undersample: each class keeps at most `ratio` (>= 1) times the smallest class's count
         wgts=None, # Explicit weight per row, instead of `strategy` (given with another strategy or an alpha: refused)
         n_samples=None, # Rows per epoch (an int), or a multiple of the natural length (a float: 0.5 half, 2.0 twice); default depends on `strategy`
-        replacement:bool=None, # Draw with replacement; default `True` except for 'undersample'. `False`: no row more than its expected count rounded up
+        replacement:bool=None, # Draw with replacement; default `True` except for 'undersample'. `False`: no row more than its expected count rounded up. Natural epochs (also those of a schedule, `defer_epochs`) are passes over the rows, as fastai's shuffle
         balanced_batches:bool=False, # Spread each class evenly over the epoch so every batch holds (nearly) the same mix
         seed:int=None, # Seed of the epoch draws; `None`: drawn from torch's global RNG (by the DataLoaders factories from Python's `random`, as fastai's shuffle), so `set_seed` reproduces
         thresh:float=None, # Repeat-factor threshold in (0,1]: classes in fewer than this share of rows are repeated; `None`: 0.001
@@ -279,8 +279,8 @@ def sample(self:Resampler,
         p = None if strategy=='natural' else self.p_item
         return _systematic_rows(self.epoch_length(epoch, strategy, alpha), p, len(self.labels), rng)
     k = self._group_counts(epoch, strategy, alpha)
-    repeat = self._stochastic(strategy)
-    walk = None if repeat or self.replacement else self._walk_start(epoch, strategy, alpha)
+    repeat,once = self._stochastic(strategy),not self.replacement or strategy=='natural'   # a natural epoch: passes over the rows, as fastai's shuffle, not a bootstrap
+    walk = None if repeat or not once else self._walk_start(epoch, strategy, alpha)
     if walk is not None: slack = self._slack(epoch, strategy, alpha)[0]
     out = np.empty(int(k.sum()), dtype=self.order.dtype)
     pos = 0
@@ -288,7 +288,7 @@ def sample(self:Resampler,
         members = self.order[self.starts[g]:self.starts[g+1]]
         dst = out[pos:pos+k[g]]
         if repeat: _draw_repeats(members, k[g], rng, dst)
-        elif self.replacement: np.take(members, rng.integers(0, len(members), k[g]), out=dst)
+        elif not once: np.take(members, rng.integers(0, len(members), k[g]), out=dst)
         else: self._draw_without(g, members, k[g], walk[g], dst, slack[g])
         if repeat or not self.replacement: rng.shuffle(dst)   # a random order within the group, as `_place` needs
         pos += k[g]
