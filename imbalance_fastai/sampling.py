@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_sampling.ipynb #e6d2ee19
 from __future__ import annotations
-import re, inspect, importlib, functools, random, warnings
+import re, sys, inspect, importlib, functools, random, warnings
 import numpy as np, pandas as pd, torch
 from fastcore.basics import ifnone, patch
 from fastcore.meta import delegates
@@ -13,6 +13,7 @@ from fastai.data.block import DataBlock
 from fastai.callback.data import WeightedDL
 from fastai.tabular.core import Tabular, TabularPandas, TabDataLoader, TabWeightedDL
 from fastai.text.data import SortedDL
+from fastai.distributed import DistributedDL
 from fastai.data.transforms import Categorize
 from .core import Labels, MaskLabels, get_labels, _mask_codes, _encoder, _mask_opener
 from .epochs import BaseResampler, _rng, _STREAM_SORTED, _check_strategy
@@ -47,6 +48,14 @@ def _dl_kw(dl_type, which='factory'):
     if which!='loader': names |= {'val_'+k for k in names}
     return frozenset(names | set(inspect.signature(FilteredBase.dataloaders).parameters)-{'self', 'kwargs'} if which=='factory' else names)
 
+def _refuse_cuda_broadcast(caller):
+    "Refuse an epoch drawn for fastai's own `DistributedDL` on gloo: it broadcasts the epoch from rank 0 with `.cuda()`, which fails on CPU"
+    dl = caller.f_locals.get('self') if caller.f_code.co_name=='get_idxs' else None
+    if type(dl) is DistributedDL and torch.distributed.is_initialized() and torch.distributed.get_backend()=='gloo': raise ValueError(
+        "this resampled train DataLoader is drawn by fastai's DistributedDL, which broadcasts each epoch from rank 0 with .cuda(), and that "
+        "fails on CPU (gloo); every rank draws the same epoch from (seed, epoch), so shard it instead: add DistributedSampling() to the "
+        "Learner's cbs (it is in imbalance_fastai.all)")
+
 class _ResampledMixin:
     "Mixin: shuffled iteration draws its indices from `self.resampler`, with this epoch's `sample_kwargs`"
     def __init__(self,
@@ -75,6 +84,7 @@ class _ResampledMixin:
     def get_idxs(self):
         "The next resampled epoch's indices when shuffled (kept as `last_idxs`), else fastai's"
         if not self._resampling: return super().get_idxs()
+        _refuse_cuda_broadcast(sys._getframe(1))
         self.last_idxs = self._arrange(self.resampler.sample(bs=self.bs, **self.sample_kwargs))
         self.n = self._next_n()
         return self.last_idxs

@@ -297,6 +297,8 @@ def test_two_processes_gloo(tmp_path):
 
     for r in ranks:   # weighted_dataloaders' 75-row epoch holds a batch of 64, but not its 38-row shards: refused on both ranks
         assert "the resampled train epoch has 38 rows per process (2 processes) (strategy='undersample', 499 train rows) but bs=64" in r['F']
+        # factory DataLoaders without DistributedSampling: refused before fastai's .cuda() broadcast fails on gloo, naming the fix
+        assert "drawn by fastai's DistributedDL, which broadcasts each epoch from rank 0 with .cuda()" in r['G'] and 'add DistributedSampling()' in r['G']
 
     a, b = ranks[0]['B'], ranks[1]['B']
     assert a['seed_before'] != b['seed_before']       # the factory drew a different seed on each rank...
@@ -380,6 +382,8 @@ def _worker(out):
     res['B'] = {**run(wdls, []), 'seed_before': seed_before}
     try: run(weighted_dataloaders(to, bs=64, strategy='undersample', drop_last=True, seed=0), [])   # 75 rows: one batch, but 38 a rank
     except ValueError as e: res['F'] = str(e)
+    try: run(weighted_dataloaders(to, bs=32, seed=0), [], cbs=None, n_epoch=1)   # no DistributedSampling: fastai's DistributedDL draws
+    except ValueError as e: res['G'] = str(e)
 
     codes = res['A']['codes']
     s = ImbalancedDatasetSampler(torch.utils.data.TensorDataset(torch.arange(len(codes))), labels=codes, distributed=True)
