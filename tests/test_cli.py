@@ -400,6 +400,7 @@ def test_compare_image_folder_end_to_end(capsys, tmp_path):
     assert runs.fold.tolist() == [0, 0, 1, 1] and runs.groupby('strategy').scored_owl.sum().tolist() == [4, 4]
     meta = json.loads((tmp_path / 'pets_comparison' / 'run.json').read_text())
     assert (meta['label'], meta['images']) == ('sub-folder names', str(root)), meta   # not the table compare_images builds
+    assert any(w.startswith("few rows to score in classes 'cat' (18), 'dog' (8), 'owl' (4)") for w in meta['warnings']), meta['warnings']
     # the same images as a CSV of paths (relative to the CSV) and labels
     files = sorted(root.rglob('*.png'))
     pd.DataFrame({'file': [str(f.relative_to(tmp_path)) for f in files], 'kind': [f.parent.name for f in files]}).to_csv(tmp_path / 'pets.csv', index=False)
